@@ -1,0 +1,31 @@
+"""Semantic checks, one concern per module, run in this order; each yields Diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from ..context import Context
+from ..diagnostics import Diagnostic
+from .access import check_aliases, check_models_allowed
+from .budgets import check_budgets
+from .fallback import check_fallback
+from .inheritance import check_inheritance
+from .providers import check_providers
+from .registry import check_registry
+from .secrets import check_keys, check_literal_secrets
+
+Check = Callable[[Context], Iterator[Diagnostic]]
+
+CHECKS: tuple[Check, ...] = (
+    check_providers,
+    check_registry,
+    check_inheritance,
+    check_models_allowed,
+    check_aliases,
+    check_fallback,
+    check_budgets,
+    check_keys,
+    check_literal_secrets,
+)
+
+__all__ = ["CHECKS", "Check"]

@@ -1,0 +1,139 @@
+"""Budgets: a real target, reachable by some key, enforceable (every reachable model priced),
+sensible thresholds, a positive limit and a timezone that exists."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+
+from policy.models import Budget
+
+from .. import codes
+from ..context import Context
+from ..diagnostics import Diagnostic, suggest
+
+MICRO = Decimal("0.000001")
+
+
+def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
+    """'80%' or 80 -> Decimal(80); raises ValueError for anything else."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.endswith("%"):
+        text = text[:-1].strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"'{value}' is not a percentage such as 80%") from exc
+    if not number.is_finite() or number <= 0 or number > 1000:
+        raise ValueError(f"'{value}' must be a percentage above 0% and at most 1000%")
+    return number
+
+
+def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
+    reached: set[str] = {inst.budget for inst in ctx.resolved.budget_instances.values()}
+    for bid, budget in ctx.policy.budgets.items():
+        where = ("budgets", bid)
+        yield from _thresholds(ctx, bid, budget)
+        if budget.limit_usd <= 0:
+            yield Diagnostic.of(
+                codes.NON_POSITIVE_LIMIT,
+                f"budget '{bid}' limit_usd must be above 0, found {budget.limit_usd}",
+                ctx.index.value(*where, "limit_usd"),
+                hint="to stop all spend, revoke the keys instead",
+            )
+        elif budget.limit_usd != budget.limit_usd.quantize(MICRO):
+            yield Diagnostic.of(
+                codes.INVALID_VALUE,
+                f"budget '{bid}' limit_usd {budget.limit_usd} is finer than 0.000001 USD",
+                ctx.index.value(*where, "limit_usd"),
+            )
+        try:
+            zoneinfo.ZoneInfo(budget.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            yield Diagnostic.of(
+                codes.UNKNOWN_TIMEZONE,
+                f"budget '{bid}' timezone '{budget.timezone}' is not an IANA time zone",
+                ctx.index.value(*where, "timezone"),
+                hint=suggest(budget.timezone, zoneinfo.available_timezones()) or "e.g. UTC, Europe/Amsterdam",
+            )
+        if budget.target != "*" and not _target_exists(ctx, budget):
+            yield Diagnostic.of(
+                codes.BUDGET_TARGET_UNKNOWN,
+                f"budget '{bid}' targets {budget.scope} '{budget.target}', which does not exist",
+                ctx.index.value(*where, "target"),
+                hint=suggest(budget.target, _candidates(ctx, budget)),
+            )
+        elif bid not in reached:
+            yield Diagnostic.of(
+                codes.BUDGET_UNREACHABLE,
+                f"budget '{bid}' applies to no virtual key ({budget.scope} '{budget.target}')",
+                ctx.index.key(*where),
+                hint="a budget nobody can spend against enforces nothing; fix its scope/target or remove it",
+            )
+    yield from _unpriced(ctx)
+
+
+def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
+    values = {}
+    for name in ("warn", "block"):
+        raw = getattr(budget.on_breach, name)
+        try:
+            values[name] = parse_percent(raw)
+        except ValueError as exc:
+            yield Diagnostic.of(codes.INVALID_VALUE, f"budget '{bid}' on_breach.{name}: {exc}",
+                                ctx.index.value("budgets", bid, "on_breach", name))
+            values[name] = None
+    warn, block = values["warn"], values["block"]
+    if warn is not None and block is not None and warn > block:
+        yield Diagnostic.of(
+            codes.WARN_ABOVE_BLOCK,
+            f"budget '{bid}' warns at {warn}%, after it blocks at {block}%, so the warning is never seen",
+            ctx.index.value("budgets", bid, "on_breach", "warn"),
+            hint="warn below the block threshold, e.g. warn: 80%, block: 100%",
+        )
+
+
+def _candidates(ctx: Context, budget: Budget) -> list[str]:
+    keys = ctx.policy.virtual_keys
+    if budget.scope == "team":
+        return [*ctx.policy.teams, *(vk.team for vk in keys.values() if vk.team)]
+    if budget.scope == "principal":
+        members = [m for t in ctx.policy.teams.values() for m in t.members or []]
+        return [*members, *(vk.principal for vk in keys.values() if vk.principal)]
+    if budget.scope == "vk":
+        return list(keys)
+    return []
+
+
+def _target_exists(ctx: Context, budget: Budget) -> bool:
+    if budget.scope == "org":
+        return True
+    if budget.scope == "vk":
+        return ctx.defined("virtual_keys", budget.target)
+    if budget.scope == "team" and ctx.defined("teams", budget.target):
+        return True
+    return budget.target in _candidates(ctx, budget)
+
+
+def _unpriced(ctx: Context) -> Iterator[Diagnostic]:
+    first_budget: dict[str, tuple[str, str]] = {}
+    for vid, resolved in ctx.resolved.keys.items():
+        if not resolved.budgets:
+            continue
+        for route in resolved.routes.values():
+            for target in route.targets:
+                first_budget.setdefault(target.model, (resolved.budgets[0], vid))
+    for model, (instance, vid) in sorted(first_budget.items()):
+        entry = ctx.policy.models.get(model)
+        if entry is None or entry.price is not None:
+            continue
+        yield Diagnostic.of(
+            codes.UNPRICED_MODEL,
+            f"model '{model}' has no price, but virtual key '{vid}' can reach it under budget '{instance}'; "
+            "the budget could not be enforced",
+            ctx.index.key("models", model),
+            hint="add `price: {input: ..., cached_input: ..., output: ...}` in USD per 1M tokens",
+        )

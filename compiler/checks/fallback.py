@@ -1,0 +1,152 @@
+"""Fallback chains: retryable conditions, hops that name real providers and models and apply to a
+route, and a worst case that fits the client's deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from policy.models import FALLBACK_CONDITIONS, Fallback, Timeouts
+
+from .. import codes
+from ..context import Context
+from ..diagnostics import Diagnostic, suggest
+from ..resolve import hop_of, serves
+
+NOT_RETRYABLE = {"4xx", "400", "401", "403", "404", "409", "413", "422"}
+
+
+def normalise_condition(value: str | int) -> str:
+    return str(value).strip().lower()
+
+
+def check_fallback(ctx: Context) -> Iterator[Diagnostic]:
+    for settings, path in ctx.settings_levels():
+        if settings.fallback is not None:
+            yield from _check_chain(ctx, settings.fallback, (*path, "fallback"))
+    yield from _unusable_hops(ctx)
+    yield from _deadline(ctx)
+
+
+def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    for i, raw in enumerate(fallback.on):
+        condition = normalise_condition(raw)
+        span = ctx.index.value(*path, "on", i)
+        if condition in FALLBACK_CONDITIONS:
+            continue
+        if condition in NOT_RETRYABLE or (condition.isdigit() and condition.startswith("4")):
+            yield Diagnostic.of(
+                codes.NON_RETRYABLE_CONDITION,
+                f"fallback on {condition} cannot help: the same request fails the same way on every provider",
+                span,
+                hint=f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
+            )
+        else:
+            yield Diagnostic.of(
+                codes.INVALID_VALUE,
+                f"unknown fallback condition '{raw}'",
+                span,
+                hint=suggest(condition, FALLBACK_CONDITIONS) or f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
+            )
+    if not fallback.on and fallback.chain:
+        yield Diagnostic.of(
+            codes.INVALID_VALUE,
+            "fallback has a chain but no conditions in `on`, so it would never be used",
+            ctx.index.value(*path, "on"),
+        )
+    for i, raw_hop in enumerate(fallback.chain):
+        hop = hop_of(raw_hop)
+        hop_path = (*path, "chain", i)
+        if not ctx.defined("providers", hop.provider):
+            yield Diagnostic.of(
+                codes.UNKNOWN_PROVIDER,
+                f"fallback hop names unknown provider '{hop.provider}'",
+                ctx.index.value(*hop_path, "provider") if not isinstance(raw_hop, str) else ctx.index.value(*hop_path),
+                hint=suggest(hop.provider, policy.providers),
+            )
+            continue
+        if hop.model is None:
+            continue
+        model_span = ctx.index.value(*hop_path, "model")
+        if hop.model not in policy.models:
+            if not ctx.defined("models", hop.model):
+                yield Diagnostic.of(
+                    codes.UNKNOWN_MODEL,
+                    f"fallback hop names unknown model '{hop.model}'",
+                    model_span,
+                    hint=suggest(hop.model, policy.models),
+                )
+            continue
+        if hop.provider in policy.providers and not serves(policy, hop.provider, hop.model):
+            yield Diagnostic.of(
+                codes.PROVIDER_DOES_NOT_SERVE,
+                f"fallback hop asks provider '{hop.provider}' for '{hop.model}', which it does not serve",
+                model_span,
+                hint=f"'{hop.model}' is served by: {', '.join(policy.models[hop.model].providers)}",
+            )
+
+
+def _unusable_hops(ctx: Context) -> Iterator[Diagnostic]:
+    reported: set[tuple[object, ...]] = set()
+    policy = ctx.policy
+    for vid, resolved in ctx.resolved.keys.items():
+        fallback = resolved.settings.fallback
+        if fallback is None or not resolved.routes:
+            continue
+        routed = {route.model for route in resolved.routes.values()}
+        for i, raw_hop in enumerate(fallback.value.chain):
+            hop = hop_of(raw_hop)
+            if hop.model is not None or hop.provider not in policy.providers:
+                continue
+            if any(serves(policy, hop.provider, model) for model in routed):
+                continue
+            key = (fallback.path, i, frozenset(routed))
+            if key in reported:
+                continue
+            reported.add(key)
+            yield Diagnostic.of(
+                codes.FALLBACK_HOP_UNUSABLE,
+                f"fallback hop '{hop.provider}' serves none of the models virtual key '{vid}' routes "
+                f"({', '.join(sorted(routed))}), so it can never be used",
+                ctx.index.value(*fallback.path, "chain", i),
+                hint=f"name the model to ask it for: {{provider: {hop.provider}, model: <a model it serves>}}",
+            )
+
+
+def _worst_case_seconds(timeouts: Timeouts | None, retries: int) -> Decimal:
+    total = (timeouts or Timeouts()).total_s
+    return total * (retries + 1)
+
+
+def _deadline(ctx: Context) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    deadline = policy.gateway.client_deadline_s if policy.gateway else Decimal(600)
+    reported: set[object] = set()
+    for resolved in ctx.resolved.keys.values():
+        fallback = resolved.settings.fallback
+        if fallback is None or fallback.path in reported:
+            continue
+        for route in resolved.routes.values():
+            if len(route.targets) < 2:
+                continue
+            worst = sum(
+                (
+                    _worst_case_seconds(policy.providers[t.provider].timeouts, fallback.value.retries)
+                    for t in route.targets
+                    if t.provider in policy.providers
+                ),
+                Decimal(0),
+            )
+            if worst > deadline:
+                reported.add(fallback.path)
+                yield Diagnostic.of(
+                    codes.DEADLINE_EXCEEDED,
+                    f"route '{route.requested}' can take {worst}s in the worst case "
+                    f"({len(route.targets)} targets x {fallback.value.retries + 1} tries x their total_s), "
+                    f"longer than the client deadline of {deadline}s",
+                    ctx.index.value(*fallback.path),
+                    hint="shorten providers' timeouts.total_s, lower retries or the chain, "
+                    "or raise gateway.client_deadline_s",
+                )
+                break

@@ -1,0 +1,71 @@
+"""Providers: a known type, a credential reference, and what each type needs to be reached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from policy.models import PROVIDER_TYPES
+
+from .. import codes
+from ..context import Context
+from ..diagnostics import Diagnostic, suggest
+from .secrets import looks_like_secret
+
+NEEDS_BASE_URL = {"azure_openai"}
+CREDENTIAL_PREFIXES = ("env:", "file:")
+
+
+def check_providers(ctx: Context) -> Iterator[Diagnostic]:
+    for pid, provider in ctx.policy.providers.items():
+        where = ("providers", pid)
+        if provider.type not in PROVIDER_TYPES:
+            yield Diagnostic.of(
+                codes.UNKNOWN_PROVIDER_TYPE,
+                f"provider '{pid}' has unknown type '{provider.type}'",
+                ctx.index.value(*where, "type"),
+                hint=suggest(provider.type, PROVIDER_TYPES) or f"types are: {', '.join(PROVIDER_TYPES)}",
+            )
+        if provider.api_key is None:
+            if provider.type not in ("mock",):
+                yield Diagnostic.of(
+                    codes.MISSING_CREDENTIAL,
+                    f"provider '{pid}' has no api_key",
+                    ctx.index.key(*where),
+                    hint="add `api_key: env:NAME` naming the environment variable that holds the key",
+                )
+        elif not provider.api_key.startswith(CREDENTIAL_PREFIXES) or provider.api_key in CREDENTIAL_PREFIXES:
+            literal = looks_like_secret(provider.api_key)
+            yield Diagnostic.of(
+                codes.PLAINTEXT_SECRET if literal else codes.INVALID_SECRET_REF,
+                f"provider '{pid}' api_key looks like a literal key; secrets never belong in the policy"
+                if literal
+                else f"provider '{pid}' api_key must be an env:NAME or file:PATH reference",
+                ctx.index.value(*where, "api_key"),
+                hint="use `api_key: env:NAME` and set NAME where the proxy runs"
+                + ("; rotate the key, it is in git history now" if literal else ""),
+            )
+        if provider.type in NEEDS_BASE_URL and not provider.base_url:
+            yield Diagnostic.of(
+                codes.BASE_URL_MISSING,
+                f"provider '{pid}' of type {provider.type} needs a base_url (https://<resource>.openai.azure.com)",
+                ctx.index.key(*where),
+            )
+        if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
+            yield Diagnostic.of(
+                codes.INVALID_VALUE,
+                f"provider '{pid}' base_url must start with http:// or https://",
+                ctx.index.value(*where, "base_url"),
+            )
+        if provider.type == "azure_openai" and not provider.api_version:
+            yield Diagnostic.of(
+                codes.AZURE_API_VERSION_MISSING,
+                f"azure_openai provider '{pid}' needs api_version (e.g. \"2024-10-21\")",
+                ctx.index.key(*where),
+            )
+        if provider.timeouts is not None and provider.timeouts.total_s < provider.timeouts.read_s:
+            yield Diagnostic.of(
+                codes.INVALID_VALUE,
+                f"provider '{pid}' timeouts.total_s ({provider.timeouts.total_s}) is shorter than "
+                f"read_s ({provider.timeouts.read_s})",
+                ctx.index.value(*where, "timeouts", "total_s"),
+            )

@@ -1,0 +1,66 @@
+"""The model registry: model names, the providers serving them, prices, Azure deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from .. import codes
+from ..context import Context
+from ..diagnostics import Diagnostic, suggest
+from ..validate import MODEL_NAME_PATTERN
+
+PRICE_QUANTUM = Decimal("0.000001")
+
+
+def check_registry(ctx: Context) -> Iterator[Diagnostic]:
+    providers = ctx.policy.providers
+    for name, model in ctx.policy.models.items():
+        where = ("models", name)
+        if "/" in name or not MODEL_NAME_PATTERN.match(name):
+            yield Diagnostic.of(
+                codes.INVALID_ID,
+                f"model name '{name}' may not contain '/', '*' or spaces ('/' separates provider/model)",
+                ctx.index.key(*where),
+            )
+        if not model.providers:
+            yield Diagnostic.of(
+                codes.MODEL_WITHOUT_PROVIDER,
+                f"model '{name}' is served by no provider",
+                ctx.index.value(*where, "providers"),
+            )
+        for i, pid in enumerate(model.providers):
+            if not ctx.defined("providers", pid):
+                yield Diagnostic.of(
+                    codes.UNKNOWN_PROVIDER,
+                    f"model '{name}' names unknown provider '{pid}'",
+                    ctx.index.value(*where, "providers", i),
+                    hint=suggest(pid, providers),
+                )
+                continue
+            provider = providers.get(pid)
+            if provider is not None and provider.type == "azure_openai" and name not in (provider.deployments or {}):
+                yield Diagnostic.of(
+                    codes.AZURE_DEPLOYMENT_MISSING,
+                    f"azure_openai provider '{pid}' has no deployment for model '{name}'",
+                    ctx.index.value(*where, "providers", i),
+                    hint=f"add `deployments: {{{name}: <deployment name>}}` to provider '{pid}'",
+                )
+        if model.price is not None:
+            for field_name in ("input", "cached_input", "output", "reasoning"):
+                value = getattr(model.price, field_name)
+                if value is not None and value != value.quantize(PRICE_QUANTUM):
+                    yield Diagnostic.of(
+                        codes.PRICE_TOO_PRECISE,
+                        f"model '{name}' price.{field_name} {value} is finer than 0.000001 USD per 1M tokens",
+                        ctx.index.value(*where, "price", field_name),
+                    )
+    for pid, provider in providers.items():
+        for model_name in provider.deployments or {}:
+            if model_name not in ctx.policy.models and not ctx.defined("models", model_name):
+                yield Diagnostic.of(
+                    codes.UNKNOWN_MODEL,
+                    f"provider '{pid}' has a deployment for unknown model '{model_name}'",
+                    ctx.index.key("providers", pid, "deployments", model_name),
+                    hint=suggest(model_name, ctx.policy.models),
+                )

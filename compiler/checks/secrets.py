@@ -1,0 +1,113 @@
+"""Keys and secrets: VK keys only as well-formed, unique sha256 digests; no literal secret anywhere."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from policy.source import Path
+
+from .. import codes
+from ..context import Context
+from ..diagnostics import Diagnostic, Related
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SECRET_SHAPES = (
+    re.compile(r"sk-(proj-|ant-|svcacct-)?[A-Za-z0-9_-]{20,}"),
+    re.compile(r"AKIA[0-9A-Z]{16}"),
+    re.compile(r"AIza[0-9A-Za-z_-]{35}"),
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{36}"),
+    re.compile(r"xox[abpr]-[A-Za-z0-9-]{10,}"),
+)
+TOKEN = re.compile(r"^[A-Za-z0-9_\-+/=.]{32,}$")
+SECRET_FIELDS = {"key_sha256", "key_prefix"}
+
+
+def looks_like_secret(value: str) -> bool:
+    """Known key shapes, or a long high-entropy token (hex digests excepted)."""
+    if any(shape.search(value) for shape in SECRET_SHAPES):
+        return True
+    if TOKEN.match(value) and not SHA256.match(value.lower()) and not value.startswith(("env:", "file:", "http")):
+        return _entropy(value) > 4.0
+    return False
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def check_keys(ctx: Context) -> Iterator[Diagnostic]:
+    owners: dict[str, list[str]] = {}
+    for vid, vk in ctx.policy.virtual_keys.items():
+        where = ("virtual_keys", vid)
+        digest = vk.key_sha256.strip()
+        if not SHA256.match(digest):
+            yield Diagnostic.of(
+                codes.MALFORMED_SHA256,
+                f"virtual key '{vid}' key_sha256 must be 64 lowercase hex characters, found {len(digest)} "
+                "characters" + ("" if re.fullmatch(r"[0-9a-fA-F]*", digest) else " that are not all hex"),
+                ctx.index.value(*where, "key_sha256"),
+                hint="run `policy keys new` and paste the key_sha256 it prints; never paste the key itself",
+            )
+        else:
+            owners.setdefault(digest, []).append(vid)
+        if vk.key_prefix is not None and len(vk.key_prefix) != 12:
+            yield Diagnostic.of(
+                codes.MALFORMED_KEY_PREFIX,
+                f"virtual key '{vid}' key_prefix must be the key's first 12 characters, found {len(vk.key_prefix)}",
+                ctx.index.value(*where, "key_prefix"),
+            )
+        if vk.expires_at is not None and _aware(vk.expires_at) <= ctx.now:
+            yield Diagnostic.of(
+                codes.EXPIRED_KEY,
+                f"virtual key '{vid}' expired at {vk.expires_at.isoformat()}; it stays in the table and is refused (401)",
+                ctx.index.value(*where, "expires_at"),
+                hint="remove it, or set `status: revoked` to keep the record explicit",
+            )
+    for digest, vids in owners.items():
+        if len(vids) < 2:
+            continue
+        first = ctx.index.value("virtual_keys", vids[0], "key_sha256")
+        for vid in vids[1:]:
+            yield Diagnostic.of(
+                codes.DUPLICATE_KEY_HASH,
+                f"virtual key '{vid}' has the same key_sha256 as '{vids[0]}'; one key would unlock both",
+                ctx.index.value("virtual_keys", vid, "key_sha256"),
+                hint="generate a new key with `policy keys new` for one of them",
+                related=[Related(first, f"'{vids[0]}' key_sha256")] if first else [],
+            )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
+    """Any string value anywhere in the policy that looks like a credential."""
+    for path, text in _strings(ctx.raw, ()):
+        if path[-1] in SECRET_FIELDS or (len(path) == 3 and path[0] == "providers" and path[2] == "api_key"):
+            continue
+        if len(text) >= 20 and looks_like_secret(text):
+            yield Diagnostic.of(
+                codes.PLAINTEXT_SECRET,
+                "this value looks like a credential; secrets never belong in the policy repository",
+                ctx.index.value(*path),
+                hint="reference it as env:NAME instead, and rotate it: it is in git history now",
+            )
+
+
+def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(value, str):
+        if path:
+            yield path, value
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _strings(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _strings(child, (*path, i))

@@ -1,0 +1,164 @@
+"""Diagnostics: one structured record per problem, rendered as text, JSON or GitHub annotations."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from policy.source import Span
+
+from . import codes
+from .codes import Code, Severity
+
+JSON_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Related:
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    span: Span | None
+    hint: str | None = None
+    related: tuple[Related, ...] = field(default=())
+
+    @classmethod
+    def of(
+        cls,
+        code: Code,
+        message: str,
+        span: Span | None,
+        hint: str | None = None,
+        related: Iterable[Related] = (),
+    ) -> Diagnostic:
+        return cls(code.code, code.severity, message, span, hint, tuple(related))
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        if self.span is None:
+            return ("", 0, 0, self.code, self.message)
+        return (self.span.file, self.span.line, self.span.col, self.code, self.message)
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "file": self.span.file if self.span else None,
+            "line": self.span.line if self.span else None,
+            "col": self.span.col if self.span else None,
+            "end_line": self.span.end_line if self.span else None,
+            "end_col": self.span.end_col if self.span else None,
+            "hint": self.hint,
+            "related": [
+                {"file": r.span.file, "line": r.span.line, "col": r.span.col, "message": r.message}
+                for r in self.related
+            ],
+        }
+        return data
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """A "did you mean" hint for a misspelt name, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    unique = {(d.sort_key(), d.hint, d.related): d for d in diagnostics}
+    return [unique[k] for k in sorted(unique, key=lambda k: k[0])]
+
+
+def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
+    items = list(diagnostics)
+    errors = sum(1 for d in items if d.is_error)
+    warnings = len(items) - errors
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def render_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
+    """Compiler-style text: `file:line:col: severity[CODE]: message`, the line, a caret, a hint."""
+    blocks = [_render_one(d, sources) for d in diagnostics]
+    return "\n".join(blocks)
+
+
+def _render_one(d: Diagnostic, sources: Mapping[str, str]) -> str:
+    where = f"{d.span}: " if d.span else ""
+    out = [f"{where}{d.severity.value}[{d.code}]: {d.message}"]
+    if d.span is not None:
+        out.extend(_excerpt(d.span, sources))
+    for rel in d.related:
+        out.append(f"  note: {rel.message} at {rel.span}")
+    if d.hint:
+        out.append(f"  = hint: {d.hint}")
+    return "\n".join(out) + "\n"
+
+
+def _excerpt(span: Span, sources: Mapping[str, str]) -> list[str]:
+    text = sources.get(span.file)
+    if text is None:
+        return []
+    lines = text.splitlines()
+    if not 0 < span.line <= len(lines):
+        return []
+    line = lines[span.line - 1].expandtabs(1)
+    gutter = " " * len(str(span.line))
+    end = span.end_col if span.end_line == span.line and span.end_col > span.col else span.col + 1
+    end = min(end, max(len(line) + 1, span.col + 1))
+    caret = " " * (span.col - 1) + "^" * max(1, end - span.col)
+    return [f"{gutter} |", f"{span.line} | {line}", f"{gutter} | {caret}"]
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    items = list(diagnostics)
+    payload = {
+        "format_version": JSON_FORMAT_VERSION,
+        "summary": {
+            "errors": sum(1 for d in items if d.is_error),
+            "warnings": sum(1 for d in items if not d.is_error),
+        },
+        "diagnostics": [d.to_json() for d in items],
+    }
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(diagnostics: Iterable[Diagnostic], root_prefix: str = "") -> str:
+    """GitHub Actions workflow commands, so a pull request shows each problem on its line."""
+    out = []
+    for d in diagnostics:
+        command = "error" if d.is_error else "warning"
+        props = [f"title={_escape_property(f'{d.code} {codes.BY_CODE[d.code].title}')}"]
+        if d.span is not None:
+            props = [
+                f"file={_escape_property(root_prefix + d.span.file)}",
+                f"line={d.span.line}",
+                f"col={d.span.col}",
+                *(
+                    [f"endColumn={d.span.end_col}"]
+                    if d.span.end_line == d.span.line and d.span.end_col > d.span.col
+                    else []
+                ),
+                *props,
+            ]
+        message = d.message + (f" ({d.hint})" if d.hint else "")
+        out.append(f"::{command} {','.join(props)}::{_escape_data(f'{d.code}: {message}')}")
+    return "\n".join(out) + ("\n" if out else "")

@@ -1,0 +1,157 @@
+"""Lower pass: the resolved policy into the plain data of the artifact's `table` and source map."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from policy.models import FALLBACK_CONDITIONS, Cache, PolicyDocument, Timeouts
+
+from .checks.budgets import parse_percent
+from .checks.fallback import normalise_condition
+from .index import SourceIndex
+from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
+
+MILLION = Decimal(1_000_000)
+DEFAULT_PREFIX = "X-Gatepost-"
+
+
+def micros(value: Decimal) -> int:
+    return int(value * MILLION)
+
+
+def millis(seconds: Decimal) -> int:
+    return int(seconds * 1000)
+
+
+def lower(policy: PolicyDocument, resolved: Resolved) -> dict[str, Any]:
+    gateway = policy.gateway
+    table: dict[str, Any] = {
+        "gateway": {
+            "header_prefix": gateway.header_prefix if gateway else DEFAULT_PREFIX,
+            "client_deadline_ms": millis(gateway.client_deadline_s) if gateway else 600_000,
+            "max_body_bytes": gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
+        },
+        "providers": {pid: _provider(p) for pid, p in policy.providers.items()},
+        "models": {name: _model(m) for name, m in policy.models.items()},
+        "keys": {rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
+        "virtual_keys": {},
+        "budgets": {},
+    }
+    route_memo: dict[int, dict[str, Any]] = {}
+    for vid, rk in resolved.keys.items():
+        table["virtual_keys"][vid] = _key(policy, rk, route_memo)
+    for inst_id, inst in resolved.budget_instances.items():
+        budget = policy.budgets[inst.budget]
+        warn = parse_percent(budget.on_breach.warn)
+        block = parse_percent(budget.on_breach.block)
+        table["budgets"][inst_id] = {
+            "budget": inst.budget,
+            "scope": budget.scope,
+            "target": inst.target,
+            "window": budget.window,
+            "timezone": budget.timezone,
+            "limit_micros": micros(budget.limit_usd),
+            "warn_bp": int(warn * 100) if warn is not None else None,
+            "block_bp": int((block or Decimal(100)) * 100),
+        }
+    return table
+
+
+def _provider(p: Any) -> dict[str, Any]:
+    timeouts = p.timeouts or Timeouts()
+    return {
+        "type": p.type,
+        "protocol": PROTOCOLS[p.type],
+        "base_url": p.base_url.rstrip("/") if p.base_url else None,
+        "api_key": p.api_key,
+        "api_version": p.api_version,
+        "deployments": dict(p.deployments or {}),
+        "timeouts": {
+            "connect_ms": millis(timeouts.connect_s),
+            "read_ms": millis(timeouts.read_s),
+            "total_ms": millis(timeouts.total_s),
+        },
+    }
+
+
+def _model(m: Any) -> dict[str, Any]:
+    price = None
+    if m.price is not None:
+        price = {
+            "input": micros(m.price.input),
+            "cached_input": micros(m.price.cached_input if m.price.cached_input is not None else m.price.input),
+            "output": micros(m.price.output),
+            "reasoning": micros(m.price.reasoning if m.price.reasoning is not None else m.price.output),
+        }
+    return {"providers": list(m.providers), "price": price}
+
+
+def _key(policy: PolicyDocument, rk: ResolvedKey, memo: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    vk = rk.key
+    cache = rk.settings.cache.value if rk.settings.cache else Cache()
+    fallback = rk.settings.fallback.value if rk.settings.fallback else None
+    conditions = sorted(
+        {normalise_condition(c) for c in fallback.on} if fallback else set(),
+        key=FALLBACK_CONDITIONS.index,
+    )
+    retries = fallback.retries if fallback else 0
+    routes = memo.get(id(rk.routes))
+    if routes is None:
+        routes = memo[id(rk.routes)] = {
+            name: _route(policy, route, conditions, retries) for name, route in rk.routes.items()
+        }
+    expires = vk.expires_at.isoformat() if vk.expires_at else None
+    return {
+        "status": vk.status,
+        "expires_at": expires,
+        "principal": vk.principal,
+        "team": vk.team,
+        "key_prefix": vk.key_prefix,
+        "profile": rk.profiles[0] if rk.profiles else None,
+        "cache": {"mode": cache.mode, "allow_override": cache.allow_override, "salt": cache.salt},
+        "budgets": rk.budgets,
+        "routes": routes,
+    }
+
+
+def _route(policy: PolicyDocument, route: Route, conditions: list[str], retries: int) -> dict[str, Any]:
+    targets = []
+    for t in route.targets:
+        provider = policy.providers[t.provider]
+        upstream = (provider.deployments or {}).get(t.model, t.model) if provider.type == "azure_openai" else t.model
+        targets.append(
+            {"provider": t.provider, "model": t.model, "upstream_model": upstream, "protocol": PROTOCOLS[provider.type]}
+        )
+    return {
+        "model": route.model,
+        "alias_chain": list(route.alias_chain),
+        "targets": targets,
+        "fallback_on": conditions if len(targets) > 1 else [],
+        "retries": retries,
+    }
+
+
+def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -> dict[str, dict[str, Any]]:
+    def line(*path: str | int) -> str | None:
+        span = index.key(*path)
+        return span.short if span else None
+
+    result: dict[str, dict[str, Any]] = {}
+    for section in ("providers", "models", "teams", "profiles", "budgets"):
+        result[section] = {eid: line(section, eid) for eid in getattr(policy, section)}
+    if policy.gateway is not None:
+        result["gateway"] = {"gateway": line("gateway")}
+    keys: dict[str, Any] = {}
+    for vid, rk in resolved.keys.items():
+        entry: dict[str, Any] = {"self": line("virtual_keys", vid)}
+        eff = rk.settings
+        for name, sourced in (("models_allowed", eff.models_allowed), ("fallback", eff.fallback), ("cache", eff.cache)):
+            if sourced is not None:
+                entry[name] = line(*sourced.path)
+        aliases = {name: line(*s.path) for name, s in eff.aliases.items() if name in rk.routes}
+        if aliases:
+            entry["model_aliases"] = aliases
+        keys[vid] = entry
+    result["virtual_keys"] = keys
+    return result

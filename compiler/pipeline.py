@@ -1,0 +1,112 @@
+"""The compiler as a list of passes: load -> merge -> validate -> resolve -> check -> lower -> emit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from policy.loader import Document, LoadError, SourceFile, discover, parse, read_source
+from policy.source import Span
+
+from . import codes
+from .checks import CHECKS
+from .codes import BY_CODE
+from .context import Context
+from .diagnostics import Diagnostic, sort_diagnostics
+from .emit import build_artifact
+from .index import SourceIndex
+from .lower import lower, source_map
+from .merge import merge
+from .resolve import resolve
+from .validate import validate
+
+
+@dataclass
+class CompileResult:
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str] = field(default_factory=dict)
+    artifact: dict[str, Any] | None = None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    def failed(self, strict: bool = False) -> bool:
+        return bool(self.errors) or (strict and bool(self.warnings))
+
+
+def compile_policy(root: Path, now: datetime | None = None) -> CompileResult:
+    """Compile every policy file below root."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a directory")
+    sources: list[SourceFile] = []
+    diagnostics: list[Diagnostic] = []
+    for path in discover(root):
+        try:
+            sources.append(read_source(root, path))
+        except LoadError as exc:
+            diagnostics.append(_from_load_error(exc))
+    result = compile_sources(sources, now)
+    result.diagnostics = sort_diagnostics([*diagnostics, *result.diagnostics])
+    return result
+
+
+def compile_sources(sources: list[SourceFile], now: datetime | None = None) -> CompileResult:
+    """Compile already-read files (from disk or from git objects)."""
+    now = now or datetime.now(timezone.utc)
+    diagnostics: list[Diagnostic] = []
+    documents: list[Document] = []
+    for source in sorted(sources, key=lambda s: s.path):
+        try:
+            doc = parse(source)
+        except LoadError as exc:
+            diagnostics.append(_from_load_error(exc))
+            documents.append(Document(source, None))
+            continue
+        diagnostics.extend(_from_load_error(p) for p in doc.problems)
+        documents.append(doc)
+    texts = {s.path: s.text for s in sources}
+    if not sources:
+        diagnostics.append(
+            Diagnostic.of(codes.NO_POLICY_FILES, "no *.yaml or *.yml policy files found", None)
+        )
+        return CompileResult(sort_diagnostics(diagnostics), texts)
+
+    index = SourceIndex()
+    raw, found = merge(documents, index)
+    diagnostics += found
+    validated, found = validate(raw, index)
+    diagnostics += found
+    resolved = resolve(validated.policy)
+    ctx = Context(validated.policy, index, validated.broken, resolved, now, _raw_dict(raw))
+    for check in CHECKS:
+        diagnostics.extend(check(ctx))
+    result = CompileResult(sort_diagnostics(diagnostics), texts)
+    if result.errors:
+        return result
+    table = lower(validated.policy, resolved)
+    result.artifact = build_artifact(
+        table, [(s.path, s.sha256) for s in sources], source_map(validated.policy, resolved, index)
+    )
+    return result
+
+
+def _raw_dict(raw: Any) -> dict[str, Any]:
+    data: dict[str, Any] = dict(raw.sections)
+    if raw.gateway is not None:
+        data["gateway"] = raw.gateway
+    return data
+
+
+def _from_load_error(exc: LoadError) -> Diagnostic:
+    return Diagnostic.of(BY_CODE[exc.code], exc.message, exc.span, hint=exc.hint)
+
+
+__all__ = ["CompileResult", "Span", "compile_policy", "compile_sources"]

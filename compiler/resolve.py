@@ -1,0 +1,260 @@
+"""Resolve pass: each VK's effective settings, allowed models, aliases, route targets and budgets.
+
+Resolution never reports: it tolerates broken references (leaving a gap) so that the checks in
+`compiler/checks/` can say what is wrong, each in its own terms, and lowering runs only when no
+error was found.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from policy.models import Budget, Cache, Fallback, FallbackHop, PolicyDocument, Settings, VirtualKey
+from policy.source import Path
+
+T = TypeVar("T")
+
+GLOB_CHARS = frozenset("*?[")
+PROTOCOLS = {"openai": "openai", "azure_openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "mock": "mock"}
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[T]):
+    """A setting and the policy path it was written at."""
+
+    value: T
+    path: Path
+
+
+@dataclass
+class Effective:
+    models_allowed: Sourced[list[str]] | None = None
+    aliases: dict[str, Sourced[str]] = field(default_factory=dict)
+    fallback: Sourced[Fallback] | None = None
+    cache: Sourced[Cache] | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str
+    model: str
+    hop: int | None  # index in the fallback chain, None for the primary
+
+
+@dataclass
+class AliasResolution:
+    model: str | None
+    provider: str | None
+    chain: tuple[str, ...]
+    cycle: bool = False
+
+
+@dataclass
+class Route:
+    requested: str
+    model: str
+    alias_chain: tuple[str, ...]
+    targets: list[Target]
+    source: Path
+
+
+@dataclass
+class ResolvedKey:
+    id: str
+    key: VirtualKey
+    profiles: list[str]
+    profile_cycle: bool
+    settings: Effective
+    allowed: dict[str, Path]
+    aliases: dict[str, AliasResolution]
+    routes: dict[str, Route]
+    budgets: list[str]
+
+
+@dataclass(frozen=True)
+class BudgetInstance:
+    id: str
+    budget: str
+    target: str
+
+
+@dataclass
+class Resolved:
+    keys: dict[str, ResolvedKey]
+    budget_instances: dict[str, BudgetInstance]
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in GLOB_CHARS for c in pattern)
+
+
+def profile_chain(policy: PolicyDocument, start: str | None) -> tuple[list[str], bool]:
+    """Profiles from the most specific outwards; True when the chain loops."""
+    chain: list[str] = []
+    current = start
+    while current is not None and current in policy.profiles:
+        if current in chain:
+            return chain, True
+        chain.append(current)
+        current = policy.profiles[current].extends
+    return chain, False
+
+
+def _levels(policy: PolicyDocument, vk_id: str, vk: VirtualKey, profiles: list[str]) -> list[tuple[Settings, Path]]:
+    levels: list[tuple[Settings, Path]] = [(vk, ("virtual_keys", vk_id))]
+    levels += [(policy.profiles[p], ("profiles", p)) for p in profiles]
+    team = policy.teams.get(vk.team) if vk.team else None
+    if team is not None and team.defaults is not None:
+        levels.append((team.defaults, ("teams", vk.team or "", "defaults")))
+    return levels
+
+
+def effective_settings(levels: list[tuple[Settings, Path]]) -> Effective:
+    eff = Effective()
+    for settings, path in reversed(levels):
+        if settings.models_allowed is not None:
+            eff.models_allowed = Sourced(settings.models_allowed, (*path, "models_allowed"))
+        if settings.fallback is not None:
+            eff.fallback = Sourced(settings.fallback, (*path, "fallback"))
+        if settings.cache is not None:
+            eff.cache = Sourced(settings.cache, (*path, "cache"))
+        for name, target in (settings.model_aliases or {}).items():
+            eff.aliases[name] = Sourced(target, (*path, "model_aliases", name))
+    return eff
+
+
+def expand_allowed(policy: PolicyDocument, eff: Effective) -> dict[str, Path]:
+    allowed: dict[str, Path] = {}
+    if eff.models_allowed is None:
+        return allowed
+    names = sorted(policy.models)
+    for i, entry in enumerate(eff.models_allowed.value):
+        path = (*eff.models_allowed.path, i)
+        matches = fnmatch.filter(names, entry) if is_glob(entry) else [entry] if entry in policy.models else []
+        for name in matches:
+            allowed.setdefault(name, path)
+    return allowed
+
+
+def split_target(target: str) -> tuple[str | None, str]:
+    provider, sep, model = target.partition("/")
+    return (provider, model) if sep else (None, target)
+
+
+def resolve_alias(policy: PolicyDocument, aliases: dict[str, Sourced[str]], name: str) -> AliasResolution:
+    chain = [name]
+    current = name
+    while True:
+        provider, target = split_target(aliases[current].value)
+        if provider is None and target in aliases and target != current:
+            if target in chain:
+                return AliasResolution(None, None, tuple(chain), cycle=True)
+            chain.append(target)
+            current = target
+            continue
+        model = target if target in policy.models else None
+        return AliasResolution(model, provider, tuple(chain))
+
+
+def serves(policy: PolicyDocument, provider: str, model: str) -> bool:
+    entry = policy.models.get(model)
+    return entry is not None and provider in entry.providers
+
+
+def hop_of(hop: str | FallbackHop) -> FallbackHop:
+    return FallbackHop(provider=hop) if isinstance(hop, str) else hop
+
+
+def route_targets(
+    policy: PolicyDocument, model: str, pinned: str | None, fallback: Fallback | None
+) -> list[Target]:
+    first_provider = pinned if pinned is not None else (policy.models[model].providers or [None])[0]
+    targets: list[Target] = []
+    seen: set[tuple[str, str]] = set()
+    if first_provider is not None:
+        targets.append(Target(first_provider, model, None))
+        seen.add((first_provider, model))
+    for i, raw_hop in enumerate(fallback.chain if fallback else []):
+        hop = hop_of(raw_hop)
+        hop_model = hop.model if hop.model is not None else model
+        if hop.model is None and not serves(policy, hop.provider, model):
+            continue
+        if hop.provider not in policy.providers or hop_model not in policy.models:
+            continue
+        if (hop.provider, hop_model) in seen:
+            continue
+        seen.add((hop.provider, hop_model))
+        targets.append(Target(hop.provider, hop_model, i))
+    return targets
+
+
+def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> BudgetInstance | None:
+    subject: str | None
+    if budget.scope == "org":
+        return BudgetInstance(budget_id, budget_id, budget.target)
+    if budget.scope == "team":
+        subject = vk.team
+    elif budget.scope == "principal":
+        subject = vk.principal
+    else:
+        subject = vk_id
+    if subject is None:
+        return None
+    if budget.target == "*":
+        return BudgetInstance(f"{budget_id}/{subject}", budget_id, subject)
+    return BudgetInstance(budget_id, budget_id, subject) if budget.target == subject else None
+
+
+def resolve(policy: PolicyDocument) -> Resolved:
+    keys: dict[str, ResolvedKey] = {}
+    instances: dict[str, BudgetInstance] = {}
+    route_cache: dict[str, tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
+    for vk_id, vk in policy.virtual_keys.items():
+        profiles, cycle = profile_chain(policy, vk.extends)
+        eff = effective_settings(_levels(policy, vk_id, vk, profiles))
+        cache_key = _settings_key(eff)
+        cached = route_cache.get(cache_key)
+        if cached is None:
+            allowed = expand_allowed(policy, eff)
+            aliases = {name: resolve_alias(policy, eff.aliases, name) for name in eff.aliases}
+            routes = _routes(policy, eff, allowed, aliases)
+            cached = route_cache[cache_key] = (aliases, routes, allowed)
+        aliases, routes, allowed = cached
+        budgets: list[str] = []
+        for budget_id, budget in policy.budgets.items():
+            instance = _instance(budget_id, budget, vk_id, vk)
+            if instance is not None:
+                instances.setdefault(instance.id, instance)
+                budgets.append(instance.id)
+        keys[vk_id] = ResolvedKey(vk_id, vk, profiles, cycle, eff, allowed, aliases, routes, sorted(budgets))
+    return Resolved(keys, instances)
+
+
+def _settings_key(eff: Effective) -> str:
+    parts = [
+        repr(eff.models_allowed),
+        repr(sorted((k, v.value, v.path) for k, v in eff.aliases.items())),
+        repr(eff.fallback),
+    ]
+    return "\x00".join(parts)
+
+
+def _routes(
+    policy: PolicyDocument, eff: Effective, allowed: dict[str, Path], aliases: dict[str, AliasResolution]
+) -> dict[str, Route]:
+    fallback = eff.fallback.value if eff.fallback else None
+    routes: dict[str, Route] = {}
+    for model, path in allowed.items():
+        if model in aliases:
+            continue
+        routes[model] = Route(model, model, (), route_targets(policy, model, None, fallback), path)
+    for name, res in aliases.items():
+        if res.model is None or res.model not in allowed:
+            continue
+        if res.provider is not None and res.provider not in policy.providers:
+            continue
+        targets = route_targets(policy, res.model, res.provider, fallback)
+        routes[name] = Route(name, res.model, res.chain, targets, eff.aliases[name].path)
+    return routes

@@ -1,0 +1,97 @@
+"""The `policy` command line.
+
+This module is the composition root: the library modules of `policy/` never import the compiler
+or the runtime, but the command line wires all three layers together, importing each only inside
+the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_POLICY = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="policy",
+        description="Gatepost: compile, check and serve LLM gateway policy kept in git.",
+        epilog="Exit codes: 0 clean, 1 policy errors (or warnings with --strict), 2 usage or I/O error.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    comp = sub.add_parser(
+        "compile",
+        help="validate a policy directory and write the routing table",
+        description="Compile every *.yaml/*.yml below DIR into a routing table artifact. "
+        "All problems are reported in one run, sorted by file and line.",
+        epilog="Examples:\n  policy compile policies/ --check            # CI gate on pull requests\n"
+        "  policy compile policies/ -o routing-table.json\n"
+        "  policy compile policies/ --check --format github   # inline PR annotations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    comp.add_argument("directory", type=Path, metavar="DIR", help="the policy repository (or a folder of it)")
+    out = comp.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the artifact here ('-' for stdout)")
+    out.add_argument("--check", action="store_true", help="validate only; write nothing")
+    comp.add_argument(
+        "--format", choices=("text", "json", "github"), default="text", help="how to print diagnostics (default text)"
+    )
+    comp.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    comp.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no summary")
+
+    keys = sub.add_parser("keys", help="virtual key material", description="Virtual key material.")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    keys_sub.required = True
+    new = keys_sub.add_parser(
+        "new",
+        help="generate a virtual key and the policy lines for it",
+        description="Generate a high-entropy virtual key. The key is printed once, to hand to its holder; "
+        "only its sha256 and 12-character prefix go into the policy.",
+    )
+    new.add_argument("--id", default="vk-new", help="the virtual key id to show in the YAML snippet")
+
+    schema = sub.add_parser(
+        "schema",
+        help="regenerate the JSON Schemas from the models",
+        description="Write schemas/policy.schema.json and schemas/routing-table.schema.json.",
+    )
+    schema.add_argument("--out", type=Path, default=Path("schemas"), help="directory to write to (default schemas/)")
+    schema.add_argument("--check", action="store_true", help="exit 1 if the files on disk are stale")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "compile":
+            from .commands.compile import run_compile
+
+            return run_compile(args)
+        if args.command == "keys":
+            from .commands.keys import run_keys_new
+
+            return run_keys_new(args)
+        if args.command == "schema":
+            from .commands.schema import run_schema
+
+            return run_schema(args)
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""`policy compile`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from compiler import compile_policy, emit, render_github, render_json, render_text
+from compiler.diagnostics import summary_line
+
+from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    root: Path = args.directory
+    if not root.is_dir():
+        print(f"policy compile: error: {root}: not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    result = compile_policy(root)
+    if args.format == "json":
+        sys.stdout.write(render_json(result.diagnostics))
+    elif args.format == "github":
+        sys.stdout.write(render_github(result.diagnostics, root_prefix=_prefix(root)))
+    elif result.diagnostics:
+        sys.stderr.write(render_text(result.diagnostics, result.sources))
+    failed = result.failed(strict=args.strict)
+    if result.artifact is not None and args.output is not None and not failed:
+        data = emit(result.artifact)
+        try:
+            _write(args.output, data)
+        except OSError as exc:
+            print(f"policy compile: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not args.quiet and args.format == "text":
+        verdict = "failed" if failed else "ok"
+        detail = ""
+        if result.artifact is not None and not failed:
+            table = result.artifact["table"]
+            detail = (
+                f"; {len(table['virtual_keys'])} virtual keys, {len(table['providers'])} providers, "
+                f"{len(table['models'])} models, {len(table['budgets'])} budget instances; "
+                f"revision {result.artifact['revision'][:19]}"
+            )
+        print(f"{root}: {verdict}: {summary_line(result.diagnostics)}{detail}", file=sys.stderr)
+    return EXIT_POLICY if failed else EXIT_OK
+
+
+def _prefix(root: Path) -> str:
+    """Path from the working directory to root, so annotations name repository paths."""
+    try:
+        rel = root.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return ""
+    text = rel.as_posix()
+    return "" if text == "." else text + "/"
+
+
+def _write(target: Path, data: bytes) -> None:
+    if str(target) == "-":
+        sys.stdout.buffer.write(data)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

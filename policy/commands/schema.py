@@ -1,0 +1,54 @@
+"""`policy schema`: the JSON Schemas, generated from the pydantic models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..cli import EXIT_OK, EXIT_POLICY
+
+POLICY_SCHEMA = "policy.schema.json"
+TABLE_SCHEMA = "routing-table.schema.json"
+
+
+def generate() -> dict[str, str]:
+    from compiler.artifact import RoutingTable
+
+    from ..models import PolicyDocument
+
+    policy = PolicyDocument.model_json_schema(mode="validation")
+    policy["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    policy["$id"] = "https://gatepost.dev/schemas/policy.schema.json"
+    policy["title"] = "Gatepost policy file"
+    table = RoutingTable.model_json_schema(mode="validation")
+    table["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    table["$id"] = "https://gatepost.dev/schemas/routing-table.schema.json"
+    table["title"] = "Gatepost routing table"
+    return {POLICY_SCHEMA: _dump(policy), TABLE_SCHEMA: _dump(table)}
+
+
+def _dump(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    stale = []
+    for name, text in generate().items():
+        target = out / name
+        current = target.read_text() if target.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(name)
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(f"wrote {target}", file=sys.stderr)
+    if stale:
+        print(f"stale schemas in {out}: {', '.join(stale)}; run `policy schema`", file=sys.stderr)
+        return EXIT_POLICY
+    return EXIT_OK

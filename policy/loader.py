@@ -1,0 +1,181 @@
+"""Read a policy directory: YAML files into plain data plus the position of every key and value.
+
+PyYAML's constructors silently keep the last of two equal keys and forget positions, so the
+loader works on composed nodes itself: it rejects repeated keys, keeps exact decimal text for
+numbers (money must not pass through float) and records a Span for every path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from .source import Path, Span
+
+try:
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+_constructor = yaml.constructor.SafeConstructor()
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+TEST_SUFFIXES = ("_test.yaml", "_test.yml")
+
+
+class LoadError(Exception):
+    """A file that cannot be turned into data; carries the code and where it happened."""
+
+    def __init__(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+
+@dataclass
+class SourceFile:
+    path: str
+    text: str
+    sha256: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+
+
+@dataclass
+class Document:
+    """One file's data with the span of every value (`values`) and every mapping key (`keys`)."""
+
+    source: SourceFile
+    data: Any
+    values: dict[Path, Span] = field(default_factory=dict)
+    keys: dict[Path, Span] = field(default_factory=dict)
+    problems: list[LoadError] = field(default_factory=list)
+
+
+def discover(root: FsPath) -> list[FsPath]:
+    """Policy files below root in path order; dot-folders and `*_test.yaml` files are skipped."""
+    found: list[FsPath] = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.name.endswith(POLICY_SUFFIXES) and not path.name.endswith(TEST_SUFFIXES):
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def read_source(root: FsPath, path: FsPath) -> SourceFile:
+    rel = path.relative_to(root).as_posix()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LoadError("GP001", f"cannot read file: {exc.strerror or exc}", Span(rel, 1, 1, 1, 1)) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise LoadError("GP001", "file is not valid UTF-8", Span(rel, line, 1, line, 1)) from exc
+    return SourceFile(rel, text, hashlib.sha256(raw).hexdigest())
+
+
+def parse(source: SourceFile) -> Document:
+    """Compose one YAML document and convert it, recording spans; raises LoadError."""
+    try:
+        nodes = list(yaml.compose_all(source.text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = str(exc.problem or exc.context or "invalid YAML")
+        if exc.context and exc.problem:
+            message = f"{exc.problem} ({exc.context})"
+        raise LoadError("GP002", message, Span(source.path, line, col, line, col + 1)) from exc
+    except yaml.YAMLError as exc:
+        raise LoadError("GP002", str(exc), Span(source.path, 1, 1, 1, 1)) from exc
+    if len(nodes) > 1:
+        span = _span(source.path, nodes[1])
+        raise LoadError("GP005", "a policy file holds one YAML document; split this one into files", span)
+    doc = Document(source, None)
+    if nodes and nodes[0] is not None:
+        doc.data = _convert(nodes[0], (), doc, set())
+    return doc
+
+
+def _span(file: str, node: yaml.Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+def _convert(node: yaml.Node, path: Path, doc: Document, active: set[int]) -> Any:
+    doc.values[path] = _span(doc.source.path, node)
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node, doc)
+    if id(node) in active:
+        raise LoadError("GP007", "recursive YAML alias", doc.values[path])
+    active.add(id(node))
+    try:
+        if isinstance(node, yaml.SequenceNode):
+            return [_convert(item, (*path, i), doc, active) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return _mapping(node, path, doc, active)
+    finally:
+        active.discard(id(node))
+    raise LoadError("GP007", f"unsupported YAML node {node.tag}", doc.values[path])
+
+
+def _mapping(node: yaml.MappingNode, path: Path, doc: Document, active: set[int]) -> dict[Any, Any]:
+    result: dict[Any, Any] = {}
+    seen: dict[Any, Span] = {}
+    for key_node, value_node in node.value:
+        key_span = _span(doc.source.path, key_node)
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            doc.problems.append(
+                LoadError("GP007", "YAML merge keys (<<) are not supported; use a profile's `extends`", key_span)
+            )
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            doc.problems.append(LoadError("GP104", "mapping keys must be plain strings", key_span))
+            continue
+        key = key_node.value
+        if key in seen:
+            first = seen[key]
+            doc.problems.append(
+                LoadError(
+                    "GP003",
+                    f"key '{key}' is repeated in this mapping (first at line {first.line}); "
+                    "YAML would silently keep only the last",
+                    key_span,
+                )
+            )
+            continue
+        seen[key] = key_span
+        child = (*path, key)
+        doc.keys[child] = key_span
+        result[key] = _convert(value_node, child, doc, active)
+    return result
+
+
+def _scalar(node: yaml.ScalarNode, doc: Document) -> Any:
+    if node.tag == "tag:yaml.org,2002:float":
+        text = node.value.replace("_", "")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return _constructor.construct_object(node)
+        return number if number.is_finite() else _constructor.construct_object(node)
+    try:
+        return _constructor.construct_object(node)
+    except (yaml.constructor.ConstructorError, ValueError) as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        doc.problems.append(LoadError("GP104", f"invalid scalar: {problem}", _span(doc.source.path, node)))
+        return node.value

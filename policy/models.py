@@ -1,0 +1,160 @@
+"""The policy documents as pydantic models: the one definition of the v1 language.
+
+`schemas/policy.schema.json` is generated from `PolicyDocument`. Checks that need the whole
+policy (references, cycles, budgets) live in the compiler; these models only say what shape each
+entity has, so that every field a user writes is either understood or reported.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "mock"]
+PROVIDER_TYPES: tuple[str, ...] = ("openai", "azure_openai", "anthropic", "gemini", "mock")
+CacheMode = Literal["respect", "disable", "force"]
+Scope = Literal["org", "team", "principal", "vk"]
+Window = Literal["day", "week", "month", "total"]
+FALLBACK_CONDITIONS: tuple[str, ...] = ("5xx", "429", "timeout", "connect")
+
+Money = Annotated[Decimal, Field(ge=0)]
+Percent = Annotated[str | int | Decimal, Field(description='A percentage such as "80%" (or the number 80)')]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Gateway(_Model):
+    """Settings of the gateway as a whole."""
+
+    header_prefix: str = Field("X-Gatepost-", description="Prefix of the response headers the proxy adds")
+    client_deadline_s: Annotated[Decimal, Field(gt=0)] = Field(
+        Decimal(600), description="How long clients wait for an answer; fallback that can take longer warns"
+    )
+    max_body_bytes: Annotated[int, Field(gt=0)] = Field(10 * 1024 * 1024, description="Largest request body accepted")
+    description: str | None = None
+
+
+class Timeouts(_Model):
+    connect_s: Annotated[Decimal, Field(gt=0)] = Decimal(5)
+    read_s: Annotated[Decimal, Field(gt=0)] = Decimal(60)
+    total_s: Annotated[Decimal, Field(gt=0)] = Decimal(180)
+
+
+class Provider(_Model):
+    """An upstream account: where requests go and which credential they carry."""
+
+    type: str = Field(description="openai | azure_openai | anthropic | gemini | mock")
+    api_key: str | None = Field(None, description="env:NAME or file:PATH; never the key itself")
+    base_url: str | None = None
+    api_version: str | None = Field(None, description="azure_openai: the api-version query parameter")
+    deployments: dict[str, str] | None = Field(None, description="azure_openai: model -> deployment name")
+    timeouts: Timeouts | None = None
+    description: str | None = None
+
+
+class Price(_Model):
+    """USD per 1M tokens."""
+
+    input: Money
+    output: Money
+    cached_input: Money | None = Field(None, description="Defaults to the input price")
+    reasoning: Money | None = Field(None, description="Defaults to the output price")
+
+
+class Model(_Model):
+    """A concrete model name in the registry and the providers that serve it, in order."""
+
+    providers: list[str]
+    price: Price | None = None
+    description: str | None = None
+
+
+class FallbackHop(_Model):
+    provider: str
+    model: str | None = Field(None, description="The model to ask this provider for; default: the routed model")
+
+
+class Fallback(_Model):
+    on: list[str | int] = Field(description="Conditions that move to the next target: 5xx, 429, timeout, connect")
+    chain: list[str | FallbackHop] = Field(description="Providers (or {provider, model}) tried after the first")
+    retries: Annotated[int, Field(ge=0, le=10)] = 0
+
+
+class Cache(_Model):
+    mode: CacheMode = "respect"
+    allow_override: bool = Field(False, description="Whether a request header may choose another mode")
+    salt: bool = Field(False, description="disable: also defeat automatic prefix caching")
+
+
+class Settings(_Model):
+    """What a virtual key may do; set on a VK, a profile or a team's defaults."""
+
+    models_allowed: list[str] | None = Field(None, description="Registered models or globs such as gpt-5*")
+    model_aliases: dict[str, str] | None = Field(None, description="name -> model or provider/model")
+    fallback: Fallback | None = None
+    cache: Cache | None = None
+
+
+class Profile(Settings):
+    extends: str | None = None
+    description: str | None = None
+
+
+class Team(_Model):
+    description: str | None = None
+    members: list[str] | None = Field(None, description="Principals of this team; when set, VKs must name one")
+    defaults: Settings | None = None
+
+
+class VirtualKey(Settings):
+    key_sha256: str = Field(description="sha256 hex digest of the key; `policy keys new` prints it")
+    key_prefix: str | None = Field(None, description="The key's first 12 characters, for support look-ups")
+    principal: str | None = None
+    team: str | None = None
+    extends: str | None = None
+    status: Literal["active", "revoked"] = "active"
+    expires_at: datetime | None = None
+    description: str | None = None
+
+
+class Breach(_Model):
+    warn: Percent | None = None
+    block: Percent = "100%"
+
+
+class Budget(_Model):
+    scope: Scope
+    target: str = Field("*", description='An id, or "*" for one instance per team/principal/VK')
+    window: Window
+    timezone: str = "UTC"
+    limit_usd: Decimal
+    on_breach: Breach = Breach()
+    description: str | None = None
+
+
+class PolicyDocument(_Model):
+    """One policy file; the merged policy of a directory has the same shape."""
+
+    gateway: Gateway | None = None
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    models: dict[str, Model] = Field(default_factory=dict)
+    teams: dict[str, Team] = Field(default_factory=dict)
+    profiles: dict[str, Profile] = Field(default_factory=dict)
+    virtual_keys: dict[str, VirtualKey] = Field(default_factory=dict)
+    budgets: dict[str, Budget] = Field(default_factory=dict)
+
+
+ENTITY_SECTIONS: dict[str, type[_Model]] = {
+    "providers": Provider,
+    "models": Model,
+    "teams": Team,
+    "profiles": Profile,
+    "virtual_keys": VirtualKey,
+    "budgets": Budget,
+}
+SECTIONS: tuple[str, ...] = ("gateway", *ENTITY_SECTIONS)
