@@ -70,8 +70,17 @@ class Diagnostic:
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
-    """A "did you mean" hint for a misspelt name, or None when nothing is close."""
-    matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    """A "did you mean" hint for a misspelt name, or None when nothing is close.
+
+    Addresses of one domain all look alike, so an email is compared by the part before '@'.
+    """
+    pool = sorted(set(candidates))
+    local, at, domain = name.partition("@")
+    same_domain = {c.partition("@")[0]: c for c in pool if at and c.partition("@")[2] == domain}
+    if same_domain:
+        matches = difflib.get_close_matches(local, sorted(same_domain), n=1, cutoff=0.6)
+        return f"did you mean '{same_domain[matches[0]]}'?" if matches else None
+    matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
 
 

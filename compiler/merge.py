@@ -7,7 +7,7 @@ from typing import Any
 
 from policy.loader import Document
 from policy.models import ENTITY_SECTIONS, SECTIONS
-from policy.source import Span
+from policy.source import Path as PolicyPath, Span
 
 from . import codes
 from .diagnostics import Diagnostic, Related, suggest
@@ -127,3 +127,10 @@ SINGULAR = {
 
 def _singular(section: str) -> str:
     return SINGULAR.get(section, section)
+
+
+def describe(path: PolicyPath) -> str:
+    """How a message names the entity a policy path belongs to: virtual key 'vk-alice', section 'gateway'."""
+    if len(path) < 2 or path[0] not in SINGULAR:
+        return f"section '{path[0]}'"
+    return f"{SINGULAR[str(path[0])]} '{path[1]}'"

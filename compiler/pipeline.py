@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,13 +54,31 @@ def compile_policy(root: Path, now: datetime | None = None) -> CompileResult:
             sources.append(read_source(root, path))
         except LoadError as exc:
             diagnostics.append(_from_load_error(exc))
-    result = compile_sources(sources, now)
+    result = compile_sources(sources, now, complete=not diagnostics)
     result.diagnostics = sort_diagnostics([*diagnostics, *result.diagnostics])
     return result
 
 
-def compile_sources(sources: list[SourceFile], now: datetime | None = None) -> CompileResult:
-    """Compile already-read files (from disk or from git objects)."""
+def compile_sources(
+    sources: list[SourceFile], now: datetime | None = None, *, complete: bool = True
+) -> CompileResult:
+    """Compile already-read files (from disk or from git objects).
+
+    `complete=False` says some files of the repository could not be read: their entities are
+    missing, so only per-file and per-entity problems are reported, not references between them.
+    """
+    # A compile allocates many long-lived objects and no cycles worth collecting; the cyclic
+    # collector's full passes over a growing heap would make large repositories superlinear.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile_sources(sources, now, complete)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _compile_sources(sources: list[SourceFile], now: datetime | None, complete: bool) -> CompileResult:
     now = now or datetime.now(timezone.utc)
     diagnostics: list[Diagnostic] = []
     documents: list[Document] = []
@@ -69,14 +88,21 @@ def compile_sources(sources: list[SourceFile], now: datetime | None = None) -> C
         except LoadError as exc:
             diagnostics.append(_from_load_error(exc))
             documents.append(Document(source, None))
+            complete = False
             continue
         diagnostics.extend(_from_load_error(p) for p in doc.problems)
         documents.append(doc)
     texts = {s.path: s.text for s in sources}
     if not sources:
-        diagnostics.append(
-            Diagnostic.of(codes.NO_POLICY_FILES, "no *.yaml or *.yml policy files found", None)
-        )
+        if complete:
+            diagnostics.append(
+                Diagnostic.of(
+                    codes.NO_POLICY_FILES,
+                    "no *.yaml or *.yml policy files found",
+                    None,
+                    hint="folders whose name starts with '.' and *_test.yaml files are not read as policy",
+                )
+            )
         return CompileResult(sort_diagnostics(diagnostics), texts)
 
     index = SourceIndex()
@@ -84,6 +110,8 @@ def compile_sources(sources: list[SourceFile], now: datetime | None = None) -> C
     diagnostics += found
     validated, found = validate(raw, index)
     diagnostics += found
+    if not complete:
+        return CompileResult(sort_diagnostics(diagnostics), texts)
     resolved = resolve(validated.policy)
     ctx = Context(validated.policy, index, validated.broken, resolved, now, _raw_dict(raw))
     for check in CHECKS:

@@ -112,17 +112,22 @@ def _levels(policy: PolicyDocument, vk_id: str, vk: VirtualKey, profiles: list[s
 
 
 def effective_settings(levels: list[tuple[Settings, Path]]) -> Effective:
+    """Settings from the most specific level that sets each; aliases merged name by name."""
     eff = Effective()
     for settings, path in reversed(levels):
-        if settings.models_allowed is not None:
-            eff.models_allowed = Sourced(settings.models_allowed, (*path, "models_allowed"))
-        if settings.fallback is not None:
-            eff.fallback = Sourced(settings.fallback, (*path, "fallback"))
-        if settings.cache is not None:
-            eff.cache = Sourced(settings.cache, (*path, "cache"))
-        for name, target in (settings.model_aliases or {}).items():
-            eff.aliases[name] = Sourced(target, (*path, "model_aliases", name))
+        _apply(eff, settings, path)
     return eff
+
+
+def _apply(eff: Effective, settings: Settings, path: Path) -> None:
+    if settings.models_allowed is not None:
+        eff.models_allowed = Sourced(settings.models_allowed, (*path, "models_allowed"))
+    if settings.fallback is not None:
+        eff.fallback = Sourced(settings.fallback, (*path, "fallback"))
+    if settings.cache is not None:
+        eff.cache = Sourced(settings.cache, (*path, "cache"))
+    for name, target in (settings.model_aliases or {}).items():
+        eff.aliases[name] = Sourced(target, (*path, "model_aliases", name))
 
 
 def expand_allowed(policy: PolicyDocument, eff: Effective) -> dict[str, Path]:
@@ -167,17 +172,14 @@ def hop_of(hop: str | FallbackHop) -> FallbackHop:
     return FallbackHop(provider=hop) if isinstance(hop, str) else hop
 
 
-def route_targets(
-    policy: PolicyDocument, model: str, pinned: str | None, fallback: Fallback | None
-) -> list[Target]:
+def route_targets(policy: PolicyDocument, model: str, pinned: str | None, hops: list[FallbackHop]) -> list[Target]:
     first_provider = pinned if pinned is not None else (policy.models[model].providers or [None])[0]
     targets: list[Target] = []
     seen: set[tuple[str, str]] = set()
     if first_provider is not None:
         targets.append(Target(first_provider, model, None))
         seen.add((first_provider, model))
-    for i, raw_hop in enumerate(fallback.chain if fallback else []):
-        hop = hop_of(raw_hop)
+    for i, hop in enumerate(hops):
         hop_model = hop.model if hop.model is not None else model
         if hop.model is None and not serves(policy, hop.provider, model):
             continue
@@ -210,10 +212,19 @@ def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> Bud
 def resolve(policy: PolicyDocument) -> Resolved:
     keys: dict[str, ResolvedKey] = {}
     instances: dict[str, BudgetInstance] = {}
-    route_cache: dict[str, tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
+    inherited: dict[tuple[str | None, str | None], tuple[list[str], bool, Effective]] = {}
+    route_cache: dict[tuple[object, ...], tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
     for vk_id, vk in policy.virtual_keys.items():
-        profiles, cycle = profile_chain(policy, vk.extends)
-        eff = effective_settings(_levels(policy, vk_id, vk, profiles))
+        base = inherited.get((vk.extends, vk.team))
+        if base is None:
+            profiles, cycle = profile_chain(policy, vk.extends)
+            base = inherited[(vk.extends, vk.team)] = (
+                profiles,
+                cycle,
+                effective_settings(_levels(policy, vk_id, vk, profiles)[1:]),
+            )
+        profiles, cycle, inherited_settings = base
+        eff = _overlay(inherited_settings, vk, ("virtual_keys", vk_id))
         cache_key = _settings_key(eff)
         cached = route_cache.get(cache_key)
         if cached is None:
@@ -232,29 +243,38 @@ def resolve(policy: PolicyDocument) -> Resolved:
     return Resolved(keys, instances)
 
 
-def _settings_key(eff: Effective) -> str:
-    parts = [
-        repr(eff.models_allowed),
-        repr(sorted((k, v.value, v.path) for k, v in eff.aliases.items())),
-        repr(eff.fallback),
-    ]
-    return "\x00".join(parts)
+def _overlay(base: Effective, vk: VirtualKey, path: Path) -> Effective:
+    """The VK's own settings over what it inherits; shares the inherited parts untouched."""
+    if vk.models_allowed is None and vk.model_aliases is None and vk.fallback is None and vk.cache is None:
+        return base
+    eff = Effective(base.models_allowed, dict(base.aliases), base.fallback, base.cache)
+    _apply(eff, vk, path)
+    return eff
+
+
+def _settings_key(eff: Effective) -> tuple[object, ...]:
+    aliases = tuple(sorted((k, v.value, v.path) for k, v in eff.aliases.items()))
+    return (
+        eff.models_allowed.path if eff.models_allowed else None,
+        aliases,
+        eff.fallback.path if eff.fallback else None,
+    )
 
 
 def _routes(
     policy: PolicyDocument, eff: Effective, allowed: dict[str, Path], aliases: dict[str, AliasResolution]
 ) -> dict[str, Route]:
-    fallback = eff.fallback.value if eff.fallback else None
+    hops = [hop_of(h) for h in eff.fallback.value.chain] if eff.fallback else []
     routes: dict[str, Route] = {}
     for model, path in allowed.items():
         if model in aliases:
             continue
-        routes[model] = Route(model, model, (), route_targets(policy, model, None, fallback), path)
+        routes[model] = Route(model, model, (), route_targets(policy, model, None, hops), path)
     for name, res in aliases.items():
         if res.model is None or res.model not in allowed:
             continue
         if res.provider is not None and res.provider not in policy.providers:
             continue
-        targets = route_targets(policy, res.model, res.provider, fallback)
+        targets = route_targets(policy, res.model, res.provider, hops)
         routes[name] = Route(name, res.model, res.chain, targets, eff.aliases[name].path)
     return routes

@@ -16,7 +16,7 @@ from policy.source import Path
 from . import codes
 from .diagnostics import Diagnostic, suggest
 from .index import SourceIndex
-from .merge import SINGULAR, RawPolicy
+from .merge import SINGULAR, RawPolicy, describe
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+:-]*$")
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+:-]*$")
@@ -67,14 +67,38 @@ def _validate_entity(
     try:
         return model_cls.model_validate(value)
     except ValidationError as exc:
+        located = [(*_clean_loc(value, error["loc"]), error) for error in exc.errors(include_url=False)]
         reported: set[Path] = set()
-        for error in exc.errors(include_url=False):
-            path, model_path = _clean_loc(value, error["loc"])
-            if path in reported:
+        missing: dict[Path, list[str]] = {}
+        for path, model_path, error in located:
+            if path in reported or _explained_deeper(path, error, located):
                 continue
             reported.add(path)
-            out.append(_diagnostic(model_cls, base, path, model_path, error, index))
+            if error["type"] == "missing" and path:
+                missing.setdefault(path[:-1], []).append(str(path[-1]))
+            else:
+                out.append(_diagnostic(model_cls, base, path, model_path, error, index))
+        out.extend(_missing(base, owner, fields, index) for owner, fields in missing.items())
         return None
+
+
+def _missing(base: Path, owner: Path, fields: list[str], index: SourceIndex) -> Diagnostic:
+    """One diagnostic for all the required fields a mapping lacks, at the key that names it."""
+    where = ".".join(str(p) for p in owner)
+    subject = f"{describe(base)} {where}" if where else describe(base)
+    names = ", ".join(f"'{name}'" for name in fields)
+    return Diagnostic.of(
+        codes.MISSING_FIELD,
+        f"{subject} is missing required field{'s' * (len(fields) > 1)} {names}",
+        index.key(*base, *owner),
+    )
+
+
+def _explained_deeper(path: Path, error: Any, located: list[tuple[Path, list[str | int], Any]]) -> bool:
+    """A union member's type error ("should be a string") when another member's error goes deeper."""
+    return str(error["type"]).endswith("_type") and any(
+        len(other) > len(path) and other[: len(path)] == path for other, _, _ in located
+    )
 
 
 def _clean_loc(value: Any, loc: tuple[Any, ...]) -> tuple[Path, list[str | int]]:
@@ -108,26 +132,30 @@ def _diagnostic(
 ) -> Diagnostic:
     kind = error["type"]
     full = (*base, *path)
-    where = ".".join(str(p) for p in path) or base[-1]
+    dotted = ".".join(str(p) for p in path)
+    entity = describe(base)
     if kind == "extra_forbidden":
-        field_name = str(path[-1]) if path else "?"
         allowed = _fields_at(model_cls, model_path[:-1])
-        hint = suggest(field_name, allowed)
+        hint = suggest(str(path[-1]), allowed) if path else None
         if hint is None and allowed:
             hint = f"allowed here: {', '.join(sorted(allowed))}"
-        return Diagnostic.of(codes.UNKNOWN_FIELD, f"unknown field '{field_name}'", index.key(*full), hint=hint)
-    if kind == "missing":
-        field_name = str(path[-1]) if path else "?"
-        owner = full[:-1]
-        return Diagnostic.of(
-            codes.MISSING_FIELD, f"missing required field '{field_name}'", index.key(*owner)
-        )
-    found = error.get("input")
-    shown = _show(found)
-    message = f"{where}: {error['msg'][0].lower()}{error['msg'][1:]}"
+        return Diagnostic.of(codes.UNKNOWN_FIELD, f"{entity} has unknown field '{dotted}'", index.key(*full), hint=hint)
+    subject = f"{entity} {dotted}" if dotted else entity
+    msg: str = "Input should be a mapping of fields" if kind == "model_type" else error["msg"]
+    message = f"{subject} {msg[6:]}" if msg.startswith("Input ") else f"{subject}: {msg[0].lower()}{msg[1:]}"
+    shown = _show(error.get("input"))
     if shown is not None:
         message += f", found {shown}"
-    return Diagnostic.of(codes.INVALID_VALUE, message, index.value(*full))
+    return Diagnostic.of(codes.INVALID_VALUE, message, index.value(*full), hint=_choice_hint(error))
+
+
+def _choice_hint(error: Any) -> str | None:
+    """For a value outside a fixed set ('day', 'week', ...), the member closest to what was written."""
+    expected = (error.get("ctx") or {}).get("expected")
+    found = error.get("input")
+    if error["type"] != "literal_error" or not isinstance(expected, str) or not isinstance(found, str):
+        return None
+    return suggest(found, re.findall(r"'([^']*)'", expected))
 
 
 def _show(value: Any) -> str | None:

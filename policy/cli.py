@@ -63,6 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     new.add_argument("--id", default="vk-new", help="the virtual key id to show in the YAML snippet")
 
+    serve = sub.add_parser(
+        "serve",
+        help="serve the proxy from a policy directory or a routing table",
+        description="Serve OpenAI-shaped traffic (POST /v1/chat/completions, POST /v1/responses, GET /v1/models) "
+        "decided by the routing table. A policy directory is compiled at start (the proxy refuses to start "
+        "if it does not compile); an artifact is verified (schema and revision). The table is reloaded on "
+        "SIGHUP and whenever the source changes; a broken one is refused and the last good one keeps serving.",
+        epilog="Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics (Prometheus).",
+    )
+    serve.add_argument("source", type=Path, metavar="DIR_OR_TABLE", help="a policy directory or an artifact")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4000, help="port to listen on (default 4000)")
+    serve.add_argument("--no-watch", action="store_true", help="reload on SIGHUP only, not on file changes")
+    serve.add_argument("--no-access-log", action="store_true", help="do not write the JSON access log")
+
     schema = sub.add_parser(
         "schema",
         help="regenerate the JSON Schemas from the models",
@@ -84,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.keys import run_keys_new
 
             return run_keys_new(args)
+        if args.command == "serve":
+            from .commands.serve import run_serve
+
+            return run_serve(args)
         if args.command == "schema":
             from .commands.schema import run_schema
 

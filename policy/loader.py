@@ -26,6 +26,10 @@ _constructor = yaml.constructor.SafeConstructor()
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = ("_test.yaml", "_test.yml")
+SYNTAX_HINTS = {
+    "mapping values are not allowed": "a value that contains ': ' must be quoted, e.g. description: \"a: b\"",
+    "found character '\\t'": "indent with spaces; YAML does not allow tabs",
+}
 
 
 class LoadError(Exception):
@@ -85,7 +89,14 @@ def read_source(root: FsPath, path: FsPath) -> SourceFile:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise LoadError("GP001", "file is not valid UTF-8", Span(rel, line, 1, line, 1)) from exc
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
+        raise LoadError(
+            "GP001",
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            Span(rel, line, col, line, col + 1),
+            hint="save the file as UTF-8",
+        ) from exc
     return SourceFile(rel, text, hashlib.sha256(raw).hexdigest())
 
 
@@ -99,16 +110,29 @@ def parse(source: SourceFile) -> Document:
         message = str(exc.problem or exc.context or "invalid YAML")
         if exc.context and exc.problem:
             message = f"{exc.problem} ({exc.context})"
-        raise LoadError("GP002", message, Span(source.path, line, col, line, col + 1)) from exc
+        hint = next((h for problem, h in SYNTAX_HINTS.items() if problem in message), None)
+        raise LoadError("GP002", message, Span(source.path, line, col, line, col + 1), hint) from exc
     except yaml.YAMLError as exc:
         raise LoadError("GP002", str(exc), Span(source.path, 1, 1, 1, 1)) from exc
     if len(nodes) > 1:
-        span = _span(source.path, nodes[1])
-        raise LoadError("GP005", "a policy file holds one YAML document; split this one into files", span)
+        raise LoadError(
+            "GP005",
+            "a policy file holds one YAML document, but a second one starts here",
+            _second_document(source),
+            hint="move what follows this `---` into a file of its own",
+        )
     doc = Document(source, None)
     if nodes and nodes[0] is not None:
         doc.data = _convert(nodes[0], (), doc, set())
     return doc
+
+
+def _second_document(source: SourceFile) -> Span:
+    starts = [e for e in yaml.parse(source.text, Loader=_Loader) if isinstance(e, yaml.DocumentStartEvent)]
+    start, end = starts[1].start_mark, starts[1].end_mark
+    if start is None or end is None:
+        return Span(source.path, 1, 1, 1, 1)
+    return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
 def _span(file: str, node: yaml.Node) -> Span:
@@ -165,16 +189,29 @@ def _mapping(node: yaml.MappingNode, path: Path, doc: Document, active: set[int]
     return result
 
 
+def _construct(node: yaml.ScalarNode) -> Any:
+    """Construct a scalar without the constructor's object cache, which would grow forever."""
+    constructors = _constructor.yaml_constructors
+    build = constructors.get(node.tag) or constructors[None]
+    return build(_constructor, node)
+
+
 def _scalar(node: yaml.ScalarNode, doc: Document) -> Any:
+    """A scalar's value; an impossible date (2027-02-30) stays text for its field's type to report."""
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        try:
+            return _construct(node)
+        except ValueError:
+            return node.value
     if node.tag == "tag:yaml.org,2002:float":
         text = node.value.replace("_", "")
         try:
             number = Decimal(text)
         except InvalidOperation:
-            return _constructor.construct_object(node)
-        return number if number.is_finite() else _constructor.construct_object(node)
+            return _construct(node)
+        return number if number.is_finite() else _construct(node)
     try:
-        return _constructor.construct_object(node)
+        return _construct(node)
     except (yaml.constructor.ConstructorError, ValueError) as exc:
         problem = getattr(exc, "problem", None) or str(exc)
         doc.problems.append(LoadError("GP104", f"invalid scalar: {problem}", _span(doc.source.path, node)))

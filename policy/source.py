@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
+    """A NamedTuple rather than a dataclass: the loader makes one per YAML node."""
+
     file: str
     line: int
     col: int

@@ -120,9 +120,11 @@ def _target_exists(ctx: Context, budget: Budget) -> bool:
 
 def _unpriced(ctx: Context) -> Iterator[Diagnostic]:
     first_budget: dict[str, tuple[str, str]] = {}
+    seen: set[int] = set()
     for vid, resolved in ctx.resolved.keys.items():
-        if not resolved.budgets:
+        if not resolved.budgets or id(resolved.routes) in seen:
             continue
+        seen.add(id(resolved.routes))
         for route in resolved.routes.values():
             for target in route.targets:
                 first_budget.setdefault(target.model, (resolved.budgets[0], vid))

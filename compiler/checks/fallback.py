@@ -11,6 +11,7 @@ from policy.models import FALLBACK_CONDITIONS, Fallback, Timeouts
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
+from ..merge import describe
 from ..resolve import hop_of, serves
 
 NOT_RETRYABLE = {"4xx", "400", "401", "403", "404", "409", "413", "422"}
@@ -30,6 +31,7 @@ def check_fallback(ctx: Context) -> Iterator[Diagnostic]:
 
 def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
     policy = ctx.policy
+    owner = describe(path)
     for i, raw in enumerate(fallback.on):
         condition = normalise_condition(raw)
         span = ctx.index.value(*path, "on", i)
@@ -38,21 +40,22 @@ def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) 
         if condition in NOT_RETRYABLE or (condition.isdigit() and condition.startswith("4")):
             yield Diagnostic.of(
                 codes.NON_RETRYABLE_CONDITION,
-                f"fallback on {condition} cannot help: the same request fails the same way on every provider",
+                f"fallback of {owner} moves on at {condition}, which cannot help: "
+                "the same request fails the same way on every provider",
                 span,
                 hint=f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
             )
         else:
             yield Diagnostic.of(
                 codes.INVALID_VALUE,
-                f"unknown fallback condition '{raw}'",
+                f"fallback of {owner} has unknown condition '{raw}'",
                 span,
                 hint=suggest(condition, FALLBACK_CONDITIONS) or f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
             )
     if not fallback.on and fallback.chain:
         yield Diagnostic.of(
             codes.INVALID_VALUE,
-            "fallback has a chain but no conditions in `on`, so it would never be used",
+            f"fallback of {owner} has a chain but no conditions in `on`, so it would never be used",
             ctx.index.value(*path, "on"),
         )
     for i, raw_hop in enumerate(fallback.chain):
@@ -61,7 +64,7 @@ def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) 
         if not ctx.defined("providers", hop.provider):
             yield Diagnostic.of(
                 codes.UNKNOWN_PROVIDER,
-                f"fallback hop names unknown provider '{hop.provider}'",
+                f"fallback hop of {owner} names unknown provider '{hop.provider}'",
                 ctx.index.value(*hop_path, "provider") if not isinstance(raw_hop, str) else ctx.index.value(*hop_path),
                 hint=suggest(hop.provider, policy.providers),
             )
@@ -73,7 +76,7 @@ def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) 
             if not ctx.defined("models", hop.model):
                 yield Diagnostic.of(
                     codes.UNKNOWN_MODEL,
-                    f"fallback hop names unknown model '{hop.model}'",
+                    f"fallback hop of {owner} names unknown model '{hop.model}'",
                     model_span,
                     hint=suggest(hop.model, policy.models),
                 )
@@ -81,7 +84,7 @@ def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) 
         if hop.provider in policy.providers and not serves(policy, hop.provider, hop.model):
             yield Diagnostic.of(
                 codes.PROVIDER_DOES_NOT_SERVE,
-                f"fallback hop asks provider '{hop.provider}' for '{hop.model}', which it does not serve",
+                f"fallback hop of {owner} asks provider '{hop.provider}' for '{hop.model}', which it does not serve",
                 model_span,
                 hint=f"'{hop.model}' is served by: {', '.join(policy.models[hop.model].providers)}",
             )
@@ -114,38 +117,39 @@ def _unusable_hops(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def _worst_case_seconds(timeouts: Timeouts | None, retries: int) -> Decimal:
-    total = (timeouts or Timeouts()).total_s
-    return total * (retries + 1)
+def _total_seconds(timeouts: Timeouts | None) -> Decimal:
+    return (timeouts or Timeouts()).total_s
 
 
 def _deadline(ctx: Context) -> Iterator[Diagnostic]:
     policy = ctx.policy
     deadline = policy.gateway.client_deadline_s if policy.gateway else Decimal(600)
     reported: set[object] = set()
+    seen_routes: set[int] = set()
     for resolved in ctx.resolved.keys.values():
         fallback = resolved.settings.fallback
-        if fallback is None or fallback.path in reported:
+        if fallback is None or fallback.path in reported or id(resolved.routes) in seen_routes:
             continue
+        seen_routes.add(id(resolved.routes))
+        tries = fallback.value.retries + 1
         for route in resolved.routes.values():
             if len(route.targets) < 2:
                 continue
-            worst = sum(
-                (
-                    _worst_case_seconds(policy.providers[t.provider].timeouts, fallback.value.retries)
-                    for t in route.targets
-                    if t.provider in policy.providers
-                ),
-                Decimal(0),
-            )
+            totals = [
+                (t.provider, _total_seconds(policy.providers[t.provider].timeouts))
+                for t in route.targets
+                if t.provider in policy.providers
+            ]
+            worst = sum((seconds for _, seconds in totals), Decimal(0)) * tries
             if worst > deadline:
                 reported.add(fallback.path)
+                each = " + ".join(f"{provider} {seconds}s" for provider, seconds in totals)
+                each += f", each tried {tries} times" if tries > 1 else ""
                 yield Diagnostic.of(
                     codes.DEADLINE_EXCEEDED,
-                    f"route '{route.requested}' can take {worst}s in the worst case "
-                    f"({len(route.targets)} targets x {fallback.value.retries + 1} tries x their total_s), "
-                    f"longer than the client deadline of {deadline}s",
-                    ctx.index.value(*fallback.path),
+                    f"route '{route.requested}' of {describe(fallback.path)} can take {worst}s in the worst case "
+                    f"({each}), longer than the client deadline of {deadline}s",
+                    ctx.index.key(*fallback.path),
                     hint="shorten providers' timeouts.total_s, lower retries or the chain, "
                     "or raise gateway.client_deadline_s",
                 )

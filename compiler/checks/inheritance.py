@@ -36,7 +36,7 @@ def check_inheritance(ctx: Context) -> Iterator[Diagnostic]:
         first = min(loop)
         yield Diagnostic.of(
             codes.PROFILE_CYCLE,
-            f"profile '{first}' extends itself through {' -> '.join(_rotate(loop, first) + [first])}",
+            f"profile '{first}' extends itself through {' -> '.join(rotate(loop, first) + [first])}",
             ctx.index.value("profiles", first, "extends"),
             related=[
                 Related(span, f"'{p}' extends '{policy.profiles[p].extends}'")
@@ -47,16 +47,21 @@ def check_inheritance(ctx: Context) -> Iterator[Diagnostic]:
     yield from _teams_and_principals(ctx)
 
 
-def _rotate(loop: list[str], first: str) -> list[str]:
+def rotate(loop: list[str], first: str) -> list[str]:
     i = loop.index(first)
     return loop[i:] + loop[:i]
 
 
+def names_unknown_team(ctx: Context, team: str) -> bool:
+    """True when a key's team is not defined although the policy defines teams."""
+    teams_defined = bool(ctx.policy.teams) or any(s == "teams" for s, _ in ctx.broken)
+    return teams_defined and not ctx.defined("teams", team)
+
+
 def _teams_and_principals(ctx: Context) -> Iterator[Diagnostic]:
     teams = ctx.policy.teams
-    teams_defined = bool(teams) or any(s == "teams" for s, _ in ctx.broken)
     for vid, vk in ctx.policy.virtual_keys.items():
-        if vk.team is not None and teams_defined and not ctx.defined("teams", vk.team):
+        if vk.team is not None and names_unknown_team(ctx, vk.team):
             yield Diagnostic.of(
                 codes.UNKNOWN_TEAM,
                 f"virtual key '{vid}' names unknown team '{vk.team}'",

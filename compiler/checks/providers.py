@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from policy.models import PROVIDER_TYPES
@@ -13,6 +14,7 @@ from .secrets import looks_like_secret
 
 NEEDS_BASE_URL = {"azure_openai"}
 CREDENTIAL_PREFIXES = ("env:", "file:")
+SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 
 
 def check_providers(ctx: Context) -> Iterator[Diagnostic]:
@@ -41,8 +43,7 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 if literal
                 else f"provider '{pid}' api_key must be an env:NAME or file:PATH reference",
                 ctx.index.value(*where, "api_key"),
-                hint="use `api_key: env:NAME` and set NAME where the proxy runs"
-                + ("; rotate the key, it is in git history now" if literal else ""),
+                hint=_reference_hint(provider.api_key) + ("; rotate the key, it is in git history now" if literal else ""),
             )
         if provider.type in NEEDS_BASE_URL and not provider.base_url:
             yield Diagnostic.of(
@@ -69,3 +70,10 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 f"read_s ({provider.timeouts.read_s})",
                 ctx.index.value(*where, "timeouts", "total_s"),
             )
+
+
+def _reference_hint(value: str) -> str:
+    shell = SHELL_VARIABLE.fullmatch(value.strip())
+    if shell:
+        return f"write `api_key: env:{shell.group(1)}`; the policy does not expand shell variables"
+    return "use `api_key: env:NAME` and set NAME where the proxy runs"

@@ -11,6 +11,7 @@ from ..diagnostics import Diagnostic, suggest
 from ..validate import MODEL_NAME_PATTERN
 
 PRICE_QUANTUM = Decimal("0.000001")
+LOOKS_PER_TOKEN_BELOW = Decimal("0.001")
 
 
 def check_registry(ctx: Context) -> Iterator[Diagnostic]:
@@ -52,8 +53,9 @@ def check_registry(ctx: Context) -> Iterator[Diagnostic]:
                 if value is not None and value != value.quantize(PRICE_QUANTUM):
                     yield Diagnostic.of(
                         codes.PRICE_TOO_PRECISE,
-                        f"model '{name}' price.{field_name} {value} is finer than 0.000001 USD per 1M tokens",
+                        f"model '{name}' price.{field_name} {value:f} is finer than 0.000001 USD per 1M tokens",
                         ctx.index.value(*where, "price", field_name),
+                        hint=_precision_hint(value),
                     )
     for pid, provider in providers.items():
         for model_name in provider.deployments or {}:
@@ -64,3 +66,10 @@ def check_registry(ctx: Context) -> Iterator[Diagnostic]:
                     ctx.index.key("providers", pid, "deployments", model_name),
                     hint=suggest(model_name, ctx.policy.models),
                 )
+
+
+def _precision_hint(value: Decimal) -> str:
+    if value < LOOKS_PER_TOKEN_BELOW:
+        per_million = (value * 1_000_000).normalize()
+        return f"prices are USD per 1M tokens: {value:f} per token is {per_million:f} per 1M tokens"
+    return "round it to at most 6 decimal places"

@@ -1,0 +1,148 @@
+"""Compile-time benchmark: synthetic policy repositories of 1k and 10k virtual keys.
+
+Each size is generated once into bench/out/ and compiled in a fresh process, so peak RSS is that
+of one compile (parse, validate, resolve, check, lower, emit and write the artifact).
+
+    .venv/bin/python bench/compile.py                 # 1k and 10k
+    .venv/bin/python bench/compile.py --sizes 1000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+MODELS_PER_KEY = 20
+PROVIDERS = {
+    "openai-primary": "type: openai\n    api_key: env:OPENAI_API_KEY",
+    "azure-east": "type: azure_openai\n    base_url: https://bench.openai.azure.com\n"
+    "    api_version: \"2024-10-21\"\n    api_key: env:AZURE_KEY",
+    "anthropic-main": "type: anthropic\n    api_key: env:ANTHROPIC_API_KEY",
+}
+
+
+def model_names() -> list[str]:
+    names = [f"gpt-bench-{i:02d}" for i in range(30)]
+    names += [f"claude-bench-{i:02d}" for i in range(10)]
+    return names
+
+
+def generate(root: Path, keys: int) -> None:
+    """Write a realistic repository: registry, 20 teams, 10 profiles, keys in files of 100."""
+    root.mkdir(parents=True, exist_ok=True)
+    models = model_names()
+    gpt = [m for m in models if m.startswith("gpt")]
+    lines = ["providers:"]
+    for pid, body in PROVIDERS.items():
+        lines.append(f"  {pid}:\n    {body}")
+    lines.append("    deployments:")
+    lines[-1] = lines[-1]
+    azure_deps = "".join(f"      {m}: dep-{m}\n" for m in gpt[:10])
+    text = "\n".join(lines[:-1]) + "\n"
+    text = text.replace("api_key: env:AZURE_KEY", "api_key: env:AZURE_KEY\n    deployments:\n" + azure_deps.rstrip("\n"))
+    (root / "providers.yaml").write_text(text)
+    reg = ["models:"]
+    for i, m in enumerate(models):
+        providers = ["anthropic-main"] if m.startswith("claude") else ["openai-primary"] + (["azure-east"] if m in gpt[:10] else [])
+        reg.append(f"  {m}:\n    providers: [{', '.join(providers)}]\n"
+                   f"    price: {{input: {1 + i % 7}.25, cached_input: 0.125, output: {4 + i % 5}.5}}")
+    (root / "models.yaml").write_text("\n".join(reg) + "\n")
+    teams = [f"team-{t:02d}" for t in range(20)]
+    (root / "teams.yaml").write_text(
+        "teams:\n" + "".join(f"  {t}:\n    defaults: {{models_allowed: [gpt-bench-00, gpt-bench-01]}}\n" for t in teams)
+    )
+    prof = ["profiles:"]
+    for p in range(10):
+        allowed = [models[(p * 3 + j) % len(models)] for j in range(MODELS_PER_KEY - 2)]
+        prof.append(
+            f"  profile-{p}:\n    models_allowed: [{', '.join(allowed)}, claude-bench-0*]\n"
+            f"    model_aliases: {{fast: {allowed[0]}, smart: {allowed[1]}}}\n"
+            f"    fallback: {{on: [5xx, timeout, 429], chain: [openai-primary, {{provider: anthropic-main, model: claude-bench-00}}]}}\n"
+            f"    cache: {{mode: respect}}"
+        )
+    (root / "profiles.yaml").write_text("\n".join(prof) + "\n")
+    (root / "budgets.yaml").write_text(
+        "budgets:\n"
+        "  org-monthly: {scope: org, window: month, limit_usd: 500000, on_breach: {warn: 80%, block: 100%}}\n"
+        "  team-daily: {scope: team, target: '*', window: day, timezone: Europe/Amsterdam, limit_usd: 1000, on_breach: {warn: 80%, block: 100%}}\n"
+        "  per-engineer: {scope: principal, target: '*', window: month, limit_usd: 300, on_breach: {warn: 80%, block: 100%}}\n"
+        "  per-key-weekly: {scope: vk, target: '*', window: week, limit_usd: 150}\n"
+    )
+    vk_dir = root / "virtual_keys"
+    for batch in range(0, keys, 100):
+        out = ["virtual_keys:"]
+        for n in range(batch, min(batch + 100, keys)):
+            digest = hashlib.sha256(f"bench-key-{n}".encode()).hexdigest()
+            team = teams[n % len(teams)]
+            out.append(
+                f"  vk-{n:06d}:\n    key_sha256: {digest}\n    key_prefix: gp-{n:09d}\n"
+                f"    principal: user{n}@bench.example\n    team: {team}\n    extends: profile-{n % 10}"
+            )
+            if n % 10 == 0:
+                out.append(f"    model_aliases: {{gpt-4o: azure-east/{gpt[n % 10]}}}")
+        team_dir = vk_dir / teams[batch // 100 % len(teams)]
+        team_dir.mkdir(parents=True, exist_ok=True)
+        (team_dir / f"keys-{batch // 100:04d}.yaml").write_text("\n".join(out) + "\n")
+
+
+def child(root: Path) -> None:
+    from compiler import compile_policy, emit
+
+    start = time.perf_counter()
+    result = compile_policy(root)
+    if result.artifact is None:
+        sys.stderr.write("\n".join(f"{d.code} {d.span} {d.message}" for d in result.errors[:20]) + "\n")
+        raise SystemExit(1)
+    data = emit(result.artifact)
+    (root.parent / f"{root.name}.routing-table.json").write_bytes(data)
+    elapsed = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    routes = sum(len(k["routes"]) for k in result.artifact["table"]["virtual_keys"].values())
+    print(json.dumps({"seconds": elapsed, "peak_mib": peak_kib / 1024, "bytes": len(data), "routes": routes}))
+
+
+def measure(root: Path) -> dict[str, float]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(root)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"compile of {root} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is reported")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    results = {}
+    print(f"{'keys':>6} {'routes':>8} {'median s':>9} {'peak MiB':>9} {'artifact MiB':>13}")
+    for size in args.sizes:
+        root = OUT / f"vk{size}"
+        if not root.exists():
+            generate(root, size)
+        runs = [measure(root) for _ in range(args.repeat)]
+        secs = statistics.median(r["seconds"] for r in runs)
+        peak = max(r["peak_mib"] for r in runs)
+        results[size] = secs
+        print(f"{size:>6} {runs[0]['routes']:>8} {secs:>9.2f} {peak:>9.0f} {runs[0]['bytes'] / 2**20:>13.1f}")
+    if len(results) > 1:
+        small, large = min(results), max(results)
+        print(f"scaling {large}/{small} keys: {results[large] / results[small]:.1f}x time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""`policy serve`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from runtime.reload import PolicyError
+from runtime.server import run
+from runtime.table import TableError
+
+from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    if not args.source.exists():
+        print(f"policy serve: error: {args.source}: no such file or directory", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        run(args.source, args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log)
+    except PolicyError as exc:
+        sys.stderr.write(exc.report)
+        print(f"policy serve: {args.source} does not compile; not starting", file=sys.stderr)
+        return EXIT_POLICY
+    except TableError as exc:
+        print(f"policy serve: error: {exc}", file=sys.stderr)
+        return EXIT_POLICY
+    except OSError as exc:
+        print(f"policy serve: error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK

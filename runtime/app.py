@@ -1,0 +1,273 @@
+"""The proxy as one ASGI application, read top to bottom.
+
+request -> authenticate (sha256 of the key) -> parse -> decide (pure) -> upstream with fallback
+-> response passed through as it arrives (SSE event by event) -> access log and metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from .access_log import AccessLog
+from .decision import Allow, Deny, authenticate, decide_for_key
+from .errors import error_headers, openai_error
+from .metrics import Metrics
+from .state import Serving
+from .upstream import ADAPTERS, UpstreamFailure, UpstreamResponse
+from .table import KeyEntry
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SURFACE_PATHS = {"/v1/chat/completions": "chat", "/v1/responses": "responses"}
+JSON = [(b"content-type", b"application/json")]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Gatepost:
+    """The ASGI app. `serving` is replaced whole on reload; each request reads it once."""
+
+    def __init__(self, serving: Serving, access_log: AccessLog | None = None, metrics: Metrics | None = None) -> None:
+        self.serving = serving
+        self.access_log = access_log or AccessLog()
+        self.metrics = metrics or Metrics()
+        self.metrics.set_revision(serving.table.revision)
+        self.ready = True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        surface = SURFACE_PATHS.get(path)
+        if surface is not None and method == "POST":
+            await self.proxy(scope, receive, send, surface)
+        elif path == "/v1/models" and method == "GET":
+            await self.models(scope, send)
+        elif path == "/healthz":
+            await _respond(send, 200, b'{"status":"ok"}', JSON)
+        elif path == "/readyz":
+            ok = self.ready
+            body = orjson.dumps({"status": "ready" if ok else "starting", "revision": self.serving.table.revision})
+            await _respond(send, 200 if ok else 503, body, JSON)
+        elif path == "/metrics" and method == "GET":
+            await _respond(send, 200, self.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")])
+        elif path == "/" and method in ("GET", "HEAD"):
+            await _respond(send, 200, b'{"service":"gatepost"}', JSON)
+        else:
+            serving = self.serving
+            body = openai_error(404, "not_found", f"no route for {method} {path}")
+            await _respond(send, 404, body, self._headers(serving, error_headers(404)))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for transport in self.serving.transports.values():
+                    await transport.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _headers(self, serving: Serving, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        prefix = serving.table.gateway.header_prefix.lower().encode()
+        return [*headers, (prefix + b"policy-revision", serving.revision_header)]
+
+    async def models(self, scope: Scope, send: Send) -> None:
+        serving = self.serving
+        key = authenticate(serving.table, _key_hash(scope), datetime.now(timezone.utc))
+        if isinstance(key, Deny):
+            await _respond(send, key.status, openai_error(key.status, key.code, key.message), self._headers(serving, error_headers(key.status)))
+            return
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": route.targets[0].provider if route.targets else "gatepost"}
+            for name, route in sorted(key.routes.items())
+        ]
+        await _respond(send, 200, orjson.dumps({"object": "list", "data": data}), self._headers(serving, list(JSON)))
+
+    async def proxy(self, scope: Scope, receive: Receive, send: Send, surface: str) -> None:
+        serving = self.serving
+        started = time.perf_counter()
+        record: dict[str, Any] = {"surface": surface, "revision": serving.table.revision}
+        status = await self._proxy(scope, receive, send, surface, serving, record)
+        elapsed = time.perf_counter() - started
+        record["status"] = status
+        record["latency_ms"] = round(elapsed * 1000, 2)
+        self.metrics.requests.inc(
+            record.get("vk") or "-", record.get("model") or "-", record.get("provider") or "-", str(status)
+        )
+        self.metrics.request_latency.observe(elapsed, surface)
+        self.access_log.write(record)
+
+    async def _proxy(
+        self, scope: Scope, receive: Receive, send: Send, surface: str, serving: Serving, record: dict[str, Any]
+    ) -> int:
+        table = serving.table
+        key = authenticate(table, _key_hash(scope), datetime.now(timezone.utc))
+        if isinstance(key, Deny):
+            record["decision"] = key.code
+            if key.key is not None:
+                _describe_key(record, key.key)
+            return await self._deny(send, serving, key)
+        _describe_key(record, key)
+        try:
+            raw = await _read_body(scope, receive, table.gateway.max_body_bytes)
+        except BodyTooLarge:
+            limit = table.gateway.max_body_bytes
+            deny = Deny(400, "request_too_large", f"request body is larger than the gateway's limit of {limit} bytes", key)
+            record["decision"] = deny.code
+            return await self._deny(send, serving, deny)
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            deny = Deny(400, "invalid_json", f"request body is not valid JSON: {exc}", key)
+            record["decision"] = deny.code
+            return await self._deny(send, serving, deny)
+        if not isinstance(payload, dict):
+            deny = Deny(400, "invalid_request_error", "request body must be a JSON object", key)
+            record["decision"] = deny.code
+            return await self._deny(send, serving, deny)
+        model = payload.get("model")
+        record["model"] = model if isinstance(model, str) else None
+        decision = decide_for_key(key, surface, model if isinstance(model, str) else None)
+        if isinstance(decision, Deny):
+            record["decision"] = decision.code
+            return await self._deny(send, serving, decision)
+        record["decision"] = "allow"
+        record["route_source"] = decision.route.source
+        return await self._forward(send, serving, decision, surface, payload, record)
+
+    async def _deny(self, send: Send, serving: Serving, deny: Deny) -> int:
+        body = openai_error(deny.status, deny.code, deny.message, deny.param)
+        await _respond(send, deny.status, body, self._headers(serving, error_headers(deny.status)))
+        return deny.status
+
+    async def _forward(
+        self, send: Send, serving: Serving, decision: Allow, surface: str, payload: dict[str, Any], record: dict[str, Any]
+    ) -> int:
+        stream = payload.get("stream") is True
+        route = decision.route
+        attempts: list[dict[str, Any]] = []
+        prefix = serving.table.gateway.header_prefix.lower().encode()
+        for index, target in enumerate(decision.targets):
+            provider = serving.table.providers[target.provider]
+            call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), surface, target, payload, stream)
+            upstream_started = time.perf_counter()
+            try:
+                response = await serving.transports[provider.id].send(call)
+            except UpstreamFailure as exc:
+                attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
+                self.metrics.upstream_attempts.inc(provider.id, exc.kind)
+                if exc.kind in route.fallback_on and index + 1 < len(decision.targets):
+                    continue
+                return await self._all_failed(send, serving, attempts, record)
+            self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
+            reason = _fallback_reason(response.status)
+            if reason is not None and reason in route.fallback_on and index + 1 < len(decision.targets):
+                attempts.append({"provider": provider.id, "model": target.model, "reason": f"{response.status}"})
+                self.metrics.upstream_attempts.inc(provider.id, reason)
+                await response.aclose()
+                continue
+            self.metrics.upstream_attempts.inc(provider.id, "answered")
+            record["provider"] = provider.id
+            record["upstream_model"] = target.upstream_model
+            if attempts:
+                record["attempts"] = attempts
+            headers = self._headers(serving, response.headers)
+            headers.append((prefix + b"provider", provider.id.encode()))
+            headers.append((prefix + b"fallback-count", str(len(attempts)).encode()))
+            return await self._relay(send, response, headers, record)
+        return await self._all_failed(send, serving, attempts, record)
+
+    async def _relay(
+        self, send: Send, response: UpstreamResponse, headers: list[tuple[bytes, bytes]], record: dict[str, Any]
+    ) -> int:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        try:
+            async for chunk in response.aiter_bytes():
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except UpstreamFailure as exc:
+            record["stream_error"] = exc.kind
+            await send({"type": "http.response.body", "body": _stream_error(exc), "more_body": True})
+        finally:
+            await response.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return response.status
+
+    async def _all_failed(
+        self, send: Send, serving: Serving, attempts: list[dict[str, Any]], record: dict[str, Any]
+    ) -> int:
+        record["attempts"] = attempts
+        timed_out = bool(attempts) and attempts[-1]["reason"] == "timeout"
+        status, code = (504, "upstream_timeout") if timed_out else (502, "provider_error")
+        tried = "; ".join(f"{a['provider']}: {a['reason']}" for a in attempts)
+        message = f"every target failed ({tried})"
+        body = openai_error(status, code, message, meta={"attempts": attempts})
+        await _respond(send, status, body, self._headers(serving, error_headers(status)))
+        return status
+
+
+def _fallback_reason(status: int) -> str | None:
+    if status == 429:
+        return "429"
+    if status >= 500:
+        return "5xx"
+    return None
+
+
+def _stream_error(exc: UpstreamFailure) -> bytes:
+    error = {"type": "error", "error": {"type": "provider_error", "code": exc.kind, "message": f"upstream stream failed: {exc.kind}"}}
+    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
+
+
+def _describe_key(record: dict[str, Any], key: KeyEntry) -> None:
+    record["vk"] = key.id
+    record["key_prefix"] = key.key_prefix
+
+
+def _key_hash(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                return hashlib.sha256(token.strip()).hexdigest()
+        elif name == b"x-api-key" and value.strip():
+            return hashlib.sha256(value.strip()).hexdigest()
+    return None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,88 @@
+"""The decision: (table, key, surface, requested model) -> allow with targets, or deny.
+
+Pure: no I/O, no clock of its own (the caller passes `now`), no state. The proxy calls it for
+every request; `policy explain` and `policy test` call the same function, so what review approved
+is what production does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .table import KeyEntry, LoadedTable, Route, Target
+
+SURFACE_PROTOCOLS: dict[str, frozenset[str]] = {
+    "chat": frozenset({"openai", "mock"}),
+    "responses": frozenset({"openai", "mock"}),
+    "messages": frozenset({"anthropic", "mock"}),
+    "gemini": frozenset({"gemini", "mock"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    key: KeyEntry
+    route: Route
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    status: int
+    code: str
+    message: str
+    key: KeyEntry | None = None
+    param: str | None = None
+
+
+Decision = Allow | Deny
+
+
+def authenticate(table: LoadedTable, key_hash: str | None, now: datetime) -> KeyEntry | Deny:
+    if key_hash is None:
+        return Deny(401, "invalid_api_key", "no API key: send a Gatepost virtual key as `Authorization: Bearer <key>`")
+    key = table.keys_by_hash.get(key_hash)
+    if key is None:
+        return Deny(401, "invalid_api_key", "invalid API key: no virtual key matches it; check its first 12 characters")
+    if key.status != "active":
+        return Deny(401, "invalid_api_key", f"virtual key {key.label} is revoked", key)
+    if key.expires_at is not None and key.expires_at <= now:
+        return Deny(401, "invalid_api_key", f"virtual key {key.label} expired at {key.expires_at.isoformat()}", key)
+    return key
+
+
+def decide(table: LoadedTable, key_hash: str | None, surface: str, model: str | None, now: datetime) -> Decision:
+    found = authenticate(table, key_hash, now)
+    if isinstance(found, Deny):
+        return found
+    return decide_for_key(found, surface, model)
+
+
+def decide_for_key(key: KeyEntry, surface: str, model: str | None) -> Decision:
+    if not model:
+        return Deny(400, "invalid_request_error", "the request has no `model`", key, "model")
+    route = key.routes.get(model)
+    if route is None:
+        where = f" ({key.source})" if key.source else ""
+        return Deny(
+            403,
+            "model_not_allowed",
+            f"model '{model}' is not allowed for virtual key {key.label}{where}: "
+            "extend its models_allowed or use an alias",
+            key,
+            "model",
+        )
+    speakable = SURFACE_PROTOCOLS.get(surface, frozenset())
+    targets = tuple(t for t in route.targets if t.protocol in speakable)
+    if not targets:
+        protocols = ", ".join(sorted({t.protocol for t in route.targets}))
+        return Deny(
+            400,
+            "unsupported_route",
+            f"model '{model}' for virtual key {key.label} is served over {protocols}, "
+            f"which this endpoint cannot reach",
+            key,
+            "model",
+        )
+    return Allow(key, route, targets)

@@ -1,0 +1,41 @@
+"""Error bodies in the shape each surface's SDK parses, and the headers that stop pointless retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+NO_RETRY_STATUSES = frozenset({401, 402, 403})
+
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "budget_exceeded",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "provider_error",
+    503: "service_unavailable",
+    504: "timeout_error",
+}
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None, meta: Any = None) -> bytes:
+    error: dict[str, Any] = {
+        "message": message,
+        "type": OPENAI_TYPES.get(status, "api_error"),
+        "code": code,
+        "param": param,
+    }
+    if meta is not None:
+        error["meta"] = meta
+    return orjson.dumps({"error": error})
+
+
+def error_headers(status: int) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", b"application/json")]
+    if status in NO_RETRY_STATUSES:
+        headers.append((b"x-should-retry", b"false"))
+    return headers

@@ -1,0 +1,113 @@
+"""Prometheus metrics in the text exposition format.
+
+A few counters and histograms kept in plain dicts: the proxy runs one event loop per process, so
+no locks are needed, and an increment costs a dict update rather than a client library's lock.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: Labels, extra: str = "") -> str:
+    parts = [f'{k}="{_escape(v)}"' for k, v in labels]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str, label_names: Iterable[str] = ()) -> None:
+        self.name = name
+        self.help = help_text
+        self.label_names = tuple(label_names)
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, *label_values: str, amount: float = 1.0) -> None:
+        self.values[label_values] = self.values.get(label_values, 0.0) + amount
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        for key, value in sorted(self.values.items()):
+            lines.append(f"{self.name}{_labels(tuple(zip(self.label_names, key)))} {value:g}")
+        return lines
+
+
+class Gauge(Counter):
+    def set(self, *label_values: str, value: float) -> None:
+        self.values[label_values] = value
+
+    def render(self) -> list[str]:
+        return [line.replace(" counter", " gauge") if line.startswith("# TYPE") else line for line in super().render()]
+
+
+class Histogram:
+    def __init__(self, name: str, help_text: str, label_names: Iterable[str] = (), buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.name = name
+        self.help = help_text
+        self.label_names = tuple(label_names)
+        self.buckets = buckets
+        self.values: dict[tuple[str, ...], list[float]] = {}
+
+    def observe(self, value: float, *label_values: str) -> None:
+        row = self.values.get(label_values)
+        if row is None:
+            row = self.values[label_values] = [0.0] * (len(self.buckets) + 3)
+        row[bisect.bisect_left(self.buckets, value)] += 1
+        row[-2] += value
+        row[-1] += 1
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        for key, row in sorted(self.values.items()):
+            labels = tuple(zip(self.label_names, key))
+            cumulative = 0.0
+            for bound, count in zip((*self.buckets, float("inf")), row):
+                cumulative += count
+                le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                bucket_labels = _labels(labels, 'le="' + le + '"')
+                lines.append(f"{self.name}_bucket{bucket_labels} {cumulative:g}")
+            lines.append(f"{self.name}_sum{_labels(labels)} {row[-2]:g}")
+            lines.append(f"{self.name}_count{_labels(labels)} {row[-1]:g}")
+        return lines
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.requests = Counter(
+            "gatepost_requests_total", "Requests answered, by virtual key, requested model, provider and status",
+            ("vk", "model", "provider", "status"),
+        )
+        self.upstream_latency = Histogram(
+            "gatepost_upstream_latency_seconds", "Time to the upstream's response headers", ("provider",)
+        )
+        self.request_latency = Histogram(
+            "gatepost_request_duration_seconds", "Whole request duration as the client sees it", ("surface",)
+        )
+        self.upstream_attempts = Counter(
+            "gatepost_upstream_attempts_total", "Upstream attempts by provider and outcome", ("provider", "outcome")
+        )
+        self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
+        self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
+
+    def set_revision(self, revision: str) -> None:
+        self.revision.values.clear()
+        self.revision.set(revision, value=1)
+
+    def render(self) -> bytes:
+        lines: list[str] = []
+        for metric in (
+            self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.reloads,
+            self.revision,
+        ):
+            lines.extend(metric.render())
+        return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,46 @@
+"""What one routing table needs to serve: the table, a transport per provider, the credentials.
+
+A `Serving` is built whole, then swapped in with one assignment; a request keeps the `Serving`
+it started with, so a reload never changes the rules under a request in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .credentials import resolve_credentials
+from .table import LoadedTable
+from .upstream import Transport, transport_for
+
+
+@dataclass(frozen=True)
+class Serving:
+    table: LoadedTable
+    transports: Mapping[str, Transport]
+    credentials: Mapping[str, str]
+    credential_problems: Mapping[str, str]
+    revision_header: bytes
+
+
+def build_serving(table: LoadedTable, previous: Serving | None = None) -> Serving:
+    """Reuse the previous table's transports (and their pooled connections) where a provider is unchanged."""
+    credentials, problems = resolve_credentials(table.providers)
+    transports: dict[str, Transport] = {}
+    for pid, provider in table.providers.items():
+        if previous is not None and previous.table.providers.get(pid) == provider and pid in previous.transports:
+            transports[pid] = previous.transports[pid]
+        else:
+            transports[pid] = transport_for(provider)
+    return Serving(table, transports, credentials, problems, table.revision.encode())
+
+
+async def close_unused(old: Serving, new: Serving, grace_s: float = 30.0) -> None:
+    """Close the old table's transports the new one dropped, once in-flight requests had time to end."""
+    unused = [t for pid, t in old.transports.items() if new.transports.get(pid) is not t]
+    if not unused:
+        return
+    await asyncio.sleep(grace_s)
+    for transport in unused:
+        await transport.aclose()

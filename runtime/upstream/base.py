@@ -1,0 +1,61 @@
+"""What every upstream adapter produces and every transport answers with."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    stream: bool
+
+
+class UpstreamFailure(Exception):
+    """The provider could not be reached or did not answer in time; `kind` is a fallback condition."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Transport(Protocol):
+    async def send(self, call: UpstreamCall) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class BufferedResponse:
+    """An answer already in memory (the built-in mock provider's)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    chunks: list[bytes] = field(default_factory=list)
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join(self.chunks)
+
+    async def aclose(self) -> None:
+        return None

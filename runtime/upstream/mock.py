@@ -1,0 +1,147 @@
+"""The built-in `mock` provider: answers every OpenAI surface in-process, streaming too.
+
+It lets a newcomer (and `make run`) see the whole path work with no provider account: the
+answer names the model it was routed to, and usage is reported so spend accounting has figures.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from ..table import Target
+from .base import BufferedResponse, UpstreamCall
+
+SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def answer_text(model: str) -> str:
+    return f"Hello from the Gatepost mock provider ({model})."
+
+
+def _words(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def _usage_counts(payload: dict[str, Any], text: str) -> tuple[int, int]:
+    prompt = max(1, len(orjson.dumps(payload.get("messages") or payload.get("input") or "")) // 4)
+    return prompt, max(1, len(text) // 4)
+
+
+class MockTransport:
+    """Implements the transport protocol without a network."""
+
+    async def send(self, call: UpstreamCall) -> BufferedResponse:
+        payload = orjson.loads(call.body)
+        model = str(payload.get("model", "mock"))
+        if call.url.endswith("/responses"):
+            return _responses(payload, model, call.stream)
+        return _chat(payload, model, call.stream)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def prepare(
+    provider: Any, credential: str | None, surface: str, target: Target, payload: dict[str, Any], stream: bool
+) -> UpstreamCall:
+    path = "/responses" if surface == "responses" else "/chat/completions"
+    body = orjson.dumps({**payload, "model": target.upstream_model})
+    return UpstreamCall("POST", f"mock://{target.provider}{path}", {}, body, stream)
+
+
+def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> list[bytes]:
+    out = []
+    for name, data in events:
+        text = data if isinstance(data, str) else orjson.dumps(data).decode()
+        out.append((f"event: {name}\n" if name else "").encode() + f"data: {text}\n\n".encode())
+    return out
+
+
+def _chat(payload: dict[str, Any], model: str, stream: bool) -> BufferedResponse:
+    text = answer_text(model)
+    prompt, completion = _usage_counts(payload, text)
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+    ident = "chatcmpl-mock-" + uuid.uuid4().hex[:16]
+    created = int(time.time())
+    if not stream:
+        body = {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage,
+        }
+        return BufferedResponse(200, JSON_HEADERS, [orjson.dumps(body)])
+    base = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        (None, {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    ]
+    for word in _words(text):
+        events.append((None, {**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}))
+    events.append((None, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+    if (payload.get("stream_options") or {}).get("include_usage"):
+        events.append((None, {**base, "choices": [], "usage": usage}))
+    events.append((None, "[DONE]"))
+    return BufferedResponse(200, SSE_HEADERS, _sse(events))
+
+
+def _responses(payload: dict[str, Any], model: str, stream: bool) -> BufferedResponse:
+    text = answer_text(model)
+    prompt, completion = _usage_counts(payload, text)
+    ident = "resp_mock" + uuid.uuid4().hex[:16]
+    item_id = "msg_mock" + uuid.uuid4().hex[:16]
+    usage = {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + completion,
+    }
+    part = {"type": "output_text", "text": text, "annotations": []}
+    item = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+    response: dict[str, Any] = {
+        "id": ident,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "output": [item],
+        "usage": usage,
+        "error": None,
+        "incomplete_details": None,
+    }
+    if not stream:
+        return BufferedResponse(200, JSON_HEADERS, [orjson.dumps(response)])
+    pending = {**response, "status": "in_progress", "output": [], "usage": None}
+    events: list[tuple[str | None, dict[str, Any] | str]] = []
+    seq = 0
+
+    def add(kind: str, data: dict[str, Any]) -> None:
+        nonlocal seq
+        events.append((kind, {"type": kind, "sequence_number": seq, **data}))
+        seq += 1
+
+    add("response.created", {"response": pending})
+    add("response.in_progress", {"response": pending})
+    add("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}})
+    add("response.content_part.added", {"item_id": item_id, "output_index": 0, "content_index": 0,
+                                        "part": {**part, "text": ""}})
+    for word in _words(text):
+        add("response.output_text.delta", {"item_id": item_id, "output_index": 0, "content_index": 0, "delta": word})
+    add("response.output_text.done", {"item_id": item_id, "output_index": 0, "content_index": 0, "text": text})
+    add("response.content_part.done", {"item_id": item_id, "output_index": 0, "content_index": 0, "part": part})
+    add("response.output_item.done", {"output_index": 0, "item": item})
+    add("response.completed", {"response": response})
+    return BufferedResponse(200, SSE_HEADERS, _sse(events))

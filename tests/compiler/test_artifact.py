@@ -1,0 +1,112 @@
+"""The artifact: deterministic bytes, a revision that follows behaviour, a valid schema, no secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from compiler import compile_policy, emit
+from tests.conftest import ACME, FIXED_NOW, ROOT
+
+
+def artifact_bytes(root: Path) -> bytes:
+    result = compile_policy(root, now=FIXED_NOW)
+    assert not result.errors, [f"{d.span}: {d.code} {d.message}" for d in result.errors]
+    assert result.artifact is not None
+    return emit(result.artifact)
+
+
+def copy_in_shuffled_order(src: Path, dst: Path, seed: int) -> None:
+    files = [p for p in src.rglob("*") if p.is_file()]
+    random.Random(seed).shuffle(files)
+    for path in files:
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        os.utime(target, (seed, seed))
+
+
+def test_same_repo_compiles_to_identical_bytes() -> None:
+    assert artifact_bytes(ACME) == artifact_bytes(ACME)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_file_creation_order_does_not_change_the_artifact(tmp_path: Path, seed: int) -> None:
+    copy = tmp_path / "acme"
+    copy_in_shuffled_order(ACME, copy, seed)
+    assert artifact_bytes(copy) == artifact_bytes(ACME)
+
+
+def test_comments_and_reformatting_keep_the_revision(tmp_path: Path) -> None:
+    copy = tmp_path / "acme"
+    shutil.copytree(ACME, copy)
+    budgets = next(p for p in copy.rglob("*.yaml") if "budgets:" in p.read_text())
+    budgets.write_text("# a comment that changes nothing\n\n" + budgets.read_text())
+    before = json.loads(artifact_bytes(ACME))
+    after = json.loads(artifact_bytes(copy))
+    assert after["revision"] == before["revision"]
+    assert after["sources"] != before["sources"]
+
+
+def test_changing_one_budget_limit_changes_the_revision(tmp_path: Path) -> None:
+    copy = tmp_path / "acme"
+    shutil.copytree(ACME, copy)
+    budgets = next(p for p in copy.rglob("*.yaml") if "limit_usd: 100\n" in p.read_text())
+    budgets.write_text(budgets.read_text().replace("limit_usd: 100\n", "limit_usd: 101\n", 1))
+    before = json.loads(artifact_bytes(ACME))
+    after = json.loads(artifact_bytes(copy))
+    assert after["revision"] != before["revision"]
+    changed = [k for k in before["table"]["budgets"] if before["table"]["budgets"][k] != after["table"]["budgets"][k]]
+    assert len(changed) == 1 and after["table"]["budgets"][changed[0]]["limit_micros"] == 101_000_000
+
+
+def test_artifact_validates_against_the_checked_in_schema() -> None:
+    schema = json.loads((ROOT / "schemas" / "routing-table.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.loads(artifact_bytes(ACME)), schema)
+
+
+def test_artifact_holds_no_secret_values() -> None:
+    data = json.loads(artifact_bytes(ACME))
+    for pid, provider in data["table"]["providers"].items():
+        assert provider["api_key"] is None or re.fullmatch(r"(env|file):\S+", provider["api_key"]), pid
+    text = artifact_bytes(ACME).decode()
+    assert not re.search(r"sk-[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}", text)
+    for digest, vk_id in data["table"]["keys"].items():
+        assert re.fullmatch(r"[0-9a-f]{64}", digest), vk_id
+    assert all(len(k["key_prefix"] or "x" * 12) == 12 for k in data["table"]["virtual_keys"].values())
+
+
+def test_artifact_is_canonical_json() -> None:
+    raw = artifact_bytes(ACME)
+    data = json.loads(raw)
+    again = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    assert raw == again
+    assert "float" not in {type(v).__name__ for v in _scalars(data)}
+
+
+def _scalars(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _scalars(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _scalars(v)]
+    return [value]
+
+
+def test_source_map_names_reviewed_lines() -> None:
+    data = json.loads(artifact_bytes(ACME))
+    for section, entries in data["source_map"].items():
+        for entity, where in entries.items():
+            lines = where.values() if isinstance(where, dict) else [where]
+            for line in lines:
+                for item in line.values() if isinstance(line, dict) else [line]:
+                    path, _, number = item.rpartition(":")
+                    assert (ACME / path).is_file(), (section, entity, item)
+                    assert int(number) >= 1
