@@ -19,6 +19,7 @@ run: $(STAMP)
 	$(BIN)/policy compile examples/acme -o $(BUILD)/acme.routing-table.json
 
 test: $(STAMP)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)

@@ -173,7 +173,8 @@ def hop_of(hop: str | FallbackHop) -> FallbackHop:
 
 
 def route_targets(policy: PolicyDocument, model: str, pinned: str | None, hops: list[FallbackHop]) -> list[Target]:
-    first_provider = pinned if pinned is not None else (policy.models[model].providers or [None])[0]
+    providers = policy.models[model].providers
+    first_provider = pinned if pinned is not None else (providers[0] if providers else None)
     targets: list[Target] = []
     seen: set[tuple[str, str]] = set()
     if first_provider is not None:

@@ -55,7 +55,7 @@ def validate(raw: RawPolicy, index: SourceIndex) -> tuple[Validated, list[Diagno
             else:
                 valid[entity_id] = entity
         sections[section] = valid
-    policy = PolicyDocument.model_construct(gateway=gateway, **sections)
+    policy = PolicyDocument.model_construct(None, gateway=gateway, **sections)
     return Validated(policy, broken), diagnostics
 
 

@@ -49,9 +49,8 @@ async def serve(
 def run(source: Path, host: str, port: int, watch: bool, access_log: bool) -> None:
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on posix
-        runner = asyncio.run
-    runner(serve(source, host, port, watch, access_log))
+        asyncio.run(serve(source, host, port, watch, access_log))
+    else:
+        uvloop.run(serve(source, host, port, watch, access_log))
     sys.stderr.flush()
