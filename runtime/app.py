@@ -165,6 +165,12 @@ class Gatepost:
         prefix = serving.table.gateway.header_prefix.lower().encode()
         for index, target in enumerate(decision.targets):
             provider = serving.table.providers[target.provider]
+            if provider.api_key is not None and provider.id not in serving.credentials:
+                attempts.append({"provider": provider.id, "model": target.model, "reason": "no_credential"})
+                self.metrics.upstream_attempts.inc(provider.id, "no_credential")
+                if index + 1 < len(decision.targets):
+                    continue
+                return await self._all_failed(send, serving, attempts, record)
             call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), surface, target, payload, stream)
             upstream_started = time.perf_counter()
             try:
@@ -177,11 +183,14 @@ class Gatepost:
                 return await self._all_failed(send, serving, attempts, record)
             self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
             reason = _fallback_reason(response.status)
-            if reason is not None and reason in route.fallback_on and index + 1 < len(decision.targets):
-                attempts.append({"provider": provider.id, "model": target.model, "reason": f"{response.status}"})
+            if reason is not None:
+                attempts.append({"provider": provider.id, "model": target.model, "reason": str(response.status)})
                 self.metrics.upstream_attempts.inc(provider.id, reason)
+                retry_after = _header(response.headers, b"retry-after")
                 await response.aclose()
-                continue
+                if reason in route.fallback_on and index + 1 < len(decision.targets):
+                    continue
+                return await self._all_failed(send, serving, attempts, record, retry_after)
             self.metrics.upstream_attempts.inc(provider.id, "answered")
             record["provider"] = provider.id
             record["upstream_model"] = target.upstream_model
@@ -210,16 +219,40 @@ class Gatepost:
         return response.status
 
     async def _all_failed(
-        self, send: Send, serving: Serving, attempts: list[dict[str, Any]], record: dict[str, Any]
+        self,
+        send: Send,
+        serving: Serving,
+        attempts: list[dict[str, Any]],
+        record: dict[str, Any],
+        retry_after: bytes | None = None,
     ) -> int:
+        """One error for the whole route, naming each attempt; upstream bodies are never relayed."""
         record["attempts"] = attempts
-        timed_out = bool(attempts) and attempts[-1]["reason"] == "timeout"
-        status, code = (504, "upstream_timeout") if timed_out else (502, "provider_error")
-        tried = "; ".join(f"{a['provider']}: {a['reason']}" for a in attempts)
-        message = f"every target failed ({tried})"
+        last = attempts[-1]["reason"] if attempts else ""
+        if last == "timeout":
+            status, code = 504, "upstream_timeout"
+        elif last == "429":
+            status, code = 429, "rate_limited"
+        else:
+            status, code = 502, "provider_error"
+        tried = "; ".join(f"{a['provider']} ({a['model']}): {a['reason']}" for a in attempts)
+        noun = "the only target" if len(attempts) == 1 else f"all {len(attempts)} targets"
+        message = f"{noun} failed: {tried}"
+        headers = error_headers(status)
+        if retry_after is not None and status == 429:
+            headers.append((b"retry-after", retry_after))
+        prefix = serving.table.gateway.header_prefix.lower().encode()
+        headers.append((prefix + b"fallback-count", str(max(0, len(attempts) - 1)).encode()))
         body = openai_error(status, code, message, meta={"attempts": attempts})
-        await _respond(send, status, body, self._headers(serving, error_headers(status)))
+        await _respond(send, status, body, self._headers(serving, headers))
         return status
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 def _fallback_reason(status: int) -> str | None:

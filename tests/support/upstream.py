@@ -1,0 +1,191 @@
+"""A mock LLM provider for end-to-end tests: speaks the OpenAI (and Azure OpenAI) protocols,
+records every request it receives, and fails on demand (status codes, Retry-After, delays,
+streams that die mid-way)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.support.servers import ServerThread
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    die_after: int | None = None
+    times: int | None = None
+    path_contains: str | None = None
+
+
+class MockUpstream:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        routes = [
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/v1/responses", self._responses, methods=["POST"]),
+            Route("/openai/deployments/{deployment}/chat/completions", self._chat, methods=["POST"]),
+            Route("/openai/v1/responses", self._responses, methods=["POST"]),
+            Route("/v1/models", self._models, methods=["GET"]),
+        ]
+        self.app = Starlette(routes=routes)
+        self._server = ServerThread(self.app)
+        self.base_url = self._server.base_url
+
+    def __enter__(self) -> MockUpstream:
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.__exit__(*exc)
+
+    def fail(self, **kwargs: Any) -> None:
+        with self._lock:
+            self._faults.append(Fault(**kwargs))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.path_contains and fault.path_contains not in path:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    async def _record(self, request: Request) -> tuple[Recorded, Fault | None]:
+        body = await request.body()
+        rec = Recorded(
+            request.method, request.url.path, dict(request.query_params), {k.lower(): v for k, v in request.headers.items()}, body
+        )
+        with self._lock:
+            self.requests.append(rec)
+        fault = self._take_fault(request.url.path)
+        if fault is not None and fault.delay_s:
+            await asyncio.sleep(fault.delay_s)
+        return rec, fault
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> Response | None:
+        if fault.status is not None:
+            body = fault.body if fault.body is not None else {"error": {"message": f"mock failure {fault.status}", "type": "server_error"}}
+            return JSONResponse(body, status_code=fault.status, headers=fault.headers)
+        return None
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
+
+    async def _chat(self, request: Request) -> Response:
+        rec, fault = await self._record(request)
+        if fault is not None and (early := self._fault_response(fault)) is not None:
+            return early
+        payload = rec.json or {}
+        model = payload.get("model") or request.path_params.get("deployment", "unknown")
+        text = f"mock reply from {model}"
+        usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": 0}}
+        ident = "chatcmpl-" + uuid.uuid4().hex[:12]
+        if not payload.get("stream"):
+            return JSONResponse({
+                "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": usage,
+            })
+        base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+        events += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in _words(text)]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (payload.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": usage})
+        chunks = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
+        return self._stream(chunks, fault)
+
+    async def _responses(self, request: Request) -> Response:
+        rec, fault = await self._record(request)
+        if fault is not None and (early := self._fault_response(fault)) is not None:
+            return early
+        payload = rec.json or {}
+        model = payload.get("model", "unknown")
+        text = f"mock reply from {model}"
+        ident = "resp_" + uuid.uuid4().hex[:12]
+        item_id = "msg_" + uuid.uuid4().hex[:12]
+        usage = {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 16}
+        part = {"type": "output_text", "text": text, "annotations": []}
+        item = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+        response = {"id": ident, "object": "response", "created_at": int(time.time()), "status": "completed",
+                    "model": model, "output": [item], "usage": usage, "error": None, "incomplete_details": None}
+        if not payload.get("stream"):
+            return JSONResponse(response)
+        pending = {**response, "status": "in_progress", "output": [], "usage": None}
+        seq = iter(range(1000))
+        events = [
+            ("response.created", {"response": pending}),
+            ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}}),
+            ("response.content_part.added", {"item_id": item_id, "output_index": 0, "content_index": 0, "part": {**part, "text": ""}}),
+            *[("response.output_text.delta", {"item_id": item_id, "output_index": 0, "content_index": 0, "delta": w}) for w in _words(text)],
+            ("response.output_text.done", {"item_id": item_id, "output_index": 0, "content_index": 0, "text": text}),
+            ("response.content_part.done", {"item_id": item_id, "output_index": 0, "content_index": 0, "part": part}),
+            ("response.output_item.done", {"output_index": 0, "item": item}),
+            ("response.completed", {"response": response}),
+        ]
+        chunks = [
+            f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': next(seq), **data})}\n\n" for name, data in events
+        ]
+        return self._stream(chunks, fault)
+
+    @staticmethod
+    def _stream(chunks: list[str], fault: Fault | None) -> StreamingResponse:
+        die_after = fault.die_after if fault is not None else None
+
+        async def body() -> Any:
+            for i, chunk in enumerate(chunks):
+                if die_after is not None and i >= die_after:
+                    raise _Drop
+                yield chunk.encode()
+                await asyncio.sleep(0)
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+
+def _words(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + " " for w in words[:-1]] + words[-1:]
+
+
+class _Drop(Exception):
+    """Raised inside a streaming body: uvicorn then closes the connection with the answer unfinished."""
