@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BUILD := build
+CODEX_VERSION := 0.169.0
+CODEX := .tools/node_modules/.bin/codex
+DEMO_KEY := gp-quickstart-demo-key
+PORT ?= 4000
 
 .PHONY: run test compile check schema bench clean
 
@@ -15,10 +19,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+$(CODEX):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error @openai/codex@$(CODEX_VERSION)
+
 run: $(STAMP)
 	$(BIN)/policy compile examples/acme -o $(BUILD)/acme.routing-table.json
+	@sed -e 's|PORT|$(PORT)|g' -e 's|DEMO_KEY|$(DEMO_KEY)|g' examples/quickstart/banner.txt
+	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(CODEX)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -139,3 +139,20 @@ def test_upstream_failure_without_fallback_is_502(stack: Stack) -> None:
         client(stack).chat.completions.create(model="gpt-5-mini", messages=[])
     assert info.value.status_code == 502 and "openai-primary" in info.value.message
     assert UPSTREAM_OPENAI_SECRET not in info.value.message
+
+
+def test_codex_request_passes_through_untouched_but_for_the_model(stack: Stack) -> None:
+    """The captured Codex request (unknown tool types, client_metadata) reaches the upstream intact."""
+    import json
+
+    from tests.conftest import ROOT
+
+    body = json.loads((ROOT / "tests" / "fixtures" / "codex-responses-request.json").read_text())
+    with httpx.Client(base_url=stack.proxy.base_url, timeout=10) as http:
+        response = http.post("/v1/responses", json=body, headers={"authorization": f"Bearer {PLATFORM_KEY}"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert "event: response.completed" in response.text
+    sent = stack.upstream.requests[0].json
+    assert sent == {**body, "model": "gpt4o-prod"}
+    assert {t["type"] for t in sent["tools"]} >= {"namespace", "web_search", "function"}

@@ -1,0 +1,135 @@
+"""Reload without restart: new tables swap in atomically, broken ones are refused, nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ALICE_KEY, UPSTREAM_AZURE_SECRET, UPSTREAM_OPENAI_SECRET, policy_text
+from tests.support.proxy_process import ProxyProcess
+from tests.support.upstream import MockUpstream
+
+pytestmark = pytest.mark.e2e
+
+ENV = {"E2E_OPENAI_KEY": UPSTREAM_OPENAI_SECRET, "E2E_AZURE_KEY": UPSTREAM_AZURE_SECRET}
+
+
+class Traffic(threading.Thread):
+    """A steady stream of requests, recording each answer's status and revision header."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(daemon=True)
+        self.base_url = base_url
+        self.results: list[tuple[int, str]] = []
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=10) as http:
+            while not self.stop.is_set():
+                try:
+                    r = http.post(
+                        "/v1/chat/completions",
+                        json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                        headers={"authorization": f"Bearer {ALICE_KEY}"},
+                    )
+                    self.results.append((r.status_code, r.headers.get("x-langwatch-policy-revision", "")))
+                except httpx.HTTPError as exc:
+                    self.errors.append(repr(exc))
+
+
+def revision_now(base_url: str) -> str:
+    return str(httpx.get(base_url + "/readyz").json()["revision"])
+
+
+def wait_for(predicate: object, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+@pytest.mark.parametrize("trigger", ["sighup", "watch"])
+def test_swap_then_refuse_a_broken_table_under_load(tmp_path: Path, trigger: str) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    log = tmp_path / "serve.log"
+    with MockUpstream() as upstream:
+        text = policy_text(upstream.base_url)
+        (policy / "policy.yaml").write_text(text)
+        extra = ("--no-watch",) if trigger == "sighup" else ()
+        with ProxyProcess(policy, log, ENV, *extra) as proxy:
+            first = revision_now(proxy.base_url)
+            traffic = Traffic(proxy.base_url)
+            traffic.start()
+            wait_for(lambda: len(traffic.results) > 20)
+
+            (policy / "policy.yaml").write_text(text.replace("input: 2.50", "input: 2.75"))
+            if trigger == "sighup":
+                proxy.signal()
+            wait_for(lambda: revision_now(proxy.base_url) != first)
+            second = revision_now(proxy.base_url)
+            wait_for(lambda: traffic.results[-1][1] == second)
+
+            (policy / "policy.yaml").write_text(text.replace("extends: codex-default", "extends: codex-defualt", 1))
+            if trigger == "sighup":
+                proxy.signal()
+            wait_for(lambda: "reload_refused" in log.read_text())
+            count = len(traffic.results)
+            wait_for(lambda: len(traffic.results) > count + 20)
+            traffic.stop.set()
+            traffic.join(timeout=10)
+
+            assert revision_now(proxy.base_url) == second
+    assert traffic.errors == []
+    statuses = {status for status, _ in traffic.results}
+    assert statuses == {200}
+    revisions = [rev for _, rev in traffic.results]
+    assert set(revisions) == {first, second}
+    switch = revisions.index(second)
+    assert all(r == first for r in revisions[:switch]) and all(r == second for r in revisions[switch:])
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{") and '"event"' in line]
+    refused = [e for e in events if e["event"] == "reload_refused"]
+    assert refused and "GP203" in refused[0]["diagnostics"] and refused[0]["serving"] == second
+    assert any(e["event"] == "reloaded" and e["revision"] == second for e in events)
+
+
+def test_refuses_to_start_on_a_policy_that_does_not_compile(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "policy.yaml").write_text(policy_text("http://127.0.0.1:9").replace("[gpt-5-mini, gpt-4o]", "[gpt-5-mni, gpt-4o]"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "policy.cli", "serve", str(policy), "--port", "9"], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 1
+    assert "error[GP202]" in proc.stderr and "did you mean 'gpt-5-mini'?" in proc.stderr
+    assert "does not compile; not starting" in proc.stderr
+
+
+def test_tampered_artifact_is_refused(tmp_path: Path) -> None:
+    from compiler import compile_policy, emit
+    from runtime.table import TableError, table_from_bytes
+
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "policy.yaml").write_text(policy_text("http://127.0.0.1:9"))
+    result = compile_policy(policy)
+    assert result.artifact is not None
+    raw = emit(result.artifact)
+    assert table_from_bytes(raw).revision == result.artifact["revision"]
+    tampered = raw.replace(b'"status":"revoked"', b'"status":"active"')
+    assert tampered != raw
+    with pytest.raises(TableError, match="does not match its content"):
+        table_from_bytes(tampered)
+    with pytest.raises(TableError, match="not JSON"):
+        table_from_bytes(raw[:100])

@@ -1,0 +1,56 @@
+"""`policy serve` as a real process on 127.0.0.1, for tests of signals, reloads and restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ProxyProcess:
+    def __init__(self, source: Path, log: Path, env: dict[str, str] | None = None, *extra: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._args = [sys.executable, "-m", "policy.cli", "serve", str(source), "--port", str(self.port), *extra]
+        self._env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ProxyProcess:
+        self._log_file = self.log.open("ab")
+        self.proc = subprocess.Popen(self._args, stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"policy serve exited {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.base_url + "/readyz", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("policy serve did not become ready")
+
+    def signal(self, sig: int = signal.SIGHUP) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log_file.close()
