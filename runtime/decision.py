@@ -64,12 +64,12 @@ def decide_for_key(key: KeyEntry, surface: str, model: str | None) -> Decision:
         return Deny(400, "invalid_request_error", "the request has no `model`", key, "model")
     route = key.routes.get(model)
     if route is None:
-        where = f" ({key.source})" if key.source else ""
+        where = f" ({key.allowed_source})" if key.allowed_source else ""
         return Deny(
             403,
             "model_not_allowed",
-            f"model '{model}' is not allowed for virtual key {key.label}{where}: "
-            "extend its models_allowed or use an alias",
+            f"model '{model}' is not allowed for virtual key {key.label}: "
+            f"extend its models_allowed{where} or use an alias",
             key,
             "model",
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -63,8 +63,9 @@ class KeyEntry:
     profile: str | None
     cache: CachePolicy
     budgets: tuple[str, ...]
-    routes: Mapping[str, Route]
+    routes: Mapping[str, Route] = field(repr=False)
     source: str | None
+    allowed_source: str | None
 
     @property
     def label(self) -> str:
@@ -213,6 +214,7 @@ def _key(vid: str, spec: dict[str, Any], sources: dict[str, Any], memo: dict[str
         budgets=tuple(spec["budgets"]),
         routes=MappingProxyType(routes),
         source=sources.get("self"),
+        allowed_source=allowed_source,
     )
 
 

@@ -36,5 +36,5 @@ def test_codex_off_list_model_fails_with_our_403(stack: Stack, tmp_path: Path) -
     output = run.stdout + run.stderr
     assert "403" in output
     assert "model 'o3' is not allowed for virtual key vk-alice-codex" in output
-    assert "extend its models_allowed or use an alias" in output
+    assert "extend its models_allowed (policy.yaml:" in output and "or use an alias" in output
     assert stack.upstream.requests == []
