@@ -133,3 +133,37 @@ def test_tampered_artifact_is_refused(tmp_path: Path) -> None:
         table_from_bytes(tampered)
     with pytest.raises(TableError, match="not JSON"):
         table_from_bytes(raw[:100])
+
+
+def test_serves_an_artifact_and_reloads_when_it_is_replaced(tmp_path: Path) -> None:
+    import os
+
+    from compiler import compile_policy, emit
+
+    def compile_to(text: str, target: Path) -> str:
+        src = tmp_path / "src"
+        src.mkdir(exist_ok=True)
+        (src / "policy.yaml").write_text(text)
+        result = compile_policy(src)
+        assert result.artifact is not None
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(emit(result.artifact))
+        os.replace(tmp, target)
+        return str(result.artifact["revision"])
+
+    artifact = tmp_path / "table.json"
+    with MockUpstream() as upstream:
+        text = policy_text(upstream.base_url)
+        first = compile_to(text, artifact)
+        with ProxyProcess(artifact, tmp_path / "serve.log", ENV) as proxy:
+            assert revision_now(proxy.base_url) == first
+            second = compile_to(text.replace("limit_usd", "limit_usd").replace("input: 2.50", "input: 3.00"), artifact)
+            wait_for(lambda: revision_now(proxy.base_url) == second)
+            artifact.write_bytes(artifact.read_bytes()[:-40])
+            wait_for(lambda: "reload_refused" in (tmp_path / "serve.log").read_text())
+            assert revision_now(proxy.base_url) == second
+            r = httpx.post(
+                proxy.base_url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []},
+                headers={"authorization": f"Bearer {ALICE_KEY}"},
+            )
+            assert r.status_code == 200 and r.headers["x-langwatch-policy-revision"] == second

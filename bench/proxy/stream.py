@@ -1,0 +1,139 @@
+"""Streaming benchmark (SSE chat completions), loopback only: direct, Portkey (when installed by
+../shared/bench-peer/setup.sh) and Gatepost, each gateway pinned to CPU 1, nginx and wrk to CPU 0.
+
+    .venv/bin/python bench/proxy/stream.py [--duration 10] [--concurrency 1,32]
+
+The upstream is nginx answering a fixed 12-event chat.completion.chunk stream ending in [DONE];
+a response counts as failed unless it is a 200 that carries the [DONE] line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+UPSTREAM_PORT, GATEPOST_PORT, PORTKEY_PORT = 28180, 28100, 28187
+PORTKEY_JS = Path("/tmp/peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js")
+KEY = "gp-bench-key-000000000000000000000001"
+
+
+def sse_body() -> str:
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini"}
+    events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    events += [{**base, "choices": [{"index": 0, "delta": {"content": f"word{i} "}, "finish_reason": None}]} for i in range(9)]
+    events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events.append({**base, "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}})
+    text = "".join(f"data: {json.dumps(e, separators=(',', ':'))}\\n\\n" for e in events) + "data: [DONE]\\n\\n"
+    return text.replace("'", "\\'")
+
+
+def nginx_conf(run: Path) -> str:
+    return f"""
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    server {{
+        listen 127.0.0.1:{UPSTREAM_PORT} reuseport backlog=4096;
+        location = /v1/chat/completions {{ default_type text/event-stream; return 200 '{sse_body()}'; }}
+        location = /healthz {{ return 200 'ok'; }}
+    }}
+}}
+"""
+
+
+def pin(cpu: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", cpu, *argv] if shutil.which("taskset") else argv
+
+
+def wait_ready(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def run_wrk(run: Path, url: str, body: dict[str, object], conc: int, seconds: int, auth: str, extra: str) -> dict[str, float]:
+    body_file = run / "body.json"
+    body_file.write_text(json.dumps(body))
+    env = dict(os.environ, BODY_FILE=str(body_file), AUTH=auth, EXTRA_HEADER=extra)
+    argv = pin("0", ["wrk", "-t", "1", "-c", str(conc), "-d", f"{seconds}s", "--timeout", "10s", "-s", str(HERE / "sse.lua"), url])
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
+    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+    result: dict[str, float] = json.loads(line[len("RESULT "):])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--concurrency", default="1,32")
+    args = parser.parse_args()
+    run = Path(tempfile.mkdtemp(prefix="gatepost-stream-bench."))
+    (run / "nginx.conf").write_text(nginx_conf(run))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    procs: list[subprocess.Popen[bytes]] = []
+    upstream = f"http://127.0.0.1:{UPSTREAM_PORT}/v1"
+    try:
+        procs.append(subprocess.Popen(pin("0", [nginx, "-p", str(run), "-c", str(run / "nginx.conf"), "-g", "daemon off;"])))
+        wait_ready(f"http://127.0.0.1:{UPSTREAM_PORT}/healthz")
+        body = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "Say hello."}]}
+        targets: list[tuple[str, str, str, str, dict[str, object]]] = [
+            ("direct", f"{upstream}/chat/completions", "Bearer sk-upstream-fake-0001", "", body)
+        ]
+        log = (run / "gatepost.log").open("wb")
+        procs.append(subprocess.Popen(pin("1", [str(HERE / "serve.sh"), upstream, str(GATEPOST_PORT)]), stdout=log, stderr=log))
+        wait_ready(f"http://127.0.0.1:{GATEPOST_PORT}/healthz")
+        targets.append(("gatepost", f"http://127.0.0.1:{GATEPOST_PORT}/v1/chat/completions", f"Bearer {KEY}", "",
+                        {**body, "model": "bench-model"}))
+        if PORTKEY_JS.exists():
+            env = dict(os.environ, NODE_ENV="production", TRUSTED_CUSTOM_HOSTS="127.0.0.1,localhost")
+            procs.append(subprocess.Popen(pin("1", ["node", str(PORTKEY_JS), f"--port={PORTKEY_PORT}", "--headless"]),
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(1.5)
+            config = json.dumps({"provider": "openai", "api_key": "sk-upstream-fake-0001", "custom_host": upstream,
+                                 "retry": {"attempts": 0}}, separators=(",", ":"))
+            targets.append(("portkey", f"http://127.0.0.1:{PORTKEY_PORT}/v1/chat/completions", "Bearer unused",
+                            f"x-portkey-config: {config}", body))
+        print(f"| target | conc | rps | p50 ms | p99 ms | failed |\n|---|---|---|---|---|---|")
+        for name, url, auth, extra, target_body in targets:
+            for conc in [int(c) for c in args.concurrency.split(",")]:
+                run_wrk(run, url, target_body, conc, 2, auth, extra)
+                r = run_wrk(run, url, target_body, conc, args.duration, auth, extra)
+                failed = int(r["failed"] + r["socket_errors"])
+                print(f"| {name} | {conc} | {r['rps']:.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {failed} |", flush=True)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    main()
