@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+REDIS_SERVER := /usr/bin/redis-server
+
+$(REDIS_SERVER):
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server (Debian package) for the ledger tests"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq redis-server >/dev/null; }
+
 $(CODEX):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @openai/codex@$(CODEX_VERSION)
 
@@ -27,7 +35,7 @@ run: $(STAMP)
 	@sed -e 's|PORT|$(PORT)|g' -e 's|DEMO_KEY|$(DEMO_KEY)|g' examples/quickstart/banner.txt
 	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(CODEX)
+test: $(STAMP) $(CODEX) $(REDIS_SERVER)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -8,6 +8,7 @@ the command that needs it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=4000, help="port to listen on (default 4000)")
     serve.add_argument("--no-watch", action="store_true", help="reload on SIGHUP only, not on file changes")
     serve.add_argument("--no-access-log", action="store_true", help="do not write the JSON access log")
+    serve.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("GATEPOST_DATA", ".gatepost")),
+        help="directory of the SQLite spend ledger (default $GATEPOST_DATA or .gatepost)",
+    )
+    serve.add_argument(
+        "--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
+        help="redis://host:port/db to share one ledger between replicas (default: SQLite in --data)",
+    )
 
     schema = sub.add_parser(
         "schema",

@@ -10,14 +10,15 @@ import orjson
 
 class AccessLog:
     def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
-        self._stream = stream or sys.stderr
+        self._stream = stream
         self.enabled = enabled
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        self._stream.write(orjson.dumps(record).decode() + "\n")
-        self._stream.flush()
+        stream = self._stream or sys.stderr
+        stream.write(orjson.dumps(record).decode() + "\n")
+        stream.flush()
 
 
 class EventLog(AccessLog):

@@ -15,6 +15,9 @@ from typing import Any
 import orjson
 
 from .access_log import AccessLog
+from .budget.charge import Charge
+from .budget.gate import BudgetGate
+from .ledger.base import LedgerError
 from .decision import Allow, Deny, authenticate, decide_for_key
 from .errors import error_headers, openai_error
 from .metrics import Metrics
@@ -38,10 +41,17 @@ class BodyTooLarge(Exception):
 class Gatepost:
     """The ASGI app. `serving` is replaced whole on reload; each request reads it once."""
 
-    def __init__(self, serving: Serving, access_log: AccessLog | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        serving: Serving,
+        access_log: AccessLog | None = None,
+        metrics: Metrics | None = None,
+        budgets: BudgetGate | None = None,
+    ) -> None:
         self.serving = serving
         self.access_log = access_log or AccessLog()
         self.metrics = metrics or Metrics()
+        self.budgets = budgets
         self.metrics.set_revision(serving.table.revision)
         self.ready = True
 
@@ -147,19 +157,63 @@ class Gatepost:
         if isinstance(decision, Deny):
             record["decision"] = decision.code
             return await self._deny(send, serving, decision)
-        record["decision"] = "allow"
         record["route_source"] = decision.route.source
-        return await self._forward(send, serving, decision, surface, payload, record)
+        admission = None
+        if key.budgets:
+            if self.budgets is None:
+                deny = Deny(503, "ledger_unavailable", f"virtual key {key.label} has budgets but no ledger is configured", key)
+                record["decision"] = deny.code
+                return await self._deny(send, serving, deny)
+            try:
+                admitted = self.budgets.admit(table, key, decision.targets, payload, len(raw), datetime.now(timezone.utc))
+            except LedgerError as exc:
+                deny = Deny(503, "ledger_unavailable", f"the spend ledger cannot be reached, so budgets cannot be enforced: {exc}", key)
+                record["decision"] = deny.code
+                return await self._deny(send, serving, deny)
+            if isinstance(admitted, Deny):
+                record["decision"] = admitted.code
+                record["budget"] = (admitted.meta or {}).get("instance")
+                return await self._deny(send, serving, admitted)
+            admission = admitted
+        record["decision"] = "allow"
+        charge = Charge(admission)
+        try:
+            return await self._forward(send, serving, decision, surface, payload, record, charge)
+        finally:
+            if admission is not None and self.budgets is not None:
+                actual = charge.amount(serving.table)
+                try:
+                    self.budgets.settle(admission, actual, charge.how)
+                except LedgerError as exc:
+                    record["ledger_error"] = str(exc)
+                record["cost_usd"] = charge.cost_text(serving.table, admission)
+            elif charge.usage is not None:
+                record["cost_usd"] = charge.cost_text(serving.table, None)
+            if charge.usage is not None:
+                record["usage"] = charge.usage_record()
+                if record.get("vk"):
+                    self.metrics.spend.inc(record["vk"], charge.model or "-", amount=charge.usd_float(serving.table))
 
     async def _deny(self, send: Send, serving: Serving, deny: Deny) -> int:
-        body = openai_error(deny.status, deny.code, deny.message, deny.param)
+        body = openai_error(deny.status, deny.code, deny.message, deny.param, deny.meta)
         await _respond(send, deny.status, body, self._headers(serving, error_headers(deny.status)))
         return deny.status
 
     async def _forward(
-        self, send: Send, serving: Serving, decision: Allow, surface: str, payload: dict[str, Any], record: dict[str, Any]
+        self,
+        send: Send,
+        serving: Serving,
+        decision: Allow,
+        surface: str,
+        payload: dict[str, Any],
+        record: dict[str, Any],
+        charge: Charge,
     ) -> int:
         stream = payload.get("stream") is True
+        if stream and surface == "chat":
+            options = payload.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                payload = {**payload, "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
         route = decision.route
         attempts: list[dict[str, Any]] = []
         prefix = serving.table.gateway.header_prefix.lower().encode()
@@ -199,23 +253,37 @@ class Gatepost:
             headers = self._headers(serving, response.headers)
             headers.append((prefix + b"provider", provider.id.encode()))
             headers.append((prefix + b"fallback-count", str(len(attempts)).encode()))
-            return await self._relay(send, response, headers, record)
+            if charge.admission is not None and charge.admission.warnings:
+                headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
+            charge.answered(target.model, response.status, stream)
+            return await self._relay(send, response, headers, record, charge)
         return await self._all_failed(send, serving, attempts, record)
 
     async def _relay(
-        self, send: Send, response: UpstreamResponse, headers: list[tuple[bytes, bytes]], record: dict[str, Any]
+        self,
+        send: Send,
+        response: UpstreamResponse,
+        headers: list[tuple[bytes, bytes]],
+        record: dict[str, Any],
+        charge: Charge,
     ) -> int:
+        tap = charge.tap
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async for chunk in response.aiter_bytes():
                 if chunk:
+                    if tap is not None:
+                        tap.feed(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except UpstreamFailure as exc:
             record["stream_error"] = exc.kind
+            charge.broken = True
             await send({"type": "http.response.body", "body": _stream_error(exc), "more_body": True})
         finally:
             await response.aclose()
+            charge.finish()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        charge.complete = True
         return response.status
 
     async def _all_failed(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from .table import KeyEntry, LoadedTable, Route, Target
 
@@ -34,6 +35,7 @@ class Deny:
     message: str
     key: KeyEntry | None = None
     param: str | None = None
+    meta: dict[str, Any] | None = None
 
 
 Decision = Allow | Deny

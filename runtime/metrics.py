@@ -96,6 +96,15 @@ class Metrics:
         self.upstream_attempts = Counter(
             "gatepost_upstream_attempts_total", "Upstream attempts by provider and outcome", ("provider", "outcome")
         )
+        self.budget_warnings = Counter(
+            "gatepost_budget_warnings_total", "Warn thresholds crossed, by budget and scope", ("budget", "scope")
+        )
+        self.budget_blocks = Counter(
+            "gatepost_budget_blocks_total", "Requests refused with 402, by budget and scope", ("budget", "scope")
+        )
+        self.spend = Counter(
+            "gatepost_spend_usd_total", "Settled spend in USD, by virtual key and model", ("vk", "model")
+        )
         self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
         self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
 
@@ -106,8 +115,8 @@ class Metrics:
     def render(self) -> bytes:
         lines: list[str] = []
         for metric in (
-            self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.reloads,
-            self.revision,
+            self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
+            self.budget_blocks, self.spend, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

@@ -10,20 +10,62 @@ import uvicorn
 
 from .access_log import AccessLog, EventLog
 from .app import Gatepost
+from .budget.gate import BudgetGate
+from .ledger.base import Ledger, LedgerError
+from .ledger.sqlite import SqliteLedger
+from .metrics import Metrics
 from .reload import Reloader, load_source
 from .state import build_serving
 
 
-def build_app(source: Path, access_log: AccessLog | None = None) -> Gatepost:
+def build_app(
+    source: Path, access_log: AccessLog | None = None, ledger: Ledger | None = None, events: EventLog | None = None
+) -> Gatepost:
     table = load_source(source)
-    return Gatepost(build_serving(table), access_log=access_log)
+    metrics = Metrics()
+    gate = BudgetGate(ledger, events or EventLog(), metrics) if ledger is not None else None
+    return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate)
+
+
+def open_ledger(data_dir: Path, url: str | None = None) -> Ledger:
+    """SQLite in data_dir by default; `redis://...` for several replicas sharing one ledger."""
+    if url:
+        from .ledger.redis import RedisLedger
+
+        ledger: Ledger = RedisLedger(url)
+        return ledger
+    return SqliteLedger(data_dir)
+
+
+async def keep_ledger(ledger: Ledger, events: EventLog, every_s: float = 5.0) -> None:
+    """Heartbeat this process and settle the reservations of processes that died mid-request."""
+    while True:
+        try:
+            ledger.heartbeat()
+            recovered = ledger.recover()
+            if recovered:
+                events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+        except LedgerError as exc:
+            events.event("ledger_error", problem=str(exc))
+        await asyncio.sleep(every_s)
 
 
 async def serve(
-    source: Path, host: str, port: int, watch: bool = True, access_log: bool = True, events: EventLog | None = None
+    source: Path,
+    host: str,
+    port: int,
+    watch: bool = True,
+    access_log: bool = True,
+    data_dir: Path = Path(".gatepost"),
+    ledger_url: str | None = None,
+    events: EventLog | None = None,
 ) -> None:
     events = events or EventLog()
-    app = build_app(source, AccessLog(enabled=access_log))
+    ledger = open_ledger(data_dir, ledger_url)
+    recovered = ledger.recover()
+    if recovered:
+        events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+    app = build_app(source, AccessLog(enabled=access_log), ledger, events)
     serving = app.serving
     for pid, problem in sorted(serving.credential_problems.items()):
         events.event("credential_missing", provider=pid, problem=problem)
@@ -35,6 +77,7 @@ async def serve(
     reloader = Reloader(app, source, events)
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if watch else None
+    keeper = asyncio.create_task(keep_ledger(ledger, events))
     events.event(
         "serving", url=f"http://{host}:{port}", revision=serving.table.revision,
         virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
@@ -42,15 +85,20 @@ async def serve(
     try:
         await server.serve()
     finally:
+        keeper.cancel()
         if watcher is not None:
             watcher.cancel()
+        ledger.close()
 
 
-def run(source: Path, host: str, port: int, watch: bool, access_log: bool) -> None:
+def run(
+    source: Path, host: str, port: int, watch: bool, access_log: bool, data_dir: Path, ledger_url: str | None
+) -> None:
+    main = serve(source, host, port, watch, access_log, data_dir, ledger_url)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on posix
-        asyncio.run(serve(source, host, port, watch, access_log))
+        asyncio.run(main)
     else:
-        uvloop.run(serve(source, host, port, watch, access_log))
+        uvloop.run(main)
     sys.stderr.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.ledger.base import LedgerError
 from runtime.reload import PolicyError
 from runtime.server import run
 from runtime.table import TableError
@@ -17,11 +18,17 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"policy serve: error: {args.source}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE
     try:
-        run(args.source, args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log)
+        run(
+            args.source, args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log,
+            data_dir=args.data, ledger_url=args.ledger,
+        )
     except PolicyError as exc:
         sys.stderr.write(exc.report)
         print(f"policy serve: {args.source} does not compile; not starting", file=sys.stderr)
         return EXIT_POLICY
+    except LedgerError as exc:
+        print(f"policy serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except TableError as exc:
         print(f"policy serve: error: {exc}", file=sys.stderr)
         return EXIT_POLICY

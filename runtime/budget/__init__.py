@@ -1,0 +1,1 @@
+"""Budgets at runtime: calendar windows, cost of usage, the gate that reserves and settles spend."""

@@ -1,0 +1,74 @@
+"""What one request costs, as the proxy learns it: the answering model, the usage read from the
+answer, and the rule for what to charge when the answer is incomplete."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..table import LoadedTable
+from .cost import PICO_PER_USD, Usage, cost_pico
+from .gate import Admission
+from .tap import UsageTap
+
+
+class Charge:
+    """Settles to the real cost when usage is known; to the estimate when an answer was cut
+    short or its usage is missing (never lose a charge); to nothing when no target answered or
+    the provider refused the request (a non-2xx answer is not billed)."""
+
+    def __init__(self, admission: Admission | None) -> None:
+        self.admission = admission
+        self.model: str | None = None
+        self.status: int | None = None
+        self.tap: UsageTap | None = None
+        self.usage: Usage | None = None
+        self.broken = False
+        self.complete = False
+
+    def answered(self, model: str, status: int, stream: bool) -> None:
+        self.model = model
+        self.status = status
+        if 200 <= status < 300:
+            self.tap = UsageTap(sse=stream)
+
+    def finish(self) -> None:
+        if self.tap is not None:
+            self.usage = self.tap.finish()
+
+    @property
+    def how(self) -> str:
+        if self.model is None or self.status is None or not 200 <= self.status < 300:
+            return "nothing: no target answered" if self.model is None else f"nothing: provider answered {self.status}"
+        if self.usage is not None and not self.broken:
+            return "usage"
+        return "estimate: the answer was cut short" if self.broken or not self.complete else "estimate: no usage reported"
+
+    def amount(self, table: LoadedTable) -> int | None:
+        """Pico-USD to charge; None means the reservation's estimate."""
+        if self.model is None or self.status is None or not 200 <= self.status < 300:
+            return 0
+        if self.usage is None or self.broken:
+            return None
+        price = table.models[self.model]["price"]
+        return cost_pico(self.usage, price) if price else 0
+
+    def usd_float(self, table: LoadedTable) -> float:
+        amount = self.amount(table)
+        return (amount or 0) / PICO_PER_USD
+
+    def cost_text(self, table: LoadedTable, admission: Admission | None) -> str:
+        amount = self.amount(table)
+        if amount is None:
+            amount = admission.estimate if admission is not None else 0
+        return str(Decimal(amount) / PICO_PER_USD)
+
+    def usage_record(self) -> dict[str, Any]:
+        u = self.usage
+        assert u is not None
+        return {
+            "input_tokens": u.input_tokens,
+            "cached_input_tokens": u.cached_input_tokens,
+            "output_tokens": u.output_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+        }

@@ -1,0 +1,99 @@
+"""Money from usage, exactly.
+
+Prices are integers of micro-USD per 1M tokens, so tokens x price is an integer number of
+pico-USD (1e-12 USD): spend is summed in pico-USD integers and never rounds. A pico-USD integer
+in a signed 64-bit counter holds up to ~9.2 million USD per budget window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Mapping
+
+PICO_PER_MICRO = 1_000_000
+PICO_PER_USD = 10**12
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+BYTES_PER_TOKEN_FLOOR = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def known(self) -> bool:
+        return bool(self.input_tokens or self.output_tokens)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from(payload: Mapping[str, Any] | None) -> Usage | None:
+    """Usage from a chat completion, a chunk, a Responses object or event; None when absent."""
+    if not isinstance(payload, Mapping):
+        return None
+    usage = payload.get("usage")
+    if usage is None and isinstance(payload.get("response"), Mapping):
+        usage = payload["response"].get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        details = usage.get("prompt_tokens_details") or {}
+        out_details = usage.get("completion_tokens_details") or {}
+        return Usage(
+            _int(usage.get("prompt_tokens")),
+            _int(details.get("cached_tokens")) if isinstance(details, Mapping) else 0,
+            _int(usage.get("completion_tokens")),
+            _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
+        )
+    if "input_tokens" in usage or "output_tokens" in usage:
+        details = usage.get("input_tokens_details") or {}
+        out_details = usage.get("output_tokens_details") or {}
+        return Usage(
+            _int(usage.get("input_tokens")),
+            _int(details.get("cached_tokens")) if isinstance(details, Mapping) else 0,
+            _int(usage.get("output_tokens")),
+            _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
+        )
+    return None
+
+
+def cost_pico(usage: Usage, price: Mapping[str, int]) -> int:
+    """Cached input at the cached price, reasoning (part of output) at the reasoning price."""
+    cached = min(usage.cached_input_tokens, usage.input_tokens)
+    reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+    return (
+        (usage.input_tokens - cached) * price["input"]
+        + cached * price["cached_input"]
+        + (usage.output_tokens - reasoning) * price["output"]
+        + reasoning * price["reasoning"]
+    )
+
+
+def max_output_tokens(payload: Mapping[str, Any]) -> int:
+    for field in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
+        value = payload.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return DEFAULT_MAX_OUTPUT_TOKENS
+
+
+def estimate_pico(body_bytes: int, payload: Mapping[str, Any], prices: list[Mapping[str, int]]) -> int:
+    """An upper estimate of a request's cost: a token per two body bytes (real prompts run about
+    four), the output at its cap (or 4,096 tokens), at the dearest target's price."""
+    input_tokens = max(1, body_bytes // BYTES_PER_TOKEN_FLOOR)
+    output = max_output_tokens(payload)
+    return max(
+        (input_tokens * p["input"] + output * max(p["output"], p["reasoning"]) for p in prices), default=0
+    )
+
+
+def usd(pico: int) -> str:
+    """$100.04 — cents, rounded half up."""
+    value = (Decimal(pico) / PICO_PER_USD).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"${value:,.2f}"

@@ -1,0 +1,111 @@
+"""The spend ledger interface, shared by the SQLite (one machine) and Redis (several) backends.
+
+Spend is kept per budget instance and window, in pico-USD integers, as two numbers: `spent`
+(settled charges) and `reserved` (estimates of requests in flight). Admission and reservation
+are one atomic step in the backend, so concurrent requests, in one process or many, cannot all
+slip under a limit together: see README "Budgets" for the overshoot bound.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One budget instance in its current window, with the limits the table gives it now."""
+
+    instance: str
+    window: str
+    budget: str
+    scope: str
+    target: str
+    window_kind: str
+    limit_pico: int
+    block_pico: int
+    warn_pico: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlotState:
+    slot: Slot
+    spent: int
+    reserved: int
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    state: SlotState
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    reservation_id: str
+    states: tuple[SlotState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    before: tuple[SlotState, ...]
+    after: tuple[SlotState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRow:
+    instance: str
+    window: str
+    budget: str
+    scope: str
+    target: str
+    window_kind: str
+    limit_pico: int
+    block_pico: int
+    warn_pico: int | None
+    spent: int
+    reserved: int
+
+
+class LedgerError(Exception):
+    """The ledger could not be read or written; the proxy fails closed (503) rather than spend blind."""
+
+
+class Ledger(Protocol):
+    def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked: ...
+
+    def settle(self, reservation_id: str, actual: int, how: str) -> Settled | None: ...
+
+    def recover(self) -> int: ...
+
+    def heartbeat(self) -> None: ...
+
+    def counters(self) -> list[CounterRow]: ...
+
+    def close(self) -> None: ...
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+
+
+def owner_is_dead(owner: str, seen: float, now: float, stale_after_s: float) -> bool:
+    """An owner is dead when it stopped heart-beating, or when it ran on this host and its pid is gone."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if now - seen > stale_after_s:
+        return True
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,203 @@
+"""The embedded ledger: one SQLite file in WAL mode, shared safely by processes on one machine.
+
+Every reserve and settle is a `BEGIN IMMEDIATE` transaction, so check-and-reserve is atomic across
+processes. `synchronous=NORMAL` in WAL mode survives a killed process (the WAL is already written);
+only a power loss can drop the last commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    instance TEXT NOT NULL,
+    window TEXT NOT NULL,
+    budget TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    target TEXT NOT NULL,
+    window_kind TEXT NOT NULL,
+    limit_pico INTEGER NOT NULL,
+    block_pico INTEGER NOT NULL,
+    warn_pico INTEGER,
+    spent INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (instance, window)
+);
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    amount INTEGER NOT NULL,
+    slots TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS charges (
+    id TEXT PRIMARY KEY,
+    settled_at REAL NOT NULL,
+    estimate INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    how TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owners (
+    owner TEXT PRIMARY KEY,
+    seen REAL NOT NULL
+);
+"""
+
+LEDGER_FILE = "ledger.sqlite3"
+
+
+class SqliteLedger:
+    def __init__(self, data_dir: Path, stale_after_s: float = 30.0) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / LEDGER_FILE
+        self.owner = owner_id()
+        self.stale_after_s = stale_after_s
+        try:
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot open the ledger at {self.path}: {exc}") from exc
+        self.heartbeat()
+
+    def _tx(self) -> sqlite3.Cursor:
+        return self._db.execute("BEGIN IMMEDIATE")
+
+    def heartbeat(self) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO owners(owner, seen) VALUES (?, ?) ON CONFLICT(owner) DO UPDATE SET seen = excluded.seen",
+                (self.owner, time.time()),
+            )
+        except sqlite3.Error as exc:
+            raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
+
+    def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+        db = self._db
+        try:
+            self._tx()
+            states = []
+            for slot in slots:
+                db.execute(
+                    "INSERT INTO counters(instance, window, budget, scope, target, window_kind, limit_pico, block_pico,"
+                    " warn_pico) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(instance, window) DO UPDATE SET"
+                    " limit_pico = excluded.limit_pico, block_pico = excluded.block_pico, warn_pico = excluded.warn_pico",
+                    (slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
+                     slot.limit_pico, slot.block_pico, slot.warn_pico),
+                )
+                spent, reserved = db.execute(
+                    "SELECT spent, reserved FROM counters WHERE instance = ? AND window = ?", (slot.instance, slot.window)
+                ).fetchone()
+                state = SlotState(slot, spent, reserved)
+                if spent + reserved >= slot.block_pico:
+                    db.execute("ROLLBACK")
+                    return Blocked(state)
+                states.append(state)
+            for slot in slots:
+                db.execute(
+                    "UPDATE counters SET reserved = reserved + ? WHERE instance = ? AND window = ?",
+                    (amount, slot.instance, slot.window),
+                )
+            db.execute(
+                "INSERT INTO reservations(id, owner, created_at, amount, slots) VALUES (?,?,?,?,?)",
+                (reservation_id, self.owner, time.time(), amount, json.dumps([[s.instance, s.window] for s in slots])),
+            )
+            db.execute("COMMIT")
+            return Reserved(reservation_id, tuple(states))
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise LedgerError(f"ledger reserve failed: {exc}") from exc
+
+    def settle(self, reservation_id: str, actual: int, how: str) -> Settled | None:
+        try:
+            self._tx()
+            result = self._settle_locked(reservation_id, actual, how)
+            self._db.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise LedgerError(f"ledger settle failed: {exc}") from exc
+
+    def _settle_locked(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+        db = self._db
+        row = db.execute("SELECT amount, slots FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+        if row is None:
+            return None
+        estimate, slots_json = row
+        amount = estimate if actual is None else actual
+        before, after = [], []
+        for instance, window in json.loads(slots_json):
+            counter = db.execute(
+                "SELECT budget, scope, target, window_kind, limit_pico, block_pico, warn_pico, spent, reserved"
+                " FROM counters WHERE instance = ? AND window = ?",
+                (instance, window),
+            ).fetchone()
+            slot = Slot(instance, window, *counter[:7])
+            before.append(SlotState(slot, counter[7], counter[8]))
+            db.execute(
+                "UPDATE counters SET spent = spent + ?, reserved = MAX(0, reserved - ?) WHERE instance = ? AND window = ?",
+                (amount, estimate, instance, window),
+            )
+            after.append(SlotState(slot, counter[7] + amount, max(0, counter[8] - estimate)))
+        db.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+        db.execute(
+            "INSERT INTO charges(id, settled_at, estimate, amount, how) VALUES (?,?,?,?,?)",
+            (reservation_id, time.time(), estimate, amount, how),
+        )
+        return Settled(tuple(before), tuple(after))
+
+    def recover(self) -> int:
+        """Settle, at their estimate, the reservations of owners that died mid-request."""
+        now = time.time()
+        try:
+            self._tx()
+            owners = dict(self._db.execute("SELECT owner, seen FROM owners").fetchall())
+            pending = self._db.execute("SELECT id, owner FROM reservations").fetchall()
+            recovered = 0
+            for reservation_id, owner in pending:
+                if owner == self.owner:
+                    continue
+                if owner_is_dead(owner, owners.get(owner, 0.0), now, self.stale_after_s):
+                    self._settle_locked(reservation_id, None, "estimate: its process died before settling")
+                    recovered += 1
+            alive = {o for _, o in self._db.execute("SELECT id, owner FROM reservations").fetchall()}
+            for owner, seen in owners.items():
+                if owner != self.owner and owner not in alive and owner_is_dead(owner, seen, now, self.stale_after_s):
+                    self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
+            self._db.execute("COMMIT")
+            return recovered
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise LedgerError(f"ledger recovery failed: {exc}") from exc
+
+    def counters(self) -> list[CounterRow]:
+        rows = self._db.execute(
+            "SELECT instance, window, budget, scope, target, window_kind, limit_pico, block_pico, warn_pico, spent,"
+            " reserved FROM counters ORDER BY instance, window"
+        ).fetchall()
+        return [CounterRow(*row) for row in rows]
+
+    def charges(self) -> list[tuple[str, int, int, str]]:
+        return self._db.execute("SELECT id, estimate, amount, how FROM charges ORDER BY settled_at").fetchall()
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def close(self) -> None:
+        try:
+            self._db.execute("DELETE FROM owners WHERE owner = ? AND NOT EXISTS"
+                             " (SELECT 1 FROM reservations WHERE owner = ?)", (self.owner, self.owner))
+        except sqlite3.Error:
+            pass
+        self._db.close()

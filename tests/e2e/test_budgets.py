@@ -1,0 +1,223 @@
+"""Budgets end to end: 402 naming the scope, warnings at 80%, team and per-principal instances,
+concurrency, two proxies sharing one ledger, and a proxy killed mid-request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from runtime.ledger.sqlite import SqliteLedger
+from runtime.server import build_app
+from tests.support.proxy_process import ProxyProcess
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerThread
+from tests.support.upstream import MockUpstream
+
+pytestmark = pytest.mark.e2e
+
+KEYS = {name: f"gp-e2e-{name}-0123456789abcdefghijklmnopq" for name in ("alice", "bob", "erin", "shared")}
+PER_REQUEST_USD = 0.016  # the mock reports 11 input + 5 output tokens; the test model costs $1,000 per 1M
+ENV = {"E2E_OPENAI_KEY": "upstream-credential"}
+
+
+def digest(name: str) -> str:
+    return hashlib.sha256(KEYS[name].encode()).hexdigest()
+
+
+def budget_policy(upstream: str, budgets: str) -> str:
+    return f"""\
+gateway: {{header_prefix: X-LangWatch-}}
+providers:
+  openai-primary: {{type: openai, base_url: "{upstream}/v1", api_key: env:E2E_OPENAI_KEY}}
+models:
+  gpt-4o: {{providers: [openai-primary], price: {{input: 1000, cached_input: 500, output: 1000}}}}
+teams:
+  engineering: {{members: [alice@acme.com, bob@acme.com], defaults: {{models_allowed: [gpt-4o]}}}}
+  data-science: {{members: [erin@acme.com], defaults: {{models_allowed: [gpt-4o]}}}}
+virtual_keys:
+  vk-alice: {{key_sha256: {digest("alice")}, key_prefix: {KEYS["alice"][:12]}, principal: alice@acme.com, team: engineering}}
+  vk-bob: {{key_sha256: {digest("bob")}, key_prefix: {KEYS["bob"][:12]}, principal: bob@acme.com, team: engineering}}
+  vk-erin: {{key_sha256: {digest("erin")}, key_prefix: {KEYS["erin"][:12]}, principal: erin@acme.com, team: data-science}}
+  vk-eng-shared: {{key_sha256: {digest("shared")}, key_prefix: {KEYS["shared"][:12]}, team: engineering}}
+budgets:
+{budgets}
+"""
+
+
+PER_PRINCIPAL = "  per-engineer: {scope: principal, target: '*', window: month, limit_usd: 0.08, on_breach: {warn: 80%, block: 100%}}"
+TEAM_DAILY = "  eng-daily: {scope: team, target: engineering, window: day, timezone: Europe/Amsterdam, limit_usd: 0.05, on_breach: {warn: 80%, block: 100%}}"
+
+
+class Proxy:
+    def __init__(self, base_url: str, data: Path) -> None:
+        self.base_url = base_url
+        self.data = data
+
+    def client(self, who: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.base_url + "/v1", api_key=KEYS[who], max_retries=0)
+
+    def call(self, who: str, max_tokens: int = 16) -> httpx.Response:
+        return httpx.post(
+            self.base_url + "/v1/chat/completions",
+            json={"model": "gpt-4o", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {KEYS[who]}"}, timeout=30,
+        )
+
+
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budgets: str) -> Iterator[Proxy]:
+    monkeypatch.setenv("E2E_OPENAI_KEY", "upstream-credential")
+    with MockUpstream() as upstream:
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budgets))
+        ledger = SqliteLedger(tmp_path / "data")
+        with ServerThread(build_app(tmp_path / "policy", ledger=ledger)) as server:
+            yield Proxy(server.base_url, tmp_path / "data")
+        ledger.close()
+
+
+@pytest.fixture
+def per_principal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
+    yield from serve(tmp_path, monkeypatch, PER_PRINCIPAL)
+
+
+@pytest.fixture
+def team_daily(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Proxy]:
+    yield from serve(tmp_path, monkeypatch, TEAM_DAILY)
+
+
+def test_sdk_gets_402_naming_the_scope_once_the_budget_is_spent(per_principal: Proxy) -> None:
+    alice = per_principal.client("alice")
+    warnings = []
+    for _ in range(5):
+        raw = alice.chat.completions.with_raw_response.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=16)
+        warnings.append(raw.headers.get("x-langwatch-budget-warning"))
+    assert warnings == [None, None, None, None, "principal:80"]
+    with pytest.raises(openai.APIStatusError) as info:
+        alice.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=16)
+    error = info.value
+    assert error.status_code == 402 and error.response.headers["x-should-retry"] == "false"
+    body = error.response.json()["error"]
+    assert body["code"] == "budget_exceeded"
+    assert body["message"].startswith("principal 'alice@acme.com' has spent $0.08 of its $0.08 month budget 'per-engineer'")
+    assert body["meta"]["instance"] == "per-engineer/alice@acme.com" and body["meta"]["scope"] == "principal"
+    assert body["meta"]["spend_usd"] == "0.08" and body["meta"]["limit_usd"] == "0.08"
+
+
+def test_per_principal_star_budget_blocks_one_engineer_not_another(per_principal: Proxy) -> None:
+    while per_principal.call("alice").status_code == 200:
+        pass
+    assert per_principal.call("alice").status_code == 402
+    assert per_principal.call("bob").status_code == 200
+
+
+def test_team_budget_blocks_every_key_of_the_team_and_no_other(team_daily: Proxy) -> None:
+    statuses = [team_daily.call("shared").status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 200, 402]
+    for who in ("alice", "bob", "shared"):
+        response = team_daily.call(who)
+        assert response.status_code == 402
+        assert "team 'engineering' has spent $0.06 of its $0.05 day budget 'eng-daily'" in response.json()["error"]["message"]
+    assert team_daily.call("erin").status_code == 200
+
+
+def test_warn_crossing_is_logged_once_and_counted(capfd: pytest.CaptureFixture[str], per_principal: Proxy) -> None:
+    for _ in range(6):
+        per_principal.call("alice")
+    events = [json.loads(l) for l in capfd.readouterr().err.splitlines() if '"budget_warning"' in l]
+    assert len(events) == 1 and events[0]["instance"] == "per-engineer/alice@acme.com" and events[0]["percent"] == 80
+    metrics = httpx.get(per_principal.base_url + "/metrics").text
+    assert 'gatepost_budget_warnings_total{budget="per-engineer",scope="principal"} 1' in metrics
+    assert 'gatepost_budget_blocks_total{budget="per-engineer",scope="principal"} 1' in metrics
+
+
+def spent_usd(data: Path, instance: str) -> float:
+    rows = [r for r in SqliteLedger(data).counters() if r.instance == instance]
+    return sum(r.spent for r in rows) / 1e12
+
+
+def test_200_concurrent_requests_never_overshoot_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.16}"
+    for proxy in serve(tmp_path, monkeypatch, budget):
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            statuses = list(pool.map(lambda _: proxy.call("shared", max_tokens=5).status_code, range(200)))
+        rows = SqliteLedger(proxy.data).counters()
+    ok = statuses.count(200)
+    assert set(statuses) == {200, 402} and 8 <= ok <= 14
+    [row] = rows
+    estimate_usd = (len(b'{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}') // 2 * 1000 + 5 * 1000) / 1e6
+    assert row.reserved == 0
+    assert row.spent / 1e12 == pytest.approx(ok * PER_REQUEST_USD)
+    assert row.spent / 1e12 < 0.16 + estimate_usd
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_two_proxies_share_one_ledger(tmp_path: Path, backend: str) -> None:
+    budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.1}"
+    with MockUpstream() as upstream, RedisServer(tmp_path / "redis") as redis_server:
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
+        extra = ("--data", str(tmp_path / "data")) if backend == "sqlite" else ("--ledger", redis_server.url)
+        with ProxyProcess(tmp_path / "policy", tmp_path / "a.log", ENV, *extra) as a, \
+                ProxyProcess(tmp_path / "policy", tmp_path / "b.log", ENV, *extra) as b:
+            proxies = [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")]
+            statuses = [proxies[i % 2].call("alice" if i % 3 else "bob").status_code for i in range(12)]
+            assert statuses[:7] == [200] * 7 and set(statuses[7:]) == {402}
+            assert proxies[0].call("shared").status_code == 402 and proxies[1].call("shared").status_code == 402
+            assert proxies[0].call("erin").status_code == 200
+
+
+def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Path) -> None:
+    budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 1000}"
+    with MockUpstream() as upstream:
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
+        data = tmp_path / "data"
+        with ProxyProcess(tmp_path / "policy", tmp_path / "first.log", ENV, "--data", str(data)) as first:
+            proxy = Proxy(first.base_url, data)
+            for _ in range(3):
+                assert proxy.call("alice").status_code == 200
+            upstream.fail(delay_s=30, times=4)
+            threads = [threading.Thread(target=lambda: _swallow(proxy.call, "alice")) for _ in range(4)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 10
+            while len(upstream.requests) < 7 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(upstream.requests) == 7
+            first.signal(signal.SIGKILL)
+            first.proc.wait(timeout=10)  # type: ignore[union-attr]
+        upstream.reset()
+        ledger = SqliteLedger(data)
+        [row] = ledger.counters()
+        assert row.reserved > 0
+        ledger.close()
+        with ProxyProcess(tmp_path / "policy", tmp_path / "second.log", ENV, "--data", str(data)):
+            pass
+        ledger = SqliteLedger(data)
+        [row] = ledger.counters()
+        charges = ledger.charges()
+        assert row.reserved == 0
+        assert len(charges) == 7 and len({c[0] for c in charges}) == 7
+        settled = [c for c in charges if c[3] == "usage"]
+        recovered = [c for c in charges if c[3].startswith("estimate: its process died")]
+        assert len(settled) == 3 and len(recovered) == 4
+        assert all(c[2] == c[1] for c in recovered)
+        assert row.spent == sum(c[2] for c in charges)
+        assert '"ledger_recovered"' in (tmp_path / "second.log").read_text()
+
+
+def _swallow(fn: object, *args: object) -> None:
+    try:
+        fn(*args)  # type: ignore[operator]
+    except httpx.HTTPError:
+        pass
