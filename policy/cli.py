@@ -87,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="redis://host:port/db to share one ledger between replicas (default: SQLite in --data)",
     )
 
+    budgets = sub.add_parser(
+        "budgets",
+        help="show spend against each budget instance from the ledger",
+        description="Each budget instance's window, spend (settled, and reserved by requests in flight), "
+        "limit and state (ok, warn, blocked), read from the ledger `policy serve` writes.",
+    )
+    budgets.add_argument("--data", type=Path, default=Path(os.environ.get("GATEPOST_DATA", ".gatepost")),
+                         help="the SQLite ledger's directory (default $GATEPOST_DATA or .gatepost)")
+    budgets.add_argument("--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
+                         help="redis://host:port/db instead of SQLite")
+    budgets.add_argument("--all", action="store_true", help="every window, not only the latest of each instance")
+    budgets.add_argument("--format", choices=("text", "json"), default="text")
+
     schema = sub.add_parser(
         "schema",
         help="regenerate the JSON Schemas from the models",
@@ -112,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.serve import run_serve
 
             return run_serve(args)
+        if args.command == "budgets":
+            from .commands.budgets import run_budgets
+
+            return run_budgets(args)
         if args.command == "schema":
             from .commands.schema import run_schema
 

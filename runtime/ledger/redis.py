@@ -27,12 +27,17 @@ local out = {}
 for i = 1, n do
   local base = 4 + (i - 1) * 9
   local key = KEYS[i]
-  redis.call('HSET', key, 'instance', ARGV[base], 'window', ARGV[base + 1], 'budget', ARGV[base + 2],
-    'scope', ARGV[base + 3], 'target', ARGV[base + 4], 'window_kind', ARGV[base + 5],
-    'limit', ARGV[base + 6], 'block', ARGV[base + 7], 'warn', ARGV[base + 8])
-  redis.call('SADD', ARGV[3] .. 'counters', key)
-  local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
-  local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
+  local now = redis.call('HMGET', key, 'spent', 'reserved', 'limit', 'block', 'warn')
+  if now[3] == false then
+    redis.call('HSET', key, 'instance', ARGV[base], 'window', ARGV[base + 1], 'budget', ARGV[base + 2],
+      'scope', ARGV[base + 3], 'target', ARGV[base + 4], 'window_kind', ARGV[base + 5],
+      'limit', ARGV[base + 6], 'block', ARGV[base + 7], 'warn', ARGV[base + 8], 'spent', 0, 'reserved', 0)
+    redis.call('SADD', ARGV[3] .. 'counters', key)
+  elseif now[3] ~= ARGV[base + 6] or now[4] ~= ARGV[base + 7] or now[5] ~= ARGV[base + 8] then
+    redis.call('HSET', key, 'limit', ARGV[base + 6], 'block', ARGV[base + 7], 'warn', ARGV[base + 8])
+  end
+  local spent = tonumber(now[1] or '0')
+  local reserved = tonumber(now[2] or '0')
   if spent + reserved >= tonumber(ARGV[base + 7]) then
     return {0, i, tostring(spent), tostring(reserved)}
   end
@@ -68,7 +73,9 @@ for i, key in ipairs(slots) do
   local left = reserved - estimate
   if left < 0 then left = 0 end
   redis.call('HSET', key, 'spent', spent + amount, 'reserved', left)
-  out[#out + 1] = key
+  local meta = redis.call('HMGET', key, 'instance', 'window', 'budget', 'scope', 'target', 'window_kind', 'limit',
+    'block', 'warn')
+  for j = 1, 9 do out[#out + 1] = meta[j] or '' end
   out[#out + 1] = tostring(spent)
   out[#out + 1] = tostring(reserved)
   out[#out + 1] = tostring(spent + amount)
@@ -88,7 +95,9 @@ class RedisLedger:
         self.owner = owner_id()
         self.stale_after_s = stale_after_s
         try:
-            self._r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True)
+            self._r = redis.Redis.from_url(
+                url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, single_connection_client=True
+            )
             self._r.ping()
             self._reserve = self._r.register_script(RESERVE)
             self._settle = self._r.register_script(SETTLE)
@@ -134,16 +143,12 @@ class RedisLedger:
         if not result:
             return None
         before, after = [], []
-        for i in range(0, len(result), 5):
-            slot = self._slot(str(result[i]))
-            before.append(SlotState(slot, int(result[i + 1]), int(result[i + 2])))
-            after.append(SlotState(slot, int(result[i + 3]), int(result[i + 4])))
+        for i in range(0, len(result), 13):
+            m = [str(v) for v in result[i : i + 9]]
+            slot = Slot(m[0], m[1], m[2], m[3], m[4], m[5], int(m[6]), int(m[7]), int(m[8]) if m[8] else None)
+            before.append(SlotState(slot, int(result[i + 9]), int(result[i + 10])))
+            after.append(SlotState(slot, int(result[i + 11]), int(result[i + 12])))
         return Settled(tuple(before), tuple(after))
-
-    def _slot(self, key: str) -> Slot:
-        h: dict[str, str] = self._r.hgetall(key)  # type: ignore[assignment]
-        return Slot(h["instance"], h["window"], h["budget"], h["scope"], h["target"], h["window_kind"],
-                    int(h["limit"]), int(h["block"]), int(h["warn"]) if h.get("warn") else None)
 
     def recover(self) -> int:
         now = time.time()

@@ -41,8 +41,13 @@ providers:
   openai-primary: {{type: openai, base_url: "{upstream}/v1", api_key: env:E2E_OPENAI_KEY}}
 models:
   gpt-4o: {{providers: [openai-primary], price: {{input: 1000, cached_input: 500, output: 1000}}}}
+  gpt-4o-mini: {{providers: [openai-primary], price: {{input: 100, output: 100}}}}
 teams:
-  engineering: {{members: [alice@acme.com, bob@acme.com], defaults: {{models_allowed: [gpt-4o]}}}}
+  engineering:
+    members: [alice@acme.com, bob@acme.com]
+    defaults:
+      models_allowed: [gpt-4o]
+      fallback: {{on: [5xx], chain: [{{provider: openai-primary, model: gpt-4o-mini}}]}}
   data-science: {{members: [erin@acme.com], defaults: {{models_allowed: [gpt-4o]}}}}
 virtual_keys:
   vk-alice: {{key_sha256: {digest("alice")}, key_prefix: {KEYS["alice"][:12]}, principal: alice@acme.com, team: engineering}}
@@ -81,7 +86,9 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budgets: str) -> Iter
         (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budgets))
         ledger = SqliteLedger(tmp_path / "data")
         with ServerThread(build_app(tmp_path / "policy", ledger=ledger)) as server:
-            yield Proxy(server.base_url, tmp_path / "data")
+            proxy = Proxy(server.base_url, tmp_path / "data")
+            proxy.upstream = upstream  # type: ignore[attr-defined]
+            yield proxy
         ledger.close()
 
 
@@ -221,3 +228,50 @@ def _swallow(fn: object, *args: object) -> None:
         fn(*args)  # type: ignore[operator]
     except httpx.HTTPError:
         pass
+
+
+def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
+    import subprocess
+    import sys
+
+    for _ in range(5):
+        per_principal.call("alice")
+    per_principal.call("bob")
+    proc = subprocess.run(
+        [sys.executable, "-m", "policy.cli", "budgets", "--data", str(per_principal.data)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["instance", "window", "scope", "target", "spent", "in", "flight", "limit", "used", "state"]
+    alice = next(l for l in lines if l.startswith("per-engineer/alice@acme.com"))
+    assert alice.split()[-5:] == ["$0.08", "$0.00", "$0.08", "100%", "blocked"]
+    bob = next(l for l in lines if l.startswith("per-engineer/bob@acme.com"))
+    assert bob.split()[-2:] == ["20%", "ok"]
+    data = json.loads(subprocess.run(
+        [sys.executable, "-m", "policy.cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
+        capture_output=True, text=True,
+    ).stdout)
+    assert {d["instance"]: d["state"] for d in data} == {"per-engineer/alice@acme.com": "blocked", "per-engineer/bob@acme.com": "ok"}
+
+
+def test_streaming_usage_is_requested_and_charged(per_principal: Proxy, tmp_path: Path) -> None:
+    client = per_principal.client("alice")
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True, max_tokens=16))
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True, max_output_tokens=16))
+    assert events[-1].type == "response.completed"
+    rows = {r.instance: r for r in SqliteLedger(per_principal.data).counters()}
+    assert rows["per-engineer/alice@acme.com"].spent == 2 * 16_000 * 10**6
+
+
+def test_a_fallback_answer_is_charged_at_the_answering_models_price(per_principal: Proxy) -> None:
+    per_principal_upstream_fails_once(per_principal)
+    response = per_principal.call("alice")
+    assert response.status_code == 200 and response.headers["x-langwatch-fallback-count"] == "1"
+    assert response.json()["model"] == "gpt-4o-mini"
+    rows = {r.instance: r for r in SqliteLedger(per_principal.data).counters()}
+    assert rows["per-engineer/alice@acme.com"].spent == 16 * 100 * 10**6
+
+
+def per_principal_upstream_fails_once(proxy: Proxy) -> None:
+    proxy.upstream.fail(status=500, times=1)  # type: ignore[attr-defined]
