@@ -22,16 +22,18 @@ from .decision import Allow, Deny, authenticate, decide_for_key
 from .errors import error_headers, openai_error
 from .metrics import Metrics
 from .state import Serving
-from .upstream import ADAPTERS, UpstreamFailure, UpstreamResponse
-from .table import KeyEntry
+from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route
+from .table import KeyEntry, Target
+from .translation import ResponseTranslator, plan
+from .upstream import ADAPTERS, Outbound, UpstreamFailure, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-SURFACE_PATHS = {"/v1/chat/completions": "chat", "/v1/responses": "responses"}
 JSON = [(b"content-type", b"application/json")]
+FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 
 
 class BodyTooLarge(Exception):
@@ -62,9 +64,14 @@ class Gatepost:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
-        surface = SURFACE_PATHS.get(path)
+        surface = BY_PATH.get(path)
+        gemini = gemini_route(path) if surface is None else None
         if surface is not None and method == "POST":
-            await self.proxy(scope, receive, send, surface)
+            await self.proxy(scope, receive, send, surface, None)
+        elif gemini is not None and method == "POST":
+            await self.proxy(scope, receive, send, GEMINI, gemini)
+        elif path == "/v1/messages/count_tokens" and method == "POST":
+            await self.count_tokens(scope, receive, send)
         elif path == "/v1/models" and method == "GET":
             await self.models(scope, send)
         elif path == "/healthz":
@@ -109,22 +116,53 @@ class Gatepost:
         ]
         await _respond(send, 200, orjson.dumps({"object": "list", "data": data}), self._headers(serving, list(JSON)))
 
-    async def proxy(self, scope: Scope, receive: Receive, send: Send, surface: str) -> None:
+    async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An estimate (a token per four bytes of the prompt's JSON), so a client's context
+        accounting works without a round trip to the provider."""
+        serving = self.serving
+        key = authenticate(serving.table, _key_hash(scope), datetime.now(timezone.utc))
+        if isinstance(key, Deny):
+            await self._deny(send, serving, key, MESSAGES)
+            return
+        try:
+            payload = orjson.loads(await _read_body(scope, receive, serving.table.gateway.max_body_bytes))
+        except (BodyTooLarge, orjson.JSONDecodeError):
+            await self._deny(send, serving, Deny(400, "invalid_request_error", "request body must be a JSON object", key), MESSAGES)
+            return
+        model = payload.get("model") if isinstance(payload, dict) else None
+        decision = decide_for_key(key, "messages", model if isinstance(model, str) else None)
+        if isinstance(decision, Deny):
+            await self._deny(send, serving, decision, MESSAGES)
+            return
+        counted = {k: payload.get(k) for k in ("system", "messages", "tools")}
+        body = orjson.dumps({"input_tokens": max(1, len(orjson.dumps(counted)) // 4)})
+        await _respond(send, 200, body, self._headers(serving, list(JSON)))
+
+    async def proxy(
+        self, scope: Scope, receive: Receive, send: Send, surface: Surface, gemini: tuple[str, str] | None
+    ) -> None:
         serving = self.serving
         started = time.perf_counter()
-        record: dict[str, Any] = {"surface": surface, "revision": serving.table.revision}
-        status = await self._proxy(scope, receive, send, surface, serving, record)
+        record: dict[str, Any] = {"surface": surface.name, "revision": serving.table.revision}
+        status = await self._proxy(scope, receive, send, surface, gemini, serving, record)
         elapsed = time.perf_counter() - started
         record["status"] = status
         record["latency_ms"] = round(elapsed * 1000, 2)
         self.metrics.requests.inc(
             record.get("vk") or "-", record.get("model") or "-", record.get("provider") or "-", str(status)
         )
-        self.metrics.request_latency.observe(elapsed, surface)
+        self.metrics.request_latency.observe(elapsed, surface.name)
         self.access_log.write(record)
 
     async def _proxy(
-        self, scope: Scope, receive: Receive, send: Send, surface: str, serving: Serving, record: dict[str, Any]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        surface: Surface,
+        gemini: tuple[str, str] | None,
+        serving: Serving,
+        record: dict[str, Any],
     ) -> int:
         table = serving.table
         key = authenticate(table, _key_hash(scope), datetime.now(timezone.utc))
@@ -132,7 +170,7 @@ class Gatepost:
             record["decision"] = key.code
             if key.key is not None:
                 _describe_key(record, key.key)
-            return await self._deny(send, serving, key)
+            return await self._deny(send, serving, key, surface)
         _describe_key(record, key)
         try:
             raw = await _read_body(scope, receive, table.gateway.max_body_bytes)
@@ -140,45 +178,48 @@ class Gatepost:
             limit = table.gateway.max_body_bytes
             deny = Deny(400, "request_too_large", f"request body is larger than the gateway's limit of {limit} bytes", key)
             record["decision"] = deny.code
-            return await self._deny(send, serving, deny)
+            return await self._deny(send, serving, deny, surface)
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             deny = Deny(400, "invalid_json", f"request body is not valid JSON: {exc}", key)
             record["decision"] = deny.code
-            return await self._deny(send, serving, deny)
+            return await self._deny(send, serving, deny, surface)
         if not isinstance(payload, dict):
             deny = Deny(400, "invalid_request_error", "request body must be a JSON object", key)
             record["decision"] = deny.code
-            return await self._deny(send, serving, deny)
-        model = payload.get("model")
+            return await self._deny(send, serving, deny, surface)
+        model = gemini[0] if gemini is not None else payload.get("model")
         record["model"] = model if isinstance(model, str) else None
-        decision = decide_for_key(key, surface, model if isinstance(model, str) else None)
+        decision = decide_for_key(key, surface.name, model if isinstance(model, str) else None)
         if isinstance(decision, Deny):
             record["decision"] = decision.code
-            return await self._deny(send, serving, decision)
+            return await self._deny(send, serving, decision, surface)
         record["route_source"] = decision.route.source
         admission = None
         if key.budgets:
             if self.budgets is None:
                 deny = Deny(503, "ledger_unavailable", f"virtual key {key.label} has budgets but no ledger is configured", key)
                 record["decision"] = deny.code
-                return await self._deny(send, serving, deny)
+                return await self._deny(send, serving, deny, surface)
             try:
                 admitted = self.budgets.admit(table, key, decision.targets, payload, len(raw), datetime.now(timezone.utc))
             except LedgerError as exc:
                 deny = Deny(503, "ledger_unavailable", f"the spend ledger cannot be reached, so budgets cannot be enforced: {exc}", key)
                 record["decision"] = deny.code
-                return await self._deny(send, serving, deny)
+                return await self._deny(send, serving, deny, surface)
             if isinstance(admitted, Deny):
                 record["decision"] = admitted.code
                 record["budget"] = (admitted.meta or {}).get("instance")
-                return await self._deny(send, serving, admitted)
+                return await self._deny(send, serving, admitted, surface)
             admission = admitted
         record["decision"] = "allow"
         charge = Charge(admission)
         try:
-            return await self._forward(send, serving, decision, surface, payload, record, charge)
+            headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in FORWARDED_HEADERS}
+            stream = gemini[1] == "streamGenerateContent" if gemini is not None else payload.get("stream") is True
+            request = Outbound(surface.name, payload, stream, headers, gemini[1] if gemini is not None else None)
+            return await self._forward(send, serving, decision, surface, request, record, charge)
         finally:
             if admission is not None and self.budgets is not None:
                 actual = charge.amount(serving.table)
@@ -194,8 +235,8 @@ class Gatepost:
                 if record.get("vk"):
                     self.metrics.spend.inc(record["vk"], charge.model or "-", amount=charge.usd_float(serving.table))
 
-    async def _deny(self, send: Send, serving: Serving, deny: Deny) -> int:
-        body = openai_error(deny.status, deny.code, deny.message, deny.param, deny.meta)
+    async def _deny(self, send: Send, serving: Serving, deny: Deny, surface: Surface) -> int:
+        body = surface.error_body(deny.status, deny.code, deny.message, deny.param, deny.meta)
         await _respond(send, deny.status, body, self._headers(serving, error_headers(deny.status)))
         return deny.status
 
@@ -204,16 +245,12 @@ class Gatepost:
         send: Send,
         serving: Serving,
         decision: Allow,
-        surface: str,
-        payload: dict[str, Any],
+        surface: Surface,
+        request: Outbound,
         record: dict[str, Any],
         charge: Charge,
     ) -> int:
-        stream = payload.get("stream") is True
-        if stream and surface == "chat":
-            options = payload.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage") is True):
-                payload = {**payload, "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
+        stream = request.stream
         route = decision.route
         attempts: list[dict[str, Any]] = []
         prefix = serving.table.gateway.header_prefix.lower().encode()
@@ -224,8 +261,16 @@ class Gatepost:
                 self.metrics.upstream_attempts.inc(provider.id, "no_credential")
                 if index + 1 < len(decision.targets):
                     continue
-                return await self._all_failed(send, serving, attempts, record)
-            call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), surface, target, payload, stream)
+                return await self._all_failed(send, serving, surface, attempts, record)
+            step = plan(surface, target, request)
+            if step.error is not None:
+                attempts.append({"provider": provider.id, "model": target.model, "reason": "untranslatable"})
+                record["translation_error"] = step.error
+                if index + 1 < len(decision.targets):
+                    continue
+                deny = Deny(400, "untranslatable_request", step.error, decision.key)
+                return await self._deny(send, serving, deny, surface)
+            call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
             upstream_started = time.perf_counter()
             try:
                 response = await serving.transports[provider.id].send(call)
@@ -234,7 +279,7 @@ class Gatepost:
                 self.metrics.upstream_attempts.inc(provider.id, exc.kind)
                 if exc.kind in route.fallback_on and index + 1 < len(decision.targets):
                     continue
-                return await self._all_failed(send, serving, attempts, record)
+                return await self._all_failed(send, serving, surface, attempts, record)
             self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
             reason = _fallback_reason(response.status)
             if reason is not None:
@@ -244,20 +289,25 @@ class Gatepost:
                 await response.aclose()
                 if reason in route.fallback_on and index + 1 < len(decision.targets):
                     continue
-                return await self._all_failed(send, serving, attempts, record, retry_after)
+                return await self._all_failed(send, serving, surface, attempts, record, retry_after)
             self.metrics.upstream_attempts.inc(provider.id, "answered")
             record["provider"] = provider.id
             record["upstream_model"] = target.upstream_model
             if attempts:
                 record["attempts"] = attempts
-            headers = self._headers(serving, response.headers)
-            headers.append((prefix + b"provider", provider.id.encode()))
+            translator = step.response_translator(target) if 200 <= response.status < 300 else None
+            upstream_headers = response.headers if translator is None else translator.headers(response.headers)
+            headers = self._headers(serving, upstream_headers)
+            provider_label = provider.id if translator is None else f"{provider.id} (translated from {target.protocol})"
+            headers.append((prefix + b"provider", provider_label.encode()))
+            if translator is not None:
+                record["translated"] = f"{surface.protocol}<-{target.protocol}"
             headers.append((prefix + b"fallback-count", str(len(attempts)).encode()))
             if charge.admission is not None and charge.admission.warnings:
                 headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
             charge.answered(target.model, response.status, stream)
-            return await self._relay(send, response, headers, record, charge)
-        return await self._all_failed(send, serving, attempts, record)
+            return await self._relay(send, response, headers, record, charge, surface, translator)
+        return await self._all_failed(send, serving, surface, attempts, record)
 
     async def _relay(
         self,
@@ -266,6 +316,8 @@ class Gatepost:
         headers: list[tuple[bytes, bytes]],
         record: dict[str, Any],
         charge: Charge,
+        surface: Surface,
+        translator: ResponseTranslator | None,
     ) -> int:
         tap = charge.tap
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -274,11 +326,18 @@ class Gatepost:
                 if chunk:
                     if tap is not None:
                         tap.feed(chunk)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    out = chunk if translator is None else translator.feed(chunk)
+                    if out:
+                        await send({"type": "http.response.body", "body": out, "more_body": True})
+            if translator is not None:
+                tail = translator.finish()
+                if tail:
+                    await send({"type": "http.response.body", "body": tail, "more_body": True})
         except UpstreamFailure as exc:
             record["stream_error"] = exc.kind
             charge.broken = True
-            await send({"type": "http.response.body", "body": _stream_error(exc), "more_body": True})
+            error = surface.stream_error("provider_error", f"upstream stream failed: {exc.kind}")
+            await send({"type": "http.response.body", "body": error, "more_body": True})
         finally:
             await response.aclose()
             charge.finish()
@@ -290,6 +349,7 @@ class Gatepost:
         self,
         send: Send,
         serving: Serving,
+        surface: Surface,
         attempts: list[dict[str, Any]],
         record: dict[str, Any],
         retry_after: bytes | None = None,
@@ -311,7 +371,7 @@ class Gatepost:
             headers.append((b"retry-after", retry_after))
         prefix = serving.table.gateway.header_prefix.lower().encode()
         headers.append((prefix + b"fallback-count", str(max(0, len(attempts) - 1)).encode()))
-        body = openai_error(status, code, message, meta={"attempts": attempts})
+        body = surface.error_body(status, code, message, None, {"attempts": attempts})
         await _respond(send, status, body, self._headers(serving, headers))
         return status
 
@@ -329,11 +389,6 @@ def _fallback_reason(status: int) -> str | None:
     if status >= 500:
         return "5xx"
     return None
-
-
-def _stream_error(exc: UpstreamFailure) -> bytes:
-    error = {"type": "error", "error": {"type": "provider_error", "code": exc.kind, "message": f"upstream stream failed: {exc.kind}"}}
-    return b"event: error\ndata: " + orjson.dumps(error) + b"\n\n"
 
 
 def _describe_key(record: dict[str, Any], key: KeyEntry) -> None:

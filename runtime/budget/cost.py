@@ -34,12 +34,26 @@ def _int(value: Any) -> int:
 
 
 def usage_from(payload: Mapping[str, Any] | None) -> Usage | None:
-    """Usage from a chat completion, a chunk, a Responses object or event; None when absent."""
+    """Usage from any surface's answer or stream event; None when the payload carries none.
+
+    OpenAI chat (`prompt_tokens`), OpenAI Responses (`input_tokens` including cached ones),
+    Anthropic (`input_tokens` excluding cache reads and writes, in a message, `message_start` or
+    `message_delta`), Gemini (`usageMetadata`).
+    """
     if not isinstance(payload, Mapping):
         return None
+    if isinstance(payload.get("usageMetadata"), Mapping):
+        meta = payload["usageMetadata"]
+        return Usage(
+            _int(meta.get("promptTokenCount")),
+            _int(meta.get("cachedContentTokenCount")),
+            _int(meta.get("candidatesTokenCount")) + _int(meta.get("thoughtsTokenCount")),
+            _int(meta.get("thoughtsTokenCount")),
+        )
     usage = payload.get("usage")
-    if usage is None and isinstance(payload.get("response"), Mapping):
-        usage = payload["response"].get("usage")
+    for holder in ("response", "message"):
+        if usage is None and isinstance(payload.get(holder), Mapping):
+            usage = payload[holder].get("usage")
     if not isinstance(usage, Mapping):
         return None
     if "prompt_tokens" in usage or "completion_tokens" in usage:
@@ -51,6 +65,10 @@ def usage_from(payload: Mapping[str, Any] | None) -> Usage | None:
             _int(usage.get("completion_tokens")),
             _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
         )
+    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
+        read = _int(usage.get("cache_read_input_tokens"))
+        written = _int(usage.get("cache_creation_input_tokens"))
+        return Usage(_int(usage.get("input_tokens")) + read + written, read, _int(usage.get("output_tokens")), 0)
     if "input_tokens" in usage or "output_tokens" in usage:
         details = usage.get("input_tokens_details") or {}
         out_details = usage.get("output_tokens_details") or {}
@@ -61,6 +79,19 @@ def usage_from(payload: Mapping[str, Any] | None) -> Usage | None:
             _int(out_details.get("reasoning_tokens")) if isinstance(out_details, Mapping) else 0,
         )
     return None
+
+
+def merge(a: Usage | None, b: Usage) -> Usage:
+    """Streams report usage in parts (Anthropic: input at the start, output at the end) or as
+    running totals (Gemini): the largest figure of each kind is the answer's."""
+    if a is None:
+        return b
+    return Usage(
+        max(a.input_tokens, b.input_tokens),
+        max(a.cached_input_tokens, b.cached_input_tokens),
+        max(a.output_tokens, b.output_tokens),
+        max(a.reasoning_tokens, b.reasoning_tokens),
+    )
 
 
 def cost_pico(usage: Usage, price: Mapping[str, int]) -> int:

@@ -1,8 +1,8 @@
 """Reads usage out of an answer as it is relayed, without holding the stream back.
 
 For SSE it scans complete `data:` lines for a usage object (the chat stream's final usage chunk,
-the Responses stream's `response.completed`); for JSON it keeps the body (bounded) and reads it
-at the end.
+the Responses stream's `response.completed`, Anthropic's `message_start` and `message_delta`,
+Gemini's `usageMetadata`); for JSON it keeps the body (bounded) and reads it at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from .cost import Usage, usage_from
+from .cost import Usage, merge, usage_from
 
 MAX_JSON_BODY = 8 * 1024 * 1024
 
@@ -34,12 +34,12 @@ class UsageTap:
         lines = data.split(b"\n")
         self._pending = lines.pop()
         for line in lines:
-            if line.startswith(b"data:") and b'"usage"' in line:
+            if line.startswith(b"data:") and (b'"usage"' in line or b'"usageMetadata"' in line):
                 self._consider(line[5:].strip())
 
     def finish(self) -> Usage | None:
         if self.sse:
-            if self._pending.startswith(b"data:") and b'"usage"' in self._pending:
+            if self._pending.startswith(b"data:") and (b'"usage"' in self._pending or b'"usageMetadata"' in self._pending):
                 self._consider(self._pending[5:].strip())
         elif self._body and self._size <= MAX_JSON_BODY:
             self._consider(b"".join(self._body))
@@ -51,5 +51,7 @@ class UsageTap:
         except orjson.JSONDecodeError:
             return
         found = usage_from(payload)
-        if found is not None and found.known:
-            self.usage = found
+        if found is not None:
+            merged = merge(self.usage, found)
+            if merged.known:
+                self.usage = merged

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
 from ..table import Provider, Target
-from . import azure, mock, openai
-from .base import Transport, UpstreamCall, UpstreamFailure, UpstreamResponse
+from . import anthropic, azure, gemini, mock, openai
+from .base import Outbound, Transport, UpstreamCall, UpstreamFailure, UpstreamResponse
 from .http import HttpTransport
 
-Prepare = Callable[[Provider, "str | None", str, Target, dict[str, Any], bool], UpstreamCall]
+Prepare = Callable[[Provider, "str | None", Target, Outbound], UpstreamCall]
 
 ADAPTERS: dict[str, Prepare] = {
     "openai": openai.prepare,
     "azure_openai": azure.prepare,
+    "anthropic": anthropic.prepare,
+    "gemini": gemini.prepare,
     "mock": mock.prepare,
 }
 
@@ -25,4 +25,4 @@ def transport_for(provider: Provider) -> Transport:
     return HttpTransport(provider)
 
 
-__all__ = ["ADAPTERS", "Transport", "UpstreamCall", "UpstreamFailure", "UpstreamResponse", "transport_for"]
+__all__ = ["ADAPTERS", "Outbound", "Transport", "UpstreamCall", "UpstreamFailure", "UpstreamResponse", "transport_for"]

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from ..table import Provider, Target
-from .base import UpstreamCall
+from .base import Outbound, UpstreamCall
 
 
-def prepare(
-    provider: Provider, credential: str | None, surface: str, target: Target, payload: dict[str, Any], stream: bool
-) -> UpstreamCall:
+def prepare(provider: Provider, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
     base = (provider.base_url or "").rstrip("/")
-    deployment = quote(target.upstream_model, safe="")
-    version = quote(provider.api_version or "", safe="")
-    headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
+    headers = {"content-type": "application/json", "accept": "text/event-stream" if out.stream else "application/json"}
     if credential:
         headers["api-key"] = credential
-    if surface == "chat":
+    if out.surface == "chat":
+        deployment = quote(target.upstream_model, safe="")
+        version = quote(provider.api_version or "", safe="")
         url = f"{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"
-        body = orjson.dumps({k: v for k, v in payload.items() if k != "model"})
+        body = orjson.dumps({k: v for k, v in out.payload.items() if k != "model"})
     else:
         url = f"{base}/openai/v1/responses"
-        body = orjson.dumps({**payload, "model": target.upstream_model})
-    return UpstreamCall("POST", url, headers, body, stream)
+        body = orjson.dumps({**out.payload, "model": target.upstream_model})
+    return UpstreamCall("POST", url, headers, body, out.stream)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A request as the target's protocol expects it (translated already, when it had to be)."""
+
+    surface: str
+    payload: dict[str, Any]
+    stream: bool
+    client_headers: Mapping[str, str]
+    gemini_method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

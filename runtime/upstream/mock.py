@@ -1,4 +1,5 @@
-"""The built-in `mock` provider: answers every OpenAI surface in-process, streaming too.
+"""The built-in `mock` provider: answers every surface in-process (OpenAI chat and Responses,
+Anthropic Messages, Gemini), streaming too.
 
 It lets a newcomer (and `make run`) see the whole path work with no provider account: the
 answer names the model it was routed to, and usage is reported so spend accounting has figures.
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 
 from ..table import Target
-from .base import BufferedResponse, UpstreamCall
+from .base import BufferedResponse, Outbound, UpstreamCall
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -38,21 +39,31 @@ class MockTransport:
 
     async def send(self, call: UpstreamCall) -> BufferedResponse:
         payload = orjson.loads(call.body)
+        if ":" in call.url.rsplit("/", 1)[-1]:
+            model = call.url.rsplit("/", 1)[-1].split(":")[0]
+            return _gemini(payload, model, call.stream)
         model = str(payload.get("model", "mock"))
         if call.url.endswith("/responses"):
             return _responses(payload, model, call.stream)
+        if call.url.endswith("/v1/messages"):
+            return _messages(payload, model, call.stream)
         return _chat(payload, model, call.stream)
 
     async def aclose(self) -> None:
         return None
 
 
-def prepare(
-    provider: Any, credential: str | None, surface: str, target: Target, payload: dict[str, Any], stream: bool
-) -> UpstreamCall:
-    path = "/responses" if surface == "responses" else "/chat/completions"
-    body = orjson.dumps({**payload, "model": target.upstream_model})
-    return UpstreamCall("POST", f"mock://{target.provider}{path}", {}, body, stream)
+PATHS = {"chat": "/chat/completions", "responses": "/responses", "messages": "/v1/messages"}
+
+
+def prepare(provider: Any, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
+    if out.surface == "gemini":
+        method = out.gemini_method or ("streamGenerateContent" if out.stream else "generateContent")
+        url = f"mock://{target.provider}/v1beta/models/{target.upstream_model}:{method}"
+    else:
+        url = f"mock://{target.provider}{PATHS[out.surface]}"
+    body = orjson.dumps({**out.payload, "model": target.upstream_model})
+    return UpstreamCall("POST", url, {}, body, out.stream)
 
 
 def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> list[bytes]:
@@ -144,4 +155,53 @@ def _responses(payload: dict[str, Any], model: str, stream: bool) -> BufferedRes
     add("response.content_part.done", {"item_id": item_id, "output_index": 0, "content_index": 0, "part": part})
     add("response.output_item.done", {"output_index": 0, "item": item})
     add("response.completed", {"response": response})
+    return BufferedResponse(200, SSE_HEADERS, _sse(events))
+
+
+def _messages(payload: dict[str, Any], model: str, stream: bool) -> BufferedResponse:
+    text = answer_text(model)
+    prompt, completion = _usage_counts(payload, text)
+    ident = "msg_mock" + uuid.uuid4().hex[:16]
+    usage = {"input_tokens": prompt, "output_tokens": completion, "cache_read_input_tokens": 0,
+             "cache_creation_input_tokens": 0}
+    message = {"id": ident, "type": "message", "role": "assistant", "model": model,
+               "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+               "usage": usage}
+    if not stream:
+        return BufferedResponse(200, JSON_HEADERS, [orjson.dumps(message)])
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    events: list[tuple[str | None, dict[str, Any] | str]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    for word in _words(text):
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": word}}))
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": completion}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return BufferedResponse(200, SSE_HEADERS, _sse(events))
+
+
+def _gemini(payload: dict[str, Any], model: str, stream: bool) -> BufferedResponse:
+    text = answer_text(model)
+    prompt = max(1, len(orjson.dumps(payload.get("contents") or "")) // 4)
+    completion = max(1, len(text) // 4)
+    usage = {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion}
+    if not stream:
+        body = {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP",
+                                "index": 0}], "usageMetadata": usage, "modelVersion": model}
+        return BufferedResponse(200, JSON_HEADERS, [orjson.dumps(body)])
+    words = _words(text)
+    events: list[tuple[str | None, dict[str, Any] | str]] = []
+    for i, word in enumerate(words):
+        last = i == len(words) - 1
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": word}]}, "index": 0}
+        if last:
+            candidate["finishReason"] = "STOP"
+        events.append((None, {"candidates": [candidate], "modelVersion": model,
+                              **({"usageMetadata": usage} if last else {})}))
     return BufferedResponse(200, SSE_HEADERS, _sse(events))

@@ -1,24 +1,20 @@
-"""OpenAI and OpenAI-compatible providers: `base_url` + the surface's path, Bearer credential."""
+"""OpenAI and OpenAI-compatible providers: `base_url` (with /v1) + the surface's path, Bearer credential."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import orjson
 
 from ..table import Provider, Target
-from .base import UpstreamCall
+from .base import Outbound, UpstreamCall
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PATHS = {"chat": "/chat/completions", "responses": "/responses"}
 
 
-def prepare(
-    provider: Provider, credential: str | None, surface: str, target: Target, payload: dict[str, Any], stream: bool
-) -> UpstreamCall:
+def prepare(provider: Provider, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
     base = provider.base_url or DEFAULT_BASE_URL
-    headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
+    headers = {"content-type": "application/json", "accept": "text/event-stream" if out.stream else "application/json"}
     if credential:
         headers["authorization"] = f"Bearer {credential}"
-    body = orjson.dumps({**payload, "model": target.upstream_model})
-    return UpstreamCall("POST", base + PATHS[surface], headers, body, stream)
+    body = orjson.dumps({**out.payload, "model": target.upstream_model})
+    return UpstreamCall("POST", base + PATHS[out.surface], headers, body, out.stream)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import httpx
@@ -98,5 +99,6 @@ def test_stream_that_dies_ends_with_an_error_event_not_silence(proxy) -> None:  
     assert response.status_code == 200
     events = [block for block in response.text.split("\n\n") if block.strip()]
     assert len(events) == 4
-    assert events[-1].startswith("event: error\ndata: ") and '"provider_error"' in events[-1]
+    error = json.loads(events[-1].removeprefix("data: "))["error"]
+    assert error["code"] == "provider_error" and "upstream stream failed" in error["message"]
     assert "[DONE]" not in response.text
