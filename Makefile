@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-dev
 BUILD := build
 CODEX_VERSION := 0.169.0
 CODEX := .tools/node_modules/.bin/codex
+CLAUDE_CODE_VERSION := 2.1.197
+CLAUDE := .tools/node_modules/.bin/claude
 DEMO_KEY := gp-quickstart-demo-key
 PORT ?= 4000
 
@@ -30,12 +32,15 @@ $(REDIS_SERVER):
 $(CODEX):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @openai/codex@$(CODEX_VERSION)
 
+$(CLAUDE):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+
 run: $(STAMP)
 	$(BIN)/policy compile examples/acme -o $(BUILD)/acme.routing-table.json
 	@sed -e 's|PORT|$(PORT)|g' -e 's|DEMO_KEY|$(DEMO_KEY)|g' examples/quickstart/banner.txt
 	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(CODEX) $(REDIS_SERVER)
+test: $(STAMP) $(CODEX) $(CLAUDE) $(REDIS_SERVER)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

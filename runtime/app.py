@@ -1,5 +1,8 @@
 """The proxy as one ASGI application, read top to bottom.
 
+Keys are read where each client sends them: `Authorization: Bearer` (OpenAI SDKs, Codex, the
+anthropic SDK), `x-api-key` (Claude Code), `x-goog-api-key` or `?key=` (gemini-cli).
+
 request -> authenticate (sha256 of the key) -> parse -> decide (pure) -> upstream with fallback
 -> response passed through as it arrives (SSE event by event) -> access log and metrics.
 """
@@ -7,6 +10,7 @@ request -> authenticate (sha256 of the key) -> parse -> decide (pure) -> upstrea
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import unquote_to_bytes
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timezone
@@ -402,8 +406,14 @@ def _key_hash(scope: Scope) -> str | None:
             scheme, _, token = value.partition(b" ")
             if scheme.lower() == b"bearer" and token.strip():
                 return hashlib.sha256(token.strip()).hexdigest()
-        elif name == b"x-api-key" and value.strip():
+        elif name in (b"x-api-key", b"x-goog-api-key") and value.strip():
             return hashlib.sha256(value.strip()).hexdigest()
+    query = scope.get("query_string", b"")
+    if b"key=" in query:
+        for pair in query.split(b"&"):
+            name, _, value = pair.partition(b"=")
+            if name == b"key" and value:
+                return hashlib.sha256(unquote_to_bytes(value)).hexdigest()
     return None
 
 

@@ -1,4 +1,5 @@
-"""A mock LLM provider for end-to-end tests: speaks the OpenAI (and Azure OpenAI) protocols,
+"""A mock LLM provider for end-to-end tests: speaks OpenAI (and Azure OpenAI), Anthropic Messages
+and Gemini,
 records every request it receives, and fails on demand (status codes, Retry-After, delays,
 streams that die mid-way)."""
 
@@ -55,7 +56,10 @@ class MockUpstream:
             Route("/openai/deployments/{deployment}/chat/completions", self._chat, methods=["POST"]),
             Route("/openai/v1/responses", self._responses, methods=["POST"]),
             Route("/v1/models", self._models, methods=["GET"]),
+            Route("/v1/messages", self._messages, methods=["POST"]),
+            Route("/v1beta/models/{target}", self._gemini, methods=["POST"]),
         ]
+        self.tool_calls: list[tuple[str, dict[str, Any]]] = []
         self.app = Starlette(routes=routes)
         self._server = ServerThread(self.app)
         self.base_url = self._server.base_url
@@ -70,6 +74,15 @@ class MockUpstream:
     def fail(self, **kwargs: Any) -> None:
         with self._lock:
             self._faults.append(Fault(**kwargs))
+
+    def ask_tool(self, name: str, arguments: dict[str, Any]) -> None:
+        """The next Anthropic answer asks for this tool call instead of answering in text."""
+        with self._lock:
+            self.tool_calls.append((name, arguments))
+
+    def _next_tool(self) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            return self.tool_calls.pop(0) if self.tool_calls else None
 
     def reset(self) -> None:
         with self._lock:
@@ -166,6 +179,72 @@ class MockUpstream:
         chunks = [
             f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': next(seq), **data})}\n\n" for name, data in events
         ]
+        return self._stream(chunks, fault)
+
+    async def _messages(self, request: Request) -> Response:
+        rec, fault = await self._record(request)
+        if fault is not None and (early := self._fault_response(fault)) is not None:
+            return early
+        payload = rec.json or {}
+        model = payload.get("model", "unknown")
+        ident = "msg_" + uuid.uuid4().hex[:12]
+        tool = self._next_tool()
+        usage = {"input_tokens": 11, "output_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+        if tool is not None:
+            block: dict[str, Any] = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:12], "name": tool[0], "input": tool[1]}
+            stop = "tool_use"
+        else:
+            block = {"type": "text", "text": f"mock reply from {model}"}
+            stop = "end_turn"
+        message = {"id": ident, "type": "message", "role": "assistant", "model": model, "content": [block],
+                   "stop_reason": stop, "stop_sequence": None, "usage": usage}
+        if not payload.get("stream"):
+            return JSONResponse(message)
+        start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": start}),
+                                                    ("ping", {"type": "ping"})]
+        if block["type"] == "text":
+            events.append(("content_block_start", {"type": "content_block_start", "index": 0,
+                                                   "content_block": {"type": "text", "text": ""}}))
+            for word in _words(block["text"]):
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                       "delta": {"type": "text_delta", "text": word}}))
+        else:
+            events.append(("content_block_start", {"type": "content_block_start", "index": 0,
+                                                   "content_block": {**block, "input": {}}}))
+            arguments = json.dumps(block["input"])
+            half = len(arguments) // 2
+            for piece in (arguments[:half], arguments[half:]):
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                       "delta": {"type": "input_json_delta", "partial_json": piece}}))
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                               "usage": {"output_tokens": 5}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        return self._stream([f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in events], fault)
+
+    async def _gemini(self, request: Request) -> Response:
+        rec, fault = await self._record(request)
+        if fault is not None and (early := self._fault_response(fault)) is not None:
+            return early
+        model, _, method = request.path_params["target"].partition(":")
+        text = f"mock reply from {model}"
+        usage = {"promptTokenCount": 11, "candidatesTokenCount": 5, "totalTokenCount": 16}
+        if method == "generateContent":
+            return JSONResponse({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                                                 "finishReason": "STOP", "index": 0}],
+                                 "usageMetadata": usage, "modelVersion": model})
+        words = _words(text)
+        chunks = []
+        for i, word in enumerate(words):
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": word}]}, "index": 0}
+            chunk: dict[str, Any] = {"candidates": [candidate], "modelVersion": model}
+            if i == len(words) - 1:
+                candidate["finishReason"] = "STOP"
+                chunk["usageMetadata"] = usage
+            chunks.append(f"data: {json.dumps(chunk)}\r\n\r\n")
         return self._stream(chunks, fault)
 
     @staticmethod

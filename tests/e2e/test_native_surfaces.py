@@ -1,0 +1,184 @@
+"""Anthropic Messages and Gemini surfaces on native routes: the anthropic SDK and plain httpx
+(gemini-cli's wire format) through the proxy to a mock upstream of each protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+
+from runtime.ledger.sqlite import SqliteLedger
+from runtime.server import build_app
+from tests.conftest import ROOT
+from tests.support.servers import ServerThread
+from tests.support.upstream import MockUpstream
+
+pytestmark = pytest.mark.e2e
+KEY = "gp-e2e-native-0123456789abcdefghijklmnop"
+BROKE = "gp-e2e-broke-0123456789abcdefghijklmnopq"
+
+
+def policy(upstream: str) -> str:
+    def vk(key: str) -> str:
+        return f"key_sha256: {hashlib.sha256(key.encode()).hexdigest()}, key_prefix: {key[:12]}"
+
+    return f"""\
+gateway: {{header_prefix: X-LangWatch-}}
+providers:
+  anthropic-main: {{type: anthropic, base_url: "{upstream}", api_key: env:E2E_ANTHROPIC_KEY}}
+  gemini-main: {{type: gemini, base_url: "{upstream}", api_key: env:E2E_GEMINI_KEY}}
+models:
+  claude-haiku-4-5-20251001: {{providers: [anthropic-main], price: {{input: 1, cached_input: 0.1, output: 5}}}}
+  gemini-2.5-flash: {{providers: [gemini-main], price: {{input: 0.3, cached_input: 0.075, output: 2.5}}}}
+virtual_keys:
+  vk-native: {{{vk(KEY)}, principal: dev@acme.com, models_allowed: [claude-haiku-4-5-20251001, gemini-2.5-flash]}}
+  vk-broke: {{{vk(BROKE)}, principal: broke@acme.com, models_allowed: [claude-haiku-4-5-20251001]}}
+budgets:
+  tiny: {{scope: vk, target: vk-broke, window: day, limit_usd: 0.00001}}
+"""
+
+
+@pytest.fixture
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream]]:
+    monkeypatch.setenv("E2E_ANTHROPIC_KEY", "anthropic-upstream-credential")
+    monkeypatch.setenv("E2E_GEMINI_KEY", "gemini-upstream-credential")
+    with MockUpstream() as upstream:
+        (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
+        app = build_app(tmp_path, ledger=SqliteLedger(tmp_path / "data"))
+        with ServerThread(app) as server:
+            yield server.base_url, upstream
+
+
+def client(base_url: str, key: str = KEY) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0)
+
+
+def test_messages_non_streaming(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    reply = client(base_url).messages.create(
+        model="claude-haiku-4-5-20251001", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.content[0].text == "mock reply from claude-haiku-4-5-20251001"  # type: ignore[union-attr]
+    [seen] = upstream.requests
+    assert seen.path == "/v1/messages" and seen.headers["x-api-key"] == "anthropic-upstream-credential"
+    assert KEY not in repr(seen.headers)
+
+
+def test_messages_streaming(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, _ = proxy
+    with client(base_url).messages.stream(
+        model="claude-haiku-4-5-20251001", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "mock reply from claude-haiku-4-5-20251001"
+    assert final.usage.output_tokens == 5
+
+
+def test_cache_control_and_beta_pass_through_byte_for_byte(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    body = {
+        "model": "claude-haiku-4-5-20251001", "max_tokens": 64,
+        "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]}],
+    }
+    r = httpx.post(base_url + "/v1/messages?beta=true", json=body,
+                   headers={"x-api-key": KEY, "anthropic-version": "2023-06-01", "anthropic-beta": "prompt-caching-2024-07-31"})
+    assert r.status_code == 200
+    seen = upstream.requests[0]
+    assert seen.json == body
+    assert seen.headers["anthropic-version"] == "2023-06-01" and seen.headers["anthropic-beta"] == "prompt-caching-2024-07-31"
+
+
+def test_anthropic_sdk_errors(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, _ = proxy
+    with pytest.raises(anthropic.AuthenticationError) as auth:
+        client(base_url, "gp-wrong").messages.create(model="claude-haiku-4-5-20251001", max_tokens=8, messages=[])
+    assert auth.value.response.headers["x-should-retry"] == "false"
+    assert auth.value.body["type"] == "error" and auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    with pytest.raises(anthropic.PermissionDeniedError) as denied:
+        client(base_url).messages.create(model="claude-opus-4", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    assert "model 'claude-opus-4' is not allowed for virtual key vk-native" in str(denied.value)
+    broke = client(base_url, BROKE)
+    broke.messages.create(model="claude-haiku-4-5-20251001", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.APIStatusError) as budget:
+        broke.messages.create(model="claude-haiku-4-5-20251001", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    assert budget.value.status_code == 402
+    assert "virtual key 'vk-broke' has spent" in str(budget.value)
+
+
+def test_claude_code_preflight_and_count_tokens(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    assert httpx.head(base_url + "/").status_code == 200
+    r = httpx.post(base_url + "/v1/messages/count_tokens", headers={"x-api-key": KEY},
+                   json={"model": "claude-haiku-4-5-20251001", "messages": [{"role": "user", "content": "hello there"}]})
+    assert r.status_code == 200 and r.json()["input_tokens"] > 0
+    assert upstream.requests == []
+
+
+def test_claude_code_captured_request_passes_through(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    body = json.loads((ROOT / "tests" / "fixtures" / "claude-messages-request.json").read_text())
+    body["model"] = "claude-haiku-4-5-20251001"
+    r = httpx.post(base_url + "/v1/messages?beta=true", json=body, headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"}, timeout=30)
+    assert r.status_code == 200 and "event: message_stop" in r.text
+    assert upstream.requests[0].json == body
+
+
+def test_gemini_generate_content(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "cachedContent": "cachedContents/abc"}
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:generateContent", json=body, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 200
+    assert r.json()["candidates"][0]["content"]["parts"][0]["text"] == "mock reply from gemini-2.5-flash"
+    seen = upstream.requests[0]
+    assert seen.path == "/v1beta/models/gemini-2.5-flash:generateContent" and seen.json == body
+    assert seen.headers["x-goog-api-key"] == "gemini-upstream-credential"
+
+
+def test_gemini_stream_with_key_in_query(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    r = httpx.post(base_url + f"/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key={KEY}",
+                   json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert r.status_code == 200
+    chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "mock reply from gemini-2.5-flash"
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert upstream.requests[0].query == {"alt": "sse"}
+
+
+def test_gemini_errors_in_googles_shape(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, _ = proxy
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-pro:generateContent", json={"contents": []}, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 403
+    error = r.json()["error"]
+    assert error["code"] == 403 and error["status"] == "PERMISSION_DENIED" and "gemini-2.5-pro" in error["message"]
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:generateContent", json={"contents": []})
+    assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_claude_code_answers_through_the_proxy(proxy: tuple[str, MockUpstream], tmp_path: Path) -> None:
+    from tests.support.claude_code import run_claude
+
+    base_url, upstream = proxy
+    run = run_claude(base_url, KEY, "claude-haiku-4-5-20251001", "say hi", tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "mock reply from claude-haiku-4-5-20251001" in run.stdout
+    messages = [r for r in upstream.requests if r.path == "/v1/messages"]
+    assert messages and all(KEY not in repr(r.headers) for r in messages)
+    assert messages[-1].headers["x-api-key"] == "anthropic-upstream-credential"
+
+
+def test_claude_code_off_list_model_shows_our_403(proxy: tuple[str, MockUpstream], tmp_path: Path) -> None:
+    from tests.support.claude_code import run_claude
+
+    base_url, upstream = proxy
+    run = run_claude(base_url, KEY, "claude-opus-4-1", "say hi", tmp_path, timeout_s=60)
+    assert run.returncode != 0
+    assert "not allowed for virtual key vk-native" in run.stdout + run.stderr
+    assert upstream.requests == []
