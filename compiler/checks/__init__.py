@@ -10,6 +10,7 @@ from .access import check_aliases, check_models_allowed
 from .budgets import check_budgets
 from .fallback import check_fallback
 from .inheritance import check_inheritance
+from .protocols import check_protocols
 from .providers import check_providers
 from .registry import check_registry
 from .secrets import check_keys, check_literal_secrets
@@ -23,6 +24,7 @@ CHECKS: tuple[Check, ...] = (
     check_models_allowed,
     check_aliases,
     check_fallback,
+    check_protocols,
     check_budgets,
     check_keys,
     check_literal_secrets,

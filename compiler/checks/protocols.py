@@ -1,0 +1,77 @@
+"""Routes whose targets speak different protocols: served by translation where one exists
+(OpenAI <-> Anthropic), which native prompt-cache directives do not survive; refused where none
+exists (Gemini <-> anything else)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .. import codes
+from ..context import Context
+from ..diagnostics import Diagnostic
+from ..resolve import PROTOCOLS, Route
+
+TRANSLATABLE = frozenset({"openai", "anthropic"})
+
+
+def _protocols(ctx: Context, route: Route) -> list[str]:
+    found = []
+    for target in route.targets:
+        provider = ctx.policy.providers.get(target.provider)
+        protocol = PROTOCOLS.get(provider.type) if provider is not None else None
+        if protocol is not None and protocol != "mock" and protocol not in found:
+            found.append(protocol)
+    return found
+
+
+def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
+    reported: set[object] = set()
+    seen_routes: set[int] = set()
+    for vid, resolved in ctx.resolved.keys.items():
+        if id(resolved.routes) in seen_routes:
+            continue
+        seen_routes.add(id(resolved.routes))
+        for name, route in sorted(resolved.routes.items()):
+            protocols = _protocols(ctx, route)
+            if len(protocols) < 2:
+                continue
+            where = _source_of_crossing(ctx, resolved, route)
+            if "gemini" in protocols:
+                key = ("gemini", where)
+                if key not in reported:
+                    reported.add(key)
+                    yield Diagnostic.of(
+                        codes.UNTRANSLATABLE_ROUTE,
+                        f"route '{name}' of virtual key '{vid}' mixes {' and '.join(protocols)} targets; "
+                        "there is no translation to or from gemini, so no client surface could use every target",
+                        ctx.index.value(*where),
+                        hint="keep gemini models on routes of their own (gemini-cli talks to them natively)",
+                    )
+                continue
+            if resolved.settings.cache is not None and resolved.settings.cache.value.mode in ("force", "disable"):
+                continue
+            key = ("cache", where)
+            if key in reported:
+                continue
+            reported.add(key)
+            yield Diagnostic.of(
+                codes.CROSS_PROTOCOL_CACHE,
+                f"route '{name}' of virtual key '{vid}' reaches {protocols[1]} targets from {protocols[0]} ones: "
+                "those requests are translated, and native prompt-cache directives (prompt_cache_key, "
+                "cache_control, cached_content) do not cross a translation",
+                ctx.index.value(*where),
+                hint="cache: {mode: force} injects Anthropic cache breakpoints into translated requests",
+            )
+
+
+def _source_of_crossing(ctx: Context, resolved: object, route: Route) -> tuple[str | int, ...]:
+    """The alias or fallback hop that brought the first target of another protocol."""
+    settings = getattr(resolved, "settings")
+    first = _protocols(ctx, Route(route.requested, route.model, route.alias_chain, route.targets[:1], route.source))
+    for target in route.targets[1:]:
+        provider = ctx.policy.providers.get(target.provider)
+        if provider is not None and PROTOCOLS.get(provider.type) not in (*first, "mock"):
+            if target.hop is not None and settings.fallback is not None:
+                return (*settings.fallback.path, "chain", target.hop)
+            break
+    return route.source
