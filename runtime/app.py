@@ -28,6 +28,7 @@ from .metrics import Metrics
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route
 from .table import KeyEntry, Target
+from .cache import cache_status, choose_mode
 from .translation import ResponseTranslator, plan
 from .upstream import ADAPTERS, Outbound, UpstreamFailure, UpstreamResponse
 
@@ -42,6 +43,16 @@ FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 
 class BodyTooLarge(Exception):
     pass
+
+
+class CacheState:
+    def __init__(self, mode: str, injected: bool, header_name: bytes) -> None:
+        self.mode = mode
+        self.injected = injected
+        self.header_name = header_name
+
+    def header(self, cached_tokens: int | None) -> str | None:
+        return cache_status(self.mode, self.injected, cached_tokens)
 
 
 class Gatepost:
@@ -222,7 +233,14 @@ class Gatepost:
         try:
             headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in FORWARDED_HEADERS}
             stream = gemini[1] == "streamGenerateContent" if gemini is not None else payload.get("stream") is True
-            request = Outbound(surface.name, payload, stream, headers, gemini[1] if gemini is not None else None)
+            prefix = table.gateway.header_prefix.lower().encode()
+            requested = next((v.decode("latin-1") for k, v in scope["headers"] if k == prefix + b"cache"), None)
+            mode, refused = choose_mode(key.cache.mode, key.cache.allow_override, requested)
+            if refused is not None:
+                record["cache_override_refused"] = refused
+            request = Outbound(
+                surface.name, payload, stream, headers, gemini[1] if gemini is not None else None, mode, key.cache.salt
+            )
             return await self._forward(send, serving, decision, surface, request, record, charge)
         finally:
             if admission is not None and self.budgets is not None:
@@ -310,7 +328,8 @@ class Gatepost:
             if charge.admission is not None and charge.admission.warnings:
                 headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
             charge.answered(target.model, response.status, stream)
-            return await self._relay(send, response, headers, record, charge, surface, translator)
+            cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
+            return await self._relay(send, response, headers, record, charge, surface, translator, cache)
         return await self._all_failed(send, serving, surface, attempts, record)
 
     async def _relay(
@@ -322,8 +341,14 @@ class Gatepost:
         charge: Charge,
         surface: Surface,
         translator: ResponseTranslator | None,
+        cache: CacheState,
     ) -> int:
+        if not charge.stream:
+            return await self._relay_whole(send, response, headers, record, charge, surface, translator, cache)
         tap = charge.tap
+        header = cache.header(None)
+        if header is not None:
+            headers.append((cache.header_name, header.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
             async for chunk in response.aiter_bytes():
@@ -345,9 +370,58 @@ class Gatepost:
         finally:
             await response.aclose()
             charge.finish()
+            self._record_cache(record, charge, cache)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         charge.complete = True
         return response.status
+
+    async def _relay_whole(
+        self,
+        send: Send,
+        response: UpstreamResponse,
+        headers: list[tuple[bytes, bytes]],
+        record: dict[str, Any],
+        charge: Charge,
+        surface: Surface,
+        translator: ResponseTranslator | None,
+        cache: CacheState,
+    ) -> int:
+        """A non-streaming answer is read whole first: its usage decides the cache header."""
+        try:
+            body = await response.read()
+        except UpstreamFailure as exc:
+            record["stream_error"] = exc.kind
+            charge.broken = True
+            charge.finish()
+            status = 504 if exc.kind == "timeout" else 502
+            message = f"the provider's answer was cut short ({exc.kind})"
+            error = surface.error_body(status, "provider_error", message, None, None)
+            await _respond(send, status, error, headers[:0] + error_headers(status))
+            return status
+        finally:
+            await response.aclose()
+        if charge.tap is not None:
+            charge.tap.feed(body)
+        charge.finish()
+        if translator is not None:
+            translator.feed(body)
+            body = translator.finish()
+        header = self._record_cache(record, charge, cache)
+        if header is not None:
+            headers.append((cache.header_name, header.encode()))
+        await _respond(send, response.status, body, headers)
+        charge.complete = True
+        return response.status
+
+    def _record_cache(self, record: dict[str, Any], charge: Charge, cache: CacheState) -> str | None:
+        cached = charge.usage.cached_input_tokens if charge.usage is not None else None
+        status = cache.header(cached)
+        record["cache_mode"] = cache.mode
+        if status is not None:
+            record["cache"] = status
+            if status in ("hit", "miss") and record.get("provider"):
+                self.metrics.cache_lookups.inc(record.get("vk") or "-", charge.model or "-", record["provider"], status)
+        return status
 
     async def _all_failed(
         self,

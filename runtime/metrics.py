@@ -105,6 +105,11 @@ class Metrics:
         self.spend = Counter(
             "gatepost_spend_usd_total", "Settled spend in USD, by virtual key and model", ("vk", "model")
         )
+        self.cache_lookups = Counter(
+            "gatepost_cache_lookups_total",
+            "Answers by whether the provider reported cached input tokens (hit) or none (miss)",
+            ("vk", "model", "provider", "result"),
+        )
         self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
         self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
 
@@ -116,7 +121,7 @@ class Metrics:
         lines: list[str] = []
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
-            self.budget_blocks, self.spend, self.reloads, self.revision,
+            self.budget_blocks, self.spend, self.cache_lookups, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

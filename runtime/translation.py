@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from . import cache
 from .surfaces import Surface
 from .table import Target
 from .upstream import Outbound
@@ -35,6 +36,7 @@ class Step:
     outbound: Outbound
     error: str | None = None
     translator: Callable[[Target], ResponseTranslator] | None = None
+    injected: bool = False
 
     def response_translator(self, target: Target) -> ResponseTranslator | None:
         return self.translator(target) if self.translator is not None else None
@@ -54,14 +56,21 @@ TRANSLATIONS: dict[tuple[str, str], Planner] = {}
 
 
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
+    """The request as `target` gets it: translated if need be, then with the cache mode applied."""
     if target.protocol in (surface.protocol, "mock"):
-        if surface.name == "chat" and request.stream:
-            return Step(_with_usage(request))
-        return Step(request)
-    planner = TRANSLATIONS.get((surface.name, target.protocol))
-    if planner is None:
-        return Step(request, f"requests to {surface.name} cannot be translated to the {target.protocol} protocol")
-    return planner(request, target)
+        step = Step(_with_usage(request) if surface.name == "chat" and request.stream else request)
+    else:
+        planner = TRANSLATIONS.get((surface.name, target.protocol))
+        if planner is None:
+            return Step(request, f"requests to {surface.name} cannot be translated to the {target.protocol} protocol")
+        step = planner(request, target)
+        if step.error is not None:
+            return step
+    out = step.outbound
+    payload, injected = cache.apply(target.protocol, out.surface, out.payload, out.cache_mode, out.cache_salt)
+    if payload is out.payload:
+        return step
+    return replace(step, outbound=replace(out, payload=payload), injected=injected)
 
 
 class JsonTranslator:

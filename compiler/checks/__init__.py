@@ -8,6 +8,7 @@ from ..context import Context
 from ..diagnostics import Diagnostic
 from .access import check_aliases, check_models_allowed
 from .budgets import check_budgets
+from .cache import check_cache
 from .fallback import check_fallback
 from .inheritance import check_inheritance
 from .protocols import check_protocols
@@ -25,6 +26,7 @@ CHECKS: tuple[Check, ...] = (
     check_aliases,
     check_fallback,
     check_protocols,
+    check_cache,
     check_budgets,
     check_keys,
     check_literal_secrets,

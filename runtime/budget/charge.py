@@ -25,10 +25,12 @@ class Charge:
         self.usage: Usage | None = None
         self.broken = False
         self.complete = False
+        self.stream = False
 
     def answered(self, model: str, status: int, stream: bool) -> None:
         self.model = model
         self.status = status
+        self.stream = stream
         if 200 <= status < 300:
             self.tap = UsageTap(sse=stream)
 

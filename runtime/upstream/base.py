@@ -16,6 +16,8 @@ class Outbound:
     stream: bool
     client_headers: Mapping[str, str]
     gemini_method: str | None = None
+    cache_mode: str = "respect"
+    cache_salt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

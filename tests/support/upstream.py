@@ -130,7 +130,8 @@ class MockUpstream:
         payload = rec.json or {}
         model = payload.get("model") or request.path_params.get("deployment", "unknown")
         text = f"mock reply from {model}"
-        usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": 0}}
+        cached = 7 if "prompt_cache_key" in payload else 0
+        usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": cached}}
         ident = "chatcmpl-" + uuid.uuid4().hex[:12]
         if not payload.get("stream"):
             return JSONResponse({
@@ -156,7 +157,8 @@ class MockUpstream:
         text = f"mock reply from {model}"
         ident = "resp_" + uuid.uuid4().hex[:12]
         item_id = "msg_" + uuid.uuid4().hex[:12]
-        usage = {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+        cached = 7 if "prompt_cache_key" in payload else 0
+        usage = {"input_tokens": 11, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": 5,
                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 16}
         part = {"type": "output_text", "text": text, "annotations": []}
         item = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
@@ -189,7 +191,8 @@ class MockUpstream:
         model = payload.get("model", "unknown")
         ident = "msg_" + uuid.uuid4().hex[:12]
         tool = self._next_tool()
-        usage = {"input_tokens": 11, "output_tokens": 5, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+        cached = 7 if "cache_control" in json.dumps(payload) else 0
+        usage = {"input_tokens": 11 - cached, "output_tokens": 5, "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
         if tool is not None:
             block: dict[str, Any] = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:12], "name": tool[0], "input": tool[1]}
             stop = "tool_use"

@@ -1,0 +1,125 @@
+"""Cache modes: how the proxy treats providers' prompt caches, per VK and (where allowed) per request.
+
+- respect: the client's directives pass through untouched (Anthropic `cache_control`, Gemini
+  `cachedContent`, OpenAI `prompt_cache_key`).
+- disable: every such directive is stripped; with `salt`, a per-request marker is put at the very
+  start of the prompt (`[gatepost-nocache <random>]` as the first line of the system prompt, or a
+  system message of its own) so providers' automatic prefix caching cannot match an earlier request.
+- force: Anthropic-bound requests that carry no `cache_control` get ephemeral breakpoints on the
+  system prompt and on the last turn before the newest user message (the stable prefix).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+MODES = ("respect", "disable", "force")
+OPENAI_DIRECTIVES = ("prompt_cache_key", "prompt_cache_retention")
+GEMINI_DIRECTIVES = ("cachedContent", "cached_content")
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def choose_mode(vk_mode: str, allow_override: bool, requested: str | None) -> tuple[str, str | None]:
+    """(mode to apply, why a requested override was ignored or None)."""
+    if requested is None:
+        return vk_mode, None
+    wanted = requested.strip().lower()
+    if wanted not in MODES:
+        return vk_mode, f"unknown cache mode {requested!r}; expected respect, disable or force"
+    if not allow_override:
+        return vk_mode, "this key's policy does not allow a per-request cache mode (cache.allow_override)"
+    return wanted, None
+
+
+def salt_marker() -> str:
+    return f"[gatepost-nocache {secrets.token_hex(8)}]"
+
+
+def apply(protocol: str, surface: str, payload: dict[str, Any], mode: str, salt: bool) -> tuple[dict[str, Any], bool]:
+    """The payload as the mode wants it for a target speaking `protocol` (the request's shape is
+    `surface`'s); True when breakpoints were injected."""
+    if mode == "disable":
+        stripped = strip(surface, payload)
+        return (add_salt(surface, stripped) if salt else stripped), False
+    if mode == "force" and surface == "messages" and not has_cache_control(payload):
+        return inject_breakpoints(payload), True
+    return payload, False
+
+
+def strip(surface: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if surface in ("chat", "responses"):
+        return {k: v for k, v in payload.items() if k not in OPENAI_DIRECTIVES}
+    if surface == "gemini":
+        return {k: v for k, v in payload.items() if k not in GEMINI_DIRECTIVES}
+    stripped: dict[str, Any] = _without_cache_control(payload)
+    return stripped
+
+
+def _without_cache_control(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_without_cache_control(v) for v in value]
+    return value
+
+
+def has_cache_control(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "cache_control" in value or any(has_cache_control(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_cache_control(v) for v in value)
+    return False
+
+
+def add_salt(surface: str, payload: dict[str, Any]) -> dict[str, Any]:
+    marker = salt_marker()
+    if surface == "chat":
+        return {**payload, "messages": [{"role": "system", "content": marker}, *(payload.get("messages") or [])]}
+    if surface == "responses":
+        instructions = payload.get("instructions")
+        return {**payload, "instructions": f"{marker}\n{instructions}" if instructions else marker}
+    if surface == "messages":
+        system = payload.get("system")
+        if isinstance(system, list):
+            return {**payload, "system": [{"type": "text", "text": marker}, *system]}
+        return {**payload, "system": f"{marker}\n{system}" if system else marker}
+    if surface == "gemini":
+        instruction = payload.get("systemInstruction") or payload.get("system_instruction") or {"parts": []}
+        parts = [{"text": marker}, *(instruction.get("parts") or [])]
+        rest = {k: v for k, v in payload.items() if k not in ("systemInstruction", "system_instruction")}
+        return {**rest, "systemInstruction": {**instruction, "parts": parts}}
+    return payload
+
+
+def inject_breakpoints(payload: dict[str, Any]) -> dict[str, Any]:
+    """Ephemeral breakpoints on the system prompt and on the turn before the newest user message."""
+    result = dict(payload)
+    system = payload.get("system")
+    if isinstance(system, str) and system:
+        result["system"] = [{"type": "text", "text": system, "cache_control": dict(EPHEMERAL)}]
+    elif isinstance(system, list) and system and isinstance(system[-1], dict):
+        result["system"] = [*system[:-1], {**system[-1], "cache_control": dict(EPHEMERAL)}]
+    messages = list(payload.get("messages") or [])
+    stable = len(messages) - 2
+    if stable >= 0 and isinstance(messages[stable], dict):
+        message = messages[stable]
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            content = [{"type": "text", "text": content}]
+        if isinstance(content, list) and content and isinstance(content[-1], dict):
+            content = [*content[:-1], {**content[-1], "cache_control": dict(EPHEMERAL)}]
+            messages[stable] = {**message, "content": content}
+            result["messages"] = messages
+    return result
+
+
+def cache_status(mode: str, injected: bool, cached_tokens: int | None) -> str | None:
+    """The value of `<prefix>Cache`: bypass, force, or hit/miss from the usage the upstream reported."""
+    if mode == "disable":
+        return "bypass"
+    if injected:
+        return "force"
+    if cached_tokens is None:
+        return None
+    return "hit" if cached_tokens > 0 else "miss"

@@ -1,0 +1,133 @@
+"""Cache modes against a mock upstream that records bodies and reports cached tokens when the
+request carried a cache directive (OpenAI prompt_cache_key, Anthropic cache_control)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.server import build_app
+from tests.support.servers import ServerThread
+from tests.support.upstream import MockUpstream
+
+pytestmark = pytest.mark.e2e
+KEYS = {n: f"gp-e2e-cache-{n}-0123456789abcdefghijklmn" for n in ("respect", "cold", "salted", "force", "locked")}
+
+
+def policy(upstream: str) -> str:
+    def vk(name: str, cache: str) -> str:
+        digest = hashlib.sha256(KEYS[name].encode()).hexdigest()
+        return f"  vk-{name}: {{key_sha256: {digest}, models_allowed: [gpt-4o, claude-haiku], cache: {cache}}}\n"
+
+    return (
+        "gateway: {header_prefix: X-LangWatch-}\n"
+        "providers:\n"
+        f"  openai-primary: {{type: openai, base_url: '{upstream}/v1', api_key: env:E2E_OPENAI_KEY}}\n"
+        f"  anthropic-main: {{type: anthropic, base_url: '{upstream}', api_key: env:E2E_ANTHROPIC_KEY}}\n"
+        "models:\n"
+        "  gpt-4o: {providers: [openai-primary]}\n"
+        "  claude-haiku: {providers: [anthropic-main]}\n"
+        "virtual_keys:\n"
+        + vk("respect", "{mode: respect, allow_override: true}")
+        + vk("cold", "{mode: disable}")
+        + vk("salted", "{mode: disable, salt: true}")
+        + vk("force", "{mode: force}")
+        + vk("locked", "{mode: respect, allow_override: false}")
+    )
+
+
+@pytest.fixture
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream]]:
+    monkeypatch.setenv("E2E_OPENAI_KEY", "x")
+    monkeypatch.setenv("E2E_ANTHROPIC_KEY", "y")
+    with MockUpstream() as upstream:
+        (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
+        with ServerThread(build_app(tmp_path)) as server:
+            yield server.base_url, upstream
+
+
+CHAT = {"model": "gpt-4o", "prompt_cache_key": "repo-42", "messages": [{"role": "system", "content": "long prompt"},
+                                                                          {"role": "user", "content": "hi"}]}
+MESSAGES = {
+    "model": "claude-haiku", "max_tokens": 64,
+    "system": [{"type": "text", "text": "long prompt", "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+                 {"role": "user", "content": [{"type": "text", "text": "again", "cache_control": {"type": "ephemeral"}}]}],
+}
+PLAIN_MESSAGES = {
+    "model": "claude-haiku", "max_tokens": 64, "system": "long prompt",
+    "messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "again"}],
+}
+
+
+def post(base_url: str, who: str, path: str, body: dict[str, object], **headers: str) -> httpx.Response:
+    return httpx.post(base_url + path, json=body, headers={"authorization": f"Bearer {KEYS[who]}", **headers})
+
+
+def test_respect_forwards_directives_untouched_and_reports_a_hit(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    r = post(base_url, "respect", "/v1/chat/completions", CHAT)
+    assert r.headers["x-langwatch-cache"] == "hit"
+    r = post(base_url, "respect", "/v1/messages", MESSAGES)
+    assert r.headers["x-langwatch-cache"] == "hit"
+    assert upstream.requests[0].json == CHAT and upstream.requests[1].json == MESSAGES
+    r = post(base_url, "respect", "/v1/chat/completions", {"model": "gpt-4o", "messages": CHAT["messages"]})
+    assert r.headers["x-langwatch-cache"] == "miss"
+    metrics = httpx.get(base_url + "/metrics").text
+    assert 'gatepost_cache_lookups_total{vk="vk-respect",model="gpt-4o",provider="openai-primary",result="hit"} 1' in metrics
+    assert 'gatepost_cache_lookups_total{vk="vk-respect",model="gpt-4o",provider="openai-primary",result="miss"} 1' in metrics
+
+
+def test_disable_strips_every_directive_and_says_bypass(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    assert post(base_url, "cold", "/v1/chat/completions", CHAT).headers["x-langwatch-cache"] == "bypass"
+    assert post(base_url, "cold", "/v1/messages", MESSAGES).headers["x-langwatch-cache"] == "bypass"
+    chat, messages = upstream.requests[0].json, upstream.requests[1].json
+    assert "prompt_cache_key" not in chat and chat["messages"] == CHAT["messages"]
+    assert "cache_control" not in str(messages)
+    assert messages["messages"][2]["content"][0]["text"] == "again"
+
+
+def test_disable_with_salt_makes_every_prefix_unique(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    post(base_url, "salted", "/v1/chat/completions", CHAT)
+    post(base_url, "salted", "/v1/chat/completions", CHAT)
+    first, second = (r.json["messages"][0]["content"] for r in upstream.requests)
+    assert first.startswith("[gatepost-nocache ") and second.startswith("[gatepost-nocache ") and first != second
+    assert upstream.requests[0].json["messages"][1:] == CHAT["messages"]
+
+
+def test_force_adds_breakpoints_to_anthropic_bound_requests_only(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    r = post(base_url, "force", "/v1/messages", PLAIN_MESSAGES)
+    assert r.headers["x-langwatch-cache"] == "force"
+    sent = upstream.requests[0].json
+    assert sent["system"] == [{"type": "text", "text": "long prompt", "cache_control": {"type": "ephemeral"}}]
+    assert sent["messages"][1]["content"] == [{"type": "text", "text": "ok", "cache_control": {"type": "ephemeral"}}]
+    assert sent["messages"][2] == PLAIN_MESSAGES["messages"][2]
+    post(base_url, "force", "/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    assert "cache_control" not in str(upstream.requests[1].json)
+    post(base_url, "force", "/v1/messages", MESSAGES)
+    assert upstream.requests[2].json == MESSAGES
+
+
+def test_override_header_is_honoured_only_where_allowed(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    r = post(base_url, "respect", "/v1/chat/completions", CHAT, **{"X-LangWatch-Cache": "disable"})
+    assert r.headers["x-langwatch-cache"] == "bypass" and "prompt_cache_key" not in upstream.requests[0].json
+    r = post(base_url, "locked", "/v1/chat/completions", CHAT, **{"X-LangWatch-Cache": "disable"})
+    assert r.headers["x-langwatch-cache"] == "hit" and upstream.requests[1].json == CHAT
+
+
+def test_streams_carry_what_is_known_when_headers_are_sent(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, _ = proxy
+    r = post(base_url, "cold", "/v1/chat/completions", {**CHAT, "stream": True})
+    assert r.headers["x-langwatch-cache"] == "bypass"
+    r = post(base_url, "respect", "/v1/chat/completions", {**CHAT, "stream": True})
+    assert "x-langwatch-cache" not in r.headers
+    metrics = httpx.get(base_url + "/metrics").text
+    assert 'result="hit"} 1' in metrics
