@@ -30,6 +30,11 @@ class TimeoutsSpec(_Spec):
     total_ms: int
 
 
+class CircuitSpec(_Spec):
+    failures: int
+    cooldown_ms: int
+
+
 class ProviderSpec(_Spec):
     type: str
     protocol: Literal["openai", "anthropic", "gemini", "mock"]
@@ -38,6 +43,7 @@ class ProviderSpec(_Spec):
     api_version: str | None
     deployments: dict[str, str]
     timeouts: TimeoutsSpec
+    circuit: CircuitSpec
 
 
 class PriceSpec(_Spec):

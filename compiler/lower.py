@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from policy.models import FALLBACK_CONDITIONS, Cache, PolicyDocument, Timeouts
+from policy.models import FALLBACK_CONDITIONS, Cache, Circuit, PolicyDocument, Timeouts
 
 from .checks.budgets import parse_percent
 from .checks.fallback import normalise_condition
@@ -32,7 +32,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> dict[str, Any]:
             "client_deadline_ms": millis(gateway.client_deadline_s) if gateway else 600_000,
             "max_body_bytes": gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
         },
-        "providers": {pid: _provider(p) for pid, p in policy.providers.items()},
+        "providers": {pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         "models": {name: _model(m) for name, m in policy.models.items()},
         "keys": {rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
         "virtual_keys": {},
@@ -58,9 +58,11 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> dict[str, Any]:
     return table
 
 
-def _provider(p: Any) -> dict[str, Any]:
+def _provider(p: Any, default_circuit: Circuit | None) -> dict[str, Any]:
     timeouts = p.timeouts or Timeouts()
+    circuit = p.circuit or default_circuit or Circuit()
     return {
+        "circuit": {"failures": circuit.failures, "cooldown_ms": millis(circuit.cooldown_s)},
         "type": p.type,
         "protocol": PROTOCOLS[p.type],
         "base_url": p.base_url.rstrip("/") if p.base_url else None,

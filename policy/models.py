@@ -28,6 +28,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Circuit(_Model):
+    """Cool-down of a provider that keeps failing (5xx, timeout, connect)."""
+
+    failures: Annotated[int, Field(ge=0, le=1000)] = Field(5, description="Consecutive failures that open it; 0 never")
+    cooldown_s: Annotated[Decimal, Field(gt=0, le=3600)] = Field(Decimal(30), description="How long it is skipped")
+
+
 class Gateway(_Model):
     """Settings of the gateway as a whole."""
 
@@ -36,6 +43,7 @@ class Gateway(_Model):
         Decimal(600), description="How long clients wait for an answer; fallback that can take longer warns"
     )
     max_body_bytes: Annotated[int, Field(gt=0)] = Field(10 * 1024 * 1024, description="Largest request body accepted")
+    circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None
 
 
@@ -54,6 +62,7 @@ class Provider(_Model):
     api_version: str | None = Field(None, description="azure_openai: the api-version query parameter")
     deployments: dict[str, str] | None = Field(None, description="azure_openai: model -> deployment name")
     timeouts: Timeouts | None = None
+    circuit: Circuit | None = Field(None, description="Cool-down for this provider (default: gateway.circuit)")
     description: str | None = None
 
 

@@ -9,7 +9,9 @@ request -> authenticate (sha256 of the key) -> parse -> decide (pure) -> upstrea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 from urllib.parse import unquote_to_bytes
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -29,7 +31,8 @@ from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route
 from .table import KeyEntry, Target
 from .cache import cache_status, choose_mode
-from .translation import ResponseTranslator, plan
+from .circuit import Circuits
+from .translation import ResponseTranslator, Step, plan
 from .upstream import ADAPTERS, Outbound, UpstreamFailure, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
@@ -69,6 +72,7 @@ class Gatepost:
         self.access_log = access_log or AccessLog()
         self.metrics = metrics or Metrics()
         self.budgets = budgets
+        self.circuits = Circuits(self.metrics)
         self.metrics.set_revision(serving.table.revision)
         self.ready = True
 
@@ -272,65 +276,102 @@ class Gatepost:
         record: dict[str, Any],
         charge: Charge,
     ) -> int:
-        stream = request.stream
+        """Walk the route's targets in order; leave one only on a condition the route lists."""
         route = decision.route
         attempts: list[dict[str, Any]] = []
+        abandoned = 0
+        retry_after: bytes | None = None
         prefix = serving.table.gateway.header_prefix.lower().encode()
+        last = len(decision.targets) - 1
         for index, target in enumerate(decision.targets):
             provider = serving.table.providers[target.provider]
+            if not self.circuits.allows(provider.id):
+                attempts.append({"provider": provider.id, "model": target.model, "reason": "circuit_open"})
+                self.metrics.upstream_attempts.inc(provider.id, "circuit_open")
+                abandoned += 1
+                continue
             if provider.api_key is not None and provider.id not in serving.credentials:
                 attempts.append({"provider": provider.id, "model": target.model, "reason": "no_credential"})
                 self.metrics.upstream_attempts.inc(provider.id, "no_credential")
-                if index + 1 < len(decision.targets):
-                    continue
-                return await self._all_failed(send, serving, surface, attempts, record)
+                abandoned += 1
+                continue
             step = plan(surface, target, request)
             if step.error is not None:
                 attempts.append({"provider": provider.id, "model": target.model, "reason": "untranslatable"})
                 record["translation_error"] = step.error
-                if index + 1 < len(decision.targets):
+                abandoned += 1
+                if index < last:
                     continue
                 deny = Deny(400, "untranslatable_request", step.error, decision.key)
                 return await self._deny(send, serving, deny, surface)
             call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
-            upstream_started = time.perf_counter()
-            try:
-                response = await serving.transports[provider.id].send(call)
-            except UpstreamFailure as exc:
-                attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
-                self.metrics.upstream_attempts.inc(provider.id, exc.kind)
-                if exc.kind in route.fallback_on and index + 1 < len(decision.targets):
-                    continue
-                return await self._all_failed(send, serving, surface, attempts, record)
-            self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
-            reason = _fallback_reason(response.status)
-            if reason is not None:
-                attempts.append({"provider": provider.id, "model": target.model, "reason": str(response.status)})
+            for attempt in range(route.retries + 1):
+                upstream_started = time.perf_counter()
+                try:
+                    response = await serving.transports[provider.id].send(call)
+                except UpstreamFailure as exc:
+                    reason, retry_after = exc.kind, None
+                    attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
+                else:
+                    self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
+                    condition = _fallback_reason(response.status)
+                    if condition is None:
+                        self.circuits.succeeded(provider.id)
+                        return await self._answer(
+                            send, serving, surface, request, record, charge, target, step, response, attempts,
+                            abandoned, prefix,
+                        )
+                    reason = condition
+                    attempts.append({"provider": provider.id, "model": target.model, "reason": str(response.status)})
+                    retry_after = _header(response.headers, b"retry-after")
+                    await response.aclose()
                 self.metrics.upstream_attempts.inc(provider.id, reason)
-                retry_after = _header(response.headers, b"retry-after")
-                await response.aclose()
-                if reason in route.fallback_on and index + 1 < len(decision.targets):
+                if reason != "429":
+                    self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+                if reason not in route.fallback_on:
+                    return await self._all_failed(send, serving, surface, attempts, record, retry_after)
+                if attempt < route.retries and not self.circuits.is_open(provider.id):
+                    await asyncio.sleep(backoff_s(attempt, retry_after))
                     continue
-                return await self._all_failed(send, serving, surface, attempts, record, retry_after)
-            self.metrics.upstream_attempts.inc(provider.id, "answered")
-            record["provider"] = provider.id
-            record["upstream_model"] = target.upstream_model
-            if attempts:
-                record["attempts"] = attempts
-            translator = step.response_translator(target) if 200 <= response.status < 300 else None
-            upstream_headers = response.headers if translator is None else translator.headers(response.headers)
-            headers = self._headers(serving, upstream_headers)
-            provider_label = provider.id if translator is None else f"{provider.id} (translated from {target.protocol})"
-            headers.append((prefix + b"provider", provider_label.encode()))
-            if translator is not None:
-                record["translated"] = f"{surface.protocol}<-{target.protocol}"
-            headers.append((prefix + b"fallback-count", str(len(attempts)).encode()))
-            if charge.admission is not None and charge.admission.warnings:
-                headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
-            charge.answered(target.model, response.status, stream)
-            cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
-            return await self._relay(send, response, headers, record, charge, surface, translator, cache)
-        return await self._all_failed(send, serving, surface, attempts, record)
+                break
+            abandoned += 1
+        return await self._all_failed(send, serving, surface, attempts, record, retry_after)
+
+    async def _answer(
+        self,
+        send: Send,
+        serving: Serving,
+        surface: Surface,
+        request: Outbound,
+        record: dict[str, Any],
+        charge: Charge,
+        target: Target,
+        step: Step,
+        response: UpstreamResponse,
+        attempts: list[dict[str, Any]],
+        abandoned: int,
+        prefix: bytes,
+    ) -> int:
+        provider = target.provider
+        self.metrics.upstream_attempts.inc(provider, "answered")
+        record["provider"] = provider
+        record["upstream_model"] = target.upstream_model
+        if attempts:
+            record["attempts"] = attempts
+        translator = step.response_translator(target) if 200 <= response.status < 300 else None
+        upstream_headers = response.headers if translator is None else translator.headers(response.headers)
+        headers = self._headers(serving, upstream_headers)
+        label = provider if translator is None else f"{provider} (translated from {target.protocol})"
+        headers.append((prefix + b"provider", label.encode()))
+        if translator is not None:
+            record["translated"] = f"{surface.protocol}<-{target.protocol}"
+        headers.append((prefix + b"fallback-count", str(abandoned).encode()))
+        record["fallback_count"] = abandoned
+        if charge.admission is not None and charge.admission.warnings:
+            headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
+        charge.answered(target.model, response.status, request.stream)
+        cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
+        return await self._relay(send, response, headers, record, charge, surface, translator, cache)
 
     async def _relay(
         self,
@@ -435,23 +476,38 @@ class Gatepost:
         """One error for the whole route, naming each attempt; upstream bodies are never relayed."""
         record["attempts"] = attempts
         last = attempts[-1]["reason"] if attempts else ""
-        if last == "timeout":
+        if attempts and all(a["reason"] == "circuit_open" for a in attempts):
+            status, code = 503, "circuit_open"
+        elif last == "timeout":
             status, code = 504, "upstream_timeout"
         elif last == "429":
             status, code = 429, "rate_limited"
         else:
             status, code = 502, "provider_error"
-        tried = "; ".join(f"{a['provider']} ({a['model']}): {a['reason']}" for a in attempts)
-        noun = "the only target" if len(attempts) == 1 else f"all {len(attempts)} targets"
-        message = f"{noun} failed: {tried}"
+        listed = "; ".join(f"{a['provider']} ({a['model']}): {a['reason']}" for a in attempts)
+        targets = len({(a["provider"], a["model"]) for a in attempts})
+        noun = "the only target" if targets == 1 else f"all {targets} targets"
+        message = f"{noun} failed: {listed}"
         headers = error_headers(status)
         if retry_after is not None and status == 429:
             headers.append((b"retry-after", retry_after))
         prefix = serving.table.gateway.header_prefix.lower().encode()
-        headers.append((prefix + b"fallback-count", str(max(0, len(attempts) - 1)).encode()))
+        tried = {(a["provider"], a["model"]) for a in attempts}
+        headers.append((prefix + b"fallback-count", str(max(0, len(tried) - 1)).encode()))
         body = surface.error_body(status, code, message, None, {"attempts": attempts})
         await _respond(send, status, body, self._headers(serving, headers))
         return status
+
+
+def backoff_s(attempt: int, retry_after: bytes | None) -> float:
+    """Retry-After when the provider gave one (capped at 30 s), else exponential backoff from 250 ms
+    with full jitter."""
+    if retry_after is not None:
+        try:
+            return min(30.0, max(0.0, float(retry_after)))
+        except ValueError:
+            pass
+    return random.uniform(0, 0.25 * 2**attempt)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

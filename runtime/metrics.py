@@ -110,6 +110,12 @@ class Metrics:
             "Answers by whether the provider reported cached input tokens (hit) or none (miss)",
             ("vk", "model", "provider", "result"),
         )
+        self.circuit_open = Gauge(
+            "gatepost_circuit_open", "1 while a provider is cooled down after consecutive failures", ("provider",)
+        )
+        self.circuit_opened = Counter(
+            "gatepost_circuit_opened_total", "Times a provider's circuit opened", ("provider",)
+        )
         self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
         self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
 
@@ -121,7 +127,8 @@ class Metrics:
         lines: list[str] = []
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
-            self.budget_blocks, self.spend, self.cache_lookups, self.reloads, self.revision,
+            self.budget_blocks, self.spend, self.cache_lookups, self.circuit_open,
+            self.circuit_opened, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

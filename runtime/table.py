@@ -90,6 +90,8 @@ class Provider:
     api_version: str | None
     deployments: Mapping[str, str]
     timeouts: Timeouts
+    circuit_failures: int
+    circuit_cooldown_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,8 @@ def _provider(pid: str, p: dict[str, Any]) -> Provider:
         api_version=p["api_version"],
         deployments=MappingProxyType(dict(p["deployments"])),
         timeouts=Timeouts(t["connect_ms"] / 1000, t["read_ms"] / 1000, t["total_ms"] / 1000),
+        circuit_failures=p["circuit"]["failures"],
+        circuit_cooldown_s=p["circuit"]["cooldown_ms"] / 1000,
     )
 
 
