@@ -87,6 +87,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="redis://host:port/db to share one ledger between replicas (default: SQLite in --data)",
     )
 
+    explain = sub.add_parser(
+        "explain",
+        help="show the route the proxy would take for a key and a model",
+        description="The decision the proxy makes for (virtual key, model, surface), step by step: "
+        "authentication, alias resolution, the allow-list, the ordered targets and fallback conditions, "
+        "the cache policy and the budgets that apply, each with the policy line behind it.",
+        epilog="Examples:\n  policy explain --vk vk-alice-codex --model gpt-4o\n"
+        "  policy explain policies/ --key-prefix gp-7Hq2xK9a --model o3 --surface chat",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument("source", type=Path, nargs="?", default=Path("."), metavar="DIR_OR_TABLE",
+                         help="a policy directory or an artifact (default: the current directory)")
+    who = explain.add_mutually_exclusive_group(required=True)
+    who.add_argument("--vk", help="the virtual key id")
+    who.add_argument("--key-prefix", help="the key's first characters, as a support ticket quotes them")
+    explain.add_argument("--model", required=True, help="the model name the client sends")
+    explain.add_argument("--surface", choices=("chat", "responses", "messages", "gemini"), default="responses",
+                         help="the API the client calls (default responses, as Codex does)")
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+
+    test = sub.add_parser(
+        "test",
+        help="run the policy's *_test.yaml cases through the proxy's decision",
+        description="Each case names a key (vk or key_prefix), a model and a surface, and what must "
+        "happen (allow or deny with a code, the first target, the budgets). Cases run through the same "
+        "decision function as the proxy. Exit 0 when all pass, 1 when any fails, 2 on usage errors.",
+    )
+    test.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR")
+    test.add_argument("--format", choices=("text", "json"), default="text")
+
     budgets = sub.add_parser(
         "budgets",
         help="show spend against each budget instance from the ledger",
@@ -103,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser(
         "schema",
         help="regenerate the JSON Schemas from the models",
-        description="Write schemas/policy.schema.json and schemas/routing-table.schema.json.",
+        description="Write schemas/policy.schema.json, schemas/policy-test.schema.json and schemas/routing-table.schema.json.",
     )
     schema.add_argument("--out", type=Path, default=Path("schemas"), help="directory to write to (default schemas/)")
     schema.add_argument("--check", action="store_true", help="exit 1 if the files on disk are stale")
@@ -125,6 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.serve import run_serve
 
             return run_serve(args)
+        if args.command == "explain":
+            from .commands.explain import run_explain
+
+            return run_explain(args)
+        if args.command == "test":
+            from .commands.test import run_test
+
+            return run_test(args)
         if args.command == "budgets":
             from .commands.budgets import run_budgets
 

@@ -167,3 +167,32 @@ ENTITY_SECTIONS: dict[str, type[_Model]] = {
     "budgets": Budget,
 }
 SECTIONS: tuple[str, ...] = ("gateway", *ENTITY_SECTIONS)
+
+
+class TestExpectation(_Model):
+    """What must happen; every field given is compared, the others are not."""
+
+    decision: Literal["allow", "deny"]
+    status: int | None = Field(None, description="deny: the HTTP status (401, 403, ...)")
+    code: str | None = Field(None, description="deny: the error code (model_not_allowed, invalid_api_key, ...)")
+    model: str | None = Field(None, description="allow: the registered model the name resolves to")
+    first_target: str | None = Field(None, description="allow: provider/model of the first target")
+    targets: list[str] | None = Field(None, description="allow: every target, provider/model, in order")
+    budgets: list[str] | None = Field(None, description="allow: the budget instances that apply")
+    cache: CacheMode | None = None
+
+
+class TestCase(_Model):
+    name: str
+    vk: str | None = None
+    key_prefix: str | None = None
+    model: str
+    surface: Literal["chat", "responses", "messages", "gemini"] = "responses"
+    at: datetime | None = Field(None, description="When the request happens (expiry); default now")
+    expect: TestExpectation
+
+
+class PolicyTestFile(_Model):
+    """A `*_test.yaml` file of `policy test` cases."""
+
+    tests: list[TestCase]

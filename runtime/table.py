@@ -111,6 +111,7 @@ class LoadedTable:
     models: Mapping[str, Any]
     budgets: Mapping[str, Any]
     sources: tuple[str, ...]
+    source_map: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
 
 def load_table(path: Path) -> LoadedTable:
@@ -166,6 +167,7 @@ def _build(data: dict[str, Any], revision: str) -> LoadedTable:
         models=MappingProxyType(table["models"]),
         budgets=MappingProxyType(table["budgets"]),
         sources=tuple(s["path"] for s in data["sources"]),
+        source_map=MappingProxyType(data["source_map"]),
     )
 
 

@@ -12,12 +12,13 @@ from ..cli import EXIT_OK, EXIT_POLICY
 
 POLICY_SCHEMA = "policy.schema.json"
 TABLE_SCHEMA = "routing-table.schema.json"
+TEST_SCHEMA = "policy-test.schema.json"
 
 
 def generate() -> dict[str, str]:
     from compiler.artifact import RoutingTable
 
-    from ..models import PolicyDocument
+    from ..models import PolicyDocument, PolicyTestFile
 
     policy = PolicyDocument.model_json_schema(mode="validation")
     policy["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -27,7 +28,11 @@ def generate() -> dict[str, str]:
     table["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     table["$id"] = "https://gatepost.dev/schemas/routing-table.schema.json"
     table["title"] = "Gatepost routing table"
-    return {POLICY_SCHEMA: _dump(policy), TABLE_SCHEMA: _dump(table)}
+    tests = PolicyTestFile.model_json_schema(mode="validation")
+    tests["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    tests["$id"] = "https://gatepost.dev/schemas/policy-test.schema.json"
+    tests["title"] = "Gatepost policy test file (*_test.yaml)"
+    return {POLICY_SCHEMA: _dump(policy), TABLE_SCHEMA: _dump(table), TEST_SCHEMA: _dump(tests)}
 
 
 def _dump(schema: dict[str, Any]) -> str:

@@ -1,0 +1,109 @@
+"""`policy test`: the policy's own test cases, run through the proxy's decision function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runtime.decision import Allow
+from runtime.explain import explain, find_key
+from runtime.reload import PolicyError, load_source
+from runtime.table import LoadedTable, TableError
+
+from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..loader import TEST_SUFFIXES, LoadError, parse, read_source
+from ..models import PolicyTestFile, TestCase
+
+
+def discover_tests(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.name.endswith(TEST_SUFFIXES)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def outcome(table: LoadedTable, case: TestCase) -> dict[str, Any]:
+    key = find_key(table, case.vk, case.key_prefix)
+    if key is None:
+        who = case.vk or f"prefix {case.key_prefix}"
+        return {"error": f"no virtual key {who} in the policy"}
+    at = case.at or datetime.now(timezone.utc)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    result = explain(table, key, case.model, case.surface, at)
+    d = result.decision
+    if isinstance(d, Allow):
+        targets = [f"{t.provider}/{t.model}" for t in d.targets]
+        return {"decision": "allow", "model": d.route.model, "first_target": targets[0] if targets else None,
+                "targets": targets, "budgets": list(d.key.budgets), "cache": d.key.cache.mode}
+    return {"decision": "deny", "status": d.status, "code": d.code, "message": d.message}
+
+
+def compare(case: TestCase, got: dict[str, Any]) -> list[str]:
+    if "error" in got:
+        return [got["error"]]
+    problems = []
+    for name, want in case.expect.model_dump(exclude_none=True).items():
+        if got.get(name) != want:
+            problems.append(f"{name}: expected {want!r}, got {got.get(name)!r}")
+    return problems
+
+
+def run_test(args: argparse.Namespace) -> int:
+    root: Path = args.directory
+    if not root.is_dir():
+        print(f"policy test: error: {root}: not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        table = load_source(root)
+    except PolicyError as exc:
+        sys.stderr.write(exc.report)
+        print(f"policy test: {root} does not compile", file=sys.stderr)
+        return EXIT_POLICY
+    except (TableError, OSError) as exc:
+        print(f"policy test: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    results: list[dict[str, Any]] = []
+    broken = False
+    for path in discover_tests(root):
+        try:
+            doc = parse(read_source(root, path))
+            suite = PolicyTestFile.model_validate(doc.data)
+        except LoadError as exc:
+            print(f"{exc.span}: error[{exc.code}]: {exc.message}", file=sys.stderr)
+            broken = True
+            continue
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = tuple(error["loc"])
+                span = doc.values.get(loc) or doc.values.get(loc[:-1]) or doc.values.get(())
+                print(f"{span}: error: {'.'.join(map(str, loc))}: {error['msg']}", file=sys.stderr)
+            broken = True
+            continue
+        for i, case in enumerate(suite.tests):
+            got = outcome(table, case)
+            problems = compare(case, got)
+            span = doc.values.get(("tests", i))
+            results.append({"name": case.name, "where": str(span) if span else doc.source.path,
+                            "passed": not problems, "problems": problems, "got": got})
+    failed = [r for r in results if not r["passed"]]
+    if args.format == "json":
+        print(json.dumps({"passed": len(results) - len(failed), "failed": len(failed), "cases": results}, indent=2))
+    else:
+        for r in results:
+            print(f"{'PASS' if r['passed'] else 'FAIL'}  {r['name']}  ({r['where']})")
+            for problem in r["problems"]:
+                print(f"      {problem}")
+            if r["problems"] and r["got"].get("message"):
+                print(f"      message: {r['got']['message']}")
+        print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if broken:
+        return EXIT_USAGE
+    return EXIT_POLICY if failed else EXIT_OK

@@ -1,0 +1,106 @@
+"""A decision as a reviewer reads it: every step with the policy line behind it.
+
+`policy explain` and `policy test` call the proxy's own `decide` here, so what they show is what
+production does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .budget.cost import PICO_PER_MICRO, usd
+from .decision import Allow, Deny, authenticate, decide_for_key
+from .surfaces import BY_PATH, GEMINI
+from .table import KeyEntry, LoadedTable
+
+SURFACE_PROTOCOL = {s.name: s.protocol for s in (*BY_PATH.values(), GEMINI)}
+
+
+@dataclass
+class Explanation:
+    key: KeyEntry | None
+    model: str
+    surface: str
+    decision: Allow | Deny
+    steps: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def to_json(self, table: LoadedTable) -> dict[str, Any]:
+        d = self.decision
+        data: dict[str, Any] = {
+            "vk": self.key.id if self.key else None,
+            "model": self.model,
+            "surface": self.surface,
+            "decision": "allow" if isinstance(d, Allow) else "deny",
+            "steps": [{"step": text, "source": source} for text, source in self.steps],
+        }
+        if isinstance(d, Deny):
+            data.update(status=d.status, code=d.code, message=d.message)
+        else:
+            data.update(
+                resolved_model=d.route.model,
+                alias_chain=list(d.route.alias_chain),
+                targets=[
+                    {"provider": t.provider, "model": t.model, "upstream_model": t.upstream_model,
+                     "protocol": t.protocol, "translated": t.protocol not in (SURFACE_PROTOCOL[self.surface], "mock")}
+                    for t in d.targets
+                ],
+                fallback_on=sorted(d.route.fallback_on),
+                retries=d.route.retries,
+                cache={"mode": d.key.cache.mode, "allow_override": d.key.cache.allow_override, "salt": d.key.cache.salt},
+                budgets=list(d.key.budgets),
+            )
+        return data
+
+
+def find_key(table: LoadedTable, vk_id: str | None, key_prefix: str | None) -> KeyEntry | None:
+    if vk_id is not None:
+        return table.keys.get(vk_id)
+    matches = [k for k in table.keys.values() if key_prefix and k.key_prefix and k.key_prefix.startswith(key_prefix)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: datetime) -> Explanation:
+    sources: dict[str, Any] = table.source_map.get("virtual_keys", {}).get(key.id, {})
+    budget_sources: dict[str, Any] = table.source_map.get("budgets", {})
+    digest = next(d for d, k in table.keys_by_hash.items() if k is key)
+    found = authenticate(table, digest, now)
+    steps: list[tuple[str, str | None]] = []
+    who = ", ".join(x for x in (
+        f"principal {key.principal}" if key.principal else "", f"team {key.team}" if key.team else "",
+        f"profile {key.profile}" if key.profile else "") if x)
+    steps.append((f"virtual key {key.label}" + (f": {who}" if who else ""), key.source))
+    if isinstance(found, Deny):
+        steps.append((f"deny {found.status} {found.code}: {found.message}", key.source))
+        return Explanation(key, model, surface, found, steps)
+    decision = decide_for_key(key, surface, model)
+    if isinstance(decision, Deny):
+        steps.append((f"deny {decision.status} {decision.code}: {decision.message}", key.allowed_source))
+        return Explanation(key, model, surface, decision, steps)
+    route = decision.route
+    aliases = sources.get("model_aliases", {})
+    if route.alias_chain:
+        chain = " -> ".join(route.alias_chain)
+        first = f", first target {route.targets[0].provider}" if route.targets else ""
+        steps.append((f"alias {chain} resolves to model {route.model}{first}", aliases.get(model)))
+    steps.append((f"allowed: {route.model} is in models_allowed", key.allowed_source))
+    protocol = SURFACE_PROTOCOL[surface]
+    conditions = ", ".join(sorted(route.fallback_on)) or "none"
+    steps.append((f"targets, in order (fallback on {conditions}; retries {route.retries}):", sources.get("fallback")))
+    for i, t in enumerate(decision.targets, 1):
+        translated = "" if t.protocol in (protocol, "mock") else f", translated {protocol} <-> {t.protocol}"
+        upstream = f", upstream model {t.upstream_model}" if t.upstream_model != t.model else ""
+        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", None))
+    override = "per-request override allowed" if key.cache.allow_override else "no per-request override"
+    salt = ", salted" if key.cache.salt else ""
+    steps.append((f"cache: {key.cache.mode} ({override}{salt})", sources.get("cache")))
+    for instance in key.budgets:
+        spec = table.budgets[instance]
+        limit = usd(spec["limit_micros"] * PICO_PER_MICRO)
+        warn = f"warn {spec['warn_bp'] / 100:g}%, " if spec["warn_bp"] is not None else ""
+        subject = "the organisation" if spec["scope"] == "org" else f"{spec['scope']} {spec['target']}"
+        steps.append((f"budget {instance}: {subject}, {limit} per {spec['window']} "
+                      f"({spec['timezone']}; {warn}block {spec['block_bp'] / 100:g}%)", budget_sources.get(spec["budget"])))
+    steps.append(("decision: allow", None))
+    return Explanation(key, model, surface, decision, steps)

@@ -1,0 +1,65 @@
+"""`policy explain` and `policy test`: the proxy's decision, shown the way a reviewer reads it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ACME, ROOT
+
+
+def policy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "policy.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_explain_names_every_step_and_its_policy_line() -> None:
+    proc = policy("explain", str(ACME), "--vk", "vk-platform-shared", "--model", "gpt-4o")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "alias gpt-4o resolves to model gpt-4o, first target azure-east" in out
+    assert "virtual_keys/engineering/shared.yaml:" in out and "profiles.yaml:" in out
+    assert "1. azure-east / gpt-4o, upstream model gpt4o-prod" in out
+    assert "budget eng-daily: team engineering, $100.00 per day (Europe/Amsterdam; warn 80%, block 100%)" in out
+    assert out.rstrip().endswith("decision: allow")
+
+
+def test_explain_a_denial_by_key_prefix_as_json() -> None:
+    prefix = next(l.split()[1] for l in (ACME / "virtual_keys/engineering/alice.yaml").read_text().splitlines()
+                  if "key_prefix" in l)
+    proc = policy("explain", str(ACME), "--key-prefix", prefix[:10], "--model", "o3", "--format", "json")
+    data = json.loads(proc.stdout)
+    assert (data["vk"], data["decision"], data["status"], data["code"]) == ("vk-alice-codex", "deny", 403, "model_not_allowed")
+
+
+def test_policy_test_passes_on_the_example_repo() -> None:
+    proc = policy("test", str(ACME))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith(" passed, 0 failed")
+
+
+def test_a_wrong_expectation_fails_with_expected_and_got(tmp_path: Path) -> None:
+    repo = tmp_path / "acme"
+    shutil.copytree(ACME, repo)
+    (repo / "wrong_test.yaml").write_text(
+        "tests:\n"
+        "  - name: o3 should be allowed (it is not)\n"
+        "    vk: vk-alice-codex\n"
+        "    model: o3\n"
+        "    expect: {decision: allow, first_target: openai-primary/o3}\n"
+    )
+    proc = policy("test", str(repo))
+    assert proc.returncode == 1
+    assert "FAIL  o3 should be allowed (it is not)  (wrong_test.yaml:2:5)" in proc.stdout
+    assert "decision: expected 'allow', got 'deny'" in proc.stdout
+    assert "message: model 'o3' is not allowed for virtual key vk-alice-codex" in proc.stdout
+
+
+def test_a_malformed_test_file_is_a_located_usage_error(tmp_path: Path) -> None:
+    repo = tmp_path / "acme"
+    shutil.copytree(ACME, repo)
+    (repo / "bad_test.yaml").write_text("tests:\n  - name: no model\n    vk: vk-alice-codex\n    expect: {decision: allow}\n")
+    proc = policy("test", str(repo))
+    assert proc.returncode == 2 and "bad_test.yaml:2:" in proc.stderr and "model" in proc.stderr
