@@ -117,6 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR")
     test.add_argument("--format", choices=("text", "json"), default="text")
 
+    diff = sub.add_parser(
+        "diff",
+        help="what a policy change grants, takes away and costs",
+        description="A semantic diff of two routing tables, the way a plan shows infrastructure changes: keys "
+        "added, removed or revoked; models granted or withdrawn; alias targets and fallback chains moved; cache "
+        "modes; budgets and thresholds; providers. Each change is classed (widens access, raises spend, weakens "
+        "resilience, narrows, neutral). BASE and HEAD are each a policy directory, an artifact, or a git revision "
+        "(compiled from git objects, the working tree untouched).",
+        epilog="Exit codes: 0 no change, 3 changes, 1 a side does not compile, 2 usage or I/O error.\n"
+        "Examples:\n  policy diff main HEAD --dir policies/ --format markdown   # a PR comment\n"
+        "  policy diff build/old.json build/new.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    diff.add_argument("base", metavar="BASE")
+    diff.add_argument("head", metavar="HEAD")
+    diff.add_argument("--dir", type=Path, default=Path("."),
+                      help="the policy directory inside the repository, for git revisions (default: .)")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+
     budgets = sub.add_parser(
         "budgets",
         help="show spend against each budget instance from the ledger",
@@ -163,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.test import run_test
 
             return run_test(args)
+        if args.command == "diff":
+            from .commands.diff import run_diff
+
+            return run_diff(args)
         if args.command == "budgets":
             from .commands.budgets import run_budgets
 

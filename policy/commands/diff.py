@@ -1,0 +1,89 @@
+"""`policy diff BASE HEAD`: each side a policy directory, an artifact, or a git revision."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from compiler import compile_policy, compile_sources, render_text
+from compiler.diff import diff_tables, render_json, render_markdown
+from compiler.diff import render_text as render_diff
+
+from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
+
+EXIT_CHANGES = 3
+
+
+class SideError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _git(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SideError(proc.stderr.strip() or f"git {' '.join(args)} failed", EXIT_USAGE)
+    return proc.stdout
+
+
+def _from_git(revision: str, directory: Path) -> tuple[list[SourceFile], str]:
+    """The policy files below `directory` as they are at `revision`, read from git objects."""
+    top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+    prefix = directory.resolve().relative_to(top.resolve()).as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=top)
+    names = _git("ls-tree", "-r", "--name-only", revision, "--", prefix or ".", cwd=top).splitlines()
+    sources = []
+    for name in sorted(names):
+        rel = name[len(prefix):]
+        if not rel.endswith(POLICY_SUFFIXES) or rel.endswith(TEST_SUFFIXES):
+            continue
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue
+        raw = subprocess.run(["git", "show", f"{revision}:{name}"], cwd=top, capture_output=True, check=True).stdout
+        sources.append(SourceFile(rel, raw.decode("utf-8", errors="replace"), hashlib.sha256(raw).hexdigest()))
+    return sources, f"{revision} ({prefix or './'})"
+
+
+def load_side(spec: str, directory: Path) -> dict[str, Any]:
+    path = Path(spec)
+    if path.is_dir():
+        result = compile_policy(path)
+        label = str(path)
+    elif path.is_file():
+        try:
+            data: dict[str, Any] = json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SideError(f"{spec}: not a routing table: {exc}", EXIT_USAGE) from exc
+        return data
+    else:
+        sources, label = _from_git(spec, directory)
+        result = compile_sources(sources)
+    if result.artifact is None:
+        sys.stderr.write(render_text(result.diagnostics, result.sources))
+        raise SideError(f"{label} does not compile", EXIT_POLICY)
+    return dict(result.artifact)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    try:
+        base = load_side(args.base, args.dir)
+        head = load_side(args.head, args.dir)
+    except SideError as exc:
+        print(f"policy diff: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    result = diff_tables(base, head)
+    if args.format == "json":
+        print(json.dumps(render_json(result), indent=2))
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(result) + "\n")
+    else:
+        sys.stdout.write(render_diff(result))
+    return EXIT_CHANGES if result.changes else EXIT_OK
