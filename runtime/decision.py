@@ -14,9 +14,9 @@ from typing import Any
 from .table import KeyEntry, LoadedTable, Route, Target
 
 SURFACE_PROTOCOLS: dict[str, frozenset[str]] = {
-    "chat": frozenset({"openai", "mock"}),
-    "responses": frozenset({"openai", "mock"}),
-    "messages": frozenset({"anthropic", "mock"}),
+    "chat": frozenset({"openai", "anthropic", "mock"}),
+    "responses": frozenset({"openai", "anthropic", "mock"}),
+    "messages": frozenset({"anthropic", "openai", "mock"}),
     "gemini": frozenset({"gemini", "mock"}),
 }
 

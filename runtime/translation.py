@@ -1,8 +1,8 @@
 """How a request reaches a target: as it is, when the target speaks the client's protocol, or
 translated both ways when it does not (OpenAI Chat Completions and Responses <-> Anthropic).
 
-The translations themselves are pure functions in `runtime/translate/`; this module picks one per
-(surface, target protocol) and wraps its response side so the relay can feed it bytes.
+The translations themselves are pure functions in `runtime/translators/`; this module picks one
+per (surface, target protocol) and wraps its response side so the relay can feed it bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import orjson
 
 from . import cache
 from .surfaces import Surface
+from .translators import from_anthropic, from_openai, to_anthropic, to_openai
+from .translators.errors import TranslationError
+from .translators.sse import SseParser
 from .table import Target
 from .upstream import Outbound
 
@@ -51,8 +54,69 @@ def _with_usage(request: Outbound) -> Outbound:
     return replace(request, payload={**request.payload, "stream_options": merged})
 
 
+class StreamTranslator:
+    """SSE in, SSE out: parses upstream events and hands each to a protocol translator."""
+
+    def __init__(self, inner: Any) -> None:
+        self._parser = SseParser()
+        self._inner = inner
+
+    def headers(self, upstream: Headers) -> Headers:
+        return list(SSE_HEADERS)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(out for event in self._parser.feed(chunk) for out in self._inner.feed(event))
+
+    def finish(self) -> bytes:
+        tail = [out for event in self._parser.finish() for out in self._inner.feed(event)]
+        end = getattr(self._inner, "finish", None)
+        if end is not None:
+            tail += end()
+        return b"".join(tail)
+
+
+def _chat_to_anthropic(request: Outbound, target: Target) -> Step:
+    payload = to_anthropic.chat_to_messages(request.payload, target.upstream_model)
+    model = target.model
+
+    def translator(_: Target) -> ResponseTranslator:
+        if request.stream:
+            return StreamTranslator(from_anthropic.AnthropicToChatStream(model))
+        return JsonTranslator(lambda m: from_anthropic.message_to_chat(m, model))
+
+    return Step(replace(request, surface="messages", payload=payload), translator=translator)
+
+
+def _responses_to_anthropic(request: Outbound, target: Target) -> Step:
+    payload = to_anthropic.responses_to_messages(request.payload, target.upstream_model)
+    model = target.model
+
+    def translator(_: Target) -> ResponseTranslator:
+        if request.stream:
+            return StreamTranslator(from_anthropic.AnthropicToResponsesStream(model))
+        return JsonTranslator(lambda m: from_anthropic.message_to_response(m, model))
+
+    return Step(replace(request, surface="messages", payload=payload), translator=translator)
+
+
+def _messages_to_openai(request: Outbound, target: Target) -> Step:
+    payload = to_openai.messages_to_chat(request.payload, target.upstream_model)
+    model = target.model
+
+    def translator(_: Target) -> ResponseTranslator:
+        if request.stream:
+            return StreamTranslator(from_openai.ChatToAnthropicStream(model))
+        return JsonTranslator(lambda r: from_openai.chat_to_message(r, model))
+
+    return Step(replace(request, surface="chat", payload=payload), translator=translator)
+
+
 Planner = Callable[[Outbound, Target], Step]
-TRANSLATIONS: dict[tuple[str, str], Planner] = {}
+TRANSLATIONS: dict[tuple[str, str], Planner] = {
+    ("chat", "anthropic"): _chat_to_anthropic,
+    ("responses", "anthropic"): _responses_to_anthropic,
+    ("messages", "openai"): _messages_to_openai,
+}
 
 
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
@@ -63,7 +127,10 @@ def plan(surface: Surface, target: Target, request: Outbound) -> Step:
         planner = TRANSLATIONS.get((surface.name, target.protocol))
         if planner is None:
             return Step(request, f"requests to {surface.name} cannot be translated to the {target.protocol} protocol")
-        step = planner(request, target)
+        try:
+            step = planner(request, target)
+        except TranslationError as exc:
+            return Step(request, f"this request cannot be translated for {target.provider}/{target.model}: {exc}")
         if step.error is not None:
             return step
     out = step.outbound

@@ -23,14 +23,18 @@ SECRET_SHAPES = (
     re.compile(r"gh[pousr]_[A-Za-z0-9]{36}"),
     re.compile(r"xox[abpr]-[A-Za-z0-9-]{10,}"),
 )
+NAME = re.compile(r"^[a-z0-9][a-z0-9._:@-]*(/[a-z0-9][a-z0-9._:@-]*)?$")
 TOKEN = re.compile(r"^[A-Za-z0-9_\-+/=.]{32,}$")
 SECRET_FIELDS = {"key_sha256", "key_prefix"}
 
 
 def looks_like_secret(value: str) -> bool:
-    """Known key shapes, or a long high-entropy token (hex digests excepted)."""
+    """Known key shapes, or a long high-entropy token (hex digests, and lower-case names such as
+    `anthropic-main/claude-haiku-4-5-20251001`, excepted)."""
     if any(shape.search(value) for shape in SECRET_SHAPES):
         return True
+    if NAME.match(value):
+        return False
     if TOKEN.match(value) and not SHA256.match(value.lower()) and not value.startswith(("env:", "file:", "http")):
         return _entropy(value) > 4.0
     return False

@@ -28,7 +28,9 @@ def digest_of(table: LoadedTable, vk_id: str) -> str:
 def test_alias_is_rewritten_to_the_pinned_provider(table: LoadedTable) -> None:
     d = decide(table, digest_of(table, "vk-platform-shared"), "responses", "gpt-4o", FIXED_NOW)
     assert isinstance(d, Allow)
-    assert [(t.provider, t.upstream_model) for t in d.targets] == [("azure-east", "gpt4o-prod"), ("openai-primary", "gpt-4o")]
+    assert [(t.provider, t.upstream_model) for t in d.targets] == [
+        ("azure-east", "gpt4o-prod"), ("openai-primary", "gpt-4o"), ("anthropic-fallback", "claude-haiku-4-5-20251001"),
+    ]
     assert d.route.alias_chain == ("gpt-4o",) and d.route.source is not None and d.route.source.startswith("virtual_keys/")
 
 

@@ -39,7 +39,9 @@ stream_max_retries = {retries}
 """
 
 
-def run_codex(base_url: str, key: str, model: str, prompt: str, home: Path, timeout_s: float = 120) -> CodexRun:
+def run_codex(
+    base_url: str, key: str, model: str, prompt: str, home: Path, timeout_s: float = 120, *extra: str
+) -> CodexRun:
     if not CODEX_BIN.exists():
         raise RuntimeError(f"{CODEX_BIN} is missing: `make test` installs @openai/codex@{CODEX_VERSION}")
     codex_home = home / "codex-home"
@@ -59,7 +61,7 @@ def run_codex(base_url: str, key: str, model: str, prompt: str, home: Path, time
         "RUST_LOG": "error",
     }
     proc = subprocess.run(
-        [str(CODEX_BIN), "exec", "--skip-git-repo-check", "--model", model, prompt],
+        [str(CODEX_BIN), "exec", "--skip-git-repo-check", *extra, "--model", model, prompt],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL, check=False,
     )
     return CodexRun(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,126 @@
+"""Routes that cross protocols: OpenAI-shaped clients answered by an Anthropic model and the
+anthropic SDK answered by an OpenAI model, streaming and not, tool calls included."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+
+from runtime.ledger.sqlite import SqliteLedger
+from runtime.server import build_app
+from tests.support.codex import run_codex
+from tests.support.servers import ServerThread
+from tests.support.upstream import MockUpstream
+
+pytestmark = pytest.mark.e2e
+KEY = "gp-e2e-translate-0123456789abcdefghijkl"
+CLAUDE = "claude-haiku-4-5-20251001"
+
+
+def policy(upstream: str) -> str:
+    return f"""\
+gateway: {{header_prefix: X-LangWatch-}}
+providers:
+  openai-primary: {{type: openai, base_url: "{upstream}/v1", api_key: env:E2E_OPENAI_KEY}}
+  anthropic-main: {{type: anthropic, base_url: "{upstream}", api_key: env:E2E_ANTHROPIC_KEY}}
+models:
+  {CLAUDE}: {{providers: [anthropic-main], price: {{input: 1000, cached_input: 100, output: 5000}}}}
+  gpt-5-mini: {{providers: [openai-primary], price: {{input: 250, output: 2000}}}}
+virtual_keys:
+  vk-translate:
+    key_sha256: {hashlib.sha256(KEY.encode()).hexdigest()}
+    key_prefix: {KEY[:12]}
+    principal: dev@acme.com
+    models_allowed: [{CLAUDE}, gpt-5-mini]
+    model_aliases: {{gpt-4o: anthropic-main/{CLAUDE}, sonnet: openai-primary/gpt-5-mini}}
+budgets:
+  dev-daily: {{scope: principal, target: dev@acme.com, window: day, limit_usd: 1000}}
+"""
+
+
+@pytest.fixture
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream, Path]]:
+    monkeypatch.setenv("E2E_OPENAI_KEY", "openai-credential")
+    monkeypatch.setenv("E2E_ANTHROPIC_KEY", "anthropic-credential")
+    with MockUpstream() as upstream:
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "policy.yaml").write_text(policy(upstream.base_url))
+        app = build_app(tmp_path / "policy", ledger=SqliteLedger(tmp_path / "data"))
+        with ServerThread(app) as server:
+            yield server.base_url, upstream, tmp_path / "data"
+
+
+def spent(data: Path) -> int:
+    return sum(r.spent for r in SqliteLedger(data).counters())
+
+
+def test_chat_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, data = proxy
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+    reply = raw.parse()
+    assert reply.choices[0].message.content == f"mock reply from {CLAUDE}" and reply.model == CLAUDE
+    assert raw.headers["x-langwatch-provider"] == "anthropic-main (translated from anthropic)"
+    sent = upstream.requests[0]
+    assert sent.path == "/v1/messages" and sent.json["system"] == "be brief" and sent.json["max_tokens"] == 4096
+    assert spent(data) == (11 * 1000 + 5 * 5000) * 10**6
+
+
+def test_chat_stream_with_a_tool_call(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, _ = proxy
+    upstream.ask_tool("get_weather", {"city": "Amsterdam"})
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "weather?"}],
+                                                 tools=tools, stream=True))  # type: ignore[arg-type]
+    calls = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    assert calls[0].function.name == "get_weather"  # type: ignore[union-attr]
+    assert json.loads("".join(c.function.arguments or "" for c in calls)) == {"city": "Amsterdam"}  # type: ignore[union-attr]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 11
+    assert upstream.requests[0].json["tools"][0]["input_schema"]["properties"]["city"] == {"type": "string"}
+
+
+def test_responses_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, _, _ = proxy
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
+    assert client.responses.create(model="gpt-4o", input="hi").output_text == f"mock reply from {CLAUDE}"
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert events[-1].response.output_text == f"mock reply from {CLAUDE}"
+    assert events[-1].response.usage is not None and events[-1].response.usage.total_tokens == 16
+
+
+def test_anthropic_client_answered_by_an_openai_model(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, _ = proxy
+    client = anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0)
+    reply = client.messages.create(model="sonnet", max_tokens=64, system="be brief", messages=[{"role": "user", "content": "hi"}])
+    assert reply.content[0].text == "mock reply from gpt-5-mini"  # type: ignore[union-attr]
+    with client.messages.stream(model="sonnet", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as stream:
+        assert "".join(stream.text_stream) == "mock reply from gpt-5-mini"
+    sent = upstream.requests[0].json
+    assert upstream.requests[0].path == "/v1/chat/completions"
+    assert sent["messages"][0] == {"role": "system", "content": "be brief"} and sent["max_completion_tokens"] == 64
+
+
+def test_codex_through_translation_runs_the_tool_claude_asks_for(proxy: tuple[str, MockUpstream, Path], tmp_path: Path) -> None:
+    base_url, upstream, data = proxy
+    upstream.ask_tool("exec_command", {"cmd": "echo hello-from-codex"})
+    run = run_codex(base_url + "/v1", KEY, "gpt-4o", "run the command", tmp_path, 120,
+                    "--dangerously-bypass-approvals-and-sandbox")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"mock reply from {CLAUDE}" in run.stdout
+    turns = [r.json for r in upstream.requests if r.path == "/v1/messages"]
+    assert len(turns) >= 2
+    assert any(t["name"] == "exec_command" for t in turns[0]["tools"])
+    results = [b for m in turns[1]["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])
+               if b.get("type") == "tool_result"]
+    assert results and "hello-from-codex" in json.dumps(results)
+    assert spent(data) == len(turns) * (11 * 1000 + 5 * 5000) * 10**6
