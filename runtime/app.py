@@ -361,7 +361,7 @@ class Gatepost:
         translator = step.response_translator(target) if 200 <= response.status < 300 else None
         upstream_headers = response.headers if translator is None else translator.headers(response.headers)
         headers = self._headers(serving, upstream_headers)
-        label = provider if translator is None else f"{provider} (translated from {target.protocol})"
+        label = provider if translator is None else f"{provider}; translated-from={target.protocol}"
         headers.append((prefix + b"provider", label.encode()))
         if translator is not None:
             record["translated"] = f"{surface.protocol}<-{target.protocol}"

@@ -103,7 +103,7 @@ class AnthropicToChatStream:
         self.created = int(time.time()) if created is None else created
         self.id = "chatcmpl-"
         self.usage: dict[str, Any] = {}
-        self.finish: str | None = None
+        self.finish_reason: str | None = None
         self._tools: dict[int, int] = {}
         self._done = False
 
@@ -142,8 +142,8 @@ class AnthropicToChatStream:
             self.usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
             reason = (data.get("delta") or {}).get("stop_reason")
             if reason:
-                self.finish = FINISH.get(reason, "stop")
-                return [self._chunk({}, self.finish)]
+                self.finish_reason = FINISH.get(reason, "stop")
+                return [self._chunk({}, self.finish_reason)]
             return []
         if kind == "message_stop":
             return self._end()

@@ -67,7 +67,7 @@ def test_chat_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -
         model="gpt-4o", messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
     reply = raw.parse()
     assert reply.choices[0].message.content == f"mock reply from {CLAUDE}" and reply.model == CLAUDE
-    assert raw.headers["x-langwatch-provider"] == "anthropic-main (translated from anthropic)"
+    assert raw.headers["x-langwatch-provider"] == "anthropic-main; translated-from=anthropic"
     sent = upstream.requests[0]
     assert sent.path == "/v1/messages" and sent.json["system"] == "be brief" and sent.json["max_tokens"] == 4096
     assert spent(data) == (11 * 1000 + 5 * 5000) * 10**6
