@@ -1,7 +1,7 @@
 """The Gatepost policy compiler: a policy directory in, a routing table artifact out."""
 
 from .codes import Severity
-from .diagnostics import Diagnostic, render_github, render_json, render_text
+from .diagnostics import Diagnostic, render_github, render_json, render_sarif, render_text
 from .emit import canonical_json, emit
 from .pipeline import CompileResult, compile_policy, compile_sources
 
@@ -15,5 +15,6 @@ __all__ = [
     "emit",
     "render_github",
     "render_json",
+    "render_sarif",
     "render_text",
 ]

@@ -171,3 +171,38 @@ def render_github(diagnostics: Iterable[Diagnostic], root_prefix: str = "") -> s
         message = d.message + (f" ({d.hint})" if d.hint else "")
         out.append(f"::{command} {','.join(props)}::{_escape_data(f'{d.code}: {message}')}")
     return "\n".join(out) + ("\n" if out else "")
+
+
+def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", version: str = "0") -> str:
+    """SARIF 2.1.0, for GitHub code scanning and other SARIF consumers."""
+    items = list(diagnostics)
+    used = sorted({d.code for d in items})
+    rules = [
+        {"id": code, "name": codes.BY_CODE[code].title.replace(" ", "-"),
+         "shortDescription": {"text": codes.BY_CODE[code].title},
+         "defaultConfiguration": {"level": codes.BY_CODE[code].severity.value}}
+        for code in used
+    ]
+    results = []
+    for d in items:
+        result: dict[str, object] = {
+            "ruleId": d.code,
+            "ruleIndex": used.index(d.code),
+            "level": d.severity.value,
+            "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
+        }
+        if d.span is not None:
+            region = {"startLine": d.span.line, "startColumn": d.span.col}
+            if d.span.end_line >= d.span.line:
+                region.update(endLine=d.span.end_line, endColumn=max(d.span.end_col, d.span.col + 1))
+            result["locations"] = [{"physicalLocation": {
+                "artifactLocation": {"uri": root_prefix + d.span.file, "uriBaseId": "SRCROOT"}, "region": region}}]
+        results.append(result)
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "gatepost", "version": version, "rules": rules,
+                                      "informationUri": "https://gatepost.dev/docs/diagnostics"}},
+                  "results": results}],
+    }
+    return json.dumps(sarif, indent=2, sort_keys=True) + "\n"

@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the artifact here ('-' for stdout)")
     out.add_argument("--check", action="store_true", help="validate only; write nothing")
     comp.add_argument(
-        "--format", choices=("text", "json", "github"), default="text", help="how to print diagnostics (default text)"
+        "--format", choices=("text", "json", "github", "sarif"), default="text",
+        help="how to print diagnostics: text (default), json, github (workflow annotations), sarif (code scanning)"
     )
     comp.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     comp.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no summary")

@@ -159,3 +159,19 @@ def test_example_files_carry_the_schema_modeline() -> None:
         assert match, path
         schema = "policy-test.schema.json" if path.name.endswith("_test.yaml") else "policy.schema.json"
         assert (path.parent / match.group(1)).resolve() == (ROOT / "schemas" / schema), path
+
+
+def test_sarif_format_for_code_scanning(tmp_path: Path) -> None:
+    repo = write(tmp_path, BROKEN_POLICY)
+    proc = policy("compile", "repo", "--check", "--format", "sarif", cwd=tmp_path)
+    assert proc.returncode == 1
+    sarif = json.loads(proc.stdout)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    assert run["tool"]["driver"]["name"] == "gatepost" and run["tool"]["driver"]["rules"][0]["id"] == "GP203"
+    [result] = run["results"]
+    location = result["locations"][0]["physicalLocation"]
+    assert result["ruleId"] == "GP203" and result["level"] == "error"
+    assert location["artifactLocation"]["uri"] == "repo/policy.yaml"
+    assert location["region"]["startLine"] == 10 and location["region"]["startColumn"] == 14
+    assert repo.exists()

@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from compiler import compile_policy, emit, render_github, render_json, render_text
+from compiler import compile_policy, emit, render_github, render_json, render_sarif, render_text
+from compiler.version import COMPILER_VERSION
 from compiler.diagnostics import summary_line
 
 from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
@@ -22,6 +23,8 @@ def run_compile(args: argparse.Namespace) -> int:
     result = compile_policy(root)
     if args.format == "json":
         sys.stdout.write(render_json(result.diagnostics))
+    elif args.format == "sarif":
+        sys.stdout.write(render_sarif(result.diagnostics, root_prefix=_prefix(root), version=COMPILER_VERSION))
     elif args.format == "github":
         sys.stdout.write(render_github(result.diagnostics, root_prefix=_prefix(root)))
     elif result.diagnostics:
