@@ -137,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the policy directory inside the repository, for git revisions (default: .)")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
 
+    init = sub.add_parser(
+        "init",
+        help="scaffold a policy repository",
+        description="Write a starter policy repository: a model catalog with list prices, the known good setup "
+        "for Codex as a profile, one personal key (printed once), budgets, policy tests, a CI workflow "
+        "(check, test, diff as a PR comment) and a pre-commit config.",
+    )
+    init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
+    init.add_argument("--principal", default="you@example.com", help="the engineer the starter key belongs to")
+
     budgets = sub.add_parser(
         "budgets",
         help="show spend against each budget instance from the ledger",
@@ -187,6 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.diff import run_diff
 
             return run_diff(args)
+        if args.command == "init":
+            from .commands.init import run_init
+
+            return run_init(args)
         if args.command == "budgets":
             from .commands.budgets import run_budgets
 
