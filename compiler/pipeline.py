@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from policy.dsl import parse_dsl
 from policy.loader import Document, LoadError, SourceFile, discover, parse, read_source
 from policy.source import Span
 
@@ -84,7 +85,7 @@ def _compile_sources(sources: list[SourceFile], now: datetime | None, complete: 
     documents: list[Document] = []
     for source in sorted(sources, key=lambda s: s.path):
         try:
-            doc = parse(source)
+            doc = parse_dsl(source) if source.path.endswith(".gp") else parse(source)
         except LoadError as exc:
             diagnostics.append(_from_load_error(exc))
             documents.append(Document(source, None))
@@ -98,7 +99,7 @@ def _compile_sources(sources: list[SourceFile], now: datetime | None, complete: 
             diagnostics.append(
                 Diagnostic.of(
                     codes.NO_POLICY_FILES,
-                    "no *.yaml or *.yml policy files found",
+                    "no policy files (*.yaml, *.yml, *.gp) found",
                     None,
                     hint="folders whose name starts with '.' and *_test.yaml files are not read as policy",
                 )

@@ -24,7 +24,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 
 _constructor = yaml.constructor.SafeConstructor()
 
-POLICY_SUFFIXES = (".yaml", ".yml")
+POLICY_SUFFIXES = (".yaml", ".yml", ".gp")
 TEST_SUFFIXES = ("_test.yaml", "_test.yml")
 SYNTAX_HINTS = {
     "mapping values are not allowed": "a value that contains ': ' must be quoted, e.g. description: \"a: b\"",
