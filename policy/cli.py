@@ -137,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the policy directory inside the repository, for git revisions (default: .)")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
 
+    fmt = sub.add_parser(
+        "fmt",
+        help="rewrite policy YAML into the canonical layout, comments kept",
+        description="Sections in the language's order, each entity's fields in a fixed order, two-space "
+        "indentation; comments, entity order and scalar spelling kept. The result is checked to decide "
+        "exactly as before. DSL files are left as written.",
+    )
+    fmt.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR")
+    fmt.add_argument("--check", action="store_true", help="write nothing; show the diff and exit 1 if any file would change")
+
     init = sub.add_parser(
         "init",
         help="scaffold a policy repository",
@@ -197,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.diff import run_diff
 
             return run_diff(args)
+        if args.command == "fmt":
+            from .commands.fmt import run_fmt
+
+            return run_fmt(args)
         if args.command == "init":
             from .commands.init import run_init
 
