@@ -41,6 +41,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = [(b"content-type", b"application/json")]
+READS = ("GET", "HEAD")
+PROVIDER_CREDENTIAL_REFUSED = frozenset({401, 403, 407})
+ALLOWED_METHODS = {
+    "/v1/messages/count_tokens": b"POST",
+    "/v1/models": b"GET",
+    "/healthz": b"GET, HEAD",
+    "/readyz": b"GET, HEAD",
+    "/metrics": b"GET, HEAD",
+    "/": b"GET, HEAD",
+}
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 
 
@@ -93,20 +103,30 @@ class Gatepost:
             await self.count_tokens(scope, receive, send)
         elif path == "/v1/models" and method == "GET":
             await self.models(scope, send)
-        elif path == "/healthz":
-            await _respond(send, 200, b'{"status":"ok"}', JSON)
-        elif path == "/readyz":
-            ok = self.ready
-            body = orjson.dumps({"status": "ready" if ok else "starting", "revision": self.serving.table.revision})
-            await _respond(send, 200 if ok else 503, body, JSON)
-        elif path == "/metrics" and method == "GET":
-            await _respond(send, 200, self.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4")])
-        elif path == "/" and method in ("GET", "HEAD"):
-            await _respond(send, 200, b'{"service":"gatepost"}', JSON)
+        elif path == "/healthz" and method in READS:
+            await _respond(send, 200, b'{"status":"ok"}', self._headers(self.serving, list(JSON)))
+        elif path == "/readyz" and method in READS:
+            serving, ok = self.serving, self.ready
+            body = orjson.dumps({"status": "ready" if ok else "starting", "revision": serving.table.revision})
+            await _respond(send, 200 if ok else 503, body, self._headers(serving, list(JSON)))
+        elif path == "/metrics" and method in READS:
+            text = [(b"content-type", b"text/plain; version=0.0.4")]
+            await _respond(send, 200, self.metrics.render(), self._headers(self.serving, text))
+        elif path == "/" and method in READS:
+            await _respond(send, 200, b'{"service":"gatepost"}', self._headers(self.serving, list(JSON)))
         else:
-            serving = self.serving
+            await self._unrouted(send, method, path, surface is not None or gemini is not None)
+
+    async def _unrouted(self, send: Send, method: str, path: str, post_only: bool) -> None:
+        serving = self.serving
+        allowed = ALLOWED_METHODS.get(path, b"POST" if post_only else None)
+        if allowed is None:
             body = openai_error(404, "not_found", f"no route for {method} {path}")
             await _respond(send, 404, body, self._headers(serving, error_headers(404)))
+            return
+        body = openai_error(405, "method_not_allowed", f"{path} accepts {allowed.decode()}, not {method}")
+        headers = [*error_headers(405), (b"allow", allowed)]
+        await _respond(send, 405, body, self._headers(serving, headers))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -167,9 +187,8 @@ class Gatepost:
         elapsed = time.perf_counter() - started
         record["status"] = status
         record["latency_ms"] = round(elapsed * 1000, 2)
-        self.metrics.requests.inc(
-            record.get("vk") or "-", record.get("model") or "-", record.get("provider") or "-", str(status)
-        )
+        model = record.get("model") if record.get("decision") == "allow" else None
+        self.metrics.requests.inc(record.get("vk") or "-", model or "-", record.get("provider") or "-", str(status))
         self.metrics.request_latency.observe(elapsed, surface.name)
         self.access_log.write(record)
 
@@ -314,6 +333,9 @@ class Gatepost:
                     attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
                 else:
                     self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
+                    if response.status in PROVIDER_CREDENTIAL_REFUSED:
+                        await response.aclose()
+                        return await self._credential_refused(send, serving, surface, target, response.status, attempts, record)
                     condition = _fallback_reason(response.status)
                     if condition is None:
                         self.circuits.succeeded(provider.id)
@@ -361,9 +383,10 @@ class Gatepost:
         translator = step.response_translator(target) if 200 <= response.status < 300 else None
         upstream_headers = response.headers if translator is None else translator.headers(response.headers)
         headers = self._headers(serving, upstream_headers)
-        label = provider if translator is None else f"{provider}; translated-from={target.protocol}"
+        translated = target.protocol not in (surface.protocol, "mock")
+        label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
-        if translator is not None:
+        if translated:
             record["translated"] = f"{surface.protocol}<-{target.protocol}"
         headers.append((prefix + b"fallback-count", str(abandoned).encode()))
         record["fallback_count"] = abandoned
@@ -371,7 +394,7 @@ class Gatepost:
             headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
         charge.answered(target.model, response.status, request.stream)
         cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
-        return await self._relay(send, response, headers, record, charge, surface, translator, cache)
+        return await self._relay(send, response, headers, record, charge, surface, translator, cache, prefix)
 
     async def _relay(
         self,
@@ -383,9 +406,10 @@ class Gatepost:
         surface: Surface,
         translator: ResponseTranslator | None,
         cache: CacheState,
+        prefix: bytes,
     ) -> int:
         if not charge.stream:
-            return await self._relay_whole(send, response, headers, record, charge, surface, translator, cache)
+            return await self._relay_whole(send, response, headers, record, charge, surface, translator, cache, prefix)
         tap = charge.tap
         header = cache.header(None)
         if header is not None:
@@ -426,6 +450,7 @@ class Gatepost:
         surface: Surface,
         translator: ResponseTranslator | None,
         cache: CacheState,
+        prefix: bytes,
     ) -> int:
         """A non-streaming answer is read whole first: its usage decides the cache header."""
         try:
@@ -437,7 +462,8 @@ class Gatepost:
             status = 504 if exc.kind == "timeout" else 502
             message = f"the provider's answer was cut short ({exc.kind})"
             error = surface.error_body(status, "provider_error", message, None, None)
-            await _respond(send, status, error, headers[:0] + error_headers(status))
+            ours = [(k, v) for k, v in headers if k.startswith(prefix)]
+            await _respond(send, status, error, [*error_headers(status), *ours])
             return status
         finally:
             await response.aclose()
@@ -463,6 +489,34 @@ class Gatepost:
             if status in ("hit", "miss") and record.get("provider"):
                 self.metrics.cache_lookups.inc(record.get("vk") or "-", charge.model or "-", record["provider"], status)
         return status
+
+    async def _credential_refused(
+        self,
+        send: Send,
+        serving: Serving,
+        surface: Surface,
+        target: Target,
+        status: int,
+        attempts: list[dict[str, Any]],
+        record: dict[str, Any],
+    ) -> int:
+        """The provider refused the gateway's own credential. Relaying its 401 would tell the client
+        that *its* key is wrong (and the body may echo part of the provider key), so the client
+        gets a 502 naming the provider; like any non-retryable answer it does not fall back."""
+        self.metrics.upstream_attempts.inc(target.provider, f"provider_{status}")
+        attempts.append({"provider": target.provider, "model": target.model, "reason": f"provider_{status}"})
+        record["attempts"] = attempts
+        record["provider"] = target.provider
+        message = (
+            f"provider '{target.provider}' refused the gateway's credential ({status}); "
+            "the gateway's operators must fix that provider's api_key"
+        )
+        body = surface.error_body(502, "provider_auth_error", message, None, {"attempts": attempts})
+        prefix = serving.table.gateway.header_prefix.lower().encode()
+        headers = [*error_headers(502), (prefix + b"provider", target.provider.encode()),
+                   (prefix + b"fallback-count", str(len({(a["provider"], a["model"]) for a in attempts}) - 1).encode())]
+        await _respond(send, 502, body, self._headers(serving, headers))
+        return 502
 
     async def _all_failed(
         self,

@@ -15,7 +15,7 @@ from compiler import compile_policy, render_text
 
 from .access_log import EventLog
 from .app import Gatepost
-from .state import build_serving, close_unused
+from .state import build_serving, close_unused, with_credentials
 from .table import LoadedTable, TableError, load_table, table_from_artifact
 
 
@@ -51,10 +51,11 @@ def fingerprint(source: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class Reloader:
-    def __init__(self, app: Gatepost, source: Path, events: EventLog) -> None:
+    def __init__(self, app: Gatepost, source: Path, events: EventLog, retire_grace_s: float = 30.0) -> None:
         self.app = app
         self.source = source
         self.events = events
+        self.retire_grace_s = retire_grace_s
         self._lock = asyncio.Lock()
         self._seen = fingerprint(source)
 
@@ -72,7 +73,18 @@ class Reloader:
                 return False
             old = self.app.serving
             if table.revision == old.table.revision:
-                self.events.event("reload_unchanged", reason=reason, revision=table.revision)
+                rotated = with_credentials(old)
+                if rotated is None:
+                    self.events.event("reload_unchanged", reason=reason, revision=table.revision)
+                    return True
+                self.app.serving = rotated
+                self.events.event(
+                    "credentials_reloaded", reason=reason, revision=table.revision,
+                    providers=sorted(p for p in rotated.table.providers
+                                     if rotated.credentials.get(p) != old.credentials.get(p)),
+                )
+                for pid, problem in rotated.credential_problems.items():
+                    self.events.event("credential_missing", provider=pid, problem=problem)
                 return True
             new = build_serving(table, old)
             self.app.serving = new
@@ -81,7 +93,7 @@ class Reloader:
             self.events.event("reloaded", reason=reason, revision=table.revision, previous=old.table.revision)
             for pid, problem in new.credential_problems.items():
                 self.events.event("credential_missing", provider=pid, problem=problem)
-            asyncio.get_running_loop().create_task(close_unused(old, new))
+            asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
             return True
 
     async def watch(self, interval_s: float = 1.0) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .credentials import resolve_credentials
 from .table import LoadedTable
@@ -37,10 +37,22 @@ def build_serving(table: LoadedTable, previous: Serving | None = None) -> Servin
 
 
 async def close_unused(old: Serving, new: Serving, grace_s: float = 30.0) -> None:
-    """Close the old table's transports the new one dropped, once in-flight requests had time to end."""
+    """Retire the old table's transports the new one dropped.
+
+    A retired transport closes once its last answer has ended; the grace covers requests that read
+    the old table but have not reached the provider yet (a retry's backoff, a budget admission)."""
     unused = [t for pid, t in old.transports.items() if new.transports.get(pid) is not t]
     if not unused:
         return
     await asyncio.sleep(grace_s)
     for transport in unused:
         await transport.aclose()
+
+
+def with_credentials(serving: Serving) -> Serving | None:
+    """The same table with its credential references resolved again (a rotated `file:` secret),
+    or None when nothing changed."""
+    credentials, problems = resolve_credentials(serving.table.providers)
+    if credentials == serving.credentials and problems == serving.credential_problems:
+        return None
+    return replace(serving, credentials=credentials, credential_problems=problems)

@@ -45,13 +45,74 @@ class Step:
         return self.translator(target) if self.translator is not None else None
 
 
-def _with_usage(request: Outbound) -> Outbound:
-    """Chat streams report usage only when asked; spend accounting needs it (README, Budgets)."""
+def _asked_for_usage(payload: dict[str, Any]) -> bool:
+    options = payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def _native_chat_stream(request: Outbound) -> Step:
+    """Chat streams report usage only when asked, and spend accounting needs it: the proxy asks on
+    the client's behalf and hides the answer from a client that did not (README, Budgets)."""
+    if _asked_for_usage(request.payload):
+        return Step(request)
     options = request.payload.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage") is True:
-        return request
     merged = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-    return replace(request, payload={**request.payload, "stream_options": merged})
+    asked = replace(request, payload={**request.payload, "stream_options": merged})
+    return Step(asked, translator=lambda _: UsageChunkFilter())
+
+
+class UsageChunkFilter:
+    """Removes what `include_usage` added to a chat stream: the final chunk with empty `choices`
+    and the `"usage": null` on every other chunk. The budget tap reads the upstream bytes before
+    this filter, so the charge still sees the usage."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def headers(self, upstream: Headers) -> Headers:
+        return upstream
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._pending + chunk
+        cut = data.rfind(b"\n") + 1
+        self._pending = data[cut:]
+        return self._filter(data[:cut]) if cut else b""
+
+    def finish(self) -> bytes:
+        tail, self._pending = self._pending, b""
+        return self._filter(tail)
+
+    @staticmethod
+    def _filter(block: bytes) -> bytes:
+        if b'"usage"' not in block:
+            return block
+        lines = block.split(b"\n")
+        kept: list[bytes] = []
+        for line in lines:
+            if line.startswith(b"data:") and b'"usage"' in line:
+                line = UsageChunkFilter._without_usage(line)
+                if not line:
+                    continue
+            kept.append(line)
+        return b"\n".join(kept)
+
+    @staticmethod
+    def _without_usage(line: bytes) -> bytes:
+        compact = line.replace(b',"usage":null', b"").replace(b'"usage":null,', b"")
+        if b'"usage"' not in compact:
+            return compact
+        try:
+            event = orjson.loads(line[5:])
+        except orjson.JSONDecodeError:
+            return line
+        if not isinstance(event, dict) or "usage" not in event:
+            return line
+        if event.get("choices") == [] and isinstance(event["usage"], dict):
+            return b""
+        if event["usage"] is None:
+            del event["usage"]
+            return b"data: " + orjson.dumps(event)
+        return line
 
 
 class StreamTranslator:
@@ -78,10 +139,11 @@ class StreamTranslator:
 def _chat_to_anthropic(request: Outbound, target: Target) -> Step:
     payload = to_anthropic.chat_to_messages(request.payload, target.upstream_model)
     model = target.model
+    include_usage = _asked_for_usage(request.payload)
 
     def translator(_: Target) -> ResponseTranslator:
         if request.stream:
-            return StreamTranslator(from_anthropic.AnthropicToChatStream(model))
+            return StreamTranslator(from_anthropic.AnthropicToChatStream(model, include_usage))
         return JsonTranslator(lambda m: from_anthropic.message_to_chat(m, model))
 
     return Step(replace(request, surface="messages", payload=payload), translator=translator)
@@ -122,7 +184,7 @@ TRANSLATIONS: dict[tuple[str, str], Planner] = {
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     """The request as `target` gets it: translated if need be, then with the cache mode applied."""
     if target.protocol in (surface.protocol, "mock"):
-        step = Step(_with_usage(request) if surface.name == "chat" and request.stream else request)
+        step = _native_chat_stream(request) if surface.name == "chat" and request.stream else Step(request)
     else:
         planner = TRANSLATIONS.get((surface.name, target.protocol))
         if planner is None:

@@ -1,5 +1,9 @@
 """The HTTP transport: one pooled aiohttp session per provider, with that provider's timeouts.
 
+A reload that changes a provider retires its transport; the session closes only once the last
+answer still streaming through it has ended, so a request in flight finishes on the table it
+started with however long it runs.
+
 aiohttp rather than httpx on this path: on one core at 32 concurrent requests the proxy served
 ~640 requests/s through httpx's connection pool and ~4,800 through aiohttp's (bench/README.md).
 """
@@ -20,9 +24,11 @@ HOP_BY_HOP = frozenset(
 
 
 class HttpResponse:
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, transport: HttpTransport) -> None:
         self._response = response
+        self._transport = transport
         self._finished = False
+        self._closed = False
         self.status = response.status
         self.headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP]
 
@@ -32,7 +38,7 @@ class HttpResponse:
                 yield chunk
         except asyncio.TimeoutError as exc:
             raise UpstreamFailure("timeout", "read timed out mid-answer") from exc
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, ConnectionError) as exc:
             raise UpstreamFailure("connect", f"connection lost mid-answer ({type(exc).__name__})") from exc
         self._finished = True
 
@@ -40,10 +46,14 @@ class HttpResponse:
         return b"".join([chunk async for chunk in self.aiter_bytes()])
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._finished:
             self._response.release()
         else:
             self._response.close()
+        await self._transport._answer_ended()
 
 
 class HttpTransport:
@@ -52,6 +62,8 @@ class HttpTransport:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=t.connect_s, sock_read=t.read_s)
         self._deadline_s = t.total_s
         self._session: aiohttp.ClientSession | None = None
+        self._in_flight = 0
+        self._retired = False
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=512, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300)
@@ -64,17 +76,41 @@ class HttpTransport:
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open()
+        self._in_flight += 1
         try:
             async with asyncio.timeout(self._deadline_s):
                 response = await session.request(call.method, call.url, headers=call.headers, data=call.body)
         except TimeoutError as exc:
+            await self._answer_ended()
             raise UpstreamFailure("timeout", "no answer within the provider's deadline") from exc
         except aiohttp.ClientConnectorError as exc:
+            await self._answer_ended()
             raise UpstreamFailure("connect", f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})") from exc
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            await self._answer_ended()
             raise UpstreamFailure("connect", f"{type(exc).__name__}") from exc
-        return HttpResponse(response)
+        except BaseException:
+            await self._answer_ended()
+            raise
+        return HttpResponse(response, self)
+
+    @property
+    def in_flight(self) -> int:
+        """Answers sent for and not yet closed."""
+        return self._in_flight
+
+    async def _answer_ended(self) -> None:
+        self._in_flight -= 1
+        if self._retired and self._in_flight == 0:
+            await self._close_session()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        """Retire the transport: its session closes now if idle, else when its last answer ends."""
+        self._retired = True
+        if self._in_flight == 0:
+            await self._close_session()
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

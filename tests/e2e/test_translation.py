@@ -79,13 +79,15 @@ def test_chat_stream_with_a_tool_call(proxy: tuple[str, MockUpstream, Path]) -> 
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
     chunks = list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "weather?"}],
-                                                 tools=tools, stream=True))  # type: ignore[arg-type]
+                                                 tools=tools, stream=True, stream_options={"include_usage": True}))  # type: ignore[arg-type]
     calls = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
     assert calls[0].function.name == "get_weather"  # type: ignore[union-attr]
     assert json.loads("".join(c.function.arguments or "" for c in calls)) == {"city": "Amsterdam"}  # type: ignore[union-attr]
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
     assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 11
     assert upstream.requests[0].json["tools"][0]["input_schema"]["properties"]["city"] == {"type": "string"}
+    plain = list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert all(c.choices and c.usage is None for c in plain), "no usage chunk the client did not ask for"
 
 
 def test_responses_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -> None:

@@ -1,7 +1,8 @@
 """A mock LLM provider for end-to-end tests: speaks OpenAI (and Azure OpenAI), Anthropic Messages
 and Gemini,
 records every request it receives, and fails on demand (status codes, Retry-After, delays,
-streams that die mid-way)."""
+streams that die mid-way, paced streams, and replays of the answers real providers gave the
+captured clients in `tests/fixtures/`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +21,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.servers import ServerThread
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     die_after: int | None = None
+    pace_s: float = 0.0
+    replay: str | None = None
     times: int | None = None
     path_contains: str | None = None
 
@@ -115,6 +121,9 @@ class MockUpstream:
 
     @staticmethod
     def _fault_response(fault: Fault) -> Response | None:
+        if fault.replay is not None:
+            captured = (FIXTURES / fault.replay).read_text()
+            return MockUpstream._stream([event + "\n\n" for event in captured.strip().split("\n\n")], fault)
         if fault.status is not None:
             body = fault.body if fault.body is not None else {"error": {"message": f"mock failure {fault.status}", "type": "server_error"}}
             return JSONResponse(body, status_code=fault.status, headers=fault.headers)
@@ -253,13 +262,14 @@ class MockUpstream:
     @staticmethod
     def _stream(chunks: list[str], fault: Fault | None) -> StreamingResponse:
         die_after = fault.die_after if fault is not None else None
+        pace_s = fault.pace_s if fault is not None else 0.0
 
         async def body() -> Any:
             for i, chunk in enumerate(chunks):
                 if die_after is not None and i >= die_after:
                     raise _Drop
                 yield chunk.encode()
-                await asyncio.sleep(0)
+                await asyncio.sleep(pace_s)
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
