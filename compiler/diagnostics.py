@@ -173,8 +173,14 @@ def render_github(diagnostics: Iterable[Diagnostic], root_prefix: str = "") -> s
     return "\n".join(out) + ("\n" if out else "")
 
 
-def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", version: str = "0") -> str:
-    """SARIF 2.1.0, for GitHub code scanning and other SARIF consumers."""
+def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", version: str = "0",
+                 srcroot_uri: str | None = None) -> str:
+    """SARIF 2.1.0, for GitHub code scanning and other SARIF consumers.
+
+    Paths are relative to SRCROOT (`srcroot_uri`, a file URI ending in '/', when known). Every result
+    has a location, as code scanning requires one: its file, or for a diagnostic about no file in
+    particular (GP006 "no policy files found"), the policy directory itself at line 1.
+    """
     items = list(diagnostics)
     used = sorted({d.code for d in items})
     rules = [
@@ -185,24 +191,30 @@ def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", versi
     ]
     results = []
     for d in items:
-        result: dict[str, object] = {
+        results.append({
             "ruleId": d.code,
             "ruleIndex": used.index(d.code),
             "level": d.severity.value,
             "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
-        }
-        if d.span is not None:
-            region = {"startLine": d.span.line, "startColumn": d.span.col}
-            if d.span.end_line >= d.span.line:
-                region.update(endLine=d.span.end_line, endColumn=max(d.span.end_col, d.span.col + 1))
-            result["locations"] = [{"physicalLocation": {
-                "artifactLocation": {"uri": root_prefix + d.span.file, "uriBaseId": "SRCROOT"}, "region": region}}]
-        results.append(result)
+            "locations": [{"physicalLocation": _sarif_location(d, root_prefix)}],
+        })
+    srcroot: dict[str, object] = {"description": {"text": "The directory policy compile ran in"}}
+    if srcroot_uri is not None:
+        srcroot["uri"] = srcroot_uri
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "gatepost", "version": version, "rules": rules,
-                                      "informationUri": "https://gatepost.dev/docs/diagnostics"}},
+        "runs": [{"tool": {"driver": {"name": "gatepost", "version": version, "rules": rules}},
+                  "originalUriBaseIds": {"SRCROOT": srcroot},
                   "results": results}],
     }
     return json.dumps(sarif, indent=2, sort_keys=True) + "\n"
+
+
+def _sarif_location(d: Diagnostic, root_prefix: str) -> dict[str, object]:
+    if d.span is None:
+        return {"artifactLocation": {"uri": root_prefix or "./", "uriBaseId": "SRCROOT"}, "region": {"startLine": 1}}
+    region = {"startLine": d.span.line, "startColumn": d.span.col}
+    if d.span.end_line >= d.span.line:
+        region.update(endLine=d.span.end_line, endColumn=max(d.span.end_col, d.span.col + 1))
+    return {"artifactLocation": {"uri": root_prefix + d.span.file, "uriBaseId": "SRCROOT"}, "region": region}

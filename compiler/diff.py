@@ -2,7 +2,7 @@
 
 It compares lowered tables, not text, so a moved file or a reformat is no change, and a one-line
 edit to a profile shows up on every key that inherits it. Each change is classed the way a
-reviewer weighs it.
+reviewer weighs it. `compiler.diff_render` prints a `Diff` as text, markdown or JSON.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ RESILIENCE = "weakens resilience"
 NARROWS = "narrows"
 NEUTRAL = "neutral"
 CLASSES = (WIDENS, SPEND, RESILIENCE, NARROWS, NEUTRAL)
-FORMAT_VERSION = 1
+PRICE_FIELDS = ("input", "cached_input", "output", "reasoning")
 
 
 @dataclass(frozen=True)
 class Change:
-    subject: str  # "vk vk-alice", "budget eng-daily", "provider azure-east", "model gpt-4o"
+    subject: str  # "vk vk-alice", "budget eng-daily", "provider azure-east", "model gpt-4o", "gateway"
     action: str  # "+", "-", "~"
     what: str
     klass: str
@@ -35,6 +35,8 @@ class Change:
 class Diff:
     base_revision: str
     head_revision: str
+    base_label: str = "base"
+    head_label: str = "head"
     changes: list[Change] = field(default_factory=list)
 
     def add(self, subject: str, action: str, what: str, klass: str) -> None:
@@ -43,8 +45,25 @@ class Diff:
     def counts(self) -> dict[str, int]:
         return {k: sum(1 for c in self.changes if c.klass == k) for k in CLASSES}
 
+    @property
+    def undescribed(self) -> bool:
+        """The revisions differ, yet no change was found: the diff has a blind spot, never "no change"."""
+        return not self.changes and self.base_revision != self.head_revision
 
-def _usd_micros(value: int) -> str:
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes) or self.undescribed
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """Both tables, for comparisons that need context beyond the entity being compared."""
+
+    base: dict[str, Any]
+    head: dict[str, Any]
+
+
+def usd_micros(value: int) -> str:
     return f"${Decimal(value) / 1_000_000:,.2f}"
 
 
@@ -52,14 +71,38 @@ def _target(t: dict[str, Any]) -> str:
     return f"{t['provider']}/{t['model']}"
 
 
-def diff_tables(base: dict[str, Any], head: dict[str, Any]) -> Diff:
-    result = Diff(base["revision"], head["revision"])
+def diff_tables(base: dict[str, Any], head: dict[str, Any], base_label: str = "base", head_label: str = "head") -> Diff:
+    """Every difference in what the two artifacts decide, classed; `base`/`head` are whole artifacts."""
+    result = Diff(base["revision"], head["revision"], base_label, head_label)
     a, b = base["table"], head["table"]
+    sides = _Sides(a, b)
+    _gateway(result, a["gateway"], b["gateway"])
     _providers(result, a["providers"], b["providers"])
     _models(result, a["models"], b["models"])
-    _keys(result, a["virtual_keys"], b["virtual_keys"])
+    _keys(result, sides)
     _budgets(result, a["budgets"], b["budgets"])
     return result
+
+
+def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if old["header_prefix"] != new["header_prefix"]:
+        d.add("gateway", "~", f"header_prefix: {old['header_prefix']} -> {new['header_prefix']} "
+              "(clients reading the old response headers stop seeing them)", NEUTRAL)
+    if old["client_deadline_ms"] != new["client_deadline_ms"]:
+        shorter = new["client_deadline_ms"] < old["client_deadline_ms"]
+        d.add("gateway", "~", f"client deadline: {_seconds(old['client_deadline_ms'])} -> "
+              f"{_seconds(new['client_deadline_ms'])}", RESILIENCE if shorter else NEUTRAL)
+    if old["max_body_bytes"] != new["max_body_bytes"]:
+        smaller = new["max_body_bytes"] < old["max_body_bytes"]
+        d.add("gateway", "~", f"max_body_bytes: {old['max_body_bytes']:,} -> {new['max_body_bytes']:,}"
+              + (" (larger requests are refused)" if smaller else ""), NARROWS if smaller else NEUTRAL)
+    for name in sorted((old.keys() | new.keys()) - {"header_prefix", "client_deadline_ms", "max_body_bytes"}):
+        if old.get(name) != new.get(name):
+            d.add("gateway", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms / 1000:g}s"
 
 
 def _providers(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
@@ -68,16 +111,34 @@ def _providers(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
     for pid in sorted(a.keys() - b.keys()):
         d.add(f"provider {pid}", "-", "removed", RESILIENCE)
     for pid in sorted(a.keys() & b.keys()):
-        old, new = a[pid], b[pid]
-        for name in ("base_url", "api_key", "api_version", "deployments", "type"):
-            if old.get(name) != new.get(name):
-                d.add(f"provider {pid}", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
-        if old["timeouts"] != new["timeouts"]:
-            lower = new["timeouts"]["total_ms"] < old["timeouts"]["total_ms"]
-            d.add(f"provider {pid}", "~", f"timeouts: {_ms(old['timeouts'])} -> {_ms(new['timeouts'])}",
-                  RESILIENCE if lower else NEUTRAL)
-        if old.get("circuit") != new.get("circuit"):
-            d.add(f"provider {pid}", "~", f"circuit: {old.get('circuit')} -> {new.get('circuit')}", NEUTRAL)
+        _provider(d, f"provider {pid}", a[pid], b[pid])
+
+
+def _provider(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    for name in ("type", "protocol", "base_url", "api_key", "api_version"):
+        if old.get(name) != new.get(name):
+            d.add(subject, "~", f"{name}: {old.get(name) or '(none)'} -> {new.get(name) or '(none)'}", NEUTRAL)
+    if old["deployments"] != new["deployments"]:
+        removed = old["deployments"].keys() - new["deployments"].keys()
+        d.add(subject, "~", "deployments: " + _deployments(old["deployments"], new["deployments"]),
+              RESILIENCE if removed else NEUTRAL)
+    if old["timeouts"] != new["timeouts"]:
+        lower = any(new["timeouts"][k] < old["timeouts"][k] for k in old["timeouts"])
+        d.add(subject, "~", f"timeouts: {_ms(old['timeouts'])} -> {_ms(new['timeouts'])}",
+              RESILIENCE if lower else NEUTRAL)
+    if old["circuit"] != new["circuit"]:
+        d.add(subject, "~", f"cool-down: {_circuit(old['circuit'])} -> {_circuit(new['circuit'])}", NEUTRAL)
+
+
+def _deployments(old: dict[str, str], new: dict[str, str]) -> str:
+    parts = [f"+ {m} as {new[m]}" for m in sorted(new.keys() - old.keys())]
+    parts += [f"- {m} (was {old[m]})" for m in sorted(old.keys() - new.keys())]
+    parts += [f"{m} as {old[m]} -> {new[m]}" for m in sorted(old.keys() & new.keys()) if old[m] != new[m]]
+    return "; ".join(parts)
+
+
+def _circuit(c: dict[str, int]) -> str:
+    return f"after {c['failures']} failures for {_seconds(c['cooldown_ms'])}"
 
 
 def _ms(t: dict[str, int]) -> str:
@@ -92,38 +153,84 @@ def _models(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
     for name in sorted(a.keys() & b.keys()):
         old, new = a[name], b[name]
         if old["providers"] != new["providers"]:
-            fewer = len(new["providers"]) < len(old["providers"])
+            fewer = bool(set(old["providers"]) - set(new["providers"]))
             d.add(f"model {name}", "~", f"providers: {', '.join(old['providers'])} -> {', '.join(new['providers'])}",
                   RESILIENCE if fewer else NEUTRAL)
-        if old["price"] != new["price"] and old["price"] and new["price"]:
-            up = any(new["price"][k] > old["price"][k] for k in new["price"])
-            parts = [f"{k} {_usd_micros(old['price'][k])} -> {_usd_micros(new['price'][k])}"
-                     for k in ("input", "cached_input", "output", "reasoning") if old["price"][k] != new["price"][k]]
-            d.add(f"model {name}", "~", "price per 1M tokens: " + ", ".join(parts), SPEND if up else NEUTRAL)
+        _price(d, f"model {name}", old["price"], new["price"])
 
 
-def _keys(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
+def _price(d: Diff, subject: str, old: dict[str, int] | None, new: dict[str, int] | None) -> None:
+    if old == new:
+        return
+    if old is None and new is not None:
+        d.add(subject, "+", f"price set: {_price_text(new)}", NEUTRAL)
+    elif old is not None and new is None:
+        d.add(subject, "-", f"price removed (was {_price_text(old)}); no budget can count its spend", NEUTRAL)
+    elif old is not None and new is not None:
+        up = any(new[k] > old[k] for k in PRICE_FIELDS)
+        parts = [f"{k} {usd_micros(old[k])} -> {usd_micros(new[k])}" for k in PRICE_FIELDS if old[k] != new[k]]
+        d.add(subject, "~", "price per 1M tokens: " + ", ".join(parts), SPEND if up else NEUTRAL)
+
+
+def _price_text(p: dict[str, int]) -> str:
+    return f"input {usd_micros(p['input'])}, output {usd_micros(p['output'])} per 1M tokens"
+
+
+def _keys(d: Diff, sides: _Sides) -> None:
+    a, b = sides.base["virtual_keys"], sides.head["virtual_keys"]
     for vid in sorted(b.keys() - a.keys()):
         k = b[vid]
         who = ", ".join(x for x in (k.get("principal"), k.get("team") and f"team {k['team']}") if x)
-        d.add(f"vk {vid}", "+", f"new key{f' ({who})' if who else ''} may call: {', '.join(sorted(k['routes']))}",
-              WIDENS if k["status"] == "active" else NEUTRAL)
+        if k["status"] == "active":
+            d.add(f"vk {vid}", "+", f"new key{f' ({who})' if who else ''} may call: {', '.join(sorted(k['routes']))}",
+                  WIDENS)
+        else:
+            d.add(f"vk {vid}", "+", f"new key{f' ({who})' if who else ''}, {k['status']}: it admits no request", NEUTRAL)
     for vid in sorted(a.keys() - b.keys()):
         d.add(f"vk {vid}", "-", "removed", NARROWS)
+    hashes_a, hashes_b = _hashes_by_key(sides.base["keys"]), _hashes_by_key(sides.head["keys"])
     for vid in sorted(a.keys() & b.keys()):
-        _key(d, vid, a[vid], b[vid])
+        old, new = a[vid], b[vid]
+        if old["status"] != new["status"]:
+            d.add(f"vk {vid}", "~", f"status: {old['status']} -> {new['status']}",
+                  NARROWS if new["status"] == "revoked" else WIDENS)
+        settings = Diff("", "")
+        _key(settings, f"vk {vid}", old, new, sides, hashes_a.get(vid, set()) != hashes_b.get(vid, set()))
+        if new["status"] == "revoked":
+            _collapse_revoked(d, settings.changes, old["status"])
+        else:
+            d.changes.extend(settings.changes)
 
 
-def _key(d: Diff, vid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    subject = f"vk {vid}"
-    if old["status"] != new["status"]:
-        d.add(subject, "~", f"status: {old['status']} -> {new['status']}", NARROWS if new["status"] == "revoked" else WIDENS)
+def _hashes_by_key(keys: dict[str, str]) -> dict[str, set[str]]:
+    result: dict[str, set[str]] = {}
+    for digest, vid in keys.items():
+        result.setdefault(vid, set()).add(digest)
+    return result
+
+
+def _collapse_revoked(d: Diff, settings: list[Change], old_status: str) -> None:
+    """A key revoked in HEAD admits no request: its other changes take no effect, so they count once, neutral."""
+    if not settings:
+        return
+    what = "; ".join(c.what for c in settings[:3]) + (f"; and {len(settings) - 3} more" if len(settings) > 3 else "")
+    state = "stays revoked" if old_status == "revoked" else "is revoked"
+    d.add(settings[0].subject, "~", f"{len(settings)} setting change{'s' * (len(settings) != 1)} without effect "
+          f"while the key {state}: {what}", NEUTRAL)
+
+
+def _key(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides, rotated: bool) -> None:
+    if rotated:
+        prefixes = f" ({old['key_prefix'] or '?'}… -> {new['key_prefix'] or '?'}…)"
+        d.add(subject, "~", f"key rotated{prefixes}: the old key stops working, whoever holds the new one gets in", WIDENS)
+    elif old["key_prefix"] != new["key_prefix"]:
+        d.add(subject, "~", f"key_prefix: {old['key_prefix']} -> {new['key_prefix']} (same key)", NEUTRAL)
     if old["expires_at"] != new["expires_at"]:
         later = new["expires_at"] is None or (old["expires_at"] is not None and new["expires_at"] > old["expires_at"])
         d.add(subject, "~", f"expires_at: {old['expires_at']} -> {new['expires_at']}", WIDENS if later else NARROWS)
-    for name in ("principal", "team"):
-        if old[name] != new[name]:
-            d.add(subject, "~", f"{name}: {old[name]} -> {new[name]}", NEUTRAL)
+    for name in ("principal", "team", "profile"):
+        if old.get(name) != new.get(name):
+            d.add(subject, "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
     granted = sorted(new["routes"].keys() - old["routes"].keys())
     withdrawn = sorted(old["routes"].keys() - new["routes"].keys())
     if granted:
@@ -131,7 +238,7 @@ def _key(d: Diff, vid: str, old: dict[str, Any], new: dict[str, Any]) -> None:
     if withdrawn:
         d.add(subject, "-", f"may no longer call: {', '.join(withdrawn)}", NARROWS)
     for name in sorted(old["routes"].keys() & new["routes"].keys()):
-        _route(d, subject, name, old["routes"][name], new["routes"][name])
+        _route(d, subject, name, old["routes"][name], new["routes"][name], sides)
     if old["cache"] != new["cache"]:
         oc, nc = old["cache"], new["cache"]
         klass = SPEND if nc["mode"] == "disable" and oc["mode"] != "disable" else NEUTRAL
@@ -149,17 +256,31 @@ def _cache(c: dict[str, Any]) -> str:
     return str(c["mode"]) + (f" ({', '.join(extra)})" if extra else "")
 
 
-def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+def _blended(models: dict[str, Any], name: str) -> int | None:
+    """Input plus output price per 1M tokens: the figure that decides which of two models costs more."""
+    price = models.get(name, {}).get("price")
+    return None if price is None else int(price["input"]) + int(price["output"])
+
+
+def _pricier(sides: _Sides, old_model: str, new_model: str) -> tuple[bool, str]:
+    old, new = _blended(sides.base["models"], old_model), _blended(sides.head["models"], new_model)
+    if old is None or new is None or old == new:
+        return False, ""
+    return new > old, f"; input+output per 1M tokens {usd_micros(old)} -> {usd_micros(new)}"
+
+
+def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides) -> None:
     ot, nt = [_target(t) for t in old["targets"]], [_target(t) for t in new["targets"]]
     if old["model"] != new["model"]:
-        d.add(subject, "~", f"{name} now means {new['model']} (was {old['model']})", NEUTRAL)
+        up, prices = _pricier(sides, old["model"], new["model"])
+        d.add(subject, "~", f"{name} now means {new['model']} (was {old['model']}{prices})", SPEND if up else NEUTRAL)
     if ot and nt and ot[0] != nt[0]:
-        d.add(subject, "~", f"{name}: {ot[0].split('/')[0]} -> {nt[0].split('/')[0]}"
-              + (f" ({ot[0]} -> {nt[0]})" if ot[0].split('/')[1] != nt[0].split('/')[1] else ""), NEUTRAL)
+        _first_target(d, subject, name, old["targets"][0], new["targets"][0], sides, old["model"] != new["model"])
     if ot[1:] != nt[1:]:
-        fewer = len(nt) < len(ot)
+        fewer = bool(set(ot) - set(nt))
         d.add(subject, "~", f"{name} fallback: {' -> '.join(ot) or '-'}  =>  {' -> '.join(nt) or '-'}",
               RESILIENCE if fewer else NEUTRAL)
+    _upstream_names(d, subject, name, old["targets"], new["targets"], sides)
     lost = sorted(set(old["fallback_on"]) - set(new["fallback_on"]))
     gained = sorted(set(new["fallback_on"]) - set(old["fallback_on"]))
     if (lost or gained) and len(nt) > 1 and len(ot) > 1:
@@ -170,80 +291,60 @@ def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str,
               RESILIENCE if new["retries"] < old["retries"] else NEUTRAL)
 
 
+def _first_target(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides,
+                  model_line_shown: bool) -> None:
+    up, prices = (False, "") if model_line_shown else _pricier(sides, old["model"], new["model"])
+    klass = SPEND if up else NEUTRAL
+    if old["provider"] != new["provider"]:
+        models = f" ({_target(old)} -> {_target(new)}{prices})" if old["model"] != new["model"] else ""
+        d.add(subject, "~", f"{name}: {old['provider']} -> {new['provider']}{models}", klass)
+    else:
+        d.add(subject, "~", f"{name}: first target {_target(old)} -> {_target(new)}{prices}", klass)
+
+
+def _upstream_names(d: Diff, subject: str, name: str, old: list[dict[str, Any]], new: list[dict[str, Any]],
+                    sides: _Sides) -> None:
+    """Same target, another name or protocol upstream; told once on the provider when its deployments moved."""
+    for o, n in zip(old, new):
+        if _target(o) != _target(n):
+            continue
+        pid = o["provider"]
+        base_p, head_p = sides.base["providers"].get(pid, {}), sides.head["providers"].get(pid, {})
+        if o["upstream_model"] != n["upstream_model"] and (
+            base_p.get("deployments", {}).get(o["model"]) == head_p.get("deployments", {}).get(o["model"])
+        ):
+            d.add(subject, "~", f"{name} via {_target(o)} is sent upstream as {n['upstream_model']} "
+                  f"(was {o['upstream_model']})", NEUTRAL)
+        if o["protocol"] != n["protocol"] and base_p.get("protocol") == head_p.get("protocol"):
+            d.add(subject, "~", f"{name} via {_target(o)} speaks {n['protocol']} (was {o['protocol']})", NEUTRAL)
+
+
 def _budgets(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
     for inst in sorted(b.keys() - a.keys()):
         x = b[inst]
-        d.add(f"budget {inst}", "+", f"{_usd_micros(x['limit_micros'])} per {x['window']} on {x['scope']} {x['target']}", NARROWS)
+        d.add(f"budget {inst}", "+", f"{usd_micros(x['limit_micros'])} per {x['window']} on {x['scope']} {x['target']}", NARROWS)
     for inst in sorted(a.keys() - b.keys()):
         d.add(f"budget {inst}", "-", "removed", SPEND)
     for inst in sorted(a.keys() & b.keys()):
-        old, new = a[inst], b[inst]
-        if old["limit_micros"] != new["limit_micros"]:
-            up = new["limit_micros"] > old["limit_micros"]
-            d.add(f"budget {inst}", "~", f"limit {_usd_micros(old['limit_micros'])} -> {_usd_micros(new['limit_micros'])}"
-                  + f" per {new['window']}", SPEND if up else NARROWS)
-        for name, label in (("block_bp", "block"), ("warn_bp", "warn")):
-            if old[name] != new[name]:
-                up = (new[name] or 0) > (old[name] or 0) or new[name] is None
-                d.add(f"budget {inst}", "~", f"{label} threshold {_pct(old[name])} -> {_pct(new[name])}",
-                      SPEND if up and label == "block" else NEUTRAL)
-        for name in ("window", "timezone"):
-            if old[name] != new[name]:
-                d.add(f"budget {inst}", "~", f"{name}: {old[name]} -> {new[name]}", NEUTRAL)
+        _budget(d, f"budget {inst}", a[inst], b[inst])
+
+
+def _budget(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if (old["scope"], old["target"]) != (new["scope"], new["target"]):
+        d.add(subject, "~", f"applies to {old['scope']} {old['target']} -> {new['scope']} {new['target']}", NEUTRAL)
+    if old["limit_micros"] != new["limit_micros"]:
+        up = new["limit_micros"] > old["limit_micros"]
+        d.add(subject, "~", f"limit {usd_micros(old['limit_micros'])} -> {usd_micros(new['limit_micros'])}"
+              + f" per {new['window']}", SPEND if up else NARROWS)
+    if old["block_bp"] != new["block_bp"]:
+        d.add(subject, "~", f"block threshold {_pct(old['block_bp'])} -> {_pct(new['block_bp'])}",
+              SPEND if new["block_bp"] > old["block_bp"] else NARROWS)
+    if old["warn_bp"] != new["warn_bp"]:
+        d.add(subject, "~", f"warn threshold {_pct(old['warn_bp'])} -> {_pct(new['warn_bp'])}", NEUTRAL)
+    for name in ("window", "timezone"):
+        if old[name] != new[name]:
+            d.add(subject, "~", f"{name}: {old[name]} -> {new[name]}", NEUTRAL)
 
 
 def _pct(bp: int | None) -> str:
     return "none" if bp is None else f"{bp / 100:g}%"
-
-
-def summary(d: Diff) -> str:
-    counts = d.counts()
-    if not d.changes:
-        return "No changes: the policy decides every request as before."
-    parts = ", ".join(f"{counts[k]} {k}" for k in CLASSES)
-    return f"{len(d.changes)} change{'s' * (len(d.changes) != 1)}: {parts}."
-
-
-def render_text(d: Diff) -> str:
-    lines = [f"Policy diff {d.base_revision[:19]} -> {d.head_revision[:19]}", ""]
-    subject = None
-    for c in d.changes:
-        if c.subject != subject:
-            subject = c.subject
-            lines.append(subject)
-        lines.append(f"  {c.action} {c.what}  [{c.klass}]")
-    lines += ["", summary(d)]
-    return "\n".join(lines) + "\n"
-
-
-def render_markdown(d: Diff, collapse_after: int = 3) -> str:
-    lines = ["### Gatepost policy diff", "", f"`{d.base_revision[:19]}` → `{d.head_revision[:19]}`", "",
-             f"**{summary(d)}**", ""]
-    if not d.changes:
-        return "\n".join(lines)
-    by_subject: dict[str, list[Change]] = {}
-    for c in d.changes:
-        by_subject.setdefault(c.subject, []).append(c)
-    for subject, changes in by_subject.items():
-        rows = ["| | change | class |", "|---|---|---|"] + [
-            f"| `{c.action}` | {_cell(c.what)} | {c.klass} |" for c in changes
-        ]
-        if len(changes) > collapse_after:
-            lines += [f"<details><summary><b>{subject}</b> ({len(changes)} changes)</summary>", "", *rows, "", "</details>", ""]
-        else:
-            lines += [f"**{subject}**", "", *rows, ""]
-    return "\n".join(lines)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render_json(d: Diff) -> dict[str, Any]:
-    return {
-        "format_version": FORMAT_VERSION,
-        "base_revision": d.base_revision,
-        "head_revision": d.head_revision,
-        "summary": {"changes": len(d.changes), **{k.replace(" ", "_"): v for k, v in d.counts().items()}},
-        "changes": [c.to_json() for c in d.changes],
-    }

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="policy",
         description="Gatepost: compile, check and serve LLM gateway policy kept in git.",
-        epilog="Exit codes: 0 clean, 1 policy errors (or warnings with --strict), 2 usage or I/O error.",
+        epilog="Exit codes: 0 clean, 1 policy errors (or warnings with --strict; failing policy tests), "
+        "2 usage or I/O error, 3 `policy diff` found changes.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser(
         "compile",
         help="validate a policy directory and write the routing table",
-        description="Compile every *.yaml/*.yml below DIR into a routing table artifact. "
+        description="Compile every policy file below DIR (*.yaml/*.yml, and *.gp in the DSL; *_test.yaml "
+        "files and dot-folders are skipped) into a routing table artifact. "
         "All problems are reported in one run, sorted by file and line.",
         epilog="Examples:\n  policy compile policies/ --check            # CI gate on pull requests\n"
         "  policy compile policies/ -o routing-table.json\n"
@@ -113,9 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the policy's *_test.yaml cases through the proxy's decision",
         description="Each case names a key (vk or key_prefix), a model and a surface, and what must "
         "happen (allow or deny with a code, the first target, the budgets). Cases run through the same "
-        "decision function as the proxy. Exit 0 when all pass, 1 when any fails, 2 on usage errors.",
+        "decision function as the proxy. Exit 0 when all pass, 1 when any fails or no case is found, "
+        "2 on usage errors or a malformed test file.",
+        epilog="Test files are every *_test.yaml/*_test.yml below DIR (schemas/policy-test.schema.json):\n"
+        "  tests:\n"
+        "    - name: o3 is off the Codex allow-list\n"
+        "      vk: vk-alice-codex          # or key_prefix: gp-nFv8tCho\n"
+        "      model: o3\n"
+        "      surface: responses          # chat | responses (default) | messages | gemini\n"
+        "      at: 2027-06-30T00:00:00Z    # optional: when the request happens (expiry); default now\n"
+        "      expect: {decision: deny, status: 403, code: model_not_allowed}\n"
+        "expect fields (only those given are compared):\n"
+        "  decision      allow | deny (required)\n"
+        "  status, code  deny: the HTTP status and error code (401 invalid_api_key, 403 model_not_allowed, ...)\n"
+        "  model         allow: the registered model the requested name resolves to\n"
+        "  first_target  allow: provider/model tried first\n"
+        "  targets       allow: every target, provider/model, in order\n"
+        "  budgets       allow: the budget instances that apply\n"
+        "  cache         allow: respect | disable | force",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    test.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR")
+    test.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR",
+                      help="the policy directory; its *_test.yaml files hold the cases (default: .)")
     test.add_argument("--format", choices=("text", "json"), default="text")
 
     diff = sub.add_parser(
@@ -131,8 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  policy diff build/old.json build/new.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    diff.add_argument("base", metavar="BASE")
-    diff.add_argument("head", metavar="HEAD")
+    diff.add_argument("base", metavar="BASE",
+                      help="the policy before the change: a policy directory, an artifact (JSON), or a git revision")
+    diff.add_argument("head", metavar="HEAD",
+                      help="the policy after the change: a policy directory, an artifact (JSON), or a git revision")
     diff.add_argument("--dir", type=Path, default=Path("."),
                       help="the policy directory inside the repository, for git revisions (default: .)")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")

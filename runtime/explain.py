@@ -54,10 +54,16 @@ class Explanation:
         return data
 
 
+def keys_with_prefix(table: LoadedTable, key_prefix: str) -> list[KeyEntry]:
+    return sorted((k for k in table.keys.values() if key_prefix and k.key_prefix and k.key_prefix.startswith(key_prefix)),
+                  key=lambda k: k.id)
+
+
 def find_key(table: LoadedTable, vk_id: str | None, key_prefix: str | None) -> KeyEntry | None:
+    """The key named by id, or the one key whose prefix starts with `key_prefix` (None when several do)."""
     if vk_id is not None:
         return table.keys.get(vk_id)
-    matches = [k for k in table.keys.values() if key_prefix and k.key_prefix and k.key_prefix.startswith(key_prefix)]
+    matches = keys_with_prefix(table, key_prefix or "")
     return matches[0] if len(matches) == 1 else None
 
 

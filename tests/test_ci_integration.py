@@ -52,7 +52,7 @@ def test_the_pre_commit_hook_works_in_a_fresh_repository(tmp_path: Path) -> None
     shutil.copytree(ACME, repo, ignore=shutil.ignore_patterns(".github", ".pre-commit-config.yaml"))
     (repo / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {ROOT}\n    rev: {git(ROOT, 'rev-parse', 'HEAD')}\n"
-        "    hooks:\n      - id: gatepost-check\n      - id: gatepost-test\n"
+        "    hooks:\n      - id: gatepost-check\n      - id: gatepost-test\n      - id: gatepost-fmt\n"
     )
     git(repo, "init", "-q")
     git(repo, "add", "-A")
@@ -61,9 +61,72 @@ def test_the_pre_commit_hook_works_in_a_fresh_repository(tmp_path: Path) -> None
     ok = subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "gatepost policy compile --check" in ok.stdout and "Passed" in ok.stdout
+    assert "gatepost policy fmt --check" in ok.stdout and "Failed" not in ok.stdout
     alice = repo / "virtual_keys" / "engineering" / "alice.yaml"
     alice.write_text(alice.read_text().replace("extends: codex-default", "extends: codex-defualt", 1))
     git(repo, "add", "-A")
     broken = subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert broken.returncode == 1
     assert "error[GP203]" in broken.stdout and "did you mean 'codex-default'?" in broken.stdout
+    alice.write_text(alice.read_text().replace("extends: codex-defualt", "extends: codex-default", 1)
+                     .replace("    team: engineering\n", "    team:    engineering\n", 1))
+    git(repo, "add", "-A")
+    unformatted = subprocess.run(run, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert unformatted.returncode == 1
+    assert "file(s) not in canonical layout" in unformatted.stdout and "+    team: engineering" in unformatted.stdout
+
+
+def diff_step() -> str:
+    workflow = yaml.safe_load((ACME / ".github" / "workflows" / "gatepost.yml").read_text())
+    [step] = [s for s in workflow["jobs"]["policy"]["steps"] if "policy diff" in s.get("run", "")]
+    script: str = step["run"]
+    assert "${{ github.base_ref }}" in script
+    return script.replace("${{ github.base_ref }}", "main")
+
+
+def run_step(script: str, repo: Path) -> subprocess.CompletedProcess[str]:
+    """The step as GitHub runs a `run:` block: bash with errexit and pipefail."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def pull_request(tmp_path: Path) -> Path:
+    """A clone whose origin/main is acme and whose HEAD is a branch one commit ahead of it."""
+    origin = tmp_path / "origin"
+    shutil.copytree(ACME, origin)
+    who = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, *who, "commit", "-qm", "base")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
+    git(clone, "checkout", "-q", "-b", "raise-budget")
+    return clone
+
+
+def commit(repo: Path, rel: str, old: str, new: str) -> None:
+    path = repo / rel
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    git(repo, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qam", f"edit {rel}")
+
+
+def test_the_diff_step_treats_changes_as_success_and_writes_the_comment(tmp_path: Path) -> None:
+    repo = pull_request(tmp_path)
+    commit(repo, "budgets.yaml", "limit_usd: 100\n", "limit_usd: 150\n")
+    proc = run_step(diff_step(), repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    comment = (repo / "diff.md").read_text()
+    assert comment.startswith("### Gatepost policy diff")
+    assert "`origin/main`" in comment and "`HEAD`" in comment and "limit $100.00 -> $150.00 per day" in comment
+
+
+def test_the_diff_step_passes_without_changes_and_fails_when_head_does_not_compile(tmp_path: Path) -> None:
+    repo = pull_request(tmp_path)
+    unchanged = run_step(diff_step(), repo)
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert "No changes" in (repo / "diff.md").read_text()
+    commit(repo, "virtual_keys/engineering/bob.yaml", "extends: codex-default", "extends: codex-defualt")
+    broken = run_step(diff_step(), repo)
+    assert broken.returncode == 1 and "GP203" in broken.stderr

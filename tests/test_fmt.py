@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
 from compiler import compile_policy
+from policy.fmt import format_text
 from tests.conftest import ACME, ROOT
 
 MESSY = """\
@@ -53,3 +59,80 @@ def test_fmt_reorders_reindents_and_keeps_comments(tmp_path: Path) -> None:
     assert after.artifact is not None and before.artifact is not None
     assert after.artifact["revision"] == before.artifact["revision"]
     assert policy("fmt", str(repo), "--check").returncode == 0
+
+
+def comments(text: str) -> list[str]:
+    return sorted(line.strip()[line.strip().index("#"):] for line in text.splitlines() if "#" in line)
+
+
+def assert_fixed_point(text: str) -> str:
+    once = format_text(text)
+    assert format_text(once) == once, f"not idempotent:\n{text}\n---- once ----\n{once}"
+    assert yaml.safe_load(once) == yaml.safe_load(text)
+    assert comments(once) == comments(text)
+    assert not once.startswith("\n") and once.endswith("\n") and not once.endswith("\n\n")
+    return once
+
+
+MESSY_INPUTS = [
+    MESSY,
+    "budgets:\n  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 100, on_breach: {block: 100%}}\n"
+    "\n# the providers\nproviders:\n  openai-primary: {type: openai, api_key: env:X}\n",
+    "providers:\n  openai-primary:\n    api_key: env:X\n      # before type, odd indent\n    type: openai\n"
+    "    # before the second provider\n  other: {type: openai, api_key: env:Y}\n",
+    "# yaml-language-server: $schema=../schemas/policy.schema.json\n# Teams and providers.\nteams:\n"
+    "  eng: {members: [a@x.com]}   # aligned\nproviders:\n  p: {type: mock}     # aligned too\n\n\n# the end\n",
+    "virtual_keys:\n    vk-a:\n        team: t\n        # inside\n        key_sha256: abc\n    # before vk-b\n"
+    "    vk-b:\n        key_sha256: def\n        models_allowed:\n          # the cheap one\n          - gpt-5-mini\n"
+    "          - gpt-5   # the big one\n",
+    "# header\n\n\n# about budgets\nbudgets:\n  b:\n    description: |\n      # not a comment\n\n      text\n"
+    "    scope: org\n",
+]
+
+
+@pytest.mark.parametrize("text", MESSY_INPUTS)
+def test_fmt_is_a_fixed_point_on_messy_input(text: str) -> None:
+    assert_fixed_point(text)
+
+
+def test_a_comment_moves_with_the_section_it_precedes_and_takes_its_indent() -> None:
+    once = assert_fixed_point(MESSY_INPUTS[2])
+    assert once.splitlines()[1:4] == ["  openai-primary:", "    # before type, odd indent", "    type: openai"]
+    assert "  # before the second provider\n  other:" in once
+    header = assert_fixed_point(MESSY_INPUTS[3])
+    assert header.startswith("# yaml-language-server: $schema=../schemas/policy.schema.json\n")
+    assert "  p: {type: mock}     # aligned too\n" in header
+
+
+ACME_SECTIONS = {name: (ACME / rel).read_text().split("\n", 1)[1] for name, rel in {
+    "gateway": "gateway.yaml", "providers": "providers.yaml", "models": "models/openai.yaml", "teams": "teams.yaml",
+    "profiles": "profiles.yaml", "virtual_keys": "virtual_keys/engineering/alice.yaml", "budgets": "budgets.yaml",
+}.items()}
+SECTION_PREFIXES = ["", "\n", "# about {name}\n", "\n# about {name}\n\n", "\n\n   # odd indent about {name}\n"]
+
+
+def with_entity_comment(text: str, indent: int) -> str:
+    lines = text.splitlines(keepends=True)
+    entities = [i for i, line in enumerate(lines) if line.startswith("  ") and not line.startswith("   ")]
+    if len(entities) < 2:
+        return text
+    at = entities[1]
+    return "".join(lines[:at]) + " " * indent + "# before an entity\n" + "".join(lines[at:])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          phases=(Phase.explicit, Phase.generate))
+@given(order=st.permutations(sorted(ACME_SECTIONS)),
+       prefixes=st.lists(st.sampled_from(SECTION_PREFIXES), min_size=7, max_size=7),
+       indents=st.lists(st.sampled_from([None, 0, 2, 4, 7]), min_size=7, max_size=7),
+       tail=st.sampled_from(["", "\n", "# trailing note\n", "\n\n# trailing note\n\n"]))
+def test_fmt_of_reordered_acme_with_comments_is_a_fixed_point(
+        order: list[str], prefixes: list[str], indents: list[int | None], tail: str) -> None:
+    parts = []
+    for name, prefix, indent in zip(order, prefixes, indents):
+        body = ACME_SECTIONS[name]
+        parts.append(prefix.format(name=name) + (body if indent is None else with_entity_comment(body, indent)))
+    text = "".join(parts) + tail
+    once = assert_fixed_point(text)
+    sections = [line.rstrip(":") for line in once.splitlines() if line and line[0].isalpha()]
+    assert sections == [s for s in ("gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets")]

@@ -63,3 +63,42 @@ def test_a_malformed_test_file_is_a_located_usage_error(tmp_path: Path) -> None:
     (repo / "bad_test.yaml").write_text("tests:\n  - name: no model\n    vk: vk-alice-codex\n    expect: {decision: allow}\n")
     proc = policy("test", str(repo))
     assert proc.returncode == 2 and "bad_test.yaml:2:" in proc.stderr and "model" in proc.stderr
+
+
+def test_explain_lists_the_keys_an_ambiguous_prefix_matches() -> None:
+    proc = policy("explain", str(ACME), "--key-prefix", "gp-", "--model", "o3")
+    assert proc.returncode == 2
+    assert "prefix 'gp-' is ambiguous: 9 keys match: vk-alice-claude (gp-LlUh2f_xv), vk-alice-codex" in proc.stderr
+    assert "give more characters or --vk" in proc.stderr
+    missing = policy("explain", str(ACME), "--key-prefix", "gp-nothing", "--model", "o3")
+    assert missing.returncode == 2 and "no key with prefix 'gp-nothing'" in missing.stderr
+
+
+def test_policy_test_without_any_case_fails_and_says_why(tmp_path: Path) -> None:
+    repo = tmp_path / "acme"
+    shutil.copytree(ACME, repo)
+    (repo / "policy_test.yaml").unlink()
+    proc = policy("test", str(repo))
+    assert proc.returncode == 1
+    assert "no test cases in" in proc.stderr and "(no *_test.yaml files)" in proc.stderr
+    assert "passed" not in proc.stdout
+    (repo / "empty_test.yaml").write_text("tests: []\n")
+    proc = policy("test", str(repo))
+    assert proc.returncode == 1 and "(1 *_test.yaml file(s) with no cases)" in proc.stderr
+
+
+def test_the_dsl_example_ships_passing_tests() -> None:
+    proc = policy("test", str(ACME.parent / "acme-dsl"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("9 passed, 0 failed")
+
+
+def test_help_documents_test_files_diff_sides_and_exit_codes() -> None:
+    test_help = policy("test", "--help").stdout
+    assert "*_test.yaml" in test_help and "expect fields" in test_help
+    for name in ("decision", "status, code", "first_target", "targets", "budgets", "cache"):
+        assert f"\n  {name} " in test_help, name
+    diff_help = policy("diff", "--help").stdout
+    assert "a policy directory, an artifact (JSON), or a git revision" in " ".join(diff_help.split())
+    assert "*.gp" in policy("compile", "--help").stdout
+    assert "3 `policy diff` found changes" in " ".join(policy("--help").stdout.split())

@@ -24,7 +24,8 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(render_json(result.diagnostics))
     elif args.format == "sarif":
-        sys.stdout.write(render_sarif(result.diagnostics, root_prefix=_prefix(root), version=COMPILER_VERSION))
+        sys.stdout.write(render_sarif(result.diagnostics, root_prefix=_prefix(root), version=COMPILER_VERSION,
+                                      srcroot_uri=_srcroot(root).as_uri() + "/"))
     elif args.format == "github":
         sys.stdout.write(render_github(result.diagnostics, root_prefix=_prefix(root)))
     elif result.diagnostics:
@@ -59,6 +60,15 @@ def _prefix(root: Path) -> str:
         return ""
     text = rel.as_posix()
     return "" if text == "." else text + "/"
+
+
+def _srcroot(root: Path) -> Path:
+    """The directory SARIF paths are relative to: the working directory, or root when it lies elsewhere."""
+    try:
+        root.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return root.resolve()
+    return Path.cwd().resolve()
 
 
 def _write(target: Path, data: bytes) -> None:

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from compiler import compile_policy, compile_sources, render_text
-from compiler.diff import diff_tables, render_json, render_markdown
-from compiler.diff import render_text as render_diff
+from compiler.diff import diff_tables
+from compiler.diff_render import render_json, render_markdown
+from compiler.diff_render import render_text as render_diff
+from runtime.table import TableError, table_from_artifact
 
 from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from ..loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
@@ -33,12 +35,22 @@ def _git(*args: str, cwd: Path) -> str:
     return proc.stdout
 
 
+def _verify_revision(revision: str, directory: Path) -> Path:
+    """The repository's top level, once `revision` is known to name a commit there."""
+    try:
+        top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+        _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=top)
+    except (SideError, OSError) as exc:
+        raise SideError(f"'{revision}' is not a policy directory, an artifact file, or a git revision "
+                        f"of the repository at {directory}", EXIT_USAGE) from exc
+    return top
+
+
 def _from_git(revision: str, directory: Path) -> tuple[list[SourceFile], str]:
     """The policy files below `directory` as they are at `revision`, read from git objects."""
-    top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+    top = _verify_revision(revision, directory)
     prefix = directory.resolve().relative_to(top.resolve()).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
-    _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=top)
     names = _git("ls-tree", "-r", "--name-only", revision, "--", prefix or ".", cwd=top).splitlines()
     sources = []
     for name in sorted(names):
@@ -52,17 +64,29 @@ def _from_git(revision: str, directory: Path) -> tuple[list[SourceFile], str]:
     return sources, f"{revision} ({prefix or './'})"
 
 
+def _read_artifact(path: Path) -> dict[str, Any]:
+    """An artifact file, verified the way the proxy verifies one before serving it (schema and revision)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise SideError(f"{path}: cannot read: {exc.strerror or exc}", EXIT_USAGE) from exc
+    except ValueError as exc:
+        raise SideError(f"{path}: not a routing table (not JSON: {exc})", EXIT_USAGE) from exc
+    try:
+        table_from_artifact(data, str(path))
+    except TableError as exc:
+        raise SideError(str(exc), EXIT_POLICY) from exc
+    verified: dict[str, Any] = data
+    return verified
+
+
 def load_side(spec: str, directory: Path) -> dict[str, Any]:
     path = Path(spec)
     if path.is_dir():
         result = compile_policy(path)
         label = str(path)
     elif path.is_file():
-        try:
-            data: dict[str, Any] = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
-            raise SideError(f"{spec}: not a routing table: {exc}", EXIT_USAGE) from exc
-        return data
+        return _read_artifact(path)
     else:
         sources, label = _from_git(spec, directory)
         result = compile_sources(sources)
@@ -79,11 +103,11 @@ def run_diff(args: argparse.Namespace) -> int:
     except SideError as exc:
         print(f"policy diff: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    result = diff_tables(base, head)
+    result = diff_tables(base, head, args.base, args.head)
     if args.format == "json":
         print(json.dumps(render_json(result), indent=2))
     elif args.format == "markdown":
         sys.stdout.write(render_markdown(result) + "\n")
     else:
         sys.stdout.write(render_diff(result))
-    return EXIT_CHANGES if result.changes else EXIT_OK
+    return EXIT_CHANGES if result.changed else EXIT_OK

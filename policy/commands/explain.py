@@ -7,11 +7,21 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from runtime.explain import explain, find_key
+from runtime.explain import explain, find_key, keys_with_prefix
 from runtime.reload import PolicyError, load_source
-from runtime.table import TableError
+from runtime.table import LoadedTable, TableError
 
 from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+
+
+def _not_found(table: LoadedTable, args: argparse.Namespace) -> str:
+    if args.vk:
+        return f"no virtual key '{args.vk}' in {args.source}"
+    matches = keys_with_prefix(table, args.key_prefix)
+    if not matches:
+        return f"no key with prefix '{args.key_prefix}' in {args.source}"
+    listed = ", ".join(f"{k.id} ({k.key_prefix})" for k in matches)
+    return f"prefix '{args.key_prefix}' is ambiguous: {len(matches)} keys match: {listed}; give more characters or --vk"
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -26,8 +36,7 @@ def run_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     key = find_key(table, args.vk, args.key_prefix)
     if key is None:
-        wanted = f"virtual key '{args.vk}'" if args.vk else f"exactly one key with prefix '{args.key_prefix}'"
-        print(f"policy explain: error: no {wanted} in {args.source}", file=sys.stderr)
+        print(f"policy explain: error: {_not_found(table, args)}", file=sys.stderr)
         return EXIT_USAGE
     result = explain(table, key, args.model, args.surface, datetime.now(timezone.utc))
     if args.format == "json":

@@ -72,7 +72,8 @@ def run_test(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     results: list[dict[str, Any]] = []
     broken = False
-    for path in discover_tests(root):
+    test_files = discover_tests(root)
+    for path in test_files:
         try:
             doc = parse(read_source(root, path))
             suite = PolicyTestFile.model_validate(doc.data)
@@ -93,6 +94,11 @@ def run_test(args: argparse.Namespace) -> int:
             span = doc.values.get(("tests", i))
             results.append({"name": case.name, "where": str(span) if span else doc.source.path,
                             "passed": not problems, "problems": problems, "got": got})
+    if not results and not broken:
+        where = f"{len(test_files)} *_test.yaml file(s) with no cases" if test_files else "no *_test.yaml files"
+        print(f"policy test: error: no test cases in {root} ({where}); a test that checks nothing cannot pass. "
+              "Add cases to a *_test.yaml file (see `policy test --help`)", file=sys.stderr)
+        return EXIT_POLICY
     failed = [r for r in results if not r["passed"]]
     if args.format == "json":
         print(json.dumps({"passed": len(results) - len(failed), "failed": len(failed), "cases": results}, indent=2))

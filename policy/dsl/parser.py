@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -121,8 +123,7 @@ def parse_dsl(source: SourceFile) -> Document:
         kind = str(words[0])
         section = KINDS.get(kind)
         if section is None:
-            known = ", ".join(KINDS)
-            raise LoadError("GP101", f"unknown kind of entity '{kind}'; kinds are: {known}", _span(source.path, words[0]))
+            raise LoadError("GP101", _unknown_kind(kind), _span(source.path, words[0]))
         if section == "gateway":
             if len(words) > 1:
                 raise LoadError("GP104", "gateway takes no name: `gateway { ... }`", _span(source.path, words[1]))
@@ -151,17 +152,72 @@ def parse_dsl(source: SourceFile) -> Document:
     return doc
 
 
+def _unknown_kind(kind: str) -> str:
+    close = difflib.get_close_matches(kind, list(KINDS), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown kind of entity '{kind}'; {hint}kinds are: {', '.join(KINDS)}"
+
+
 def _syntax_error(source: SourceFile, exc: UnexpectedInput) -> LoadError:
     line, col = exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1
+    here = Span(source.path, line, col, line, col + 1)
+    at_end = isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+    unclosed = _unclosed_brackets(source.text, len(source.text) if at_end else exc.pos_in_stream or 0)
+    if at_end and unclosed:
+        bracket, (open_line, open_col) = unclosed[-1]
+        closer = "}" if bracket == "{" else "]"
+        return LoadError("GP002", f"'{bracket}' opened at {open_line}:{open_col} is never closed: the file ends "
+                         f"before its '{closer}'", Span(source.path, open_line, open_col, open_line, open_col + 1))
     if isinstance(exc, UnexpectedToken):
-        found = "the end of the file" if exc.token.type == "$END" else f"'{exc.token}'"
-        expected = sorted({TOKEN_NAMES.get(t, t) for t in exc.expected if not t.startswith("__")})
-        message = f"unexpected {found}; expected {', '.join(expected[:6])}"
+        found = "end of file" if exc.token.type == "$END" else f"'{exc.token}'"
+        message = f"unexpected {found}; expected {_expected(exc.expected)}"
+        first_word = source.text.splitlines()[line - 1].split(maxsplit=1)[:1] if line <= source.text.count("\n") + 1 else []
+        if first_word and first_word[0] in KINDS and unclosed and unclosed[-1][0] == "{":
+            open_line, open_col = unclosed[-1][1]
+            message += f" (the '{{' opened at {open_line}:{open_col} is not closed before this {first_word[0]})"
     elif isinstance(exc, UnexpectedCharacters):
         position = exc.pos_in_stream or 0
-        message = f"unexpected character {source.text[position]!r}" if position < len(source.text) else "unexpected character"
-    elif isinstance(exc, UnexpectedEOF):
-        message = "the file ends inside a block; a '}' or ']' is missing"
+        char = source.text[position] if position < len(source.text) else ""
+        rest_of_line = source.text[position + 1:].split("\n", 1)[0]
+        if char == '"' and not re.search(r'(?<!\\)"', rest_of_line):
+            message = "unterminated string: the closing '\"' is missing on this line (strings end on the line they start)"
+        else:
+            message = f"unexpected character {char!r}; expected {_expected(exc.allowed)}" if char else "unexpected character"
     else:
         message = str(exc)
-    return LoadError("GP002", message, Span(source.path, line, col, line, col + 1))
+    return LoadError("GP002", message, here)
+
+
+def _expected(tokens: Iterable[str]) -> str:
+    names = sorted({TOKEN_NAMES[t] for t in tokens if t in TOKEN_NAMES})
+    return ", ".join(names) if names else "something else"
+
+
+def _unclosed_brackets(text: str, end: int) -> list[tuple[str, tuple[int, int]]]:
+    """The '{' and '[' still open at `end`, outermost first, each with its line and column."""
+    stack: list[tuple[str, tuple[int, int]]] = []
+    line, col, i = 1, 1, 0
+    in_string = in_comment = False
+    while i < min(end, len(text)):
+        ch = text[i]
+        if ch == "\n":
+            line, col, in_string, in_comment = line + 1, 1, False, False
+            i += 1
+            continue
+        if in_comment:
+            pass
+        elif in_string:
+            if ch == "\\":
+                i, col = i + 1, col + 1
+            elif ch == '"':
+                in_string = False
+        elif ch == "#":
+            in_comment = True
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append((ch, (line, col)))
+        elif ch in "}]" and stack and stack[-1][0] == ("{" if ch == "}" else "["):
+            stack.pop()
+        i, col = i + 1, col + 1
+    return stack

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from compiler import compile_policy
-from compiler.diff import diff_tables, render_json, render_markdown, render_text
+from compiler.diff import NARROWS, NEUTRAL, RESILIENCE, SPEND, WIDENS, Change, Diff, diff_tables
+from compiler.diff_render import render_json, render_markdown, render_text
 from tests.conftest import ACME, FIXED_NOW, ROOT
 
 NEW_KEY = """\
@@ -56,8 +58,11 @@ def test_one_line_alias_edit_moves_the_whole_team(team_on_azure: Path, tmp_path:
     d = diff_tables(artifact(team_on_azure), artifact(head))
     moved = [c for c in d.changes if c.what.startswith("gpt-4o: azure-east -> openai-primary")]
     assert {c.subject for c in moved} == {
-        "vk vk-alice-codex", "vk vk-bob-codex", "vk vk-carol-codex", "vk vk-dave-codex", "vk vk-cold-benchmark",
+        "vk vk-alice-codex", "vk vk-bob-codex", "vk vk-carol-codex", "vk vk-cold-benchmark",
     }
+    revoked = [(c.what, c.klass) for c in d.changes if c.subject == "vk vk-dave-codex"]
+    assert len(revoked) == 1 and revoked[0][1] == "neutral"
+    assert revoked[0][0].startswith("2 setting changes without effect while the key stays revoked: gpt-4o: azure-east")
     assert render_text(d) == snapshot(name="text")
     assert render_markdown(d) == snapshot(name="markdown")
 
@@ -117,3 +122,174 @@ def test_a_side_that_does_not_compile_exits_1(tmp_path: Path) -> None:
     edit(head, "virtual_keys/engineering/bob.yaml", "extends: codex-default", "extends: codex-defualt")
     proc = policy("diff", str(ACME), str(head), cwd=ROOT)
     assert proc.returncode == 1 and "GP203" in proc.stderr
+
+
+def changes_on(d: Diff, subject: str) -> list[tuple[str, str]]:
+    return [(c.what, c.klass) for c in d.changes if c.subject == subject]
+
+
+def edited(tmp_path: Path, *edits: tuple[str, str, str]) -> Diff:
+    head = tmp_path / "head"
+    shutil.copytree(ACME, head)
+    for rel, old, new in edits:
+        edit(head, rel, old, new)
+    return diff_tables(artifact(ACME), artifact(head), "main", "HEAD")
+
+
+def test_key_rotation_widens_access_on_the_key(tmp_path: Path) -> None:
+    d = edited(tmp_path, (
+        "virtual_keys/engineering/alice.yaml",
+        "key_sha256: 1e91b63c54c691a0ac18b416ba1a8a52e5f4db250a70dfe9caf5880083c4dbfd\n    key_prefix: gp-nFv8tChoQ",
+        "key_sha256: 0e91b63c54c691a0ac18b416ba1a8a52e5f4db250a70dfe9caf5880083c4dbfd\n    key_prefix: gp-NEWROTATE",
+    ))
+    assert changes_on(d, "vk vk-alice-codex") == [
+        ("key rotated (gp-nFv8tChoQ… -> gp-NEWROTATE…): the old key stops working, whoever holds the new one gets in",
+         WIDENS),
+    ]
+    assert len(d.changes) == 1
+
+
+def test_gateway_settings_are_compared(tmp_path: Path) -> None:
+    d = edited(tmp_path,
+               ("gateway.yaml", "client_deadline_s: 600", "client_deadline_s: 120"),
+               ("gateway.yaml", "max_body_bytes: 16777216", "max_body_bytes: 1048576"),
+               ("gateway.yaml", "header_prefix: X-LangWatch-", "header_prefix: X-Gatepost-"))
+    assert changes_on(d, "gateway") == [
+        ("header_prefix: X-LangWatch- -> X-Gatepost- (clients reading the old response headers stop seeing them)",
+         NEUTRAL),
+        ("client deadline: 600s -> 120s", RESILIENCE),
+        ("max_body_bytes: 16,777,216 -> 1,048,576 (larger requests are refused)", NARROWS),
+    ]
+
+
+def test_a_provider_circuit_and_deployment_read_as_sentences(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("providers.yaml", "gpt-4o: gpt4o-prod\n", "gpt-4o: gpt4o-prod-v2\n"),
+               ("providers.yaml", "timeouts: {connect_s: 5, read_s: 60, total_s: 120}",
+                "timeouts: {connect_s: 5, read_s: 60, total_s: 120}\n    circuit: {failures: 3, cooldown_s: 60}"))
+    assert changes_on(d, "provider azure-east") == [
+        ("deployments: gpt-4o as gpt4o-prod -> gpt4o-prod-v2", NEUTRAL),
+        ("cool-down: after 5 failures for 30s -> after 3 failures for 60s", NEUTRAL),
+    ]
+    assert all(c.subject == "provider azure-east" for c in d.changes)
+
+
+def test_alias_moved_to_a_pricier_model_raises_spend_and_names_no_unchanged_provider(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("profiles.yaml", "model_aliases: {fast: gpt-5-mini}", "model_aliases: {fast: gpt-5}"))
+    alice = changes_on(d, "vk vk-alice-codex")
+    assert alice == [("fast now means gpt-5 (was gpt-5-mini; input+output per 1M tokens $2.25 -> $11.25)", SPEND),
+                     ("fast: first target openai-primary/gpt-5-mini -> openai-primary/gpt-5", NEUTRAL)]
+    assert not any("openai-primary -> openai-primary" in c.what for c in d.changes)
+
+
+def test_alias_moved_to_a_cheaper_model_is_neutral(tmp_path: Path) -> None:
+    pricier = tmp_path / "pricier"
+    shutil.copytree(ACME, pricier)
+    edit(pricier, "profiles.yaml", "model_aliases: {fast: gpt-5-mini}", "model_aliases: {fast: gpt-5}")
+    d = diff_tables(artifact(pricier), artifact(ACME))
+    assert changes_on(d, "vk vk-alice-codex")[0] == (
+        "fast now means gpt-5-mini (was gpt-5; input+output per 1M tokens $11.25 -> $2.25)", NEUTRAL)
+    assert d.counts()[SPEND] == 0
+
+
+def test_block_threshold_lowered_narrows_and_raised_raises_spend(tmp_path: Path) -> None:
+    lowered = edited(tmp_path / "lowered", ("budgets.yaml", "on_breach: {warn: 90%, block: 110%}",
+                                            "on_breach: {warn: 90%, block: 100%}"))
+    assert changes_on(lowered, "budget org-monthly") == [("block threshold 110% -> 100%", NARROWS)]
+    raised = edited(tmp_path / "raised", ("budgets.yaml", "on_breach: {warn: 90%, block: 110%}",
+                                          "on_breach: {warn: 90%, block: 150%}"))
+    assert changes_on(raised, "budget org-monthly") == [("block threshold 110% -> 150%", SPEND)]
+
+
+def test_budget_scope_and_target_are_compared(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("budgets.yaml", "scope: vk\n    target: vk-cold-benchmark",
+                          "scope: principal\n    target: alice@acme.com"))
+    assert ("applies to vk vk-cold-benchmark -> principal alice@acme.com", NEUTRAL) in changes_on(
+        d, "budget cold-benchmark-weekly")
+
+
+def test_changes_on_a_revoked_key_do_not_count_as_widening(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("virtual_keys/engineering/bob.yaml", "extends: codex-default",
+                          "extends: codex-default\n    status: revoked"),
+               ("profiles.yaml", "models_allowed: [gpt-5-mini, gpt-5, gpt-4o, claude-haiku-4-5-20251001]",
+                "models_allowed: [gpt-5-mini, gpt-5, gpt-4o, o3, claude-haiku-4-5-20251001]"))
+    bob = changes_on(d, "vk vk-bob-codex")
+    assert bob == [("status: active -> revoked", NARROWS),
+                   ("1 setting change without effect while the key is revoked: may now call: o3", NEUTRAL)]
+    assert ("may now call: o3", WIDENS) in changes_on(d, "vk vk-alice-codex")
+
+
+def table_pair() -> tuple[dict[str, object], dict[str, object]]:
+    base = artifact(ACME)
+    return base, copy.deepcopy(base)
+
+
+def test_price_added_removed_and_target_upstream_compared() -> None:
+    base, head = table_pair()
+    table = head["table"]
+    assert isinstance(table, dict)
+    removed = table["models"]["o3"]["price"]
+    table["models"]["o3"]["price"] = None
+    route = table["virtual_keys"]["vk-alice-codex"]["routes"]["gpt-5"]
+    route["targets"][0]["upstream_model"] = "gpt-5-2025-08-07"
+    head["revision"] = "sha256:" + "0" * 64
+    d = diff_tables(base, head)
+    assert changes_on(d, "model o3") == [
+        (f"price removed (was input $2.00, output $8.00 per 1M tokens); no budget can count its spend", NEUTRAL)]
+    assert changes_on(d, "vk vk-alice-codex") == [
+        ("gpt-5 via openai-primary/gpt-5 is sent upstream as gpt-5-2025-08-07 (was gpt-5)", NEUTRAL)]
+    assert changes_on(diff_tables(head, base), "model o3") == [
+        ("price set: input $2.00, output $8.00 per 1M tokens", NEUTRAL)]
+    assert removed is not None
+
+
+def test_a_revision_change_the_diff_cannot_describe_is_never_no_change() -> None:
+    base, head = table_pair()
+    head["revision"] = "sha256:" + "f" * 64
+    d = diff_tables(base, head)
+    assert d.changes == [] and d.undescribed and d.changed
+    assert "does not describe" in render_text(d) and "as before" not in render_text(d)
+    assert render_json(d)["summary"]["undescribed_revision_change"] is True
+    same = diff_tables(base, base)
+    assert not same.changed and "decides every request as before" in render_text(same)
+
+
+def test_header_names_both_sides(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("budgets.yaml", "limit_usd: 100\n", "limit_usd: 150\n"))
+    assert render_text(d).startswith(f"Policy diff main ({d.base_revision[:19]}) -> HEAD ({d.head_revision[:19]})")
+    assert f"`main` (`{d.base_revision[:19]}`) → `HEAD` (`{d.head_revision[:19]}`)" in render_markdown(d)
+    assert render_json(d)["base"] == "main"
+
+
+def test_markdown_is_cut_short_under_githubs_comment_limit() -> None:
+    d = Diff("sha256:" + "a" * 64, "sha256:" + "b" * 64, "main", "HEAD")
+    for i in range(3000):
+        d.changes += [Change(f"vk vk-{i:05}", "+", "may now call: " + ", ".join(f"model-{j}" for j in range(8)), WIDENS)]
+    text = render_markdown(d)
+    assert len(text) < 60_000
+    assert "**3000 changes: 3000 widens access" in text
+    assert "Cut short:" in text and "--format json" in text
+    assert "vk vk-00000" in text and "vk vk-02999" not in text
+    small = render_markdown(Diff(d.base_revision, d.head_revision, changes=d.changes[:3]))
+    assert "Cut short" not in small
+
+
+def test_an_artifact_side_is_verified_before_it_is_compared(tmp_path: Path) -> None:
+    built = tmp_path / "table.json"
+    assert policy("compile", str(ACME), "-o", str(built), cwd=ROOT).returncode == 0
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text(json.dumps({"hello": "world"}))
+    proc = policy("diff", str(bogus), str(built), cwd=ROOT)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "not a routing table" in proc.stderr and "bogus.json" in proc.stderr
+    tampered = json.loads(built.read_text())
+    tampered["table"]["budgets"]["eng-daily"]["limit_micros"] *= 10
+    (tmp_path / "tampered.json").write_text(json.dumps(tampered))
+    proc = policy("diff", str(built), str(tmp_path / "tampered.json"), cwd=ROOT)
+    assert proc.returncode == 1 and "does not match its content" in proc.stderr
+    (tmp_path / "garbage.json").write_text("{not json")
+    proc = policy("diff", str(tmp_path / "garbage.json"), str(built), cwd=ROOT)
+    assert proc.returncode == 2 and "not JSON" in proc.stderr and "Traceback" not in proc.stderr
+    proc = policy("diff", str(tmp_path / "missing.json"), str(built), cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a policy directory, an artifact file, or a git revision" in proc.stderr
+    proc = policy("diff", str(built), str(ACME), cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from syrupy.assertion import SnapshotAssertion
 
 from compiler import canonical_json, compile_policy, compile_sources, render_text
 from policy.loader import SourceFile
@@ -22,10 +23,18 @@ def compiled(root: Path) -> dict[str, object]:
     return dict(result.artifact)
 
 
-def test_acme_in_the_dsl_compiles_to_the_same_table() -> None:
+SOURCE_FIELDS = {"sources", "source_map"}
+
+
+def test_acme_in_the_dsl_compiles_to_the_same_artifact_but_its_source_fields() -> None:
+    """Every field matches except `sources` and `source_map`, which name the .gp files and their lines."""
     yaml_artifact, dsl_artifact = compiled(ACME), compiled(ACME_DSL)
     assert dsl_artifact["revision"] == yaml_artifact["revision"]
     assert canonical_json(dsl_artifact["table"]) == canonical_json(yaml_artifact["table"])
+    assert set(dsl_artifact) == set(yaml_artifact) and SOURCE_FIELDS <= set(yaml_artifact)
+    for name in sorted(set(yaml_artifact) - SOURCE_FIELDS):
+        assert canonical_json(dsl_artifact[name]) == canonical_json(yaml_artifact[name]), name
+    assert dsl_artifact["source_map"].keys() == yaml_artifact["source_map"].keys()  # type: ignore[attr-defined]
 
 
 def test_a_mixed_repository_works(tmp_path: Path) -> None:
@@ -59,7 +68,51 @@ def test_syntax_errors_say_what_was_expected() -> None:
     assert (error.code, str(error.span)) == ("GP002", "p.gp:2:8")
     assert "unexpected 'openai'; expected" in error.message and "'='" in error.message
     missing = compile_sources([source("p.gp", "model gpt-4o {\n  providers = [openai-primary\n")], now=FIXED_NOW)
-    assert missing.errors[0].code == "GP002" and "expected" in missing.errors[0].message
+    assert missing.errors[0].code == "GP002" and "'[' opened at 2:15 is never closed" in missing.errors[0].message
+
+
+BROKEN_DSL = {
+    "unterminated-string": 'provider openai-primary {\n  type = openai\n  api_key = "env:OPENAI_API_KEY\n}\n',
+    "unclosed-block": "provider openai-primary {\n  type = openai\n  api_key = env:OPENAI_API_KEY\n",
+    "unclosed-list": "model gpt-4o {\n  providers = [openai-primary\n",
+    "block-runs-into-next-entity": "provider a { type = mock; x = {a: 1 }\nmodel b { providers = [a] }\n",
+    "stray-character": "provider a {\n  type = mock !\n}\n",
+    "unknown-kind": "providr a {\n  type = mock\n}\n",
+}
+
+
+def syntax_error(text: str) -> tuple[str, str, str]:
+    result = compile_sources([source("p.gp", text)], now=FIXED_NOW)
+    [error] = result.errors
+    return error.code, str(error.span), render_text(result.errors, result.sources)
+
+
+def test_dsl_syntax_errors_read_as_sentences(snapshot: SnapshotAssertion) -> None:
+    rendered = {name: syntax_error(text)[2] for name, text in BROKEN_DSL.items()}
+    assert rendered == snapshot
+
+
+def test_a_lexer_error_names_what_was_expected() -> None:
+    code, span, text = syntax_error(BROKEN_DSL["stray-character"])
+    assert (code, span) == ("GP002", "p.gp:2:15")
+    assert "unexpected character '!'; expected" in text and "'}'" in text and "a new line" in text
+
+
+def test_an_unterminated_string_says_so() -> None:
+    code, span, text = syntax_error(BROKEN_DSL["unterminated-string"])
+    assert (code, span) == ("GP002", "p.gp:3:13") and "unterminated string" in text
+
+
+def test_a_missing_brace_points_at_the_one_left_open() -> None:
+    assert syntax_error(BROKEN_DSL["unclosed-block"])[:2] == ("GP002", "p.gp:1:25")
+    assert "'{' opened at 1:25 is never closed" in syntax_error(BROKEN_DSL["unclosed-block"])[2]
+    assert "'[' opened at 2:15 is never closed" in syntax_error(BROKEN_DSL["unclosed-list"])[2]
+    assert "the '{' opened at 1:12 is not closed before this model" in syntax_error(
+        BROKEN_DSL["block-runs-into-next-entity"])[2]
+
+
+def test_an_unknown_kind_suggests_the_closest() -> None:
+    assert "did you mean 'provider'?" in syntax_error(BROKEN_DSL["unknown-kind"])[2]
 
 
 def test_the_same_id_in_yaml_and_dsl_names_both_places() -> None:
