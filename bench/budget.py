@@ -10,6 +10,7 @@ Redis runs as Debian's redis-server with appendonly (everysec), started and stop
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import shutil
 import socket
@@ -53,16 +54,26 @@ def measure(ledger: Ledger, requests: int) -> dict[str, tuple[float, float]]:
     gate = BudgetGate(ledger, EventLog(enabled=False), Metrics())
     payload = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "hello"}]}
     samples: dict[str, list[float]] = {"admit": [], "settle": [], "both": []}
-    for _ in range(requests):
-        start = time.perf_counter()
-        admission = gate.admit(table, key, route.targets, payload, 120, datetime.now(timezone.utc))
-        middle = time.perf_counter()
-        assert not hasattr(admission, "status")
-        gate.settle(admission, 1000, "usage")  # type: ignore[arg-type]
-        end = time.perf_counter()
-        samples["admit"].append((middle - start) * 1e6)
-        samples["settle"].append((end - middle) * 1e6)
-        samples["both"].append((end - start) * 1e6)
+
+    async def run() -> None:
+        for _ in range(requests):
+            start = time.perf_counter()
+            admission = await gate.admit_async(table, key, route.targets, payload, 120, datetime.now(timezone.utc))
+            middle = time.perf_counter()
+            assert not hasattr(admission, "status")
+            await gate.settle_async(admission, 1000, "usage")
+            end = time.perf_counter()
+            samples["admit"].append((middle - start) * 1e6)
+            samples["settle"].append((end - middle) * 1e6)
+            samples["both"].append((end - start) * 1e6)
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        uvloop.run(run())
+    gate.close()
     out = {}
     for name, values in samples.items():
         values.sort()

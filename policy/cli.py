@@ -184,8 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
         "budgets",
         help="show spend against each budget instance from the ledger",
         description="Each budget instance's window, spend (settled, and reserved by requests in flight), "
-        "limit and state (ok, warn, blocked), read from the ledger `policy serve` writes.",
+        "limit and state (ok, warn, blocked), read from the ledger `policy serve` writes. Given the policy "
+        "(or its compiled table), every instance it defines is listed in its current window with the "
+        "limits the policy sets now, including instances with no spend yet; without it, the instances the "
+        "ledger has seen, with the limits they last had. The ledger is only read.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  policy budgets policies/ --data /var/lib/gatepost\n"
+        "  policy budgets routing-table.json --ledger redis://10.0.0.5:6379/0 --format json\n"
+        "  policy budgets --data /var/lib/gatepost --all        # every window the ledger holds\n\n"
+        "exit status: 0 shown, 2 the ledger or the policy could not be read",
     )
+    budgets.add_argument("source", type=Path, nargs="?", metavar="DIR_OR_TABLE",
+                         help="the policy directory or compiled table the proxy serves (optional)")
     budgets.add_argument("--data", type=Path, default=Path(os.environ.get("GATEPOST_DATA", ".gatepost")),
                          help="the SQLite ledger's directory (default $GATEPOST_DATA or .gatepost)")
     budgets.add_argument("--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),

@@ -241,7 +241,7 @@ class Gatepost:
                 record["decision"] = deny.code
                 return await self._deny(send, serving, deny, surface)
             try:
-                admitted = self.budgets.admit(table, key, decision.targets, payload, len(raw), datetime.now(timezone.utc))
+                admitted = await self.budgets.admit_async(table, key, decision.targets, payload, len(raw), datetime.now(timezone.utc))
             except LedgerError as exc:
                 deny = Deny(503, "ledger_unavailable", f"the spend ledger cannot be reached, so budgets cannot be enforced: {exc}", key)
                 record["decision"] = deny.code
@@ -269,7 +269,7 @@ class Gatepost:
             if admission is not None and self.budgets is not None:
                 actual = charge.amount(serving.table)
                 try:
-                    self.budgets.settle(admission, actual, charge.how)
+                    await self.budgets.settle_async(admission, actual, charge.how)
                 except LedgerError as exc:
                     record["ledger_error"] = str(exc)
                 record["cost_usd"] = charge.cost_text(serving.table, admission)

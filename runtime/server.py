@@ -27,26 +27,32 @@ def build_app(
     return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate)
 
 
-def open_ledger(data_dir: Path, url: str | None = None) -> Ledger:
+def open_ledger(data_dir: Path, url: str | None = None, read_only: bool = False) -> Ledger:
     """SQLite in data_dir by default; `redis://...` for several replicas sharing one ledger."""
     if url:
         from .ledger.redis import RedisLedger
 
-        ledger: Ledger = RedisLedger(url)
+        ledger: Ledger = RedisLedger(url, read_only=read_only)
         return ledger
-    return SqliteLedger(data_dir)
+    return SqliteLedger(data_dir, read_only=read_only)
 
 
-async def keep_ledger(ledger: Ledger, events: EventLog, every_s: float = 5.0) -> None:
-    """Heartbeat this process and settle the reservations of processes that died mid-request."""
+def tend_ledger(gate: BudgetGate) -> None:
+    """Heartbeat this process, retry the charges a ledger refused, and settle the reservations of
+    processes that died mid-request."""
+    try:
+        gate.ledger.heartbeat()
+        gate.retry_unsettled()
+        recovered = gate.ledger.recover()
+        if recovered:
+            gate.events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+    except LedgerError as exc:
+        gate.events.event("ledger_error", problem=str(exc), unsettled=len(gate.unsettled))
+
+
+async def keep_ledger(gate: BudgetGate, every_s: float = 5.0) -> None:
     while True:
-        try:
-            ledger.heartbeat()
-            recovered = ledger.recover()
-            if recovered:
-                events.event("ledger_recovered", reservations=recovered, settled="at estimate")
-        except LedgerError as exc:
-            events.event("ledger_error", problem=str(exc))
+        await gate.tend(tend_ledger, gate)
         await asyncio.sleep(every_s)
 
 
@@ -77,7 +83,9 @@ async def serve(
     reloader = Reloader(app, source, events)
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if watch else None
-    keeper = asyncio.create_task(keep_ledger(ledger, events))
+    gate = app.budgets
+    assert gate is not None
+    keeper = asyncio.create_task(keep_ledger(gate))
     events.event(
         "serving", url=f"http://{host}:{port}", revision=serving.table.revision,
         virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
@@ -88,6 +96,11 @@ async def serve(
         keeper.cancel()
         if watcher is not None:
             watcher.cancel()
+        await gate.tend(gate.retry_unsettled)
+        if gate.unsettled:
+            events.event("ledger_unsettled_at_exit", charges=len(gate.unsettled), settled="at estimate by recovery")
+        gate.close()
+        await ledger.aclose()
         ledger.close()
 
 

@@ -14,6 +14,9 @@ from ..context import Context
 from ..diagnostics import Diagnostic, suggest
 
 MICRO = Decimal("0.000001")
+LEDGER_CEILING_USD = Decimal(9_000_000)
+"""The ledgers count pico-USD in signed 64-bit integers (SQLite INTEGER, and the same bound is kept
+for Redis): a block threshold above this could not be counted up to."""
 
 
 def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
@@ -50,6 +53,8 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 f"budget '{bid}' limit_usd {budget.limit_usd} is finer than 0.000001 USD",
                 ctx.index.value(*where, "limit_usd"),
             )
+        else:
+            yield from _ceiling(ctx, bid, budget)
         try:
             zoneinfo.ZoneInfo(budget.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -138,4 +143,20 @@ def _unpriced(ctx: Context) -> Iterator[Diagnostic]:
             "the budget could not be enforced",
             ctx.index.key("models", model),
             hint="add `price: {input: ..., cached_input: ..., output: ...}` in USD per 1M tokens",
+        )
+
+
+def _ceiling(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
+    try:
+        block = parse_percent(budget.on_breach.block) or Decimal(100)
+    except ValueError:
+        return
+    blocks_at = budget.limit_usd * block / 100
+    if blocks_at > LEDGER_CEILING_USD:
+        yield Diagnostic.of(
+            codes.INVALID_VALUE,
+            f"budget '{bid}' blocks at ${blocks_at:,.2f} per {budget.window}, above the ledger's ceiling of "
+            f"${LEDGER_CEILING_USD:,.0f} for one budget instance and window",
+            ctx.index.value("budgets", bid, "limit_usd"),
+            hint="split it by scope (one budget per team or principal) or use a shorter window",
         )

@@ -1,14 +1,21 @@
-"""`policy budgets`: what the ledger holds, per budget instance and window."""
+"""`policy budgets`: spend against each budget instance, read from the ledger (never written).
+
+With the policy (or its table) every instance it defines is shown in its current window, at the
+limits the policy sets now; without it, only the instances the ledger has counters for."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 
 from runtime.budget.cost import usd
+from runtime.budget.gate import decimal_usd, slot_for
 from runtime.ledger.base import CounterRow, LedgerError
+from runtime.reload import PolicyError, load_source
 from runtime.server import open_ledger
+from runtime.table import TableError
 
 from ..cli import EXIT_OK, EXIT_USAGE
 
@@ -30,25 +37,51 @@ def latest(rows: list[CounterRow]) -> list[CounterRow]:
     return sorted(newest.values(), key=lambda r: r.instance)
 
 
+def from_policy(args: argparse.Namespace, rows: list[CounterRow], now: datetime) -> list[CounterRow]:
+    """Every instance of the table in its current window, at the table's limits, with the ledger's spend."""
+    table = load_source(args.source)
+    recorded = {(r.instance, r.window): r for r in rows}
+    shown = []
+    for instance in sorted(table.budgets):
+        slot = slot_for(instance, table.budgets[instance], now)
+        row = recorded.pop((instance, slot.window), None)
+        shown.append(CounterRow(
+            instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind, slot.limit_pico,
+            slot.block_pico, slot.warn_pico, row.spent if row else 0, row.reserved if row else 0,
+        ))
+    if args.all:
+        shown += [r for r in recorded.values() if r.instance in table.budgets]
+    return sorted(shown, key=lambda r: (r.instance, r.window))
+
+
 def run_budgets(args: argparse.Namespace) -> int:
-    if not args.ledger and not (args.data / "ledger.sqlite3").exists():
+    if not args.ledger and not (args.data / "ledger.sqlite3").exists() and args.source is None:
         print(f"policy budgets: error: no ledger in {args.data} (see `policy serve --data`)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        ledger = open_ledger(args.data, args.ledger)
-        rows = ledger.counters()
-        ledger.close()
+        if args.ledger or (args.data / "ledger.sqlite3").exists():
+            ledger = open_ledger(args.data, args.ledger, read_only=True)
+            try:
+                rows = ledger.counters()
+            finally:
+                ledger.close()
+        else:
+            rows = []
+        shown = from_policy(args, rows, datetime.now(timezone.utc)) if args.source else rows if args.all else latest(rows)
     except LedgerError as exc:
         print(f"policy budgets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    shown = rows if args.all else latest(rows)
+    except (PolicyError, TableError, OSError) as exc:
+        print(f"policy budgets: error: cannot load {args.source}:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.format == "json":
         payload = [
             {
                 "instance": r.instance, "budget": r.budget, "scope": r.scope, "target": r.target,
-                "window": r.window_kind, "window_label": r.window, "spent_pico_usd": r.spent,
-                "reserved_pico_usd": r.reserved, "limit_pico_usd": r.limit_pico, "block_pico_usd": r.block_pico,
-                "warn_pico_usd": r.warn_pico, "state": state_of(r),
+                "window": r.window_kind, "window_label": r.window, "spent_usd": decimal_usd(r.spent),
+                "reserved_usd": decimal_usd(r.reserved), "limit_usd": decimal_usd(r.limit_pico),
+                "spent_pico_usd": r.spent, "reserved_pico_usd": r.reserved, "limit_pico_usd": r.limit_pico,
+                "block_pico_usd": r.block_pico, "warn_pico_usd": r.warn_pico, "state": state_of(r),
             }
             for r in shown
         ]
@@ -66,5 +99,5 @@ def run_budgets(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     if not shown:
-        print("(no spend recorded yet)")
+        print("(no spend recorded yet)" if args.source is None else "(the policy defines no budgets)")
     return EXIT_OK

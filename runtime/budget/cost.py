@@ -107,8 +107,10 @@ def cost_pico(usage: Usage, price: Mapping[str, int]) -> int:
 
 
 def max_output_tokens(payload: Mapping[str, Any]) -> int:
-    for field in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
-        value = payload.get(field)
+    """The request's own output cap: Responses, chat (both spellings), Anthropic, Gemini."""
+    config = payload.get("generationConfig")
+    gemini = config.get("maxOutputTokens") if isinstance(config, Mapping) else None
+    for value in (payload.get("max_output_tokens"), payload.get("max_completion_tokens"), payload.get("max_tokens"), gemini):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return DEFAULT_MAX_OUTPUT_TOKENS

@@ -3,18 +3,24 @@ of the key (or refuse with 402); after it, settle the real cost."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ..access_log import EventLog
 from ..decision import Deny
-from ..ledger.base import Blocked, Ledger, Slot, SlotState
+from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot, SlotState
 from ..metrics import Metrics
 from ..table import KeyEntry, LoadedTable, Target
 from .cost import PICO_PER_MICRO, estimate_pico, usd
 from .windows import window_for
+
+T = TypeVar("T")
 
 SCOPE_NOUNS = {"team": "team", "principal": "principal", "vk": "virtual key", "org": "the organisation"}
 
@@ -26,27 +32,26 @@ class Admission:
     warnings: list[str]
 
 
+def slot_for(instance: str, spec: dict[str, Any], now: datetime) -> Slot:
+    """A budget instance in the window that contains `now`, with the limits the table gives it."""
+    window = window_for(spec["window"], spec["timezone"], now)
+    limit = spec["limit_micros"] * PICO_PER_MICRO
+    warn_bp = spec["warn_bp"]
+    return Slot(
+        instance=instance,
+        window=window.label,
+        budget=spec["budget"],
+        scope=spec["scope"],
+        target=spec["target"],
+        window_kind=spec["window"],
+        limit_pico=limit,
+        block_pico=limit * spec["block_bp"] // 10_000,
+        warn_pico=limit * warn_bp // 10_000 if warn_bp is not None else None,
+    )
+
+
 def slots_for(table: LoadedTable, key: KeyEntry, now: datetime) -> list[Slot]:
-    slots = []
-    for instance in key.budgets:
-        spec = table.budgets[instance]
-        window = window_for(spec["window"], spec["timezone"], now)
-        limit = spec["limit_micros"] * PICO_PER_MICRO
-        warn_bp = spec["warn_bp"]
-        slots.append(
-            Slot(
-                instance=instance,
-                window=window.label,
-                budget=spec["budget"],
-                scope=spec["scope"],
-                target=spec["target"],
-                window_kind=spec["window"],
-                limit_pico=limit,
-                block_pico=limit * spec["block_bp"] // 10_000,
-                warn_pico=limit * warn_bp // 10_000 if warn_bp is not None else None,
-            )
-        )
-    return slots
+    return [slot_for(instance, table.budgets[instance], now) for instance in key.budgets]
 
 
 def percent(spent: int, limit: int) -> int:
@@ -75,33 +80,101 @@ def blocked_deny(state: SlotState, key: KeyEntry) -> Deny:
         "target": slot.target,
         "window": slot.window_kind,
         "window_label": slot.window,
-        "spend_usd": _decimal(state.spent),
-        "reserved_usd": _decimal(state.reserved),
-        "limit_usd": _decimal(slot.limit_pico),
-        "block_usd": _decimal(slot.block_pico),
+        "spend_usd": decimal_usd(state.spent),
+        "reserved_usd": decimal_usd(state.reserved),
+        "limit_usd": decimal_usd(slot.limit_pico),
+        "block_usd": decimal_usd(slot.block_pico),
     }
     return Deny(402, "budget_exceeded", message, key, None, meta)
 
 
-def _decimal(pico: int) -> str:
+def decimal_usd(pico: int) -> str:
+    """Pico-USD as an exact decimal string of dollars: 100.04, 0.000000000001."""
     whole, frac = divmod(pico, 10**12)
     return f"{whole}.{frac:012d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    reservation_id: str
+    amount: int
+    how: str
+
+
 class BudgetGate:
+    """Admission and settlement on the request path are the ledger's async calls: in line for the
+    SQLite file, `redis.asyncio` for Redis, so a slow or unreachable Redis never stalls the event
+    loop. Tending the ledger (heartbeat, recovery, retries) runs where the backend wants it: in
+    line for SQLite (its one connection stays on the loop), on a worker thread for Redis.
+
+    A settle the ledger refuses is kept and retried (`retry_unsettled`, every few seconds and at
+    shutdown); until it lands, its reservation keeps counting against the budget. If the process
+    dies first, the reservation is settled at its estimate by recovery like any other."""
+
     def __init__(self, ledger: Ledger, events: EventLog, metrics: Metrics) -> None:
         self.ledger = ledger
         self.events = events
         self.metrics = metrics
+        self.unsettled: deque[Unsettled] = deque()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
 
-    def admit(
+    async def tend(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` with the ledger's blocking client: on the worker thread for a remote ledger."""
+        if self._worker is None:
+            return call(*args)
+        loop = asyncio.get_running_loop()
+        return await asyncio.shield(loop.run_in_executor(self._worker, call, *args))
+
+    async def admit_async(
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
         now: datetime,
     ) -> Admission | Deny:
-        slots = slots_for(table, key, now)
+        slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
+        return self._admitted(await self.ledger.reserve_async(uuid.uuid4().hex, slots, estimate), estimate, key)
+
+    async def settle_async(self, admission: Admission, actual: int | None, how: str) -> None:
+        """Settle now, or keep the charge for `retry_unsettled` and re-raise the ledger's error.
+        Shielded: a cancelled request cannot cancel its charge."""
+        amount = admission.estimate if actual is None else actual
+        try:
+            settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how))
+        except LedgerError as exc:
+            self.unsettled.append(Unsettled(admission.reservation_id, amount, how))
+            self.events.event("settle_deferred", reservation=admission.reservation_id, amount_usd=decimal_usd(amount),
+                              problem=str(exc))
+            raise
+        if settled is not None:
+            self._crossings(settled)
+
+    def retry_unsettled(self) -> int:
+        """Settle the kept charges in order; stop at the first the ledger still refuses."""
+        done = 0
+        while self.unsettled:
+            charge = self.unsettled[0]
+            try:
+                settled = self.ledger.settle(charge.reservation_id, charge.amount, charge.how)
+            except LedgerError:
+                break
+            self.unsettled.popleft()
+            if settled is not None:
+                self._crossings(settled)
+            done += 1
+        if done:
+            self.events.event("settle_retried", charges=done, still_unsettled=len(self.unsettled))
+        return done
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+
+    def _plan(
+        self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
+        now: datetime,
+    ) -> tuple[list[Slot], int]:
         prices = [table.models[t.model]["price"] for t in targets if table.models[t.model]["price"]]
-        estimate = estimate_pico(body_bytes, payload, prices)
-        result = self.ledger.reserve(uuid.uuid4().hex, slots, estimate)
+        return slots_for(table, key, now), estimate_pico(body_bytes, payload, prices)
+
+    def _admitted(self, result: Reserved | Blocked, estimate: int, key: KeyEntry) -> Admission | Deny:
         if isinstance(result, Blocked):
             self.metrics.budget_blocks.inc(result.state.slot.budget, result.state.slot.scope)
             return blocked_deny(result.state, key)
@@ -112,10 +185,19 @@ class BudgetGate:
         ]
         return Admission(result.reservation_id, estimate, warnings)
 
+    def admit(
+        self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
+        now: datetime,
+    ) -> Admission | Deny:
+        slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
+        return self._admitted(self.ledger.reserve(uuid.uuid4().hex, slots, estimate), estimate, key)
+
     def settle(self, admission: Admission, actual: int | None, how: str) -> None:
         settled = self.ledger.settle(admission.reservation_id, admission.estimate if actual is None else actual, how)
-        if settled is None:
-            return
+        if settled is not None:
+            self._crossings(settled)
+
+    def _crossings(self, settled: Settled) -> None:
         for before, after in zip(settled.before, settled.after):
             slot = after.slot
             if slot.warn_pico is not None and before.spent < slot.warn_pico <= after.spent:
@@ -127,7 +209,7 @@ class BudgetGate:
                     scope=slot.scope,
                     target=slot.target,
                     window=slot.window,
-                    spend_usd=_decimal(after.spent),
-                    limit_usd=_decimal(slot.limit_pico),
+                    spend_usd=decimal_usd(after.spent),
+                    limit_usd=decimal_usd(slot.limit_pico),
                     percent=percent(after.spent, slot.limit_pico),
                 )

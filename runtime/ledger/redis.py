@@ -10,76 +10,133 @@ second on a power loss; a killed proxy loses nothing).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
 
 PREFIX = "gp:"
 
-RESERVE = """
-local amount = tonumber(ARGV[1])
+DECIMAL = """
+local function norm(v)
+  if v == false or v == nil or v == '' then return '0' end
+  v = tostring(v)
+  if v == '0' then return v end
+  if not string.match(v, '^%d+$') then
+    local n = tonumber(v)
+    if n == nil or n < 0 then error('ledger value is not a non-negative integer: ' .. v) end
+    v = string.format('%.0f', n)
+  end
+  v = string.gsub(v, '^0+', '')
+  if v == '' then return '0' end
+  return v
+end
+local function cmp(a, b)
+  if #a ~= #b then return (#a < #b) and -1 or 1 end
+  if a == b then return 0 end
+  for i = 1, #a do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return (x < y) and -1 or 1 end
+  end
+  return 0
+end
+local function add(a, b)
+  if #a < 16 and #b < 16 then return string.format('%.0f', tonumber(a) + tonumber(b)) end
+  local out, carry, i, j = {}, 0, #a, #b
+  while i > 0 or j > 0 or carry > 0 do
+    local d = carry
+    if i > 0 then d = d + string.byte(a, i) - 48 end
+    if j > 0 then d = d + string.byte(b, j) - 48 end
+    out[#out + 1] = string.char(48 + d % 10)
+    carry = (d >= 10) and 1 or 0
+    i, j = i - 1, j - 1
+  end
+  return norm(string.reverse(table.concat(out)))
+end
+local function sub_floor(a, b)
+  if cmp(a, b) <= 0 then return '0' end
+  if #a < 16 then return string.format('%.0f', tonumber(a) - tonumber(b)) end
+  local out, borrow, i, j = {}, 0, #a, #b
+  while i > 0 do
+    local d = string.byte(a, i) - 48 - borrow
+    if j > 0 then d = d - (string.byte(b, j) - 48) end
+    if d < 0 then d, borrow = d + 10, 1 else borrow = 0 end
+    out[#out + 1] = string.char(48 + d)
+    i, j = i - 1, j - 1
+  end
+  return norm(string.reverse(table.concat(out)))
+end
+"""
+"""Exact arithmetic on non-negative decimal strings: Redis's Lua has only doubles, which print
+1.0004e+14 for $100.04 in pico-USD and lose units above 2^53 (about $9,007)."""
+
+RESERVE = DECIMAL + """
+local amount = norm(ARGV[1])
+local prefix = ARGV[3]
+local meta = cjson.decode(ARGV[4])
 local n = #KEYS
 local out = {}
 for i = 1, n do
-  local base = 4 + (i - 1) * 9
+  local m = meta[i]
   local key = KEYS[i]
   local now = redis.call('HMGET', key, 'spent', 'reserved', 'limit', 'block', 'warn')
   if now[3] == false then
-    redis.call('HSET', key, 'instance', ARGV[base], 'window', ARGV[base + 1], 'budget', ARGV[base + 2],
-      'scope', ARGV[base + 3], 'target', ARGV[base + 4], 'window_kind', ARGV[base + 5],
-      'limit', ARGV[base + 6], 'block', ARGV[base + 7], 'warn', ARGV[base + 8], 'spent', 0, 'reserved', 0)
-    redis.call('SADD', ARGV[3] .. 'counters', key)
-  elseif now[3] ~= ARGV[base + 6] or now[4] ~= ARGV[base + 7] or now[5] ~= ARGV[base + 8] then
-    redis.call('HSET', key, 'limit', ARGV[base + 6], 'block', ARGV[base + 7], 'warn', ARGV[base + 8])
+    redis.call('HSET', key, 'instance', m[1], 'window', m[2], 'budget', m[3], 'scope', m[4], 'target', m[5],
+      'window_kind', m[6], 'limit', m[7], 'block', m[8], 'warn', m[9], 'spent', '0', 'reserved', '0')
+    redis.call('SADD', prefix .. 'counters', key)
+  elseif now[3] ~= m[7] or now[4] ~= m[8] or now[5] ~= m[9] then
+    redis.call('HSET', key, 'limit', m[7], 'block', m[8], 'warn', m[9])
   end
-  local spent = tonumber(now[1] or '0')
-  local reserved = tonumber(now[2] or '0')
-  if spent + reserved >= tonumber(ARGV[base + 7]) then
-    return {0, i, tostring(spent), tostring(reserved)}
+  local spent = norm(now[1])
+  local reserved = norm(now[2])
+  if cmp(add(spent, reserved), norm(m[8])) >= 0 then
+    return {0, i, spent, reserved}
   end
-  out[#out + 1] = tostring(spent)
-  out[#out + 1] = tostring(reserved)
+  out[#out + 1] = spent
+  out[#out + 1] = reserved
 end
 for i = 1, n do
-  redis.call('HINCRBY', KEYS[i], 'reserved', amount)
+  redis.call('HSET', KEYS[i], 'reserved', add(out[2 * i], amount))
 end
 local rid = ARGV[2]
-local slots = {}
-for i = 1, n do slots[i] = KEYS[i] end
-redis.call('HSET', ARGV[3] .. 'r:' .. rid, 'owner', ARGV[#ARGV], 'created', ARGV[#ARGV - 1], 'amount', amount,
-  'slots', cjson.encode(slots))
-redis.call('SADD', ARGV[3] .. 'reservations', rid)
+redis.call('HSET', prefix .. 'r:' .. rid, 'owner', ARGV[6], 'created', ARGV[5], 'amount', amount,
+  'slots', cjson.encode(KEYS))
+redis.call('SADD', prefix .. 'reservations', rid)
 table.insert(out, 1, 1)
 return out
 """
 
-SETTLE = """
+SETTLE = DECIMAL + """
 local prefix = ARGV[1]
 local rid = ARGV[2]
 local rkey = prefix .. 'r:' .. rid
 if redis.call('EXISTS', rkey) == 0 then return {} end
-local estimate = tonumber(redis.call('HGET', rkey, 'amount'))
-local amount = tonumber(ARGV[3])
-if amount < 0 then amount = estimate end
+local estimate = norm(redis.call('HGET', rkey, 'amount'))
+local amount = estimate
+if ARGV[3] ~= '' then amount = norm(ARGV[3]) end
 local slots = cjson.decode(redis.call('HGET', rkey, 'slots'))
 local out = {}
 for i, key in ipairs(slots) do
-  local spent = tonumber(redis.call('HGET', key, 'spent') or '0')
-  local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
-  local left = reserved - estimate
-  if left < 0 then left = 0 end
-  redis.call('HSET', key, 'spent', spent + amount, 'reserved', left)
-  local meta = redis.call('HMGET', key, 'instance', 'window', 'budget', 'scope', 'target', 'window_kind', 'limit',
-    'block', 'warn')
-  for j = 1, 9 do out[#out + 1] = meta[j] or '' end
-  out[#out + 1] = tostring(spent)
-  out[#out + 1] = tostring(reserved)
-  out[#out + 1] = tostring(spent + amount)
-  out[#out + 1] = tostring(left)
+  local now = redis.call('HMGET', key, 'spent', 'reserved', 'instance', 'window', 'budget', 'scope', 'target',
+    'window_kind', 'limit', 'block', 'warn')
+  local spent = norm(now[1])
+  local reserved = norm(now[2])
+  local after_spent = add(spent, amount)
+  local left = sub_floor(reserved, estimate)
+  redis.call('HSET', key, 'spent', after_spent, 'reserved', left)
+  for j = 3, 11 do out[#out + 1] = now[j] or '' end
+  out[#out + 1] = spent
+  out[#out + 1] = reserved
+  out[#out + 1] = after_spent
+  out[#out + 1] = left
 end
 redis.call('DEL', rkey)
 redis.call('SREM', prefix .. 'reservations', rid)
@@ -90,8 +147,15 @@ return out
 
 
 class RedisLedger:
-    def __init__(self, url: str, stale_after_s: float = 30.0, prefix: str = PREFIX) -> None:
+    remote = True
+    """Network I/O: the proxy reserves and settles through `redis.asyncio` on its event loop and
+    tends the ledger (heartbeat, recovery, retries) from a thread, never blocking requests."""
+
+    def __init__(self, url: str, stale_after_s: float = 30.0, prefix: str = PREFIX, read_only: bool = False) -> None:
         self.prefix = prefix
+        self.read_only = read_only
+        self._url = url
+        self._aio: tuple[Any, ...] | None = None
         self.owner = owner_id()
         self.stale_after_s = stale_after_s
         try:
@@ -103,7 +167,8 @@ class RedisLedger:
             self._settle = self._r.register_script(SETTLE)
         except redis.RedisError as exc:
             raise LedgerError(f"cannot reach the Redis ledger at {_safe(url)}: {exc}") from exc
-        self.heartbeat()
+        if not read_only:
+            self.heartbeat()
 
     def _counter_key(self, slot: Slot) -> str:
         return f"{self.prefix}c:{slot.instance}|{slot.window}"
@@ -114,41 +179,52 @@ class RedisLedger:
         except redis.RedisError as exc:
             raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
 
-    def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+    def _reserve_args(self, reservation_id: str, slots: list[Slot], amount: int) -> tuple[list[str], list[Any]]:
+        """One JSON argument carries every slot's metadata, all strings (cjson would read numbers as doubles)."""
         keys = [self._counter_key(s) for s in slots]
-        argv: list[Any] = [amount, reservation_id, self.prefix]
-        for s in slots:
-            argv += [s.instance, s.window, s.budget, s.scope, s.target, s.window_kind, s.limit_pico, s.block_pico,
-                     "" if s.warn_pico is None else s.warn_pico]
-        argv += [time.time(), self.owner]
-        try:
+        meta = [[s.instance, s.window, s.budget, s.scope, s.target, s.window_kind, str(s.limit_pico), str(s.block_pico),
+                 "" if s.warn_pico is None else str(s.warn_pico)] for s in slots]
+        return keys, [str(amount), reservation_id, self.prefix, json.dumps(meta), time.time(), self.owner]
+
+    def _settle_args(self, reservation_id: str, actual: int | None, how: str) -> tuple[list[str], list[Any]]:
+        keys = [f"{self.prefix}r:{reservation_id}"]
+        return keys, [self.prefix, reservation_id, "" if actual is None else str(actual), how, time.time()]
+
+    def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+        keys, argv = self._reserve_args(reservation_id, slots, amount)
+        with _reaching("reserve"):
             result = self._reserve(keys=keys, args=argv)
-        except redis.RedisError as exc:
-            raise LedgerError(f"ledger reserve failed: {exc}") from exc
-        if int(result[0]) == 0:
-            slot = slots[int(result[1]) - 1]
-            return Blocked(SlotState(slot, int(result[2]), int(result[3])))
-        values = [int(v) for v in result[1:]]
-        states = tuple(SlotState(s, values[2 * i], values[2 * i + 1]) for i, s in enumerate(slots))
-        return Reserved(reservation_id, states)
+        return _reserved(reservation_id, slots, result)
 
     def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
-        try:
-            result = self._settle(
-                keys=[f"{self.prefix}r:{reservation_id}"],
-                args=[self.prefix, reservation_id, -1 if actual is None else actual, how, time.time()],
+        keys, argv = self._settle_args(reservation_id, actual, how)
+        with _reaching("settle"):
+            result = self._settle(keys=keys, args=argv)
+        return _settled(result)
+
+    def _async_client(self) -> tuple[Any, Any]:
+        """The event loop's own client and scripts (a redis.asyncio connection belongs to one loop)."""
+        loop = asyncio.get_running_loop()
+        if self._aio is None or self._aio[0] is not loop:
+            client = redis.asyncio.Redis.from_url(
+                self._url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True
             )
-        except redis.RedisError as exc:
-            raise LedgerError(f"ledger settle failed: {exc}") from exc
-        if not result:
-            return None
-        before, after = [], []
-        for i in range(0, len(result), 13):
-            m = [str(v) for v in result[i : i + 9]]
-            slot = Slot(m[0], m[1], m[2], m[3], m[4], m[5], int(m[6]), int(m[7]), int(m[8]) if m[8] else None)
-            before.append(SlotState(slot, int(result[i + 9]), int(result[i + 10])))
-            after.append(SlotState(slot, int(result[i + 11]), int(result[i + 12])))
-        return Settled(tuple(before), tuple(after))
+            self._aio = (loop, client, client.register_script(RESERVE), client.register_script(SETTLE))
+        return self._aio[2], self._aio[3]
+
+    async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+        script, _ = self._async_client()
+        keys, argv = self._reserve_args(reservation_id, slots, amount)
+        with _reaching("reserve"):
+            result = await script(keys=keys, args=argv)
+        return _reserved(reservation_id, slots, result)
+
+    async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+        _, script = self._async_client()
+        keys, argv = self._settle_args(reservation_id, actual, how)
+        with _reaching("settle"):
+            result = await script(keys=keys, args=argv)
+        return _settled(result)
 
     def recover(self) -> int:
         now = time.time()
@@ -167,26 +243,86 @@ class RedisLedger:
 
     def counters(self) -> list[CounterRow]:
         rows = []
-        for key in sorted(self._r.smembers(f"{self.prefix}counters")):
-            h: dict[str, str] = self._r.hgetall(key)  # type: ignore[assignment]
-            rows.append(CounterRow(h["instance"], h["window"], h["budget"], h["scope"], h["target"], h["window_kind"],
-                                   int(h["limit"]), int(h["block"]), int(h["warn"]) if h.get("warn") else None,
-                                   int(h.get("spent", 0)), int(h.get("reserved", 0))))
+        with _parsing("counters"), _reaching("counters"):
+            for key in sorted(self._r.smembers(f"{self.prefix}counters")):
+                h: dict[str, str] = self._r.hgetall(key)  # type: ignore[assignment]
+                rows.append(CounterRow(
+                    h["instance"], h["window"], h["budget"], h["scope"], h["target"], h["window_kind"], int(h["limit"]),
+                    int(h["block"]), int(h["warn"]) if h.get("warn") else None, _integer(h.get("spent")),
+                    _integer(h.get("reserved")),
+                ))
         return sorted(rows, key=lambda r: (r.instance, r.window))
 
     def charges(self) -> list[tuple[str, int, int, str]]:
         out = []
-        for raw in self._r.lrange(f"{self.prefix}charges", 0, -1):
-            c = json.loads(raw)
-            out.append((c["id"], int(c["estimate"]), int(c["amount"]), c["how"]))
+        with _parsing("charges"), _reaching("charges"):
+            for raw in self._r.lrange(f"{self.prefix}charges", 0, -1):
+                c = json.loads(raw)
+                out.append((c["id"], _integer(c["estimate"]), _integer(c["amount"]), c["how"]))
         return out
+
+    async def aclose(self) -> None:
+        """Close this loop's asyncio client, if one was made."""
+        if self._aio is not None and self._aio[0] is asyncio.get_running_loop():
+            client, self._aio = self._aio[1], None
+            await client.aclose()
 
     def close(self) -> None:
         try:
-            self._r.hdel(f"{self.prefix}owners", self.owner)
+            if not self.read_only:
+                self._r.hdel(f"{self.prefix}owners", self.owner)
         except redis.RedisError:
             pass
         self._r.close()
+
+
+def _reserved(reservation_id: str, slots: list[Slot], result: list[Any]) -> Reserved | Blocked:
+    with _parsing("reserve"):
+        if int(result[0]) == 0:
+            slot = slots[int(result[1]) - 1]
+            return Blocked(SlotState(slot, int(result[2]), int(result[3])))
+        values = [int(v) for v in result[1:]]
+        states = tuple(SlotState(s, values[2 * i], values[2 * i + 1]) for i, s in enumerate(slots))
+        return Reserved(reservation_id, states)
+
+
+def _settled(result: list[Any]) -> Settled | None:
+    if not result:
+        return None
+    before, after = [], []
+    with _parsing("settle"):
+        for i in range(0, len(result), 13):
+            m = [str(v) for v in result[i : i + 9]]
+            slot = Slot(m[0], m[1], m[2], m[3], m[4], m[5], int(m[6]), int(m[7]), int(m[8]) if m[8] else None)
+            before.append(SlotState(slot, int(result[i + 9]), int(result[i + 10])))
+            after.append(SlotState(slot, int(result[i + 11]), int(result[i + 12])))
+    return Settled(tuple(before), tuple(after))
+
+
+@contextmanager
+def _parsing(what: str) -> Iterator[None]:
+    """A reply that does not parse is a ledger fault (503), never an unhandled 500."""
+    try:
+        yield
+    except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as exc:
+        raise LedgerError(f"ledger {what} returned a reply that does not parse: {exc}") from exc
+
+
+@contextmanager
+def _reaching(what: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise LedgerError(f"ledger {what} failed: {exc}") from exc
+
+
+def _integer(value: object) -> int:
+    """A counter as stored: a decimal string; a float-formatted one (written by releases before the
+    exact arithmetic, e.g. '1.0004e+14') is read as the integer it stands for."""
+    if value is None or value == "":
+        return 0
+    text = str(value)
+    return int(text) if text.isdigit() else int(Decimal(text))
 
 
 def _text(value: bytes | str) -> str:

@@ -53,12 +53,24 @@ LEDGER_FILE = "ledger.sqlite3"
 
 
 class SqliteLedger:
-    def __init__(self, data_dir: Path, stale_after_s: float = 30.0) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+    remote = False
+    """A local file: each call is a short transaction, made in line on the event loop (a thread hop
+    would cost more than the call). Its one connection is only ever used from that loop."""
+
+    def __init__(self, data_dir: Path, stale_after_s: float = 30.0, read_only: bool = False) -> None:
+        """`read_only` opens an existing ledger for reading (`policy budgets`): no file is created,
+        nothing is written, and this process does not register as an owner."""
         self.path = data_dir / LEDGER_FILE
         self.owner = owner_id()
         self.stale_after_s = stale_after_s
+        self.read_only = read_only
         try:
+            if read_only:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=10,
+                                           isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA busy_timeout=10000")
+                return
+            data_dir.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -116,7 +128,13 @@ class SqliteLedger:
             self._rollback()
             raise LedgerError(f"ledger reserve failed: {exc}") from exc
 
-    def settle(self, reservation_id: str, actual: int, how: str) -> Settled | None:
+    async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+        return self.reserve(reservation_id, slots, amount)
+
+    async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+        return self.settle(reservation_id, actual, how)
+
+    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
         try:
             self._tx()
             result = self._settle_locked(reservation_id, actual, how)
@@ -179,14 +197,20 @@ class SqliteLedger:
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
 
     def counters(self) -> list[CounterRow]:
-        rows = self._db.execute(
-            "SELECT instance, window, budget, scope, target, window_kind, limit_pico, block_pico, warn_pico, spent,"
-            " reserved FROM counters ORDER BY instance, window"
-        ).fetchall()
+        try:
+            rows = self._db.execute(
+                "SELECT instance, window, budget, scope, target, window_kind, limit_pico, block_pico, warn_pico, spent,"
+                " reserved FROM counters ORDER BY instance, window"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
         return [CounterRow(*row) for row in rows]
 
     def charges(self) -> list[tuple[str, int, int, str]]:
         return self._db.execute("SELECT id, estimate, amount, how FROM charges ORDER BY settled_at").fetchall()
+
+    async def aclose(self) -> None:
+        """Nothing loop-bound to close: see `close`."""
 
     def _rollback(self) -> None:
         try:
@@ -195,6 +219,9 @@ class SqliteLedger:
             pass
 
     def close(self) -> None:
+        if self.read_only:
+            self._db.close()
+            return
         try:
             self._db.execute("DELETE FROM owners WHERE owner = ? AND NOT EXISTS"
                              " (SELECT 1 FROM reservations WHERE owner = ?)", (self.owner, self.owner))

@@ -3,19 +3,23 @@ concurrency, two proxies sharing one ledger, and a proxy killed mid-request."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from runtime.ledger.base import Ledger
+from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.server import build_app
 from tests.support.proxy_process import ProxyProcess
@@ -79,16 +83,24 @@ class Proxy:
         )
 
 
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budgets: str) -> Iterator[Proxy]:
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budgets: str, backend: str = "sqlite") -> Iterator[Proxy]:
     monkeypatch.setenv("E2E_OPENAI_KEY", "upstream-credential")
-    with MockUpstream() as upstream:
+    with MockUpstream() as upstream, contextlib.ExitStack() as stack:
         (tmp_path / "policy").mkdir()
         (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budgets))
-        ledger = SqliteLedger(tmp_path / "data")
-        with ServerThread(build_app(tmp_path / "policy", ledger=ledger)) as server:
+        ledger: Ledger
+        if backend == "redis":
+            ledger = RedisLedger(stack.enter_context(RedisServer(tmp_path / "redis")).url)
+        else:
+            ledger = SqliteLedger(tmp_path / "data")
+        app = build_app(tmp_path / "policy", ledger=ledger)
+        with ServerThread(app) as server:
             proxy = Proxy(server.base_url, tmp_path / "data")
             proxy.upstream = upstream  # type: ignore[attr-defined]
+            proxy.ledger = ledger  # type: ignore[attr-defined]
             yield proxy
+        assert app.budgets is not None
+        app.budgets.close()
         ledger.close()
 
 
@@ -152,28 +164,43 @@ def spent_usd(data: Path, instance: str) -> float:
     return sum(r.spent for r in rows) / 1e12
 
 
-def test_200_concurrent_requests_never_overshoot_the_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+ESTIMATE_USD = (len(b'{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}') // 2 * 1000 + 5 * 1000) / 1e6
+"""The admission estimate of `Proxy.call(max_tokens=5)`: the documented overshoot bound per instance."""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_200_concurrent_requests_never_overshoot_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.16}"
-    for proxy in serve(tmp_path, monkeypatch, budget):
+    for proxy in serve(tmp_path, monkeypatch, budget, backend):
         with ThreadPoolExecutor(max_workers=50) as pool:
             statuses = list(pool.map(lambda _: proxy.call("shared", max_tokens=5).status_code, range(200)))
-        rows = SqliteLedger(proxy.data).counters()
+        rows = proxy.ledger.counters()  # type: ignore[attr-defined]
     ok = statuses.count(200)
     assert set(statuses) == {200, 402} and 8 <= ok <= 14
     [row] = rows
-    estimate_usd = (len(b'{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}') // 2 * 1000 + 5 * 1000) / 1e6
     assert row.reserved == 0
     assert row.spent / 1e12 == pytest.approx(ok * PER_REQUEST_USD)
-    assert row.spent / 1e12 < 0.16 + estimate_usd
+    assert row.spent / 1e12 < 0.16 + ESTIMATE_USD
+
+
+@contextlib.contextmanager
+def shared_ledger(tmp_path: Path, backend: str) -> Iterator[tuple[tuple[str, ...], Callable[[], Ledger]]]:
+    """The proxy arguments for one ledger shared by several processes, and a way to open it here."""
+    if backend == "redis":
+        with RedisServer(tmp_path / "redis") as server:
+            yield ("--ledger", server.url), lambda: RedisLedger(server.url, read_only=True)
+    else:
+        yield ("--data", str(tmp_path / "data")), lambda: SqliteLedger(tmp_path / "data", read_only=True)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_two_proxies_share_one_ledger(tmp_path: Path, backend: str) -> None:
     budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.1}"
-    with MockUpstream() as upstream, RedisServer(tmp_path / "redis") as redis_server:
+    with MockUpstream() as upstream, shared_ledger(tmp_path, backend) as (extra, open_here):
         (tmp_path / "policy").mkdir()
         (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
-        extra = ("--data", str(tmp_path / "data")) if backend == "sqlite" else ("--ledger", redis_server.url)
         with ProxyProcess(tmp_path / "policy", tmp_path / "a.log", ENV, *extra) as a, \
                 ProxyProcess(tmp_path / "policy", tmp_path / "b.log", ENV, *extra) as b:
             proxies = [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")]
@@ -183,13 +210,35 @@ def test_two_proxies_share_one_ledger(tmp_path: Path, backend: str) -> None:
             assert proxies[0].call("erin").status_code == 200
 
 
-def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_two_proxies_under_concurrent_load_enforce_one_budget_together(tmp_path: Path, backend: str) -> None:
+    budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.16}"
+    with MockUpstream() as upstream, shared_ledger(tmp_path, backend) as (extra, open_here):
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
+        with ProxyProcess(tmp_path / "policy", tmp_path / "a.log", ENV, *extra) as a, \
+                ProxyProcess(tmp_path / "policy", tmp_path / "b.log", ENV, *extra) as b:
+            proxies = [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")]
+            with ThreadPoolExecutor(max_workers=40) as pool:
+                statuses = list(pool.map(lambda i: proxies[i % 2].call("shared", max_tokens=5).status_code, range(120)))
+        ledger = open_here()
+        [row] = ledger.counters()
+        ledger.close()
+    ok = statuses.count(200)
+    assert set(statuses) == {200, 402} and 8 <= ok <= 14
+    assert row.reserved == 0
+    assert row.spent / 1e12 == pytest.approx(ok * PER_REQUEST_USD)
+    assert row.spent / 1e12 < 0.16 + ESTIMATE_USD
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Path, backend: str) -> None:
     budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 1000}"
-    with MockUpstream() as upstream:
+    with MockUpstream() as upstream, shared_ledger(tmp_path, backend) as (extra, open_here):
         (tmp_path / "policy").mkdir()
         (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
         data = tmp_path / "data"
-        with ProxyProcess(tmp_path / "policy", tmp_path / "first.log", ENV, "--data", str(data)) as first:
+        with ProxyProcess(tmp_path / "policy", tmp_path / "first.log", ENV, *extra) as first:
             proxy = Proxy(first.base_url, data)
             for _ in range(3):
                 assert proxy.call("alice").status_code == 200
@@ -204,15 +253,16 @@ def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Pat
             first.signal(signal.SIGKILL)
             first.proc.wait(timeout=10)  # type: ignore[union-attr]
         upstream.reset()
-        ledger = SqliteLedger(data)
+        ledger = open_here()
         [row] = ledger.counters()
         assert row.reserved > 0
         ledger.close()
-        with ProxyProcess(tmp_path / "policy", tmp_path / "second.log", ENV, "--data", str(data)):
+        with ProxyProcess(tmp_path / "policy", tmp_path / "second.log", ENV, *extra):
             pass
-        ledger = SqliteLedger(data)
+        ledger = open_here()
         [row] = ledger.counters()
         charges = ledger.charges()
+        ledger.close()
         assert row.reserved == 0
         assert len(charges) == 7 and len({c[0] for c in charges}) == 7
         settled = [c for c in charges if c[3] == "usage"]
@@ -252,6 +302,78 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
         capture_output=True, text=True,
     ).stdout)
     assert {d["instance"]: d["state"] for d in data} == {"per-engineer/alice@acme.com": "blocked", "per-engineer/bob@acme.com": "ok"}
+
+
+def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limit(per_principal: Proxy, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for _ in range(2):
+        per_principal.call("alice")
+    policy = tmp_path / "policy"
+    raised = (policy / "policy.yaml").read_text().replace("limit_usd: 0.08", "limit_usd: 0.32")
+    (tmp_path / "raised").mkdir()
+    (tmp_path / "raised" / "policy.yaml").write_text(raised)
+    owners_before = per_principal.data.joinpath("ledger.sqlite3").stat().st_mtime_ns
+    proc = subprocess.run(
+        [sys.executable, "-m", "policy.cli", "budgets", str(tmp_path / "raised"), "--data", str(per_principal.data),
+         "--format", "json"], capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = {d["instance"]: d for d in json.loads(proc.stdout)}
+    assert set(rows) == {f"per-engineer/{who}@acme.com" for who in ("alice", "bob", "erin")}
+    month = datetime.now(timezone.utc).strftime("%Y-%m")
+    assert {d["window_label"] for d in rows.values()} == {month}
+    assert rows["per-engineer/alice@acme.com"]["spent_usd"] == "0.032"
+    assert rows["per-engineer/alice@acme.com"]["limit_usd"] == "0.32"
+    assert rows["per-engineer/erin@acme.com"]["spent_usd"] == "0" and rows["per-engineer/erin@acme.com"]["state"] == "ok"
+    assert per_principal.data.joinpath("ledger.sqlite3").stat().st_mtime_ns == owners_before, "the ledger is only read"
+    empty = tmp_path / "no-ledger-here"
+    proc = subprocess.run(
+        [sys.executable, "-m", "policy.cli", "budgets", str(policy), "--data", str(empty)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "per-engineer/erin@acme.com" in proc.stdout and not empty.exists()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "policy.yaml").write_text("budgets: [\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "policy.cli", "budgets", str(broken), "--data", str(per_principal.data)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2 and "policy.yaml:" in proc.stderr
+
+
+def test_a_changed_limit_applies_at_reload_with_spend_kept(tmp_path: Path) -> None:
+    with MockUpstream() as upstream:
+        (tmp_path / "policy").mkdir()
+        policy = tmp_path / "policy" / "policy.yaml"
+        policy.write_text(budget_policy(upstream.base_url, PER_PRINCIPAL))
+        with ProxyProcess(tmp_path / "policy", tmp_path / "serve.log", ENV, "--data", str(tmp_path / "data")) as served:
+            proxy = Proxy(served.base_url, tmp_path / "data")
+            statuses = [proxy.call("alice").status_code for _ in range(6)]
+            assert statuses == [200] * 5 + [402]
+            before = httpx.get(served.base_url + "/readyz").json()["revision"]
+            policy.write_text(budget_policy(upstream.base_url, PER_PRINCIPAL.replace("limit_usd: 0.08", "limit_usd: 0.16")))
+            served.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 15
+            while httpx.get(served.base_url + "/readyz").json()["revision"] == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            statuses = [proxy.call("alice").status_code for _ in range(6)]
+            assert statuses == [200] * 5 + [402], "the raised limit admits exactly the room it adds; spend was kept"
+            policy.write_text(budget_policy(upstream.base_url, PER_PRINCIPAL.replace("limit_usd: 0.08", "limit_usd: 0.02")))
+            served.signal(signal.SIGHUP)
+            time.sleep(0.1)
+            deadline = time.monotonic() + 15
+            while proxy.call("bob").status_code == 200 and time.monotonic() < deadline:
+                pass
+            response = proxy.call("bob")
+            assert response.status_code == 402 and "of its $0.02 month budget" in response.json()["error"]["message"]
+        ledger = SqliteLedger(tmp_path / "data", read_only=True)
+        rows = {r.instance: r for r in ledger.counters()}
+        ledger.close()
+        assert rows["per-engineer/alice@acme.com"].spent == 10 * 16_000 * 10**6
+        assert rows["per-engineer/bob@acme.com"].limit_pico == 2 * 10**10
 
 
 def test_streaming_usage_is_requested_and_charged(per_principal: Proxy, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ models:
   gemini-2.5-flash: {{providers: [gemini-main], price: {{input: 0.3, cached_input: 0.075, output: 2.5}}}}
 virtual_keys:
   vk-native: {{{vk(KEY)}, principal: dev@acme.com, models_allowed: [claude-haiku-4-5-20251001, gemini-2.5-flash]}}
-  vk-broke: {{{vk(BROKE)}, principal: broke@acme.com, models_allowed: [claude-haiku-4-5-20251001]}}
+  vk-broke: {{{vk(BROKE)}, principal: broke@acme.com, models_allowed: [claude-haiku-4-5-20251001, gemini-2.5-flash]}}
 budgets:
   tiny: {{scope: vk, target: vk-broke, window: day, limit_usd: 0.00001}}
 """
@@ -160,6 +160,21 @@ def test_gemini_errors_in_googles_shape(proxy: tuple[str, MockUpstream]) -> None
     assert error["code"] == 403 and error["status"] == "PERMISSION_DENIED" and "gemini-2.5-pro" in error["message"]
     r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:generateContent", json={"contents": []})
     assert r.status_code == 401 and r.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_gemini_budget_exceeded_is_a_402_in_googles_shape(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, _ = proxy
+    url = base_url + "/v1beta/models/gemini-2.5-flash:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "x"}]}], "generationConfig": {"maxOutputTokens": 8}}
+    assert httpx.post(url, json=body, headers={"x-goog-api-key": BROKE}).status_code == 200
+    r = httpx.post(url, json=body, headers={"x-goog-api-key": BROKE})
+    assert r.status_code == 402 and r.headers["x-should-retry"] == "false"
+    error = r.json()["error"]
+    assert error["code"] == 402 and error["status"] == "RESOURCE_EXHAUSTED"
+    assert error["message"].startswith("virtual key 'vk-broke' has spent $0.00 of its $0.00 day budget 'tiny'")
+    [info] = error["details"]
+    assert info["reason"] == "budget_exceeded" and info["metadata"]["budget"] == "tiny"
+    assert info["metadata"]["scope"] == "vk" and info["metadata"]["limit_usd"] == "0.00001"
 
 
 def test_claude_code_answers_through_the_proxy(proxy: tuple[str, MockUpstream], tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_serves_an_artifact_and_reloads_when_it_is_replaced(tmp_path: Path) -> N
         first = compile_to(text, artifact)
         with ProxyProcess(artifact, tmp_path / "serve.log", ENV) as proxy:
             assert revision_now(proxy.base_url) == first
-            second = compile_to(text.replace("limit_usd", "limit_usd").replace("input: 2.50", "input: 3.00"), artifact)
+            second = compile_to(text.replace("input: 2.50", "input: 3.00"), artifact)
             wait_for(lambda: revision_now(proxy.base_url) == second)
             artifact.write_bytes(artifact.read_bytes()[:-40])
             wait_for(lambda: "reload_refused" in (tmp_path / "serve.log").read_text())

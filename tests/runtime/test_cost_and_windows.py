@@ -98,3 +98,10 @@ def test_threshold_percentages_floor_and_compare_with_ge() -> None:
     assert percent(80 * PICO_PER_USD - 1, limit) == 79
     warn = limit * 8000 // 10_000
     assert 80 * PICO_PER_USD >= warn and not (80 * PICO_PER_USD - 1 >= warn)
+
+
+def test_every_surfaces_output_cap_bounds_the_estimate() -> None:
+    for payload in ({"max_output_tokens": 100}, {"max_completion_tokens": 100}, {"max_tokens": 100},
+                    {"generationConfig": {"maxOutputTokens": 100}}):
+        assert estimate_pico(400, payload, [PRICE]) == 200 * 2_500_000 + 100 * 10_000_000, payload
+    assert estimate_pico(400, {"generationConfig": {"maxOutputTokens": True}}, [PRICE]) == 200 * 2_500_000 + 4096 * 10_000_000

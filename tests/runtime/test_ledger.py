@@ -135,7 +135,7 @@ def test_reservations_of_a_dead_process_are_settled_at_their_estimate(backend: t
     [row] = ledger.counters()
     assert (row.spent, row.reserved) == (123, 0)
     assert ledger.recover() == 0
-    assert [c for c in ledger.charges() if c[0] == "doomed"][0][2] == 123  # type: ignore[attr-defined]
+    assert [c for c in ledger.charges() if c[0] == "doomed"][0][2] == 123
 
 
 def test_a_live_process_keeps_its_reservations(backend: tuple[str, object]) -> None:
@@ -143,3 +143,121 @@ def test_a_live_process_keeps_its_reservations(backend: tuple[str, object]) -> N
     first.reserve("mine", [slot()], 50)
     assert second.recover() == 0
     assert first.counters()[0].reserved == 50
+
+
+@pytest.mark.parametrize("limit_usd", [100, 10_000, 9_000_000])
+def test_large_limits_and_amounts_stay_exact(backend: tuple[str, object], limit_usd: int) -> None:
+    """$100 is 1e14 pico-USD, past where a double prints an integer; $9,007 is 2^53."""
+    ledger = open_ledger(backend)
+    big = slot(limit_usd=limit_usd)
+    odd = 2**53 + 1 if limit_usd > 10_000 else 7
+    assert isinstance(ledger.reserve("r1", [big], limit_usd * USD // 2 + odd), Reserved)
+    settled = ledger.settle("r1", limit_usd * USD // 2 + odd, "usage")
+    assert settled is not None and settled.after[0].spent == limit_usd * USD // 2 + odd
+    reserved = ledger.reserve("r2", [big], limit_usd * USD // 2 + 40_000_000_000)
+    assert isinstance(reserved, Reserved) and reserved.states[0].spent == limit_usd * USD // 2 + odd
+    ledger.settle("r2", limit_usd * USD // 2 + 40_000_000_000 - odd, "usage")
+    blocked = ledger.reserve("r3", [big], 1)
+    assert isinstance(blocked, Blocked)
+    assert blocked.state.spent == limit_usd * USD + 40_000_000_000, "$0.04 over, to the pico-USD"
+    [row] = ledger.counters()
+    assert (row.spent, row.reserved, row.limit_pico) == (limit_usd * USD + 40_000_000_000, 0, limit_usd * USD)
+    charges = ledger.charges()
+    assert [c[2] for c in charges] == [limit_usd * USD // 2 + odd, limit_usd * USD // 2 + 40_000_000_000 - odd]
+
+
+def test_settling_below_a_large_reservation_releases_it_exactly(backend: tuple[str, object]) -> None:
+    ledger = open_ledger(backend)
+    big = slot(limit_usd=1_000_000)
+    estimate = 2**60 + 12345
+    ledger.reserve("keep", [big], 3)
+    ledger.reserve("r1", [big], estimate)
+    [row] = ledger.counters()
+    assert row.reserved == estimate + 3
+    ledger.settle("r1", 2**55 + 1, "usage")
+    [row] = ledger.counters()
+    assert (row.spent, row.reserved) == (2**55 + 1, 3)
+
+
+def test_a_read_only_ledger_reads_and_registers_nothing(backend: tuple[str, object]) -> None:
+    writer = open_ledger(backend)
+    writer.reserve("r1", [slot()], 10)
+    kind, where = backend
+    reader: Ledger = (
+        SqliteLedger(where, read_only=True) if kind == "sqlite" else RedisLedger(str(where), read_only=True)  # type: ignore[arg-type]
+    )
+    assert [(r.instance, r.reserved) for r in reader.counters()] == [("eng-daily", 10)]
+    reader.close()
+    if kind == "sqlite":
+        import sqlite3
+
+        owners = sqlite3.connect(Path(str(where)) / "ledger.sqlite3").execute("SELECT owner FROM owners").fetchall()
+    else:
+        import redis
+
+        owners = list(redis.Redis.from_url(str(where), decode_responses=True).hgetall("gp:owners"))
+    assert len(owners) == 1, "only the writer is an owner"
+
+
+def test_a_read_only_sqlite_ledger_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    from runtime.ledger.base import LedgerError
+
+    with pytest.raises(LedgerError, match="cannot open the ledger"):
+        SqliteLedger(tmp_path / "nothing", read_only=True).counters()
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_redis_counters_written_as_floats_by_older_releases_are_read_exactly(tmp_path: Path) -> None:
+    import redis
+
+    with RedisServer(tmp_path / "redis") as server:
+        ledger = RedisLedger(server.url)
+        ledger.reserve("r1", [slot(limit_usd=200)], 5)
+        raw = redis.Redis.from_url(server.url, decode_responses=True)
+        [key] = raw.smembers("gp:counters")
+        raw.hset(key, "spent", "1.0004e+14")
+        [row] = ledger.counters()
+        assert row.spent == 100_040_000_000_000
+        settled = ledger.settle("r1", 2, "usage")
+        assert settled is not None and settled.after[0].spent == 100_040_000_000_002
+        assert raw.hget(key, "spent") == "100040000000002"
+
+
+def test_a_redis_reply_that_does_not_parse_is_a_ledger_error(tmp_path: Path) -> None:
+    import redis
+
+    from runtime.ledger.base import LedgerError
+
+    with RedisServer(tmp_path / "redis") as server:
+        ledger = RedisLedger(server.url)
+        ledger.reserve("r1", [slot()], 5)
+        raw = redis.Redis.from_url(server.url, decode_responses=True)
+        [key] = raw.smembers("gp:counters")
+        raw.hset(key, "spent", "garbage")
+        with pytest.raises(LedgerError):
+            ledger.reserve("r2", [slot()], 5)
+        with pytest.raises(LedgerError):
+            ledger.counters()
+
+
+def test_redis_arithmetic_matches_python_integers_across_every_length(tmp_path: Path) -> None:
+    """Random amounts of 1 to 18 digits, across the switch from double to digit-by-digit arithmetic."""
+    import random
+
+    rng = random.Random(20261124)
+    with RedisServer(tmp_path / "redis") as server:
+        ledger = RedisLedger(server.url)
+        big = slot(limit_usd=9_000_000)
+        spent = 0
+        for i in range(300):
+            estimate = rng.randrange(10 ** rng.randrange(1, 18))
+            actual = rng.choice([estimate, rng.randrange(estimate + 1), rng.randrange(10 ** rng.randrange(1, 17))])
+            result = ledger.reserve(f"r{i}", [big], estimate)
+            if isinstance(result, Blocked):
+                break
+            assert result.states[0].spent == spent
+            settled = ledger.settle(f"r{i}", actual, "usage")
+            spent += actual
+            assert settled is not None and settled.after[0].spent == spent and settled.after[0].reserved == 0
+        [row] = ledger.counters()
+        assert (row.spent, row.reserved) == (spent, 0)

@@ -1,0 +1,154 @@
+"""The budget gate over a real ledger: warn crossings counted once, and a settle the ledger refuses
+is kept and retried rather than lost."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from runtime.access_log import EventLog
+from runtime.budget.gate import Admission, BudgetGate
+from runtime.ledger.base import LedgerError, Settled
+from runtime.ledger.sqlite import SqliteLedger
+from runtime.metrics import Metrics
+from runtime.reload import load_source
+from runtime.table import LoadedTable
+
+USD = 10**12
+POLICY = """\
+providers:
+  p: {type: mock}
+models:
+  m: {providers: [p], price: {input: 1000000, output: 1000000}}
+teams:
+  eng: {defaults: {models_allowed: [m]}}
+virtual_keys:
+  vk-a: {key_sha256: %s, team: eng}
+budgets:
+  eng-daily: {scope: team, target: eng, window: day, limit_usd: 10, on_breach: {warn: 80%%, block: 100%%}}
+"""
+
+
+class FlakyLedger(SqliteLedger):
+    """Refuses the next `failures` settles, as an unreachable ledger would."""
+
+    failures = 0
+
+    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+        if self.failures:
+            self.failures -= 1
+            raise LedgerError("ledger settle failed: connection refused")
+        return super().settle(reservation_id, actual, how)
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> LoadedTable:
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "policy.yaml").write_text(POLICY % ("a" * 64))
+    return load_source(tmp_path / "policy")
+
+
+def gate_for(tmp_path: Path) -> tuple[BudgetGate, FlakyLedger, io.StringIO, Metrics]:
+    ledger = FlakyLedger(tmp_path / "data")
+    events = io.StringIO()
+    metrics = Metrics()
+    return BudgetGate(ledger, EventLog(events), metrics), ledger, events, metrics
+
+
+def admit(gate: BudgetGate, table: LoadedTable) -> Admission:
+    key = table.keys["vk-a"]
+    admission = gate.admit(table, key, (), {"max_tokens": 1}, 2, datetime.now(timezone.utc))
+    assert isinstance(admission, Admission)
+    return admission
+
+
+def logged(events: io.StringIO, name: str) -> list[dict[str, object]]:
+    return [e for e in map(json.loads, events.getvalue().splitlines()) if e["event"] == name]
+
+
+def test_crossing_the_warn_threshold_is_logged_and_counted_once(tmp_path: Path, table: LoadedTable) -> None:
+    gate, ledger, events, metrics = gate_for(tmp_path)
+    for amount in (7 * USD, USD // 2, USD // 2, USD // 2):
+        gate.settle(admit(gate, table), amount, "usage")
+    [warning] = logged(events, "budget_warning")
+    assert warning["spend_usd"] == "8" and warning["percent"] == 80 and warning["instance"] == "eng-daily"
+    assert metrics.budget_warnings.values == {("eng-daily", "team"): 1.0}
+    assert admit(gate, table).warnings == ["team:85"]
+    gate.close()
+
+
+def test_a_refused_settle_is_kept_and_retried_until_the_ledger_takes_it(tmp_path: Path, table: LoadedTable) -> None:
+    gate, ledger, events, _ = gate_for(tmp_path)
+    first, second = admit(gate, table), admit(gate, table)
+    ledger.failures = 3
+    for admission, amount in ((first, 2 * USD), (second, 3 * USD)):
+        with pytest.raises(LedgerError):
+            asyncio.run(gate.settle_async(admission, amount, "usage"))
+    assert [u.amount for u in gate.unsettled] == [2 * USD, 3 * USD]
+    assert [e["amount_usd"] for e in logged(events, "settle_deferred")] == ["2", "3"]
+    [row] = ledger.counters()
+    assert row.spent == 0 and row.reserved == first.estimate + second.estimate, "held until it lands"
+    assert gate.retry_unsettled() == 0 and len(gate.unsettled) == 2
+    assert gate.retry_unsettled() == 2 and not gate.unsettled
+    [row] = ledger.counters()
+    assert (row.spent, row.reserved) == (5 * USD, 0)
+    assert logged(events, "settle_retried") == [{"event": "settle_retried", "charges": 2, "still_unsettled": 0}]
+    assert gate.retry_unsettled() == 0
+    assert sorted(c[2] for c in ledger.charges()) == [2 * USD, 3 * USD]
+    gate.close()
+
+
+def test_redis_is_reached_without_blocking_the_event_loop(tmp_path: Path, table: LoadedTable) -> None:
+    """While Redis does not answer, the loop keeps running; the request then gets a LedgerError."""
+    import socket
+    import threading
+
+    from runtime.ledger.redis import RedisLedger
+    from tests.support.redis_server import RedisServer
+
+    with RedisServer(tmp_path / "redis") as server:
+        ledger = RedisLedger(server.url)
+        gate = BudgetGate(ledger, EventLog(io.StringIO()), Metrics())
+        seen: list[str] = []
+
+        async def main() -> None:
+            await gate.tend(lambda: seen.append(threading.current_thread().name))
+            admission = await gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(timezone.utc))
+            assert isinstance(admission, Admission)
+            await gate.settle_async(admission, 1, "usage")
+            await ledger.aclose()
+
+        asyncio.run(main())
+        assert seen[0].startswith("gatepost-ledger")
+        assert ledger.counters()[0].spent == 1
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    ledger._url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"  # a server that accepts and never answers
+
+    async def stalled() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        with pytest.raises(LedgerError):
+            await asyncio.wait_for(
+                gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(timezone.utc)), timeout=10
+            )
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(stalled()) > 50, "the event loop kept running while the ledger did not answer"
+    silent.close()
+    gate.close()
