@@ -1,6 +1,12 @@
 """Routes whose targets speak different protocols: served by translation where one exists
 (OpenAI <-> Anthropic), which native prompt-cache directives do not survive; refused where none
-exists (Gemini <-> anything else)."""
+exists (Gemini <-> anything else).
+
+An alias crosses protocols too when the name it answers to belongs to one protocol and its targets
+to another (`gpt-4o -> claude-sonnet-4-5`): clients ask for that name on its own protocol's
+surface, so their requests are translated even though every target speaks the same protocol. The
+name's protocol is its own model entry's, or else the vendor's naming (gpt-/o1/o3/o4/chatgpt-/
+codex- for OpenAI, claude- for Anthropic, gemini- for Gemini); a name like `fast` has none."""
 
 from __future__ import annotations
 
@@ -12,6 +18,29 @@ from ..diagnostics import Diagnostic
 from ..resolve import PROTOCOLS, Route
 
 TRANSLATABLE = frozenset({"openai", "anthropic"})
+NAMED_PROTOCOLS = (
+    (("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-"), "openai"),
+    (("claude-",), "anthropic"),
+    (("gemini-",), "gemini"),
+)
+
+
+def _requested_protocol(ctx: Context, route: Route) -> str | None:
+    """The protocol of the name an alias answers to, when it has one (module docstring)."""
+    if not route.alias_chain:
+        return None
+    model = ctx.policy.models.get(route.requested)
+    if model is not None:
+        for pid in model.providers:
+            provider = ctx.policy.providers.get(pid)
+            protocol = PROTOCOLS.get(provider.type) if provider is not None else None
+            if protocol not in (None, "mock"):
+                return protocol
+        return None
+    for prefixes, protocol in NAMED_PROTOCOLS:
+        if route.requested.startswith(prefixes):
+            return protocol
+    return None
 
 
 def _protocols(ctx: Context, route: Route) -> list[str]:
@@ -33,17 +62,25 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
         seen_routes.add(id(resolved.routes))
         for name, route in sorted(resolved.routes.items()):
             protocols = _protocols(ctx, route)
+            asked = _requested_protocol(ctx, route)
+            by_alias = asked is not None and bool(protocols) and asked not in protocols
+            if by_alias:
+                protocols.insert(0, asked)  # type: ignore[arg-type]
             if len(protocols) < 2:
                 continue
-            where = _source_of_crossing(ctx, resolved, route)
+            where = route.source if by_alias else _source_of_crossing(ctx, resolved, route)
             if "gemini" in protocols:
                 key = ("gemini", where)
                 if key not in reported:
                     reported.add(key)
+                    mixes = (
+                        f"alias '{name}' of virtual key '{vid}' sends requests for that {protocols[0]} model to "
+                        f"{' and '.join(protocols[1:])} targets"
+                        if by_alias else f"route '{name}' of virtual key '{vid}' mixes {' and '.join(protocols)} targets"
+                    )
                     yield Diagnostic.of(
                         codes.UNTRANSLATABLE_ROUTE,
-                        f"route '{name}' of virtual key '{vid}' mixes {' and '.join(protocols)} targets; "
-                        "there is no translation to or from gemini, so no client surface could use every target",
+                        f"{mixes}; there is no translation to or from gemini, so no client surface could use every target",
                         ctx.index.value(*where),
                         hint="keep gemini models on routes of their own (gemini-cli talks to them natively)",
                     )
@@ -54,10 +91,16 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
             if key in reported:
                 continue
             reported.add(key)
+            crossing = (
+                f"alias '{name}' of virtual key '{vid}' sends requests for that {protocols[0]} model to "
+                f"{protocols[1]} targets: they are translated"
+                if by_alias else
+                f"route '{name}' of virtual key '{vid}' reaches {protocols[1]} targets from {protocols[0]} ones: "
+                "those requests are translated"
+            )
             yield Diagnostic.of(
                 codes.CROSS_PROTOCOL_CACHE,
-                f"route '{name}' of virtual key '{vid}' reaches {protocols[1]} targets from {protocols[0]} ones: "
-                "those requests are translated, and native prompt-cache directives (prompt_cache_key, "
+                f"{crossing}, and native prompt-cache directives (prompt_cache_key, "
                 "cache_control, cached_content) do not cross a translation",
                 ctx.index.value(*where),
                 hint="cache: {mode: force} injects Anthropic cache breakpoints into translated requests",
