@@ -32,7 +32,7 @@ from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route
 from .table import KeyEntry, Target
 from .cache import cache_status, choose_mode
 from .circuit import Circuits
-from .translation import ResponseTranslator, Step, plan
+from .translation import ErrorTranslator, ResponseTranslator, Step, plan
 from .upstream import ADAPTERS, Outbound, UpstreamFailure, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
@@ -301,8 +301,12 @@ class Gatepost:
         abandoned = 0
         retry_after: bytes | None = None
         prefix = serving.table.gateway.header_prefix.lower().encode()
-        last = len(decision.targets) - 1
-        for index, target in enumerate(decision.targets):
+        steps = [plan(surface, target, request) for target in decision.targets]
+        if all(step.error is not None for step in steps):
+            record["translation_error"] = steps[0].error
+            deny = Deny(400, "untranslatable_request", str(steps[0].error), decision.key)
+            return await self._deny(send, serving, deny, surface)
+        for target, step in zip(decision.targets, steps):
             provider = serving.table.providers[target.provider]
             if not self.circuits.allows(provider.id):
                 attempts.append({"provider": provider.id, "model": target.model, "reason": "circuit_open"})
@@ -314,15 +318,11 @@ class Gatepost:
                 self.metrics.upstream_attempts.inc(provider.id, "no_credential")
                 abandoned += 1
                 continue
-            step = plan(surface, target, request)
             if step.error is not None:
                 attempts.append({"provider": provider.id, "model": target.model, "reason": "untranslatable"})
                 record["translation_error"] = step.error
                 abandoned += 1
-                if index < last:
-                    continue
-                deny = Deny(400, "untranslatable_request", step.error, decision.key)
-                return await self._deny(send, serving, deny, surface)
+                continue
             call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
             for attempt in range(route.retries + 1):
                 upstream_started = time.perf_counter()
@@ -380,14 +380,21 @@ class Gatepost:
         record["upstream_model"] = target.upstream_model
         if attempts:
             record["attempts"] = attempts
-        translator = step.response_translator(target) if 200 <= response.status < 300 else None
+        translated = target.protocol not in (surface.protocol, "mock")
+        translator: ResponseTranslator | None
+        if 200 <= response.status < 300:
+            translator = step.response_translator(target)
+        else:
+            translator = ErrorTranslator(surface, target, response.status) if translated else None
         upstream_headers = response.headers if translator is None else translator.headers(response.headers)
         headers = self._headers(serving, upstream_headers)
-        translated = target.protocol not in (surface.protocol, "mock")
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
         if translated:
             record["translated"] = f"{surface.protocol}<-{target.protocol}"
+            if step.dropped:
+                headers.append((prefix + b"translation-dropped", ",".join(step.dropped).encode()))
+                record["translation_dropped"] = list(step.dropped)
         headers.append((prefix + b"fallback-count", str(abandoned).encode()))
         record["fallback_count"] = abandoned
         if charge.admission is not None and charge.admission.warnings:

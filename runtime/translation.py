@@ -15,7 +15,7 @@ import orjson
 
 from . import cache
 from .surfaces import Surface
-from .translators import from_anthropic, from_openai, to_anthropic, to_openai
+from .translators import coverage, from_anthropic, from_openai, to_anthropic, to_openai
 from .translators.errors import TranslationError
 from .translators.sse import SseParser
 from .table import Target
@@ -40,6 +40,8 @@ class Step:
     error: str | None = None
     translator: Callable[[Target], ResponseTranslator] | None = None
     injected: bool = False
+    dropped: tuple[str, ...] = ()
+    """Request fields the target's protocol has no equivalent for (see translators/coverage.py)."""
 
     def response_translator(self, target: Target) -> ResponseTranslator | None:
         return self.translator(target) if self.translator is not None else None
@@ -146,7 +148,9 @@ def _chat_to_anthropic(request: Outbound, target: Target) -> Step:
             return StreamTranslator(from_anthropic.AnthropicToChatStream(model, include_usage))
         return JsonTranslator(lambda m: from_anthropic.message_to_chat(m, model))
 
-    return Step(replace(request, surface="messages", payload=payload), translator=translator)
+    dropped = coverage.dropped_fields(request.payload, coverage.CHAT_CARRIED)
+    dropped += coverage.dropped_tools(request.payload.get("tools"), "function")
+    return Step(replace(request, surface="messages", payload=payload), translator=translator, dropped=tuple(dropped))
 
 
 def _responses_to_anthropic(request: Outbound, target: Target) -> Step:
@@ -158,7 +162,14 @@ def _responses_to_anthropic(request: Outbound, target: Target) -> Step:
             return StreamTranslator(from_anthropic.AnthropicToResponsesStream(model))
         return JsonTranslator(lambda m: from_anthropic.message_to_response(m, model))
 
-    return Step(replace(request, surface="messages", payload=payload), translator=translator)
+    dropped = coverage.dropped_fields(request.payload, coverage.RESPONSES_CARRIED)
+    dropped += coverage.dropped_tools(request.payload.get("tools"), "function")
+    items = request.payload.get("input")
+    dropped += sorted({
+        f"input:{item.get('type')}" for item in items if isinstance(item, dict)
+        and item.get("type", "message") not in ("message", "function_call", "function_call_output")
+    } if isinstance(items, list) else set())
+    return Step(replace(request, surface="messages", payload=payload), translator=translator, dropped=tuple(dropped))
 
 
 def _messages_to_openai(request: Outbound, target: Target) -> Step:
@@ -170,7 +181,8 @@ def _messages_to_openai(request: Outbound, target: Target) -> Step:
             return StreamTranslator(from_openai.ChatToAnthropicStream(model))
         return JsonTranslator(lambda r: from_openai.chat_to_message(r, model))
 
-    return Step(replace(request, surface="chat", payload=payload), translator=translator)
+    dropped = coverage.dropped_fields(request.payload, coverage.MESSAGES_CARRIED)
+    return Step(replace(request, surface="chat", payload=payload), translator=translator, dropped=tuple(dropped))
 
 
 Planner = Callable[[Outbound, Target], Step]
@@ -218,3 +230,41 @@ class JsonTranslator:
 
     def finish(self) -> bytes:
         return orjson.dumps(self._convert(orjson.loads(b"".join(self._body))))
+
+
+def upstream_error(raw: bytes) -> tuple[str, str]:
+    """(type or code, message) of an error body in any provider's shape; the raw text otherwise."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return "provider_error", raw.decode("utf-8", "replace")[:500]
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return "provider_error", raw.decode("utf-8", "replace")[:500]
+    kind = error.get("type") or error.get("status") or error.get("code") or "provider_error"
+    return str(kind), str(error.get("message") or "")
+
+
+class ErrorTranslator:
+    """A translated hop's error answer, re-shaped for the client's surface: the client's SDK parses
+    it as its own provider's error, and the message says which provider and protocol it came from."""
+
+    def __init__(self, surface: Surface, target: Target, status: int) -> None:
+        self._surface = surface
+        self._target = target
+        self._status = status
+        self._body: list[bytes] = []
+
+    def headers(self, upstream: Headers) -> Headers:
+        return list(JSON_HEADERS)
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._body.append(chunk)
+        return b""
+
+    def finish(self) -> bytes:
+        kind, message = upstream_error(b"".join(self._body))
+        target = self._target
+        text = f"{target.provider}/{target.upstream_model} ({target.protocol}, translated) answered {self._status}: {message}"
+        meta = {"provider": target.provider, "translated_from": target.protocol, "upstream_error_type": kind}
+        return self._surface.error_body(self._status, kind, text, None, meta)

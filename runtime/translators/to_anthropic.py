@@ -1,9 +1,10 @@
 """OpenAI-shaped requests (Chat Completions, Responses) as Anthropic Messages requests.
 
 Anthropic needs `max_tokens`; when the client set none, 4,096 is used. Tools other than
-functions (Codex's `web_search`, `namespace`, ...) are dropped: Anthropic cannot run them. The
+functions (Codex's `web_search`, `namespace`, ...) are left behind: Anthropic cannot run them. The
 client's OpenAI cache directive (`prompt_cache_key`) has no Anthropic equivalent and does not
-cross; cache mode `force` adds Anthropic breakpoints instead.
+cross; cache mode `force` adds Anthropic breakpoints instead. What is refused and what is left
+behind (and reported) is decided in `coverage`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from . import coverage
 from .errors import TranslationError
 
 DEFAULT_MAX_TOKENS = 4096
@@ -63,7 +65,10 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
             url = part.get("image_url")
             blocks.append(_image(url.get("url", "") if isinstance(url, dict) else str(url)))
         elif kind == "input_image":
-            blocks.append(_image(str(part.get("image_url") or "")))
+            if not part.get("image_url"):
+                raise TranslationError("an input_image given by file_id refers to a file stored by OpenAI; "
+                                       "send it as image_url (a data: URL) for Anthropic models")
+            blocks.append(_image(str(part["image_url"])))
         elif kind in ("input_audio", "input_file", "file"):
             raise TranslationError(f"content of type {kind} cannot be sent to an Anthropic model through the gateway")
     return blocks
@@ -117,10 +122,7 @@ def _common(p: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
 
 
 def chat_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
-    if isinstance(p.get("n"), int) and p["n"] > 1:
-        raise TranslationError("n > 1 (several choices) has no Anthropic equivalent")
-    if p.get("logprobs"):
-        raise TranslationError("logprobs are not available from Anthropic models")
+    coverage.refuse_chat(p)
     system: list[str] = []
     conversation = _Conversation()
     for m in p.get("messages") or []:
@@ -158,7 +160,11 @@ def chat_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
     return _common(p, out)
 
 
+STORED_ITEMS = frozenset({"item_reference"})
+
+
 def responses_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
+    coverage.refuse_responses(p)
     system: list[str] = []
     if isinstance(p.get("instructions"), str) and p["instructions"]:
         system.append(p["instructions"])
@@ -183,6 +189,8 @@ def responses_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
             output = item.get("output")
             conversation.add("user", [{"type": "tool_result", "tool_use_id": item.get("call_id"),
                                        "content": output if isinstance(output, str) else _text(output)}])
+        elif kind in STORED_ITEMS:
+            raise TranslationError(f"input item {kind} refers to an item stored by OpenAI; an Anthropic model cannot see it")
     out: dict[str, Any] = {
         "model": model,
         "max_tokens": p.get("max_output_tokens") or DEFAULT_MAX_TOKENS,

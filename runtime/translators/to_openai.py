@@ -1,6 +1,9 @@
 """Anthropic Messages requests as OpenAI Chat Completions requests, for Claude Code or the
 anthropic SDK on a route that reaches an OpenAI model. `cache_control` has no OpenAI equivalent
-and is dropped (OpenAI caches prompt prefixes automatically)."""
+and is left behind (OpenAI caches prompt prefixes automatically). Chat Completions is the surface
+every OpenAI-compatible provider serves, so Anthropic clients reach OpenAI models through it, not
+through the Responses API. A tool result marked `is_error` is prefixed `Error: `; its images
+follow it in a user turn (OpenAI tool messages carry only text)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from . import coverage
 from .errors import TranslationError
 
 
@@ -16,6 +20,7 @@ def _parts(blocks: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
+    late: list[dict[str, Any]] = []
     for block in blocks:
         if not isinstance(block, dict):
             continue
@@ -32,11 +37,20 @@ def _parts(blocks: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
                           "function": {"name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
         elif kind == "tool_result":
             content = block.get("content")
-            text = content if isinstance(content, str) else "".join(
-                c.get("text", "") for c in content or [] if isinstance(c, dict) and c.get("type") == "text")
+            items = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+            inner, _, _ = _parts([c for c in items if isinstance(c, dict) and c.get("type") in ("text", "image")])
+            text = "\n\n".join(c["text"] for c in inner if c["type"] == "text")
+            if block.get("is_error"):
+                text = f"Error: {text}"
             results.append({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text})
+            images = [c for c in inner if c["type"] == "image_url"]
+            if images:
+                late.append({"type": "text", "text": f"(images returned by tool call {block.get('tool_use_id')})"})
+                late.extend(images)
         elif kind in ("document", "search_result"):
             raise TranslationError(f"content blocks of type {kind} cannot be sent to an OpenAI model")
+    if late:
+        results.append({"role": "user", "content": late})
     return parts, calls, results
 
 
@@ -47,12 +61,13 @@ def _flat(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
 
 
 def messages_to_chat(p: dict[str, Any], model: str) -> dict[str, Any]:
+    coverage.refuse_messages(p)
     messages: list[dict[str, Any]] = []
     system = p.get("system")
     if isinstance(system, str) and system:
         messages.append({"role": "system", "content": system})
     elif isinstance(system, list):
-        text = "".join(b.get("text", "") for b in system if isinstance(b, dict))
+        text = "\n\n".join(b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str) and b["text"])
         if text:
             messages.append({"role": "system", "content": text})
     for m in p.get("messages") or []:
@@ -81,7 +96,7 @@ def messages_to_chat(p: dict[str, Any], model: str) -> dict[str, Any]:
     tools = [
         {"type": "function", "function": {"name": t.get("name"), "description": t.get("description", ""),
                                           "parameters": t.get("input_schema") or {"type": "object"}}}
-        for t in p.get("tools") or [] if isinstance(t, dict) and t.get("name") and not t.get("type", "custom").startswith(("web_", "bash_", "text_editor", "computer"))
+        for t in p.get("tools") or [] if isinstance(t, dict) and t.get("name")
     ]
     if tools:
         out["tools"] = tools

@@ -126,3 +126,92 @@ def test_codex_through_translation_runs_the_tool_claude_asks_for(proxy: tuple[st
                if b.get("type") == "tool_result"]
     assert results and "hello-from-codex" in json.dumps(results)
     assert spent(data) == len(turns) * (11 * 1000 + 5 * 5000) * 10**6
+
+
+def test_a_field_the_answer_depends_on_is_refused_before_any_upstream_call(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, _ = proxy
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+                                       response_format=schema)  # type: ignore[arg-type]
+    assert refused.value.code == "untranslatable_request"
+    assert "response_format json_schema asks for JSON output" in refused.value.message
+    with pytest.raises(openai.BadRequestError) as stored:
+        client.responses.create(model="gpt-4o", input="and then?", previous_response_id="resp_123")
+    assert "previous_response_id refers to a conversation stored by OpenAI" in stored.value.message
+    assert upstream.requests == []
+
+
+def test_hints_without_an_equivalent_are_named_in_a_header_not_silently_lost(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, _ = proxy
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], seed=7, frequency_penalty=0.5,
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+    )
+    assert raw.headers["x-langwatch-translation-dropped"] == "frequency_penalty,seed"
+    sent = upstream.requests[0].json
+    assert "seed" not in sent and "frequency_penalty" not in sent and sent["tools"][0]["name"] == "f"
+    upstream.reset()
+    responses = client.responses.with_raw_response.create(
+        model="gpt-4o", input="hi", reasoning={"effort": "low"}, prompt_cache_key="k1",
+        tools=[{"type": "web_search"}],  # type: ignore[list-item]
+    )
+    assert responses.headers["x-langwatch-translation-dropped"] == "prompt_cache_key,reasoning,tools:web_search"
+
+
+def test_a_translated_hops_error_reaches_the_client_in_its_own_shape(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, _ = proxy
+    upstream.fail(status=400, times=1, body={"type": "error", "error": {"type": "invalid_request_error",
+                                                                        "message": "messages: text content blocks must be non-empty"}})
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as error:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert error.value.response.headers["x-langwatch-provider"] == "anthropic-main; translated-from=anthropic"
+    body = error.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error"
+    assert body["message"] == (f"anthropic-main/{CLAUDE} (anthropic, translated) answered 400: "
+                               "messages: text content blocks must be non-empty")
+    assert body["meta"] == {"provider": "anthropic-main", "translated_from": "anthropic",
+                            "upstream_error_type": "invalid_request_error"}
+    upstream.fail(status=400, times=1, body={"error": {"type": "invalid_request_error", "message": "bad tool schema"}})
+    with pytest.raises(anthropic.BadRequestError) as native:
+        anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0).messages.create(
+            model="sonnet", max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+    assert native.value.body["type"] == "error"  # type: ignore[index]
+    assert native.value.body["error"]["message"].endswith("(openai, translated) answered 400: bad tool schema")  # type: ignore[index]
+
+
+def test_an_anthropic_client_on_an_openai_model(proxy: tuple[str, MockUpstream, Path]) -> None:
+    base_url, upstream, _ = proxy
+    client = anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0)
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    raw = client.messages.with_raw_response.create(
+        model="sonnet", max_tokens=64, thinking={"type": "enabled", "budget_tokens": 32}, extra_body={"top_k": 5},
+        system=[{"type": "text", "text": "You are terse."}, {"type": "text", "text": "Answer in English."}],
+        tools=[{"name": "read", "description": "read a file", "input_schema": {"type": "object"}}],
+        messages=[
+            {"role": "user", "content": "look at a.png"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "read", "input": {"path": "a.png"}},
+                                              {"type": "tool_use", "id": "t2", "name": "read", "input": {"path": "b"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "a.png"}, image]},
+                {"type": "tool_result", "tool_use_id": "t2", "content": "no such file", "is_error": True},
+            ]},
+        ],
+    )
+    assert raw.headers["x-langwatch-translation-dropped"] == "thinking,top_k"
+    sent = upstream.requests[0].json["messages"]
+    assert sent[0] == {"role": "system", "content": "You are terse.\n\nAnswer in English."}
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "tool", "user"]
+    assert sent[3] == {"role": "tool", "tool_call_id": "t1", "content": "a.png"}
+    assert sent[4] == {"role": "tool", "tool_call_id": "t2", "content": "Error: no such file"}
+    assert sent[5]["content"][0] == {"type": "text", "text": "(images returned by tool call t1)"}
+    assert sent[5]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    upstream.reset()
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(model="sonnet", max_tokens=16, messages=[{"role": "user", "content": "news?"}],
+                               tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}])
+    assert "of type web_search_20250305 is run by Anthropic" in str(refused.value)
+    assert upstream.requests == []
