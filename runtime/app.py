@@ -25,10 +25,10 @@ from .budget.charge import Charge
 from .budget.gate import BudgetGate
 from .ledger.base import LedgerError
 from .decision import Allow, Deny, authenticate, decide_for_key
-from .errors import error_headers, openai_error
+from .errors import error_headers, google_error, openai_error
 from .metrics import Metrics
 from .state import Serving
-from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route
+from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route, looks_gemini, wants_sse
 from .table import KeyEntry, Target
 from .cache import cache_status, choose_mode
 from .circuit import Circuits
@@ -97,10 +97,12 @@ class Gatepost:
         gemini = gemini_route(path) if surface is None else None
         if surface is not None and method == "POST":
             await self.proxy(scope, receive, send, surface, None)
+        elif gemini is not None and method == "POST" and gemini[1] == "countTokens":
+            await self.count_tokens(scope, receive, send, GEMINI, gemini[0])
         elif gemini is not None and method == "POST":
             await self.proxy(scope, receive, send, GEMINI, gemini)
         elif path == "/v1/messages/count_tokens" and method == "POST":
-            await self.count_tokens(scope, receive, send)
+            await self.count_tokens(scope, receive, send, MESSAGES, None)
         elif path == "/v1/models" and method == "GET":
             await self.models(scope, send)
         elif path == "/healthz" and method in READS:
@@ -120,11 +122,14 @@ class Gatepost:
     async def _unrouted(self, send: Send, method: str, path: str, post_only: bool) -> None:
         serving = self.serving
         allowed = ALLOWED_METHODS.get(path, b"POST" if post_only else None)
+        shape = google_error if looks_gemini(path) else openai_error
         if allowed is None:
-            body = openai_error(404, "not_found", f"no route for {method} {path}")
+            served = " (Gemini: POST /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens)" \
+                if shape is google_error else ""
+            body = shape(404, "not_found", f"no route for {method} {path}{served}")
             await _respond(send, 404, body, self._headers(serving, error_headers(404)))
             return
-        body = openai_error(405, "method_not_allowed", f"{path} accepts {allowed.decode()}, not {method}")
+        body = shape(405, "method_not_allowed", f"{path} accepts {allowed.decode()}, not {method}")
         headers = [*error_headers(405), (b"allow", allowed)]
         await _respond(send, 405, body, self._headers(serving, headers))
 
@@ -155,26 +160,38 @@ class Gatepost:
         ]
         await _respond(send, 200, orjson.dumps({"object": "list", "data": data}), self._headers(serving, list(JSON)))
 
-    async def count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def count_tokens(
+        self, scope: Scope, receive: Receive, send: Send, surface: Surface, gemini_model: str | None
+    ) -> None:
         """An estimate (a token per four bytes of the prompt's JSON), so a client's context
-        accounting works without a round trip to the provider."""
+        accounting works without a round trip to the provider: Anthropic's `count_tokens` and
+        Gemini's `countTokens`, each decided (key, model) like a real request."""
         serving = self.serving
         key = authenticate(serving.table, _key_hash(scope), datetime.now(timezone.utc))
         if isinstance(key, Deny):
-            await self._deny(send, serving, key, MESSAGES)
+            await self._deny(send, serving, key, surface)
             return
         try:
             payload = orjson.loads(await _read_body(scope, receive, serving.table.gateway.max_body_bytes))
         except (BodyTooLarge, orjson.JSONDecodeError):
-            await self._deny(send, serving, Deny(400, "invalid_request_error", "request body must be a JSON object", key), MESSAGES)
+            await self._deny(send, serving, Deny(400, "invalid_request_error", "request body must be a JSON object", key), surface)
             return
-        model = payload.get("model") if isinstance(payload, dict) else None
-        decision = decide_for_key(key, "messages", model if isinstance(model, str) else None)
+        if not isinstance(payload, dict):
+            payload = {}
+        model = gemini_model if gemini_model is not None else payload.get("model")
+        decision = decide_for_key(key, surface.name, model if isinstance(model, str) else None)
         if isinstance(decision, Deny):
-            await self._deny(send, serving, decision, MESSAGES)
+            await self._deny(send, serving, decision, surface)
             return
-        counted = {k: payload.get(k) for k in ("system", "messages", "tools")}
-        body = orjson.dumps({"input_tokens": max(1, len(orjson.dumps(counted)) // 4)})
+        if gemini_model is not None:
+            request = payload.get("generateContentRequest")
+            source = request if isinstance(request, dict) else payload
+            counted = {k: source.get(k) for k in ("contents", "systemInstruction", "tools")}
+            tokens = max(1, len(orjson.dumps(counted)) // 4)
+            body = orjson.dumps({"totalTokens": tokens})
+        else:
+            counted = {k: payload.get(k) for k in ("system", "messages", "tools")}
+            body = orjson.dumps({"input_tokens": max(1, len(orjson.dumps(counted)) // 4)})
         await _respond(send, 200, body, self._headers(serving, list(JSON)))
 
     async def proxy(
@@ -261,8 +278,10 @@ class Gatepost:
             mode, refused = choose_mode(key.cache.mode, key.cache.allow_override, requested)
             if refused is not None:
                 record["cache_override_refused"] = refused
+            sse = wants_sse(scope.get("query_string", b"")) if gemini is not None else True
             request = Outbound(
-                surface.name, payload, stream, headers, gemini[1] if gemini is not None else None, mode, key.cache.salt
+                surface.name, payload, stream, headers, gemini[1] if gemini is not None else None, mode, key.cache.salt,
+                sse,
             )
             return await self._forward(send, serving, decision, surface, request, record, charge)
         finally:

@@ -38,15 +38,27 @@ MESSAGES = Surface("messages", "anthropic", anthropic_error)
 GEMINI = Surface("gemini", "gemini", google_error)
 
 BY_PATH = {"/v1/chat/completions": CHAT, "/v1/responses": RESPONSES, "/v1/messages": MESSAGES}
-GEMINI_PREFIX = "/v1beta/models/"
-GEMINI_METHODS = ("generateContent", "streamGenerateContent")
+GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")
+"""Google's v1beta (gemini-cli) and v1 (google-genai's default) paths; upstream is always v1beta, a superset."""
+GEMINI_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 
 
 def gemini_route(path: str) -> tuple[str, str] | None:
-    """`/v1beta/models/{model}:{method}` -> (model, method)."""
-    if not path.startswith(GEMINI_PREFIX):
+    """`/v1beta/models/{model}:{method}` (or `/v1/...`) -> (model, method)."""
+    prefix = next((p for p in GEMINI_PREFIXES if path.startswith(p)), None)
+    if prefix is None:
         return None
-    model, sep, method = path[len(GEMINI_PREFIX):].rpartition(":")
+    model, sep, method = path[len(prefix):].rpartition(":")
     if not sep or not model or method not in GEMINI_METHODS:
         return None
     return model, method
+
+
+def wants_sse(query: bytes) -> bool:
+    """Gemini streams as SSE only when asked (`alt=sse`); without it, as one JSON array."""
+    return any(pair == b"alt=sse" for pair in query.split(b"&"))
+
+
+def looks_gemini(path: str) -> bool:
+    """A path in Google's style, answered in Google's error shape even when it is not served."""
+    return path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path)

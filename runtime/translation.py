@@ -117,15 +117,34 @@ class UsageChunkFilter:
         return line
 
 
+class SseToJsonArray:
+    """Gemini's stream without `alt=sse`: the same chunks as one JSON array, sent as they come."""
+
+    def __init__(self) -> None:
+        self._started = False
+
+    def feed(self, event: Any) -> list[bytes]:
+        data = event.data.strip()
+        if not data:
+            return []
+        lead = b",\r\n" if self._started else b"["
+        self._started = True
+        return [lead + data.encode()]
+
+    def finish(self) -> list[bytes]:
+        return [b"]" if self._started else b"[]"]
+
+
 class StreamTranslator:
     """SSE in, SSE out: parses upstream events and hands each to a protocol translator."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, headers: Headers = SSE_HEADERS) -> None:
         self._parser = SseParser()
         self._inner = inner
+        self._headers = headers
 
     def headers(self, upstream: Headers) -> Headers:
-        return list(SSE_HEADERS)
+        return list(self._headers)
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(out for event in self._parser.feed(chunk) for out in self._inner.feed(event))
@@ -196,7 +215,12 @@ TRANSLATIONS: dict[tuple[str, str], Planner] = {
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     """The request as `target` gets it: translated if need be, then with the cache mode applied."""
     if target.protocol in (surface.protocol, "mock"):
-        step = _native_chat_stream(request) if surface.name == "chat" and request.stream else Step(request)
+        if surface.name == "chat" and request.stream:
+            step = _native_chat_stream(request)
+        elif surface.name == "gemini" and request.stream and not request.sse:
+            step = Step(request, translator=lambda _: StreamTranslator(SseToJsonArray(), JSON_HEADERS))
+        else:
+            step = Step(request)
     else:
         planner = TRANSLATIONS.get((surface.name, target.protocol))
         if planner is None:

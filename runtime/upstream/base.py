@@ -18,6 +18,8 @@ class Outbound:
     gemini_method: str | None = None
     cache_mode: str = "respect"
     cache_salt: bool = False
+    sse: bool = True
+    """False for a Gemini stream asked for without `alt=sse`: Google's JSON-array stream."""
 
 
 @dataclass(frozen=True, slots=True)

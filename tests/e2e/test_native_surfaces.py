@@ -21,6 +21,7 @@ from tests.support.upstream import MockUpstream
 pytestmark = pytest.mark.e2e
 KEY = "gp-e2e-native-0123456789abcdefghijklmnop"
 BROKE = "gp-e2e-broke-0123456789abcdefghijklmnopq"
+GEMINI_KEY = "gp-e2e-gemini-0123456789abcdefghijklmnop"
 
 
 def policy(upstream: str) -> str:
@@ -32,12 +33,15 @@ gateway: {{header_prefix: X-LangWatch-}}
 providers:
   anthropic-main: {{type: anthropic, base_url: "{upstream}", api_key: env:E2E_ANTHROPIC_KEY}}
   gemini-main: {{type: gemini, base_url: "{upstream}", api_key: env:E2E_GEMINI_KEY}}
+  gemini-backup: {{type: gemini, base_url: "{upstream}/v1beta", api_key: env:E2E_GEMINI_KEY}}
 models:
   claude-haiku-4-5-20251001: {{providers: [anthropic-main], price: {{input: 1, cached_input: 0.1, output: 5}}}}
-  gemini-2.5-flash: {{providers: [gemini-main], price: {{input: 0.3, cached_input: 0.075, output: 2.5}}}}
+  gemini-2.5-flash: {{providers: [gemini-main, gemini-backup], price: {{input: 0.3, cached_input: 0.075, output: 2.5}}}}
 virtual_keys:
   vk-native: {{{vk(KEY)}, principal: dev@acme.com, models_allowed: [claude-haiku-4-5-20251001, gemini-2.5-flash]}}
   vk-broke: {{{vk(BROKE)}, principal: broke@acme.com, models_allowed: [claude-haiku-4-5-20251001, gemini-2.5-flash]}}
+  vk-gemini: {{{vk(GEMINI_KEY)}, models_allowed: [gemini-2.5-flash],
+              fallback: {{on: [5xx], chain: [{{provider: gemini-backup, model: gemini-2.5-flash}}]}}}}
 budgets:
   tiny: {{scope: vk, target: vk-broke, window: day, limit_usd: 0.00001}}
 """
@@ -197,3 +201,68 @@ def test_claude_code_off_list_model_shows_our_403(proxy: tuple[str, MockUpstream
     assert run.returncode != 0
     assert "not allowed for virtual key vk-native" in run.stdout + run.stderr
     assert upstream.requests == []
+
+
+def test_gemini_stream_without_alt_sse_is_one_json_array(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                   json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    chunks = r.json()
+    assert isinstance(chunks, list) and len(chunks) > 1
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "mock reply from gemini-2.5-flash"
+    assert upstream.requests[0].query == {"alt": "sse"}, "the proxy streams SSE from upstream either way"
+
+
+def test_gemini_count_tokens_and_unknown_paths_answer_in_googles_shape(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    body = {"contents": [{"role": "user", "parts": [{"text": "hello there, how are you today?"}]}]}
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:countTokens", json=body, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 200 and r.json()["totalTokens"] > 0
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-pro:countTokens", json=body, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 403 and r.json()["error"]["status"] == "PERMISSION_DENIED"
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:embedContent", json=body, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 404
+    error = r.json()["error"]
+    assert error["code"] == 404 and error["status"] == "NOT_FOUND" and ":generateContent" in error["message"]
+    r = httpx.get(base_url + "/v1beta/models/gemini-2.5-flash:generateContent")
+    assert r.status_code == 405 and r.json()["error"]["status"] and r.headers["allow"] == "POST"
+    assert upstream.requests == []
+
+
+def test_google_genai_sdk_streaming_and_not(proxy: tuple[str, MockUpstream]) -> None:
+    from google import genai
+    from google.genai import errors, types
+
+    base_url, upstream = proxy
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=base_url))
+    reply = client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert reply.text == "mock reply from gemini-2.5-flash"
+    assert reply.usage_metadata is not None and reply.usage_metadata.candidates_token_count == 5
+    chunks = list(client.models.generate_content_stream(
+        model="gemini-2.5-flash", contents="hi", config=types.GenerateContentConfig(max_output_tokens=32)))
+    assert len(chunks) > 1 and "".join(c.text or "" for c in chunks) == "mock reply from gemini-2.5-flash"
+    streamed = upstream.requests[-1]
+    assert streamed.path.endswith(":streamGenerateContent") and streamed.json["generationConfig"]["maxOutputTokens"] == 32
+    assert all(KEY not in repr(r.headers) for r in upstream.requests)
+    with pytest.raises(errors.ClientError) as denied:
+        client.models.generate_content(model="gemini-2.5-pro", contents="hi")
+    assert denied.value.code == 403 and denied.value.status == "PERMISSION_DENIED"
+    assert "gemini-2.5-pro" in str(denied.value.message)
+    stranger = genai.Client(api_key="gp-wrong", http_options=types.HttpOptions(base_url=base_url))
+    with pytest.raises(errors.ClientError) as unknown:
+        stranger.models.generate_content(model="gemini-2.5-flash", contents="hi")
+    assert unknown.value.code == 401
+
+
+def test_gemini_falls_back_to_the_next_gemini_provider(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    upstream.fail(status=503, times=1)
+    url = base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    r = httpx.post(url, json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, headers={"x-goog-api-key": GEMINI_KEY})
+    assert r.status_code == 200
+    texts = [json.loads(line[6:])["candidates"][0]["content"]["parts"][0]["text"] for line in r.text.splitlines()
+             if line.startswith("data: ")]
+    assert "".join(texts) == "mock reply from gemini-2.5-flash"
+    assert r.headers["x-langwatch-provider"] == "gemini-backup" and r.headers["x-langwatch-fallback-count"] == "1"
+    assert [req.path for req in upstream.requests] == ["/v1beta/models/gemini-2.5-flash:streamGenerateContent"] * 2
