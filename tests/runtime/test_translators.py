@@ -225,8 +225,55 @@ def test_untranslatable_requests_say_why(request_body: dict[str, Any], fragment:
         chat_to_messages(request_body, "claude-haiku")
 
 
+@pytest.mark.parametrize(
+    ("request_body", "fragment"),
+    [({"input": "hi", "previous_response_id": "resp_1"}, "previous_response_id"),
+     ({"input": "hi", "text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format json_schema"),
+     ({"input": "hi", "tools": [{"type": "custom", "name": "apply_patch"}]}, "custom .free-form. tool 'apply_patch'"),
+     ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "item_reference"),
+     ({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]}, "file_id"),
+     ({"input": "hi", "background": True}, "background")],
+)
+def test_untranslatable_responses_requests_say_why(request_body: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(TranslationError, match=fragment):
+        responses_to_messages(request_body, "claude-haiku")
+
+
+@pytest.mark.parametrize(
+    ("request_body", "fragment"),
+    [({"messages": [], "tools": [{"type": "code_execution_20250522", "name": "code_execution"}]}, "code_execution"),
+     ({"messages": [], "tools": [{"type": "bash_20250124", "name": "bash"}]}, "bash_20250124"),
+     ({"messages": [], "mcp_servers": [{"type": "url", "url": "https://example.invalid"}]}, "mcp_servers")],
+)
+def test_untranslatable_anthropic_requests_say_why(request_body: dict[str, Any], fragment: str) -> None:
+    from runtime.translators.to_openai import messages_to_chat
+
+    with pytest.raises(TranslationError, match=fragment):
+        messages_to_chat(request_body, "gpt-5-mini")
+
+
+def test_codex_request_leaves_behind_only_hints() -> None:
+    from runtime.translators import coverage
+
+    codex = json.loads((ROOT / "tests" / "fixtures" / "codex-responses-request.json").read_text())
+    left = coverage.dropped_fields(codex, coverage.RESPONSES_CARRIED) + coverage.dropped_tools(codex["tools"], "function")
+    assert left == ["client_metadata", "include", "prompt_cache_key", "reasoning", "tools:namespace", "tools:web_search"]
+
+
 def test_sse_parser_handles_split_events_and_crlf() -> None:
     parser = SseParser()
     raw = b"event: a\r\ndata: {\"x\":\r\ndata: 1}\r\n\r\n: comment\n\ndata: [DONE]\n\n"
     events = [e for i in range(len(raw)) for e in parser.feed(raw[i : i + 1])]
     assert events == [SseEvent("a", "{\"x\":\n1}"), SseEvent(None, "[DONE]")]
+
+
+def test_the_captured_claude_code_request_becomes_a_valid_chat_request() -> None:
+    from runtime.translators import coverage
+    from runtime.translators.to_openai import messages_to_chat
+
+    claude = json.loads((ROOT / "tests" / "fixtures" / "claude-messages-request.json").read_text())
+    out = messages_to_chat(claude, "gpt-5-mini")
+    assert out["messages"][0]["role"] == "system" and "\n\n" in out["messages"][0]["content"]
+    assert len(out["tools"]) == len(claude["tools"]) and out["max_completion_tokens"] == 32000
+    assert coverage.dropped_fields(claude, coverage.MESSAGES_CARRIED) == ["context_management", "thinking"]
+    orjson.dumps(out)
