@@ -225,6 +225,10 @@ class Gatepost:
             record["decision"] = key.code
             if key.key is not None:
                 _describe_key(record, key.key)
+            else:
+                token = _presented_key(scope)
+                if token is not None:
+                    record["key_prefix"] = token[:12].decode("utf-8", "replace")
             return await self._deny(send, serving, key, surface)
         _describe_key(record, key)
         try:
@@ -610,21 +614,28 @@ def _describe_key(record: dict[str, Any], key: KeyEntry) -> None:
     record["key_prefix"] = key.key_prefix
 
 
-def _key_hash(scope: Scope) -> str | None:
+def _presented_key(scope: Scope) -> bytes | None:
+    name: bytes
+    value: bytes
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.partition(b" ")
             if scheme.lower() == b"bearer" and token.strip():
-                return hashlib.sha256(token.strip()).hexdigest()
+                return token.strip()
         elif name in (b"x-api-key", b"x-goog-api-key") and value.strip():
-            return hashlib.sha256(value.strip()).hexdigest()
+            return value.strip()
     query = scope.get("query_string", b"")
     if b"key=" in query:
         for pair in query.split(b"&"):
             name, _, value = pair.partition(b"=")
             if name == b"key" and value:
-                return hashlib.sha256(unquote_to_bytes(value)).hexdigest()
+                return unquote_to_bytes(value)
     return None
+
+
+def _key_hash(scope: Scope) -> str | None:
+    token = _presented_key(scope)
+    return hashlib.sha256(token).hexdigest() if token is not None else None
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

@@ -37,9 +37,12 @@ def test_access_log_is_one_json_line_per_request_without_the_key(running) -> Non
     with httpx.Client(base_url=proxy.base_url) as http:
         http.post("/v1/chat/completions", json={"model": "fast-nope", "messages": []}, headers={"authorization": f"Bearer {ALICE_KEY}"})
         http.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers={"authorization": f"Bearer {ALICE_KEY}"})
+        http.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers={"authorization": "Bearer gp-typo-in-the-key-0123456789"})
     requests = [r for r in records(log) if "surface" in r]
-    assert len(requests) == 2
-    denied, allowed = requests
+    assert len(requests) == 3
+    denied, allowed, unknown = requests
+    assert unknown["decision"] == "invalid_api_key" and unknown["key_prefix"] == "gp-typo-in-t" and "vk" not in unknown
+    assert "gp-typo-in-the-key" not in log.read_text()
     assert denied["decision"] == "model_not_allowed" and denied["status"] == 403
     assert allowed["decision"] == "allow" and allowed["status"] == 200
     assert allowed["vk"] == "vk-alice-codex" and allowed["key_prefix"] == ALICE_KEY[:12]
