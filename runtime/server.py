@@ -43,7 +43,7 @@ def tend_ledger(gate: BudgetGate) -> None:
     try:
         gate.ledger.heartbeat()
         gate.retry_unsettled()
-        recovered = gate.ledger.recover()
+        recovered = gate.ledger.recover(gate.crossings)
         if recovered:
             gate.events.event("ledger_recovered", reservations=recovered, settled="at estimate")
     except LedgerError as exc:
@@ -68,10 +68,12 @@ async def serve(
 ) -> None:
     events = events or EventLog()
     ledger = open_ledger(data_dir, ledger_url)
-    recovered = ledger.recover()
+    app = build_app(source, AccessLog(enabled=access_log), ledger, events)
+    gate = app.budgets
+    assert gate is not None
+    recovered = ledger.recover(gate.crossings)
     if recovered:
         events.event("ledger_recovered", reservations=recovered, settled="at estimate")
-    app = build_app(source, AccessLog(enabled=access_log), ledger, events)
     serving = app.serving
     for pid, problem in sorted(serving.credential_problems.items()):
         events.event("credential_missing", provider=pid, problem=problem)
@@ -83,8 +85,6 @@ async def serve(
     reloader = Reloader(app, source, events)
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if watch else None
-    gate = app.budgets
-    assert gate is not None
     keeper = asyncio.create_task(keep_ledger(gate))
     events.event(
         "serving", url=f"http://{host}:{port}", revision=serving.table.revision,

@@ -144,7 +144,7 @@ class BudgetGate:
                               problem=str(exc))
             raise
         if settled is not None:
-            self._crossings(settled)
+            self.crossings(settled)
 
     def retry_unsettled(self) -> int:
         """Settle the kept charges in order; stop at the first the ledger still refuses."""
@@ -157,7 +157,7 @@ class BudgetGate:
                 break
             self.unsettled.popleft()
             if settled is not None:
-                self._crossings(settled)
+                self.crossings(settled)
             done += 1
         if done:
             self.events.event("settle_retried", charges=done, still_unsettled=len(self.unsettled))
@@ -195,9 +195,9 @@ class BudgetGate:
     def settle(self, admission: Admission, actual: int | None, how: str) -> None:
         settled = self.ledger.settle(admission.reservation_id, admission.estimate if actual is None else actual, how)
         if settled is not None:
-            self._crossings(settled)
+            self.crossings(settled)
 
-    def _crossings(self, settled: Settled) -> None:
+    def crossings(self, settled: Settled) -> None:
         for before, after in zip(settled.before, settled.after):
             slot = after.slot
             if slot.warn_pico is not None and before.spent < slot.warn_pico <= after.spent:

@@ -9,6 +9,7 @@ slip under a limit together: see README "Budgets" for the overshoot bound.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import socket
 import time
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class Ledger(Protocol):
 
     async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None: ...
 
-    def recover(self) -> int: ...
+    def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int: ...
 
     async def aclose(self) -> None: ...
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -226,7 +226,7 @@ class RedisLedger:
             result = await script(keys=keys, args=argv)
         return _settled(result)
 
-    def recover(self) -> int:
+    def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
         now = time.time()
         try:
             owners = {str(k): float(v) for k, v in self._r.hgetall(f"{self.prefix}owners").items()}
@@ -235,8 +235,11 @@ class RedisLedger:
                 rid = _text(rid_any)
                 owner = str(self._r.hget(f"{self.prefix}r:{rid}", "owner") or "")
                 if owner and owner != self.owner and owner_is_dead(owner, owners.get(owner, 0.0), now, self.stale_after_s):
-                    if self.settle(rid, None, "estimate: its process died before settling") is not None:
+                    settled = self.settle(rid, None, "estimate: its process died before settling")
+                    if settled is not None:
                         recovered += 1
+                        if on_settled is not None:
+                            on_settled(settled)
             return recovered
         except redis.RedisError as exc:
             raise LedgerError(f"ledger recovery failed: {exc}") from exc

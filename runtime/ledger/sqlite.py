@@ -8,6 +8,7 @@ only a power loss can drop the last commits.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import sqlite3
 import time
 from pathlib import Path
@@ -172,7 +173,7 @@ class SqliteLedger:
         )
         return Settled(tuple(before), tuple(after))
 
-    def recover(self) -> int:
+    def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
         """Settle, at their estimate, the reservations of owners that died mid-request."""
         now = time.time()
         try:
@@ -180,21 +181,27 @@ class SqliteLedger:
             owners = dict(self._db.execute("SELECT owner, seen FROM owners").fetchall())
             pending = self._db.execute("SELECT id, owner FROM reservations").fetchall()
             recovered = 0
+            found: list[Settled] = []
             for reservation_id, owner in pending:
                 if owner == self.owner:
                     continue
                 if owner_is_dead(owner, owners.get(owner, 0.0), now, self.stale_after_s):
-                    self._settle_locked(reservation_id, None, "estimate: its process died before settling")
+                    settled = self._settle_locked(reservation_id, None, "estimate: its process died before settling")
                     recovered += 1
+                    if settled is not None:
+                        found.append(settled)
             alive = {o for _, o in self._db.execute("SELECT id, owner FROM reservations").fetchall()}
             for owner, seen in owners.items():
                 if owner != self.owner and owner not in alive and owner_is_dead(owner, seen, now, self.stale_after_s):
                     self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
             self._db.execute("COMMIT")
-            return recovered
         except sqlite3.Error as exc:
             self._rollback()
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
+        if on_settled is not None:
+            for settled in found:
+                on_settled(settled)
+        return recovered
 
     def counters(self) -> list[CounterRow]:
         try:

@@ -261,3 +261,22 @@ def test_redis_arithmetic_matches_python_integers_across_every_length(tmp_path: 
             assert settled is not None and settled.after[0].spent == spent and settled.after[0].reserved == 0
         [row] = ledger.counters()
         assert (row.spent, row.reserved) == (spent, 0)
+
+
+def test_recovery_hands_each_settlement_to_the_caller(backend: tuple[str, object], tmp_path: Path) -> None:
+    """So the gate can log a warn threshold crossed by a recovered charge."""
+    kind, where = backend
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
+        "from tests.runtime.test_ledger import slot\nfrom pathlib import Path\n"
+        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
+        "ledger.reserve('doomed', [slot()], %d)\n"
+        "import os; os._exit(0)\n"
+    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), 9 * USD // 10)
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
+    seen = []
+    assert open_ledger(backend).recover(seen.append) == 1
+    [settled] = seen
+    assert settled.before[0].spent == 0 and settled.after[0].spent == 9 * USD // 10
+    assert settled.after[0].slot.warn_pico == 8 * USD // 10
