@@ -125,5 +125,7 @@ class RoutingTable(_Spec):
     table: Table
     sources: list[SourceFileSpec]
     source_map: dict[str, dict[str, object]] = Field(
-        description="section -> entity id -> 'file:line' (or, for virtual keys, a map of their settings' lines)"
+        description="section -> entity id -> 'file:line' (or, for virtual keys, a map of their settings' lines "
+        "and the id of their route set); section `routes`: route set id -> requested name -> the models_allowed "
+        "entry that grants it (`granted_by`: entry and line) and the line behind each target (`targets`)"
     )

@@ -1,4 +1,4 @@
-"""Lower pass: the resolved policy into the plain data of the artifact's `table` and source map."""
+"""Lower pass: the resolved policy into the plain data of the artifact's `table`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from policy.models import FALLBACK_CONDITIONS, Cache, Circuit, PolicyDocument, T
 
 from .checks.budgets import parse_percent
 from .checks.fallback import normalise_condition
-from .index import SourceIndex
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
 
 MILLION = Decimal(1_000_000)
@@ -133,27 +132,3 @@ def _route(policy: PolicyDocument, route: Route, conditions: list[str], retries:
         "retries": retries,
     }
 
-
-def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -> dict[str, dict[str, Any]]:
-    def line(*path: str | int) -> str | None:
-        span = index.key(*path)
-        return span.short if span else None
-
-    result: dict[str, dict[str, Any]] = {}
-    for section in ("providers", "models", "teams", "profiles", "budgets"):
-        result[section] = {eid: line(section, eid) for eid in getattr(policy, section)}
-    if policy.gateway is not None:
-        result["gateway"] = {"gateway": line("gateway")}
-    keys: dict[str, Any] = {}
-    for vid, rk in resolved.keys.items():
-        entry: dict[str, Any] = {"self": line("virtual_keys", vid)}
-        eff = rk.settings
-        for name, sourced in (("models_allowed", eff.models_allowed), ("fallback", eff.fallback), ("cache", eff.cache)):
-            if sourced is not None:
-                entry[name] = line(*sourced.path)
-        aliases = {name: line(*s.path) for name, s in eff.aliases.items() if name in rk.routes}
-        if aliases:
-            entry["model_aliases"] = aliases
-        keys[vid] = entry
-    result["virtual_keys"] = keys
-    return result

@@ -19,9 +19,10 @@ from .context import Context
 from .diagnostics import Diagnostic, sort_diagnostics
 from .emit import build_artifact
 from .index import SourceIndex
-from .lower import lower, source_map
+from .lower import lower
 from .merge import merge
 from .resolve import resolve
+from .source_map import source_map
 from .validate import validate
 
 

@@ -58,6 +58,8 @@ class Route:
     alias_chain: tuple[str, ...]
     targets: list[Target]
     source: Path
+    grant: Path  # the models_allowed entry (exact name or glob) that allows `model`
+    pinned_by: Path | None = None  # the alias that chose the first target's provider
 
 
 @dataclass
@@ -270,12 +272,13 @@ def _routes(
     for model, path in allowed.items():
         if model in aliases:
             continue
-        routes[model] = Route(model, model, (), route_targets(policy, model, None, hops), path)
+        routes[model] = Route(model, model, (), route_targets(policy, model, None, hops), path, path)
     for name, res in aliases.items():
         if res.model is None or res.model not in allowed:
             continue
         if res.provider is not None and res.provider not in policy.providers:
             continue
         targets = route_targets(policy, res.model, res.provider, hops)
-        routes[name] = Route(name, res.model, res.chain, targets, eff.aliases[name].path)
+        pinned_by = eff.aliases[res.chain[-1]].path if res.provider is not None else None
+        routes[name] = Route(name, res.model, res.chain, targets, eff.aliases[name].path, allowed[res.model], pinned_by)
     return routes

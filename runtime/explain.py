@@ -12,6 +12,7 @@ from typing import Any
 
 from .budget.cost import PICO_PER_MICRO, usd
 from .decision import Allow, Deny, authenticate, decide_for_key
+from .source_map import Grant, key_sources, route_set, route_sources
 from .surfaces import BY_PATH, GEMINI
 from .table import KeyEntry, LoadedTable
 
@@ -20,11 +21,19 @@ SURFACE_PROTOCOL = {s.name: s.protocol for s in (*BY_PATH.values(), GEMINI)}
 
 @dataclass
 class Explanation:
+    """The decision, its steps as (text, policy line), and the lines behind the decision and each target."""
+
     key: KeyEntry | None
     model: str
     surface: str
     decision: Allow | Deny
     steps: list[tuple[str, str | None]] = field(default_factory=list)
+    grant: Grant | None = None
+    target_sources: tuple[str | None, ...] = ()
+
+    @property
+    def decision_source(self) -> str | None:
+        return self.steps[-1][1] if self.steps else None
 
     def to_json(self, table: LoadedTable) -> dict[str, Any]:
         d = self.decision
@@ -33,6 +42,7 @@ class Explanation:
             "model": self.model,
             "surface": self.surface,
             "decision": "allow" if isinstance(d, Allow) else "deny",
+            "decision_source": self.decision_source,
             "steps": [{"step": text, "source": source} for text, source in self.steps],
         }
         if isinstance(d, Deny):
@@ -41,10 +51,12 @@ class Explanation:
             data.update(
                 resolved_model=d.route.model,
                 alias_chain=list(d.route.alias_chain),
+                granted_by={"entry": self.grant.entry, "source": self.grant.source} if self.grant else None,
                 targets=[
                     {"provider": t.provider, "model": t.model, "upstream_model": t.upstream_model,
-                     "protocol": t.protocol, "translated": t.protocol not in (SURFACE_PROTOCOL[self.surface], "mock")}
-                    for t in d.targets
+                     "protocol": t.protocol, "translated": t.protocol not in (SURFACE_PROTOCOL[self.surface], "mock"),
+                     "source": source}
+                    for t, source in zip(d.targets, self.target_sources)
                 ],
                 fallback_on=sorted(d.route.fallback_on),
                 retries=d.route.retries,
@@ -68,7 +80,7 @@ def find_key(table: LoadedTable, vk_id: str | None, key_prefix: str | None) -> K
 
 
 def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: datetime) -> Explanation:
-    sources: dict[str, Any] = table.source_map.get("virtual_keys", {}).get(key.id, {})
+    sources = key_sources(table.source_map, key.id)
     budget_sources: dict[str, Any] = table.source_map.get("budgets", {})
     digest = next(d for d, k in table.keys_by_hash.items() if k is key)
     found = authenticate(table, digest, now)
@@ -78,26 +90,37 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         f"profile {key.profile}" if key.profile else "") if x)
     steps.append((f"virtual key {key.label}" + (f": {who}" if who else ""), key.source))
     if isinstance(found, Deny):
-        steps.append((f"deny {found.status} {found.code}: {found.message}", key.source))
+        because = sources.get("status") if key.status != "active" else sources.get("expires_at")
+        steps.append((_denied(found), because or key.source))
         return Explanation(key, model, surface, found, steps)
     decision = decide_for_key(key, surface, model)
+    route = key.routes.get(model)
     if isinstance(decision, Deny):
-        steps.append((f"deny {decision.status} {decision.code}: {decision.message}", key.allowed_source))
+        steps.append((_denied(decision), route.source if route is not None else key.allowed_source))
         return Explanation(key, model, surface, decision, steps)
     route = decision.route
+    lines = route_sources(route_set(table.source_map, sources), model, sources)
+    grant = lines.grant
     aliases = sources.get("model_aliases", {})
     if route.alias_chain:
         chain = " -> ".join(route.alias_chain)
         first = f", first target {route.targets[0].provider}" if route.targets else ""
         steps.append((f"alias {chain} resolves to model {route.model}{first}", aliases.get(model)))
-    steps.append((f"allowed: {route.model} is in models_allowed", key.allowed_source))
+    if grant is None:
+        steps.append((f"allowed: {route.model} is in models_allowed", key.allowed_source))
+    elif grant.entry == route.model:
+        steps.append((f"allowed: {route.model} is listed in models_allowed", grant.source))
+    else:
+        steps.append((f"allowed: {route.model} matches '{grant.entry}' in models_allowed", grant.source))
     protocol = SURFACE_PROTOCOL[surface]
     conditions = ", ".join(sorted(route.fallback_on)) or "none"
     steps.append((f"targets, in order (fallback on {conditions}; retries {route.retries}):", sources.get("fallback")))
-    for i, t in enumerate(decision.targets, 1):
+    by_target = dict(zip(route.targets, lines.targets))
+    target_sources = tuple(by_target.get(t) for t in decision.targets)
+    for i, (t, source) in enumerate(zip(decision.targets, target_sources), 1):
         translated = "" if t.protocol in (protocol, "mock") else f", translated {protocol} <-> {t.protocol}"
         upstream = f", upstream model {t.upstream_model}" if t.upstream_model != t.model else ""
-        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", None))
+        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", source))
     override = "per-request override allowed" if key.cache.allow_override else "no per-request override"
     salt = ", salted" if key.cache.salt else ""
     steps.append((f"cache: {key.cache.mode} ({override}{salt})", sources.get("cache")))
@@ -108,5 +131,13 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         subject = "the organisation" if spec["scope"] == "org" else f"{spec['scope']} {spec['target']}"
         steps.append((f"budget {instance}: {subject}, {limit} per {spec['window']} "
                       f"({spec['timezone']}; {warn}block {spec['block_bp'] / 100:g}%)", budget_sources.get(spec["budget"])))
-    steps.append(("decision: allow", None))
-    return Explanation(key, model, surface, decision, steps)
+    if grant is not None:
+        where = f" in {grant.source}" if grant.source else ""
+        steps.append((f"decision: allow (allowed by '{grant.entry}'{where})", grant.source))
+    else:
+        steps.append(("decision: allow", route.source))
+    return Explanation(key, model, surface, decision, steps, grant, target_sources)
+
+
+def _denied(deny: Deny) -> str:
+    return f"decision: deny {deny.status} {deny.code}: {deny.message}"

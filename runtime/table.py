@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from compiler.artifact import FORMAT_VERSION, RoutingTable
 from compiler.emit import canonical_json
 
+from .source_map import key_sources, route_set, route_sources
+
 
 class TableError(Exception):
     """An artifact that must not be served: unreadable, malformed, or not what its revision says."""
@@ -151,12 +153,12 @@ def _build(data: dict[str, Any], revision: str) -> LoadedTable:
     gw = table["gateway"]
     gateway = Gateway(gw["header_prefix"], gw["client_deadline_ms"] / 1000, gw["max_body_bytes"])
     providers = {pid: _provider(pid, p) for pid, p in table["providers"].items()}
-    source_keys = data["source_map"].get("virtual_keys", {})
+    source_map = data["source_map"]
     route_memo: dict[str, Route] = {}
     keys: dict[str, KeyEntry] = {}
     for vid, spec in table["virtual_keys"].items():
-        sources = source_keys.get(vid, {})
-        keys[vid] = _key(vid, spec, sources, route_memo)
+        sources = key_sources(source_map, vid)
+        keys[vid] = _key(vid, spec, sources, route_set(source_map, sources), route_memo)
     by_hash = {digest: keys[vid] for digest, vid in table["keys"].items()}
     return LoadedTable(
         revision=revision,
@@ -187,12 +189,15 @@ def _provider(pid: str, p: dict[str, Any]) -> Provider:
     )
 
 
-def _key(vid: str, spec: dict[str, Any], sources: dict[str, Any], memo: dict[str, Route]) -> KeyEntry:
+def _key(
+    vid: str, spec: dict[str, Any], sources: Mapping[str, Any], route_lines: Mapping[str, Any], memo: dict[str, Route]
+) -> KeyEntry:
     aliases = sources.get("model_aliases", {})
     allowed_source = sources.get("models_allowed")
     routes: dict[str, Route] = {}
     for name, r in spec["routes"].items():
-        source = aliases.get(name) if r["alias_chain"] else allowed_source
+        grant = route_sources(route_lines, name, sources).grant
+        source = aliases.get(name) if r["alias_chain"] else grant.source if grant else allowed_source
         memo_key = orjson.dumps([name, r, source], option=orjson.OPT_SORT_KEYS).decode()
         route = memo.get(memo_key)
         if route is None:

@@ -45,14 +45,26 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def shipped_hooks(config: str) -> list[str]:
+    [repo] = yaml.safe_load(config)["repos"]
+    return [hook["id"] for hook in repo["hooks"]]
+
+
+def test_policy_init_ships_the_same_hooks_as_the_example() -> None:
+    template = ROOT / "policy" / "templates" / "init" / ".pre-commit-config.yaml"
+    assert shipped_hooks(template.read_text()) == shipped_hooks((ACME / ".pre-commit-config.yaml").read_text())
+
+
 def test_the_pre_commit_hook_works_in_a_fresh_repository(tmp_path: Path) -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("needs this project as a git repository (pre-commit installs the hook from it)")
     repo = tmp_path / "policies"
     shutil.copytree(ACME, repo, ignore=shutil.ignore_patterns(".github", ".pre-commit-config.yaml"))
+    shipped = (ACME / ".pre-commit-config.yaml").read_text()
+    assert shipped_hooks(shipped) == ["gatepost-check", "gatepost-test", "gatepost-fmt"]
     (repo / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {ROOT}\n    rev: {git(ROOT, 'rev-parse', 'HEAD')}\n"
-        "    hooks:\n      - id: gatepost-check\n      - id: gatepost-test\n      - id: gatepost-fmt\n"
+        shipped.replace("https://github.com/gatepost-dev/gatepost", str(ROOT))
+        .replace("rev: v0.1.0", f"rev: {git(ROOT, 'rev-parse', 'HEAD')}")
     )
     git(repo, "init", "-q")
     git(repo, "add", "-A")

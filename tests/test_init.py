@@ -26,6 +26,8 @@ def test_init_writes_a_repository_that_compiles_and_passes_its_tests(tmp_path: P
     assert policy("compile", ".", "--check", cwd=repo).returncode == 0
     tested = policy("test", ".", cwd=repo)
     assert tested.returncode == 0 and "2 passed, 0 failed" in tested.stdout
+    assert "id: gatepost-fmt" in (repo / ".pre-commit-config.yaml").read_text()
+    assert policy("fmt", "--check", ".", cwd=repo).returncode == 0
     for path in repo.rglob("*.yaml"):
         if path.name.startswith(".") or ".github" in path.parts:
             continue

@@ -23,7 +23,11 @@ def test_explain_names_every_step_and_its_policy_line() -> None:
     assert "virtual_keys/engineering/shared.yaml:" in out and "profiles.yaml:" in out
     assert "1. azure-east / gpt-4o, upstream model gpt4o-prod" in out
     assert "budget eng-daily: team engineering, $100.00 per day (Europe/Amsterdam; warn 80%, block 100%)" in out
-    assert out.rstrip().endswith("decision: allow")
+    cited = {text.strip(): source for text, source in (line.rsplit("  ", 1) for line in out.splitlines()[1:])}
+    assert cited["1. azure-east / gpt-4o, upstream model gpt4o-prod"] == "virtual_keys/engineering/shared.yaml:10"
+    assert cited["2. openai-primary / gpt-4o"] == "profiles.yaml:10"
+    assert cited["decision: allow (allowed by 'gpt-4o' in profiles.yaml:6)"] == "profiles.yaml:6"
+    assert out.splitlines()[-1].lstrip().startswith("decision: allow")
 
 
 def test_explain_a_denial_by_key_prefix_as_json() -> None:
@@ -53,7 +57,7 @@ def test_a_wrong_expectation_fails_with_expected_and_got(tmp_path: Path) -> None
     proc = policy("test", str(repo))
     assert proc.returncode == 1
     assert "FAIL  o3 should be allowed (it is not)  (wrong_test.yaml:2:5)" in proc.stdout
-    assert "decision: expected 'allow', got 'deny'" in proc.stdout
+    assert "decision: expected 'allow', got 'deny'  (profiles.yaml:6)" in proc.stdout
     assert "message: model 'o3' is not allowed for virtual key vk-alice-codex" in proc.stdout
 
 

@@ -11,6 +11,7 @@ codex- for OpenAI, claude- for Anthropic, gemini- for Gemini); a name like `fast
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from .. import codes
 from ..context import Context
@@ -110,7 +111,7 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
 def _source_of_crossing(ctx: Context, resolved: object, route: Route) -> tuple[str | int, ...]:
     """The alias or fallback hop that brought the first target of another protocol."""
     settings = getattr(resolved, "settings")
-    first = _protocols(ctx, Route(route.requested, route.model, route.alias_chain, route.targets[:1], route.source))
+    first = _protocols(ctx, replace(route, targets=route.targets[:1]))
     for target in route.targets[1:]:
         provider = ctx.policy.providers.get(target.provider)
         if provider is not None and PROTOCOLS.get(provider.type) not in (*first, "mock"):

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from runtime.explain import explain, find_key, keys_with_prefix
+from runtime.explain import Explanation, explain, find_key, keys_with_prefix
 from runtime.reload import PolicyError, load_source
 from runtime.table import LoadedTable, TableError
 
@@ -42,8 +42,14 @@ def run_explain(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"revision": table.revision, **result.to_json(table)}, indent=2))
         return EXIT_OK
-    print(f"{args.model} via /{args.surface} for {key.label}  (revision {table.revision[:19]})")
-    width = max(len(text) for text, _ in result.steps) + 2
-    for text, source in result.steps:
-        print(f"  {text.ljust(width)}{source or ''}".rstrip())
+    print(render_text(table, result), end="")
     return EXIT_OK
+
+
+def render_text(table: LoadedTable, result: Explanation) -> str:
+    """The steps in one column and the policy line behind each in the next."""
+    who = result.key.label if result.key else "?"
+    lines = [f"{result.model} via /{result.surface} for {who}  (revision {table.revision[:19]})"]
+    width = max(len(text) for text, _ in result.steps) + 2
+    lines += [f"  {text.ljust(width)}{source or ''}".rstrip() for text, source in result.steps]
+    return "\n".join(lines) + "\n"

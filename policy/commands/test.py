@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from runtime.decision import Allow
 from runtime.explain import explain, find_key
 from runtime.reload import PolicyError, load_source
+from runtime.source_map import key_sources
 from runtime.table import LoadedTable, TableError
 
 from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
@@ -39,20 +40,34 @@ def outcome(table: LoadedTable, case: TestCase) -> dict[str, Any]:
         at = at.replace(tzinfo=timezone.utc)
     result = explain(table, key, case.model, case.surface, at)
     d = result.decision
+    decided = result.decision_source
     if isinstance(d, Allow):
         targets = [f"{t.provider}/{t.model}" for t in d.targets]
+        lines = list(result.target_sources)
+        budget_lines = table.source_map.get("budgets", {})
+        budgets = [budget_lines.get(table.budgets[b]["budget"]) for b in d.key.budgets]
         return {"decision": "allow", "model": d.route.model, "first_target": targets[0] if targets else None,
-                "targets": targets, "budgets": list(d.key.budgets), "cache": d.key.cache.mode}
-    return {"decision": "deny", "status": d.status, "code": d.code, "message": d.message}
+                "targets": targets, "budgets": list(d.key.budgets), "cache": d.key.cache.mode,
+                "sources": {"decision": decided, "model": d.route.source, "first_target": lines[0] if lines else None,
+                            "targets": _joined(lines), "budgets": _joined(budgets),
+                            "cache": key_sources(table.source_map, key.id).get("cache")}}
+    return {"decision": "deny", "status": d.status, "code": d.code, "message": d.message,
+            "sources": {name: decided for name in ("decision", "status", "code", "message")}}
+
+
+def _joined(lines: list[str | None]) -> str | None:
+    return ", ".join(line or "?" for line in lines) or None
 
 
 def compare(case: TestCase, got: dict[str, Any]) -> list[str]:
     if "error" in got:
         return [got["error"]]
     problems = []
+    sources = got.get("sources", {})
     for name, want in case.expect.model_dump(exclude_none=True).items():
         if got.get(name) != want:
-            problems.append(f"{name}: expected {want!r}, got {got.get(name)!r}")
+            where = f"  ({sources[name]})" if sources.get(name) else ""
+            problems.append(f"{name}: expected {want!r}, got {got.get(name)!r}{where}")
     return problems
 
 

@@ -102,11 +102,35 @@ def _scalars(value: object) -> list[object]:
 
 def test_source_map_names_reviewed_lines() -> None:
     data = json.loads(artifact_bytes(ACME))
-    for section, entries in data["source_map"].items():
-        for entity, where in entries.items():
-            lines = where.values() if isinstance(where, dict) else [where]
-            for line in lines:
-                for item in line.values() if isinstance(line, dict) else [line]:
-                    path, _, number = item.rpartition(":")
-                    assert (ACME / path).is_file(), (section, entity, item)
-                    assert int(number) >= 1
+    source_map = data["source_map"]
+    for where, item in _lines(source_map):
+        path, _, number = item.rpartition(":")
+        assert (ACME / path).is_file(), (where, item)
+        assert int(number) >= 1
+    for vid, entry in source_map["virtual_keys"].items():
+        assert entry["routes"] in source_map["routes"], vid
+        assert source_map["routes"][entry["routes"]].keys() == data["table"]["virtual_keys"][vid]["routes"].keys()
+    glob = source_map["routes"][source_map["virtual_keys"]["vk-erin-notebooks"]["routes"]]["gemini-2.5-pro"]
+    assert glob == {"granted_by": {"entry": "gemini-2.5-*", "source": "profiles.yaml:16"},
+                    "targets": ["models/google.yaml:5"]}
+
+
+def _lines(value: object, where: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """Every file:line string of the source map (`entry`, `pinned_by` and a key's `routes` name no line)."""
+    if isinstance(value, dict):
+        named = {k: v for k, v in value.items() if k not in ("entry", "pinned_by")}
+        if isinstance(named.get("routes"), str):
+            del named["routes"]
+        return [found for k, v in named.items() for found in _lines(v, (*where, k))]
+    if isinstance(value, list):
+        return [found for v in value if v is not None for found in _lines(v, where)]
+    assert isinstance(value, str), where
+    return [(where, value)]
+
+
+def test_route_sources_are_shared_by_keys_with_the_same_settings() -> None:
+    data = json.loads(artifact_bytes(ACME))
+    keys = data["source_map"]["virtual_keys"]
+    assert keys["vk-alice-codex"]["routes"] == keys["vk-bob-codex"]["routes"]
+    assert keys["vk-alice-codex"]["routes"] != keys["vk-platform-shared"]["routes"]
+    assert len(data["source_map"]["routes"]) < len(keys)

@@ -1,0 +1,83 @@
+"""Source map: the reviewed `file:line` behind every entity, setting and route of the artifact.
+
+It sits beside the hashed table, so a moved line never changes the revision. Routes are cited
+per route set: keys whose routes have the same sources share one entry, named by the sha256 of
+its content, which keeps the map small when thousands of keys extend one profile. A target an
+alias pinned (`provider/model`) is cited as null with the alias in `pinned_by`: its line is in the
+key's own `model_aliases`, so keys that differ only in where they wrote an alias still share a set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from policy.models import PolicyDocument
+
+from .emit import canonical_json
+from .index import SourceIndex
+from .resolve import Effective, Resolved, Route, Target
+
+Line = Callable[..., str | None]
+
+
+def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -> dict[str, dict[str, Any]]:
+    def line(*path: str | int) -> str | None:
+        span = index.key(*path)
+        return span.short if span else None
+
+    result: dict[str, dict[str, Any]] = {}
+    for section in ("providers", "models", "teams", "profiles", "budgets"):
+        result[section] = {eid: line(section, eid) for eid in getattr(policy, section)}
+    if policy.gateway is not None:
+        result["gateway"] = {"gateway": line("gateway")}
+    keys: dict[str, Any] = {}
+    route_sets: dict[str, dict[str, Any]] = {}
+    set_ids: dict[int, str] = {}
+    for vid, rk in resolved.keys.items():
+        entry: dict[str, Any] = {"self": line("virtual_keys", vid)}
+        for name in ("status", "expires_at"):
+            span = index.keys.get(("virtual_keys", vid, name))
+            if span is not None:
+                entry[name] = span.short
+        eff = rk.settings
+        for name, sourced in (("models_allowed", eff.models_allowed), ("fallback", eff.fallback), ("cache", eff.cache)):
+            if sourced is not None:
+                entry[name] = line(*sourced.path)
+        aliases = {name: line(*s.path) for name, s in eff.aliases.items() if name in rk.routes}
+        if aliases:
+            entry["model_aliases"] = aliases
+        if rk.routes:
+            set_id = set_ids.get(id(rk.routes))
+            if set_id is None:
+                routes = {name: _route(policy, eff, route, line) for name, route in rk.routes.items()}
+                set_id = set_ids[id(rk.routes)] = hashlib.sha256(canonical_json(routes)).hexdigest()[:16]
+                route_sets[set_id] = routes
+            entry["routes"] = set_id
+        keys[vid] = entry
+    result["virtual_keys"] = keys
+    result["routes"] = route_sets
+    return result
+
+
+def _route(policy: PolicyDocument, eff: Effective, route: Route, line: Line) -> dict[str, Any]:
+    allowed = eff.models_allowed
+    entry = allowed.value[int(route.grant[-1])] if allowed is not None else route.model
+    record: dict[str, Any] = {
+        "granted_by": {"entry": entry, "source": line(*route.grant)},
+        "targets": [_target_line(policy, eff, route, t, line) for t in route.targets],
+    }
+    if route.pinned_by is not None:
+        record["pinned_by"] = route.pinned_by[-1]
+    return record
+
+
+def _target_line(policy: PolicyDocument, eff: Effective, route: Route, target: Target, line: Line) -> str | None:
+    """The line that put `target` in the route; None for a target an alias pinned (its line is the key's)."""
+    if target.hop is not None and eff.fallback is not None:
+        return line(*eff.fallback.path, "chain", target.hop)
+    if route.pinned_by is not None:
+        return None
+    providers = policy.models[target.model].providers
+    return line("models", target.model, "providers", providers.index(target.provider))
