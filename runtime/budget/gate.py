@@ -18,7 +18,7 @@ from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot,
 from ..metrics import Metrics
 from ..table import KeyEntry, LoadedTable, Target
 from .cost import PICO_PER_MICRO, estimate_pico, usd
-from .windows import window_for
+from .windows import Window, window_for
 
 T = TypeVar("T")
 
@@ -32,9 +32,9 @@ class Admission:
     warnings: list[str]
 
 
-def slot_for(instance: str, spec: dict[str, Any], now: datetime) -> Slot:
+def slot_for(instance: str, spec: dict[str, Any], now: datetime, window: Window | None = None) -> Slot:
     """A budget instance in the window that contains `now`, with the limits the table gives it."""
-    window = window_for(spec["window"], spec["timezone"], now)
+    window = window or window_for(spec["window"], spec["timezone"], now)
     limit = spec["limit_micros"] * PICO_PER_MICRO
     warn_bp = spec["warn_bp"]
     return Slot(
@@ -116,6 +116,7 @@ class BudgetGate:
         self.events = events
         self.metrics = metrics
         self.unsettled: deque[Unsettled] = deque()
+        self._slots: dict[str, tuple[object, Window, Slot]] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
 
     async def tend(self, call: Callable[..., T], *args: Any) -> T:
@@ -172,7 +173,20 @@ class BudgetGate:
         now: datetime,
     ) -> tuple[list[Slot], int]:
         prices = [table.models[t.model]["price"] for t in targets if table.models[t.model]["price"]]
-        return slots_for(table, key, now), estimate_pico(body_bytes, payload, prices)
+        return [self._slot(instance, table.budgets[instance], now) for instance in key.budgets], \
+            estimate_pico(body_bytes, payload, prices)
+
+    def _slot(self, instance: str, spec: dict[str, Any], now: datetime) -> Slot:
+        """`slot_for`, remembered until its window ends or the table (its spec) is replaced."""
+        cached = self._slots.get(instance)
+        if cached is not None and cached[0] is spec:
+            window = cached[1]
+            if window.start is None or window.end is None or window.start <= now < window.end:
+                return cached[2]
+        window = window_for(spec["window"], spec["timezone"], now)
+        slot = slot_for(instance, spec, now, window)
+        self._slots[instance] = (spec, window, slot)
+        return slot
 
     def _admitted(self, result: Reserved | Blocked, estimate: int, key: KeyEntry) -> Admission | Deny:
         if isinstance(result, Blocked):

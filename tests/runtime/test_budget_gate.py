@@ -152,3 +152,14 @@ def test_redis_is_reached_without_blocking_the_event_loop(tmp_path: Path, table:
     assert asyncio.run(stalled()) > 50, "the event loop kept running while the ledger did not answer"
     silent.close()
     gate.close()
+
+
+def test_a_new_window_starts_a_new_counter_even_with_the_slot_remembered(tmp_path: Path, table: LoadedTable) -> None:
+    gate, ledger, _, _ = gate_for(tmp_path)
+    key = table.keys["vk-a"]
+    for instant in ("2026-11-24T23:59:59+00:00", "2026-11-24T12:00:00+00:00", "2026-11-25T00:00:00+00:00"):
+        admission = gate.admit(table, key, (), {"max_tokens": 1}, 2, datetime.fromisoformat(instant))
+        assert isinstance(admission, Admission)
+        gate.settle(admission, USD, "usage")
+    assert [(r.window, r.spent) for r in ledger.counters()] == [("2026-11-24", 2 * USD), ("2026-11-25", USD)]
+    gate.close()
