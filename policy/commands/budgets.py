@@ -55,18 +55,16 @@ def from_policy(args: argparse.Namespace, rows: list[CounterRow], now: datetime)
 
 
 def run_budgets(args: argparse.Namespace) -> int:
-    if not args.ledger and not (args.data / "ledger.sqlite3").exists() and args.source is None:
-        print(f"policy budgets: error: no ledger in {args.data} (see `policy serve --data`)", file=sys.stderr)
+    if not args.ledger and not (args.data / "ledger.sqlite3").exists():
+        print(f"policy budgets: error: no ledger in {args.data} (the directory `policy serve --data` writes to; "
+              "or --ledger redis://...)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        if args.ledger or (args.data / "ledger.sqlite3").exists():
-            ledger = open_ledger(args.data, args.ledger, read_only=True)
-            try:
-                rows = ledger.counters()
-            finally:
-                ledger.close()
-        else:
-            rows = []
+        ledger = open_ledger(args.data, args.ledger, read_only=True)
+        try:
+            rows = ledger.counters()
+        finally:
+            ledger.close()
         shown = from_policy(args, rows, datetime.now(timezone.utc)) if args.source else rows if args.all else latest(rows)
     except LedgerError as exc:
         print(f"policy budgets: error: {exc}", file=sys.stderr)

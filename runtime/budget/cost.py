@@ -14,6 +14,9 @@ from typing import Any, Mapping
 PICO_PER_MICRO = 1_000_000
 PICO_PER_USD = 10**12
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
+OUTPUT_TOKENS_CEILING = 1_000_000
+"""No model answers with more; a larger cap in a request (say 10^12) is estimated at this, so one
+request cannot reserve a team's whole budget or overflow a 64-bit counter."""
 BYTES_PER_TOKEN_FLOOR = 2
 
 
@@ -112,7 +115,7 @@ def max_output_tokens(payload: Mapping[str, Any]) -> int:
     gemini = config.get("maxOutputTokens") if isinstance(config, Mapping) else None
     for value in (payload.get("max_output_tokens"), payload.get("max_completion_tokens"), payload.get("max_tokens"), gemini):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
+            return min(value, OUTPUT_TOKENS_CEILING)
     return DEFAULT_MAX_OUTPUT_TOKENS
 
 

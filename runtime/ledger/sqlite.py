@@ -125,7 +125,7 @@ class SqliteLedger:
             )
             db.execute("COMMIT")
             return Reserved(reservation_id, tuple(states))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger reserve failed: {exc}") from exc
 
@@ -141,7 +141,7 @@ class SqliteLedger:
             result = self._settle_locked(reservation_id, actual, how)
             self._db.execute("COMMIT")
             return result
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger settle failed: {exc}") from exc
 
@@ -195,7 +195,7 @@ class SqliteLedger:
                 if owner != self.owner and owner not in alive and owner_is_dead(owner, seen, now, self.stale_after_s):
                     self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
         if on_settled is not None:

@@ -332,8 +332,7 @@ def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limi
     proc = subprocess.run(
         [sys.executable, "-m", "policy.cli", "budgets", str(policy), "--data", str(empty)], capture_output=True, text=True
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "per-engineer/erin@acme.com" in proc.stdout and not empty.exists()
+    assert proc.returncode == 2 and f"no ledger in {empty}" in proc.stderr and not empty.exists()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "policy.yaml").write_text("budgets: [\n")

@@ -105,3 +105,9 @@ def test_every_surfaces_output_cap_bounds_the_estimate() -> None:
                     {"generationConfig": {"maxOutputTokens": 100}}):
         assert estimate_pico(400, payload, [PRICE]) == 200 * 2_500_000 + 100 * 10_000_000, payload
     assert estimate_pico(400, {"generationConfig": {"maxOutputTokens": True}}, [PRICE]) == 200 * 2_500_000 + 4096 * 10_000_000
+
+
+def test_an_absurd_output_cap_is_estimated_at_the_ceiling() -> None:
+    from runtime.budget.cost import OUTPUT_TOKENS_CEILING
+
+    assert estimate_pico(400, {"max_tokens": 10**12}, [PRICE]) == 200 * 2_500_000 + OUTPUT_TOKENS_CEILING * 10_000_000

@@ -280,3 +280,17 @@ def test_recovery_hands_each_settlement_to_the_caller(backend: tuple[str, object
     [settled] = seen
     assert settled.before[0].spent == 0 and settled.after[0].spent == 9 * USD // 10
     assert settled.after[0].slot.warn_pico == 8 * USD // 10
+
+
+def test_an_amount_past_64_bits_is_a_ledger_error_and_the_ledger_stays_usable(backend: tuple[str, object]) -> None:
+    from runtime.ledger.base import LedgerError
+
+    ledger = open_ledger(backend)
+    kind, _ = backend
+    if kind == "sqlite":
+        with pytest.raises(LedgerError):
+            ledger.reserve("huge", [slot()], 2**70)
+    else:
+        assert isinstance(ledger.reserve("huge", [slot()], 2**70), Reserved), "Redis counts it exactly"
+        ledger.settle("huge", 0, "usage")
+    assert isinstance(ledger.reserve("next", [slot(limit_usd=10**6)], 5), Reserved)
