@@ -229,6 +229,9 @@ def plan(surface: Surface, target: Target, request: Outbound) -> Step:
             step = planner(request, target)
         except TranslationError as exc:
             return Step(request, f"this request cannot be translated for {target.provider}/{target.model}: {exc}")
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            return Step(request, f"this request cannot be translated for {target.provider}/{target.model}: it does not "
+                                 f"have the shape of a {surface.name} request ({type(exc).__name__}: {exc})")
         if step.error is not None:
             return step
     out = step.outbound

@@ -46,6 +46,9 @@ def refuse_chat(p: dict[str, Any]) -> None:
         raise TranslationError("n > 1 (several choices) has no Anthropic equivalent")
     if p.get("logprobs") or p.get("top_logprobs"):
         raise TranslationError("logprobs are not available from Anthropic models")
+    if p.get("functions"):
+        raise TranslationError("legacy `functions` have no ids to pair calls with results; send tools instead")
+    _refuse_temperature(p)
     _refuse_json_output((p.get("response_format") or {}).get("type") if isinstance(p.get("response_format"), dict) else None,
                         "response_format")
     if "audio" in (p.get("modalities") or []) or p.get("audio"):
@@ -62,6 +65,7 @@ def refuse_responses(p: dict[str, Any]) -> None:
         raise TranslationError("conversation refers to state stored by OpenAI; an Anthropic model cannot see it")
     if p.get("background"):
         raise TranslationError("background responses are an OpenAI service, not available for Anthropic models")
+    _refuse_temperature(p)
     text = p.get("text")
     fmt = text.get("format") if isinstance(text, dict) else None
     _refuse_json_output(fmt.get("type") if isinstance(fmt, dict) else None, "text.format")
@@ -102,3 +106,10 @@ def _refuse_json_output(kind: Any, field: str) -> None:
             f"{field} {kind} asks for JSON output, which Anthropic models do not enforce; "
             "the answer could not be guaranteed to be JSON"
         )
+
+
+def _refuse_temperature(p: dict[str, Any]) -> None:
+    """OpenAI takes 0-2, Anthropic 0-1: scaling would change what the client asked for."""
+    value = p.get("temperature")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1:
+        raise TranslationError(f"temperature {value} is above Anthropic's maximum of 1")

@@ -141,8 +141,13 @@ def chat_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
                                "input": _json_args(fn.get("arguments"))})
             conversation.add("assistant", blocks)
         elif role == "tool":
-            conversation.add("user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"),
-                                       "content": _text(content)}])
+            result = content if isinstance(content, str) else _blocks(content)
+            conversation.add("user", [{"type": "tool_result", "tool_use_id": m.get("tool_call_id"), "content": result}])
+        elif role == "function" or m.get("function_call"):
+            raise TranslationError(
+                "legacy function calling (a `function` role or `function_call`) has no ids to pair a call with its "
+                "result; send tools and tool_calls instead"
+            )
     out: dict[str, Any] = {
         "model": model,
         "max_tokens": p.get("max_completion_tokens") or p.get("max_tokens") or DEFAULT_MAX_TOKENS,
@@ -161,6 +166,10 @@ def chat_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 STORED_ITEMS = frozenset({"item_reference"})
+TOOL_HISTORY = ("local_shell_call", "custom_tool_call", "computer_call", "code_interpreter_call", "mcp_call",
+                "image_generation_call", "file_search_call", "apply_patch_call", "shell_call")
+"""Input items that are turns of a conversation with tools Anthropic does not have: refused, since
+leaving them out would hand the model a history with holes."""
 
 
 def responses_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
@@ -189,6 +198,9 @@ def responses_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
             output = item.get("output")
             conversation.add("user", [{"type": "tool_result", "tool_use_id": item.get("call_id"),
                                        "content": output if isinstance(output, str) else _text(output)}])
+        elif isinstance(kind, str) and kind.startswith(TOOL_HISTORY):
+            raise TranslationError(f"input item {kind} is a turn with a tool Anthropic models do not have; "
+                                   "the conversation cannot be sent without it")
         elif kind in STORED_ITEMS:
             raise TranslationError(f"input item {kind} refers to an item stored by OpenAI; an Anthropic model cannot see it")
     out: dict[str, Any] = {

@@ -38,7 +38,7 @@ def _parts(blocks: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
         elif kind == "tool_result":
             content = block.get("content")
             items = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-            inner, _, _ = _parts([c for c in items if isinstance(c, dict) and c.get("type") in ("text", "image")])
+            inner, _, _ = _parts([c for c in items if isinstance(c, dict)])
             text = "\n\n".join(c["text"] for c in inner if c["type"] == "text")
             if block.get("is_error"):
                 text = f"Error: {text}"

@@ -215,3 +215,17 @@ def test_an_anthropic_client_on_an_openai_model(proxy: tuple[str, MockUpstream, 
                                tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 1}])
     assert "of type web_search_20250305 is run by Anthropic" in str(refused.value)
     assert upstream.requests == []
+
+
+def test_a_malformed_request_on_a_translated_route_is_a_400_not_a_crash(proxy: tuple[str, MockUpstream, Path]) -> None:
+    import httpx
+
+    base_url, upstream, _ = proxy
+    for path, body in (("/v1/messages", {"model": "sonnet", "max_tokens": 8, "messages": ["hi"]}),
+                       ("/v1/messages", {"model": "sonnet", "max_tokens": 8, "messages": [], "tool_choice": "auto",
+                                         "tools": [{"name": "f", "input_schema": {"type": "object"}}]}),
+                       ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "assistant", "tool_calls": ["x"]}]})):
+        r = httpx.post(base_url + path, json=body, headers={"authorization": f"Bearer {KEY}"})
+        assert r.status_code == 400, (path, body, r.text)
+        assert "does not have the shape of a" in r.text and r.headers["x-langwatch-policy-revision"]
+    assert upstream.requests == []

@@ -277,3 +277,40 @@ def test_the_captured_claude_code_request_becomes_a_valid_chat_request() -> None
     assert len(out["tools"]) == len(claude["tools"]) and out["max_completion_tokens"] == 32000
     assert coverage.dropped_fields(claude, coverage.MESSAGES_CARRIED) == ["context_management", "thinking"]
     orjson.dumps(out)
+
+
+@pytest.mark.parametrize(
+    ("request_body", "fragment"),
+    [({"messages": [{"role": "function", "name": "f", "content": "42"}]}, "legacy function calling"),
+     ({"messages": [], "functions": [{"name": "f"}]}, "legacy `functions`"),
+     ({"messages": [], "temperature": 1.7}, "temperature 1.7 is above Anthropic's maximum of 1")],
+)
+def test_chat_requests_that_would_lose_content_are_refused(request_body: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(TranslationError, match=fragment):
+        chat_to_messages(request_body, "claude-haiku")
+
+
+def test_tool_history_anthropic_lacks_is_refused_and_hints_are_not() -> None:
+    with pytest.raises(TranslationError, match="local_shell_call"):
+        responses_to_messages({"input": [{"type": "local_shell_call", "call_id": "c", "action": {}}]}, "claude-haiku")
+    out = responses_to_messages({"input": [{"type": "reasoning", "summary": []}, {"role": "user", "content": "hi"}]}, "c")
+    assert out["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
+def test_images_in_a_chat_tool_result_reach_anthropic() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    out = chat_to_messages({"messages": [
+        {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "shot", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "t1", "content": [{"type": "text", "text": "screen"}, image]},
+    ]}, "claude-haiku")
+    [result] = out["messages"][1]["content"]
+    assert result["type"] == "tool_result" and [b["type"] for b in result["content"]] == ["text", "image"]
+
+
+def test_documents_inside_an_anthropic_tool_result_are_refused_not_dropped() -> None:
+    from runtime.translators.to_openai import messages_to_chat
+
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
+    with pytest.raises(TranslationError, match="document"):
+        messages_to_chat({"messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": [pdf]}]}]}, "gpt-5-mini")
