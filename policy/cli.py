@@ -70,8 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="serve the proxy from a policy directory or a routing table",
-        description="Serve OpenAI-shaped traffic (POST /v1/chat/completions, POST /v1/responses, GET /v1/models) "
-        "decided by the routing table. A policy directory is compiled at start (the proxy refuses to start "
+        description="Serve OpenAI-shaped traffic (POST /v1/chat/completions, POST /v1/responses, GET /v1/models), "
+        "Anthropic-shaped traffic (POST /v1/messages, POST /v1/messages/count_tokens) and Gemini-shaped traffic "
+        "(POST /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens) decided by the "
+        "routing table, translating where a route's target speaks another protocol. A policy directory is compiled at start (the proxy refuses to start "
         "if it does not compile); an artifact is verified (schema and revision). The table is reloaded on "
         "SIGHUP and whenever the source changes; a broken one is refused and the last good one keeps serving.",
         epilog="Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics (Prometheus).",
