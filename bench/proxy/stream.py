@@ -1,5 +1,6 @@
-"""Streaming benchmark (SSE chat completions), loopback only: direct, Portkey (when installed by
-../shared/bench-peer/setup.sh) and Gatepost, each gateway pinned to CPU 1, nginx and wrk to CPU 0.
+"""Streaming benchmark (SSE chat completions), loopback only: direct, Gatepost, and LiteLLM and
+Portkey when ../shared/bench-peer/setup.sh has installed them under /tmp/peers, each gateway pinned
+to CPU 1, nginx and wrk to CPU 0.
 
     .venv/bin/python bench/proxy/stream.py [--duration 10] [--concurrency 1,32] [--runs 3]
 
@@ -25,8 +26,19 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-UPSTREAM_PORT, GATEPOST_PORT, PORTKEY_PORT = 28180, 28100, 28187
+UPSTREAM_PORT, GATEPOST_PORT, PORTKEY_PORT, LITELLM_PORT = 28180, 28100, 28187, 28140
 PORTKEY_JS = Path("/tmp/peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js")
+LITELLM_BIN = Path("/tmp/peers/litellm-venv/bin/litellm")
+LITELLM_MASTER_KEY = "sk-litellm-bench-master"
+LITELLM_CONFIG = """
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params: {{model: openai/gpt-4o-mini, api_base: "{upstream}", api_key: sk-upstream-fake-0001}}
+litellm_settings: {{callbacks: [], success_callback: [], failure_callback: [], num_retries: 0, drop_params: true,
+                   cache: false, request_timeout: 30}}
+router_settings: {{num_retries: 0, enable_pre_call_checks: false}}
+general_settings: {{master_key: {key}, disable_spend_logs: true, disable_error_logs: true}}
+"""
 KEY = "gp-bench-key-000000000000000000000001"
 
 
@@ -157,6 +169,20 @@ def one_run(args: argparse.Namespace, run: Path, upstream: str) -> dict[tuple[st
                                  "retry": {"attempts": 0}}, separators=(",", ":"))
             targets.append(("portkey", f"http://127.0.0.1:{PORTKEY_PORT}/v1/chat/completions", "Bearer unused",
                             f"x-portkey-config: {config}", body))
+        if LITELLM_BIN.exists():
+            config = run / "litellm.yaml"
+            config.write_text(LITELLM_CONFIG.format(upstream=upstream, key=LITELLM_MASTER_KEY))
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "DATABASE_URL"))}
+            env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", LITELLM_MODE="PRODUCTION",
+                       LITELLM_TELEMETRY="False", DISABLE_ADMIN_UI="True", NO_PROXY="127.0.0.1,localhost")
+            argv = [str(LITELLM_BIN), "--config", str(config), "--host", "127.0.0.1", "--port", str(LITELLM_PORT),
+                    "--num_workers", "1", "--telemetry", "False"]
+            litellm = spawn(pin("1", argv), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(litellm)
+            wait_ready(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness", timeout_s=120)
+            samplers["litellm"] = PeakRss(litellm.pid)
+            targets.append(("litellm", f"http://127.0.0.1:{LITELLM_PORT}/v1/chat/completions",
+                            f"Bearer {LITELLM_MASTER_KEY}", "", body))
         for sampler in samplers.values():
             sampler.start()
         for name, url, auth, extra, target_body in targets:
@@ -214,7 +240,7 @@ def main() -> None:
     for key in runs[0]:
         failed = sum(int(r[key]["failed"] + r[key]["socket_errors"]) for r in runs)
         print(f"| {key[0]} | {key[1]} | {cell(key, 'rps', '{:,.0f}')} | {cell(key, 'p50_ms', '{:.3f}')} | "
-              f"{cell(key, 'p99_ms', '{:.1f}')} | {failed} | {cell(key, 'rss_mib', '{:.0f}')} |")
+              f"{cell(key, 'p99_ms', '{:.2f}')} | {failed} | {cell(key, 'rss_mib', '{:.0f}')} |")
 
 
 if __name__ == "__main__":
