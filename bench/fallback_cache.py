@@ -30,9 +30,11 @@ def measure(surface, target: Target, out: Outbound) -> tuple[float, float]:  # t
     for _ in range(ROUNDS):
         start = time.perf_counter_ns()
         for _ in range(BATCH):
-            if circuits.allows(target.provider):
+            permit = circuits.admit(target.provider)
+            if permit is not None:
                 step = plan(surface, target, out)
                 circuits.succeeded(target.provider)
+                circuits.release(permit)
                 cache_status(out.cache_mode, step.injected, 0)
         samples.append((time.perf_counter_ns() - start) / BATCH / 1000)
     samples.sort()
