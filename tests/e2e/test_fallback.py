@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.e2e
 KEY = "gp-e2e-fallback-0123456789abcdefghijklm"
 RETRY_KEY = "gp-e2e-retry-0123456789abcdefghijklmnop"
 DEAD_KEY = "gp-e2e-dead-0123456789abcdefghijklmnopq"
+SINGLE_KEY = "gp-e2e-single-0123456789abcdefghijklmno"
 
 
 def policy(primary: str, backup: str, dead: str) -> str:
@@ -55,6 +58,10 @@ virtual_keys:
     key_sha256: {digest(DEAD_KEY)}
     models_allowed: [gpt-4o]
     fallback: {{on: [5xx], chain: [backup]}}
+  vk-single-target:
+    key_sha256: {digest(SINGLE_KEY)}
+    models_allowed: [gpt-4o-mini]
+    fallback: {{on: [5xx, 429], chain: [], retries: 2}}
 """
 
 
@@ -181,3 +188,29 @@ def test_a_stream_falls_back_before_its_first_byte(setup: Setup) -> None:
     setup.primary.fail(status=503, times=1)
     r = setup.chat(stream=True)
     assert r.status_code == 200 and headers_of(r) == ("backup", "1") and r.text.rstrip().endswith("data: [DONE]")
+
+
+def test_retries_on_a_single_target_route_retry_503_and_429(setup: Setup) -> None:
+    setup.backup.fail(status=503, times=1)
+    setup.backup.fail(status=429, headers={"retry-after": "0.2"}, times=1)
+    r = setup.chat(key=SINGLE_KEY, model="gpt-4o-mini")
+    assert r.status_code == 200 and headers_of(r) == ("backup", "0")
+    assert len(setup.backup.requests) == 3
+
+
+def test_retries_on_a_single_target_route_end_in_one_error_naming_each_try(setup: Setup) -> None:
+    setup.backup.fail(status=503, times=3)
+    r = setup.chat(key=SINGLE_KEY, model="gpt-4o-mini")
+    assert r.status_code == 502 and r.headers["x-langwatch-fallback-count"] == "0"
+    assert [a["reason"] for a in r.json()["error"]["meta"]["attempts"]] == ["503", "503", "503"]
+    assert "the only target failed" in r.json()["error"]["message"]
+
+
+def test_retry_after_given_as_an_http_date_is_honoured(setup: Setup) -> None:
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    setup.primary.fail(status=429, headers={"retry-after": when}, times=1)
+    started = time.monotonic()
+    r = setup.chat(key=RETRY_KEY)
+    assert r.status_code == 200 and headers_of(r) == ("primary", "0")
+    assert 0.9 <= time.monotonic() - started < 5
+    assert len(setup.primary.requests) == 2
