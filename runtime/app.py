@@ -36,7 +36,7 @@ from .cache import cache_status, choose_mode, lookup_result
 from .circuit import Circuits
 from .streams import HeldAnswer
 from .translation import ResponseTranslator, Step, plan
-from .upstream import ADAPTERS, Outbound, UpstreamFailure, UpstreamResponse
+from .upstream import ADAPTERS, Outbound, RawBody, UpstreamFailure, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -266,7 +266,8 @@ class Gatepost:
             if refused is not None:
                 record["cache_override_refused"] = refused
             request = Outbound(
-                surface.name, payload, stream, headers, gemini[1] if gemini is not None else None, mode, key.cache.salt
+                surface.name, payload, stream, headers, gemini[1] if gemini is not None else None, mode, key.cache.salt,
+                RawBody(raw, payload),
             )
             return await self._forward(send, serving, decision, surface, request, record, charge)
         finally:
