@@ -4,6 +4,7 @@ request carried a cache directive (OpenAI prompt_cache_key, Anthropic cache_cont
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runtime.access_log import AccessLog
 from runtime.server import build_app
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
@@ -45,14 +47,23 @@ def policy(upstream: str) -> str:
     )
 
 
+ACCESS_LOG = io.StringIO()
+
+
 @pytest.fixture
 def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream]]:
     monkeypatch.setenv("E2E_OPENAI_KEY", "x")
     monkeypatch.setenv("E2E_ANTHROPIC_KEY", "y")
+    ACCESS_LOG.seek(0)
+    ACCESS_LOG.truncate()
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
-        with ServerThread(build_app(tmp_path)) as server:
+        with ServerThread(build_app(tmp_path, access_log=AccessLog(ACCESS_LOG))) as server:
             yield server.base_url, upstream
+
+
+def logged() -> list[dict[str, object]]:
+    return [json.loads(line) for line in ACCESS_LOG.getvalue().splitlines() if line.startswith("{")]
 
 
 CHAT = {"model": "gpt-4o", "prompt_cache_key": "repo-42", "messages": [{"role": "system", "content": "long prompt"},
@@ -213,6 +224,9 @@ def test_hit_and_miss_are_logged_and_counted_under_force_and_disable(proxy: tupl
     base_url, _ = proxy
     assert post(base_url, "force", "/v1/messages", PLAIN_MESSAGES).headers["x-langwatch-cache"] == "force"
     assert post(base_url, "cold", "/v1/chat/completions", CHAT).headers["x-langwatch-cache"] == "bypass"
+    force, cold = logged()
+    assert (force["cache"], force["cache_lookup"]) == ("force", "hit")
+    assert (cold["cache"], cold["cache_lookup"]) == ("bypass", "miss")
     metrics = httpx.get(base_url + "/metrics").text
     assert 'gatepost_cache_lookups_total{vk="vk-force",model="claude-haiku",provider="anthropic-main",result="hit"} 1' in metrics
     assert 'gatepost_cache_lookups_total{vk="vk-cold",model="gpt-4o",provider="openai-primary",result="miss"} 1' in metrics

@@ -4,16 +4,20 @@ and one clear error when every target failed."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from runtime.access_log import AccessLog
 from runtime.server import build_app
 from tests.support.proxy_process import free_port
 from tests.support.servers import ServerThread
@@ -70,6 +74,10 @@ class Setup:
     base_url: str
     primary: MockUpstream
     backup: MockUpstream
+    log: io.StringIO
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.getvalue().splitlines() if line.startswith("{")]
 
     def chat(self, key: str = KEY, model: str = "gpt-4o", stream: bool = False) -> httpx.Response:
         return httpx.post(
@@ -84,8 +92,9 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("E2E_KEY", "upstream-credential")
     with MockUpstream() as primary, MockUpstream() as backup:
         (tmp_path / "policy.yaml").write_text(policy(primary.base_url, backup.base_url, f"http://127.0.0.1:{free_port()}"))
-        with ServerThread(build_app(tmp_path)) as server:
-            yield Setup(server.base_url, primary, backup)
+        log = io.StringIO()
+        with ServerThread(build_app(tmp_path, access_log=AccessLog(log))) as server:
+            yield Setup(server.base_url, primary, backup, log)
 
 
 def headers_of(r: httpx.Response) -> tuple[str, str]:
@@ -214,3 +223,43 @@ def test_retry_after_given_as_an_http_date_is_honoured(setup: Setup) -> None:
     assert r.status_code == 200 and headers_of(r) == ("primary", "0")
     assert 0.9 <= time.monotonic() - started < 5
     assert len(setup.primary.requests) == 2
+
+
+def test_the_access_log_and_metrics_record_each_attempt_with_its_reason(setup: Setup) -> None:
+    setup.primary.fail(status=500, times=1)
+    setup.backup.fail(status=429, times=1)
+    assert headers_of(setup.chat()) == ("backup", "2")
+    record = setup.records()[-1]
+    assert record["attempts"] == [
+        {"provider": "primary", "model": "gpt-4o", "reason": "500"},
+        {"provider": "backup", "model": "gpt-4o", "reason": "429"},
+        {"provider": "backup", "model": "gpt-4o-mini", "reason": "answered"},
+    ]
+    assert record["fallback_count"] == 2 and record["provider"] == "backup" and record["upstream_model"] == "gpt-4o-mini"
+    setup.chat()
+    assert "attempts" not in setup.records()[-1] and setup.records()[-1]["fallback_count"] == 0
+    metrics = httpx.get(setup.base_url + "/metrics").text
+    for provider, outcome, count in [("primary", "5xx", 1), ("backup", "429", 1), ("backup", "answered", 1),
+                                     ("primary", "answered", 1)]:
+        assert f'gatepost_upstream_attempts_total{{provider="{provider}",outcome="{outcome}"}} {count}' in metrics
+
+
+def test_a_cooled_down_provider_is_logged_and_counted_as_skipped(setup: Setup) -> None:
+    setup.primary.fail(status=500, times=3)
+    for _ in range(4):
+        setup.chat()
+    assert setup.records()[-1]["attempts"][0] == {"provider": "primary", "model": "gpt-4o", "reason": "circuit_open"}
+    metrics = httpx.get(setup.base_url + "/metrics").text
+    assert 'gatepost_upstream_attempts_total{provider="primary",outcome="circuit_open"} 1' in metrics
+    assert 'gatepost_circuit_opened_total{provider="primary"} 1' in metrics
+
+
+@pytest.mark.parametrize(("key", "body", "status"), [
+    ("gp-not-a-key", {"model": "gpt-4o", "messages": []}, 401),
+    (KEY, {"model": "o3", "messages": []}, 403),
+    (KEY, None, 400),
+])
+def test_fallback_count_is_on_denials_too(setup: Setup, key: str, body: dict[str, Any] | None, status: int) -> None:
+    r = httpx.post(setup.base_url + "/v1/chat/completions", content=b"{not json" if body is None else json.dumps(body),
+                   headers={"authorization": f"Bearer {key}"})
+    assert r.status_code == status and r.headers["x-langwatch-fallback-count"] == "0"
