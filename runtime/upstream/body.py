@@ -19,6 +19,8 @@ _KEY = b'"model"'
 _COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SPACE = b" \t\r\n"
+_LEADING = re.compile(rb"[ \t\r\n]*")
+_TRAILING = re.compile(rb"[ \t\r\n]*\}[ \t\r\n]*\Z")
 
 
 def with_model(out: Outbound, model: str) -> bytes:
@@ -29,7 +31,7 @@ def with_model(out: Outbound, model: str) -> bytes:
             return raw
         found = _model_value(raw)
         if found is not None:
-            start, end = found
+            _, start, end = found
             return raw[:start] + orjson.dumps(model) + raw[end:]
     return orjson.dumps({**out.payload, "model": model})
 
@@ -52,38 +54,30 @@ def _client_bytes(out: Outbound) -> bytes | None:
     return raw.data if raw is not None and raw.payload is out.payload else None
 
 
-def _model_key(raw: bytes) -> tuple[int, int] | None:
-    """(start of the key, start of its value) of the one top-level "model" key, or None."""
+def _model_value(raw: bytes) -> tuple[int, int, int] | None:
+    """(start of the key, start and end of its string value) of the one top-level "model" member
+    with a string value, or None. Members whose value is not a string (a tool schema's "model"
+    property) are passed over without measuring their depth, which is what costs."""
     found = None
     at = raw.find(_KEY)
     while at >= 0:
-        before = raw[_skip_space_back(raw, at - 1):][:1]
+        before = _skip_space_back(raw, at - 1)
         colon = _COLON.match(raw, at + len(_KEY))
-        if before in (b"{", b",") and colon is not None and _depth(raw, at) == 1:
+        value = _STRING.match(raw, colon.end()) if colon is not None and raw[before:before + 1] in (b"{", b",") else None
+        if value is not None and _top_level(raw, before, at, value.end()):
             if found is not None:
                 return None
-            found = (at, colon.end())
+            found = (at, value.start(), value.end())
         at = raw.find(_KEY, at + 1)
     return found
 
 
-def _model_value(raw: bytes) -> tuple[int, int] | None:
-    key = _model_key(raw)
-    if key is None:
-        return None
-    value = _STRING.match(raw, key[1])
-    return (value.start(), value.end()) if value is not None else None
-
-
 def _model_member(raw: bytes) -> tuple[int, int] | None:
     """The span to cut so the object loses its "model" member and stays valid JSON."""
-    key = _model_key(raw)
-    if key is None:
+    found = _model_value(raw)
+    if found is None:
         return None
-    value = _STRING.match(raw, key[1])
-    if value is None:
-        return None
-    start, end = key[0], value.end()
+    start, _, end = found
     after = end
     while raw[after:after + 1] in (b" ", b"\t", b"\r", b"\n"):
         after += 1
@@ -98,6 +92,17 @@ def _skip_space_back(raw: bytes, i: int) -> int:
     while i > 0 and raw[i] in _SPACE:
         i -= 1
     return i
+
+
+def _top_level(raw: bytes, before: int, at: int, end: int) -> bool:
+    """Whether the member at `at` belongs to the outermost object: at once when it is the first
+    or the last member, else by counting brackets."""
+    leading = _LEADING.match(raw)
+    if raw[before:before + 1] == b"{" and leading is not None and leading.end() == before:
+        return True
+    if _TRAILING.match(raw, end) is not None:
+        return True
+    return _depth(raw, at) == 1
 
 
 def _depth(raw: bytes, at: int) -> int:
