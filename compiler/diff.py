@@ -283,12 +283,17 @@ def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str,
     _upstream_names(d, subject, name, old["targets"], new["targets"], sides)
     lost = sorted(set(old["fallback_on"]) - set(new["fallback_on"]))
     gained = sorted(set(new["fallback_on"]) - set(old["fallback_on"]))
-    if (lost or gained) and len(nt) > 1 and len(ot) > 1:
+    if (lost or gained) and _conditions_apply(old) and _conditions_apply(new):
         d.add(subject, "~", f"{name} falls back on: {', '.join(old['fallback_on'])} -> {', '.join(new['fallback_on'])}",
               RESILIENCE if lost else NEUTRAL)
     if old["retries"] != new["retries"]:
         d.add(subject, "~", f"{name} retries: {old['retries']} -> {new['retries']}",
               RESILIENCE if new["retries"] < old["retries"] else NEUTRAL)
+
+
+def _conditions_apply(route: dict[str, Any]) -> bool:
+    """Conditions decide something when there is a next target or a retry of the same one."""
+    return len(route["targets"]) > 1 or route["retries"] > 0
 
 
 def _first_target(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides,

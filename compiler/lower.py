@@ -128,7 +128,7 @@ def _route(policy: PolicyDocument, route: Route, conditions: list[str], retries:
         "model": route.model,
         "alias_chain": list(route.alias_chain),
         "targets": targets,
-        "fallback_on": conditions if len(targets) > 1 else [],
+        "fallback_on": conditions,
         "retries": retries,
     }
 

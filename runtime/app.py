@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import orjson
@@ -30,10 +31,12 @@ from .metrics import Metrics
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route, looks_gemini, wants_sse
 from .table import KeyEntry, Target
-from .cache import cache_status, choose_mode
+from .budget.tap import UsageTap
+from .cache import cache_status, choose_mode, lookup_result
 from .circuit import Circuits
+from .streams import HeldAnswer
 from .translation import ErrorTranslator, ResponseTranslator, Step, plan
-from .upstream import ADAPTERS, Outbound, UpstreamFailure, UpstreamResponse
+from .upstream import ADAPTERS, Outbound, RawBody, UpstreamFailure, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +46,7 @@ Send = Callable[[Message], Awaitable[None]]
 JSON = [(b"content-type", b"application/json")]
 READS = ("GET", "HEAD")
 PROVIDER_CREDENTIAL_REFUSED = frozenset({401, 403, 407})
+MAX_RETRY_AFTER_S = 30.0
 ALLOWED_METHODS = {
     "/v1/messages/count_tokens": b"POST",
     "/v1/models": b"GET",
@@ -200,7 +204,12 @@ class Gatepost:
         serving = self.serving
         started = time.perf_counter()
         record: dict[str, Any] = {"surface": surface.name, "revision": serving.table.revision}
-        status = await self._proxy(scope, receive, send, surface, gemini, serving, record)
+        watched = _WatchedSend(send)
+        try:
+            status = await self._proxy(scope, receive, watched, surface, gemini, serving, record)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a typed answer and a log line
+            record["internal_error"] = type(exc).__name__
+            status = await self._internal_error(watched, serving, surface)
         elapsed = time.perf_counter() - started
         record["status"] = status
         record["latency_ms"] = round(elapsed * 1000, 2)
@@ -208,6 +217,21 @@ class Gatepost:
         self.metrics.requests.inc(record.get("vk") or "-", model or "-", record.get("provider") or "-", str(status))
         self.metrics.request_latency.observe(elapsed, surface.name)
         self.access_log.write(record)
+
+    async def _internal_error(self, send: _WatchedSend, serving: Serving, surface: Surface) -> int:
+        """A fault of the gateway's own: a 500 in the surface's shape if nothing was sent yet, else
+        the answer is ended where it stands. The access log names the exception's type only (its
+        text could quote the request)."""
+        try:
+            if not send.started:
+                message = "the gateway failed while handling this request; the failure is in its access log"
+                body = surface.error_body(500, "internal_error", message, None, None)
+                await _respond(send, 500, body, self._headers(serving, error_headers(500)))
+            elif not send.finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:  # noqa: BLE001 - the client is gone; the log line still gets written
+            pass
+        return 500
 
     async def _proxy(
         self,
@@ -285,7 +309,7 @@ class Gatepost:
             sse = wants_sse(scope.get("query_string", b"")) if gemini is not None else True
             request = Outbound(
                 surface.name, payload, stream, headers, gemini[1] if gemini is not None else None, mode, key.cache.salt,
-                sse,
+                RawBody(raw, payload), sse,
             )
             return await self._forward(send, serving, decision, surface, request, record, charge)
         finally:
@@ -303,9 +327,11 @@ class Gatepost:
                 if record.get("vk"):
                     self.metrics.spend.inc(record["vk"], charge.model or "-", amount=charge.usd_float(serving.table))
 
-    async def _deny(self, send: Send, serving: Serving, deny: Deny, surface: Surface) -> int:
+    async def _deny(self, send: Send, serving: Serving, deny: Deny, surface: Surface, fallback_count: int = 0) -> int:
         body = surface.error_body(deny.status, deny.code, deny.message, deny.param, deny.meta)
-        await _respond(send, deny.status, body, self._headers(serving, error_headers(deny.status)))
+        prefix = serving.table.gateway.header_prefix.lower().encode()
+        headers = [*error_headers(deny.status), (prefix + b"fallback-count", str(fallback_count).encode())]
+        await _respond(send, deny.status, body, self._headers(serving, headers))
         return deny.status
 
     async def _forward(
@@ -319,68 +345,99 @@ class Gatepost:
         charge: Charge,
     ) -> int:
         """Walk the route's targets in order; leave one only on a condition the route lists."""
-        route = decision.route
         attempts: list[dict[str, Any]] = []
-        abandoned = 0
         retry_after: bytes | None = None
-        prefix = serving.table.gateway.header_prefix.lower().encode()
         steps = [plan(surface, target, request) for target in decision.targets]
         if all(step.error is not None for step in steps):
             record["translation_error"] = steps[0].error
             deny = Deny(400, "untranslatable_request", str(steps[0].error), decision.key)
             return await self._deny(send, serving, deny, surface)
-        for target, step in zip(decision.targets, steps):
+        for index, (target, step) in enumerate(zip(decision.targets, steps)):
             provider = serving.table.providers[target.provider]
-            if not self.circuits.allows(provider.id):
-                attempts.append({"provider": provider.id, "model": target.model, "reason": "circuit_open"})
-                self.metrics.upstream_attempts.inc(provider.id, "circuit_open")
-                abandoned += 1
-                continue
             if provider.api_key is not None and provider.id not in serving.credentials:
-                attempts.append({"provider": provider.id, "model": target.model, "reason": "no_credential"})
-                self.metrics.upstream_attempts.inc(provider.id, "no_credential")
-                abandoned += 1
+                self._skipped(attempts, target, "no_credential")
                 continue
             if step.error is not None:
-                attempts.append({"provider": provider.id, "model": target.model, "reason": "untranslatable"})
+                self._skipped(attempts, target, "untranslatable")
                 record["translation_error"] = step.error
-                abandoned += 1
                 continue
-            call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
-            for attempt in range(route.retries + 1):
-                upstream_started = time.perf_counter()
-                try:
-                    response = await serving.transports[provider.id].send(call)
-                except UpstreamFailure as exc:
-                    reason, retry_after = exc.kind, None
-                    attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
-                else:
-                    self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
-                    if response.status in PROVIDER_CREDENTIAL_REFUSED:
-                        await response.aclose()
-                        return await self._credential_refused(send, serving, surface, target, response.status, attempts, record)
-                    condition = _fallback_reason(response.status)
-                    if condition is None:
+            permit = self.circuits.admit(provider.id)
+            if permit is None:
+                self._skipped(attempts, target, "circuit_open")
+                continue
+            try:
+                status, retry_after = await self._try_target(
+                    send, serving, decision, surface, request, record, charge, target, step, attempts, index
+                )
+            finally:
+                self.circuits.release(permit)
+            if status is not None:
+                return status
+        return await self._all_failed(send, serving, surface, attempts, record, retry_after)
+
+    def _skipped(self, attempts: list[dict[str, Any]], target: Target, reason: str) -> None:
+        attempts.append({"provider": target.provider, "model": target.model, "reason": reason})
+        self.metrics.upstream_attempts.inc(target.provider, reason)
+
+    async def _try_target(
+        self,
+        send: Send,
+        serving: Serving,
+        decision: Allow,
+        surface: Surface,
+        request: Outbound,
+        record: dict[str, Any],
+        charge: Charge,
+        target: Target,
+        step: Step,
+        attempts: list[dict[str, Any]],
+        abandoned: int,
+    ) -> tuple[int | None, bytes | None]:
+        """One target, tried again on `retries`: (status, None) once the client has its answer, or
+        (None, the last Retry-After) to move on to the next target."""
+        route = decision.route
+        provider = serving.table.providers[target.provider]
+        call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
+        transport = serving.transports[provider.id]
+        retry_after: bytes | None = None
+        for attempt in range(route.retries + 1):
+            upstream_started = time.perf_counter()
+            try:
+                response = await transport.send(call)
+            except UpstreamFailure as exc:
+                reason, retry_after = exc.kind, None
+                attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
+            else:
+                self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
+                if response.status in PROVIDER_CREDENTIAL_REFUSED:
+                    await response.aclose()
+                    return await self._credential_refused(send, serving, surface, target, response.status, attempts, record), None
+                condition = _fallback_reason(response.status)
+                if condition is None:
+                    held = await _hold(response, request.stream, step.outbound.surface)
+                    if isinstance(held, HeldAnswer):
                         self.circuits.succeeded(provider.id)
-                        return await self._answer(
-                            send, serving, surface, request, record, charge, target, step, response, attempts,
-                            abandoned, prefix,
+                        status = await self._answer(
+                            send, serving, surface, request, record, charge, target, step, held, attempts, abandoned
                         )
+                        return status, None
+                    reason, retry_after = held, None
+                    attempts.append({"provider": provider.id, "model": target.model, "reason": held})
+                else:
                     reason = condition
                     attempts.append({"provider": provider.id, "model": target.model, "reason": str(response.status)})
                     retry_after = _header(response.headers, b"retry-after")
                     await response.aclose()
-                self.metrics.upstream_attempts.inc(provider.id, reason)
-                if reason != "429":
-                    self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
-                if reason not in route.fallback_on:
-                    return await self._all_failed(send, serving, surface, attempts, record, retry_after)
-                if attempt < route.retries and not self.circuits.is_open(provider.id):
-                    await asyncio.sleep(backoff_s(attempt, retry_after))
-                    continue
-                break
-            abandoned += 1
-        return await self._all_failed(send, serving, surface, attempts, record, retry_after)
+            self.metrics.upstream_attempts.inc(provider.id, reason)
+            if reason != "429":
+                self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+            if reason not in route.fallback_on:
+                return await self._all_failed(send, serving, surface, attempts, record, retry_after), None
+            if attempt < route.retries and not self.circuits.is_open(provider.id):
+                await asyncio.sleep(backoff_s(attempt, retry_after))
+                continue
+            break
+        return None, retry_after
 
     async def _answer(
         self,
@@ -392,17 +449,20 @@ class Gatepost:
         charge: Charge,
         target: Target,
         step: Step,
-        response: UpstreamResponse,
+        held: HeldAnswer,
         attempts: list[dict[str, Any]],
         abandoned: int,
-        prefix: bytes,
     ) -> int:
+        """Fallback-Count is the answering target's place in the route: every target before it was
+        skipped or failed."""
+        response = held.response
         provider = target.provider
+        prefix = serving.table.gateway.header_prefix.lower().encode()
         self.metrics.upstream_attempts.inc(provider, "answered")
         record["provider"] = provider
         record["upstream_model"] = target.upstream_model
         if attempts:
-            record["attempts"] = attempts
+            record["attempts"] = [*attempts, {"provider": provider, "model": target.model, "reason": "answered"}]
         translated = target.protocol not in (surface.protocol, "mock")
         translator: ResponseTranslator | None
         if 200 <= response.status < 300:
@@ -424,35 +484,39 @@ class Gatepost:
             headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
         charge.answered(target.model, response.status, request.stream)
         cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
-        return await self._relay(send, response, headers, record, charge, surface, translator, cache, prefix)
+        if not charge.stream:
+            return await self._relay_whole(send, held, headers, record, charge, translator, cache)
+        return await self._relay(send, held, headers, record, charge, surface, translator, cache)
 
     async def _relay(
         self,
         send: Send,
-        response: UpstreamResponse,
+        held: HeldAnswer,
         headers: list[tuple[bytes, bytes]],
         record: dict[str, Any],
         charge: Charge,
         surface: Surface,
         translator: ResponseTranslator | None,
         cache: CacheState,
-        prefix: bytes,
     ) -> int:
-        if not charge.stream:
-            return await self._relay_whole(send, response, headers, record, charge, surface, translator, cache, prefix)
-        tap = charge.tap
+        """A stream, whole events at a time; it ends with an error event in the surface's format
+        when the upstream fails or stops before its final event, never as a silent success."""
+        response, framer, tap = held.response, held.framer, charge.tap
         header = cache.header(None)
         if header is not None:
             headers.append((cache.header_name, header.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         try:
-            async for chunk in response.aiter_bytes():
-                if chunk:
-                    if tap is not None:
-                        tap.feed(chunk)
-                    out = chunk if translator is None else translator.feed(chunk)
-                    if out:
-                        await send({"type": "http.response.body", "body": out, "more_body": True})
+            await _relay_part(send, held.head, tap, translator)
+            async for chunk in held.rest:
+                events = chunk if framer is None else framer.feed(chunk)
+                if events:
+                    await _relay_part(send, events, tap, translator)
+            tail, ended = framer.close() if framer is not None else (b"", True)
+            if tail:
+                await _relay_part(send, tail, tap, translator)
+            if not ended:
+                raise UpstreamFailure("cut_short", "the stream ended before its final event")
             if translator is not None:
                 tail = translator.finish()
                 if tail:
@@ -461,6 +525,8 @@ class Gatepost:
             record["stream_error"] = exc.kind
             charge.broken = True
             error = surface.stream_error("provider_error", f"upstream stream failed: {exc.kind}")
+            if translator is not None:
+                error = translator.error(error)
             await send({"type": "http.response.body", "body": error, "more_body": True})
         finally:
             await response.aclose()
@@ -473,30 +539,16 @@ class Gatepost:
     async def _relay_whole(
         self,
         send: Send,
-        response: UpstreamResponse,
+        held: HeldAnswer,
         headers: list[tuple[bytes, bytes]],
         record: dict[str, Any],
         charge: Charge,
-        surface: Surface,
         translator: ResponseTranslator | None,
         cache: CacheState,
-        prefix: bytes,
     ) -> int:
-        """A non-streaming answer is read whole first: its usage decides the cache header."""
-        try:
-            body = await response.read()
-        except UpstreamFailure as exc:
-            record["stream_error"] = exc.kind
-            charge.broken = True
-            charge.finish()
-            status = 504 if exc.kind == "timeout" else 502
-            message = f"the provider's answer was cut short ({exc.kind})"
-            error = surface.error_body(status, "provider_error", message, None, None)
-            ours = [(k, v) for k, v in headers if k.startswith(prefix)]
-            await _respond(send, status, error, [*error_headers(status), *ours])
-            return status
-        finally:
-            await response.aclose()
+        """A non-streaming answer, read whole before its start was sent: its usage decides the cache header."""
+        response, body = held.response, held.head
+        await response.aclose()
         if charge.tap is not None:
             charge.tap.feed(body)
         charge.finish()
@@ -511,13 +563,17 @@ class Gatepost:
         return response.status
 
     def _record_cache(self, record: dict[str, Any], charge: Charge, cache: CacheState) -> str | None:
+        """The header value, and in the log and metrics whether the provider's cache was hit, in
+        every mode: a hit under `disable` means the cold run was not cold."""
         cached = charge.usage.cached_input_tokens if charge.usage is not None else None
         status = cache.header(cached)
         record["cache_mode"] = cache.mode
         if status is not None:
             record["cache"] = status
-            if status in ("hit", "miss") and record.get("provider"):
-                self.metrics.cache_lookups.inc(record.get("vk") or "-", charge.model or "-", record["provider"], status)
+        lookup = lookup_result(cached)
+        if lookup is not None and record.get("provider"):
+            record["cache_lookup"] = lookup
+            self.metrics.cache_lookups.inc(record.get("vk") or "-", charge.model or "-", record["provider"], lookup)
         return status
 
     async def _credential_refused(
@@ -544,7 +600,7 @@ class Gatepost:
         body = surface.error_body(502, "provider_auth_error", message, None, {"attempts": attempts})
         prefix = serving.table.gateway.header_prefix.lower().encode()
         headers = [*error_headers(502), (prefix + b"provider", target.provider.encode()),
-                   (prefix + b"fallback-count", str(len({(a["provider"], a["model"]) for a in attempts}) - 1).encode())]
+                   (prefix + b"fallback-count", str(_fallback_count(attempts)).encode())]
         await _respond(send, 502, body, self._headers(serving, headers))
         return 502
 
@@ -576,22 +632,59 @@ class Gatepost:
         if retry_after is not None and status == 429:
             headers.append((b"retry-after", retry_after))
         prefix = serving.table.gateway.header_prefix.lower().encode()
-        tried = {(a["provider"], a["model"]) for a in attempts}
-        headers.append((prefix + b"fallback-count", str(max(0, len(tried) - 1)).encode()))
+        headers.append((prefix + b"fallback-count", str(_fallback_count(attempts)).encode()))
         body = surface.error_body(status, code, message, None, {"attempts": attempts})
         await _respond(send, status, body, self._headers(serving, headers))
         return status
 
 
-def backoff_s(attempt: int, retry_after: bytes | None) -> float:
-    """Retry-After when the provider gave one (capped at 30 s), else exponential backoff from 250 ms
-    with full jitter."""
+def backoff_s(attempt: int, retry_after: bytes | None, now: datetime | None = None) -> float:
+    """Retry-After when the provider gave one, in seconds or as an HTTP-date (capped at 30 s), else
+    exponential backoff from 250 ms with full jitter."""
     if retry_after is not None:
-        try:
-            return min(30.0, max(0.0, float(retry_after)))
-        except ValueError:
-            pass
+        wait = _retry_after_s(retry_after.decode("latin-1").strip(), now or datetime.now(timezone.utc))
+        if wait is not None:
+            return min(MAX_RETRY_AFTER_S, max(0.0, wait))
     return random.uniform(0, 0.25 * 2**attempt)
+
+
+def _retry_after_s(value: str, now: datetime) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - now).total_seconds()
+
+
+def _fallback_count(attempts: list[dict[str, Any]]) -> int:
+    """Targets abandoned when none answered: every target tried but the last."""
+    return max(0, len({(a["provider"], a["model"]) for a in attempts}) - 1)
+
+
+async def _hold(response: UpstreamResponse, stream: bool, wire: str) -> HeldAnswer | str:
+    """The answer held until its first event (or whole body), or the fallback condition it failed with."""
+    try:
+        return await HeldAnswer.hold(response, stream and 200 <= response.status < 300, wire)
+    except UpstreamFailure as exc:
+        await response.aclose()
+        return exc.kind
+    except BaseException:
+        await response.aclose()
+        raise
+
+
+async def _relay_part(send: Send, events: bytes, tap: UsageTap | None, translator: ResponseTranslator | None) -> None:
+    if tap is not None:
+        tap.feed(events)
+    out = events if translator is None else translator.feed(events)
+    if out:
+        await send({"type": "http.response.body", "body": out, "more_body": True})
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -612,6 +705,25 @@ def _fallback_reason(status: int) -> str | None:
 def _describe_key(record: dict[str, Any], key: KeyEntry) -> None:
     record["vk"] = key.id
     record["key_prefix"] = key.key_prefix
+
+
+class _WatchedSend:
+    """`send`, remembering whether the response has started and finished."""
+
+    __slots__ = ("_send", "started", "finished")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.finished = False
+
+    async def __call__(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.started = True
+        elif kind == "http.response.body" and not message.get("more_body", False):
+            self.finished = True
+        await self._send(message)
 
 
 def _presented_key(scope: Scope) -> bytes | None:

@@ -120,6 +120,11 @@ def cache_status(mode: str, injected: bool, cached_tokens: int | None) -> str | 
         return "bypass"
     if injected:
         return "force"
+    return lookup_result(cached_tokens)
+
+
+def lookup_result(cached_tokens: int | None) -> str | None:
+    """hit or miss from the cached input tokens the upstream reported; None when it reported no usage."""
     if cached_tokens is None:
         return None
     return "hit" if cached_tokens > 0 else "miss"

@@ -2,6 +2,10 @@
 connect) a provider is skipped for `cooldown_s`, then one request tries it again (half-open):
 success closes the circuit, failure opens it for another cool-down.
 
+The half-open try is held by a `Permit`. A try that reaches no verdict (a 429, a request that
+skips the target, a client that went away, an error in the proxy) must hand its permit back with
+`release`, or the provider would stay skipped for good: `admit` and `release` bracket every try.
+
 State lives in the process (the embedded default); it survives table reloads for providers that
 keep their id.
 """
@@ -14,11 +18,24 @@ from dataclasses import dataclass
 from .metrics import Metrics
 
 
+class Permit:
+    """The right to try a provider now; `probe` when it is the one half-open try."""
+
+    __slots__ = ("provider", "probe")
+
+    def __init__(self, provider: str, probe: bool) -> None:
+        self.provider = provider
+        self.probe = probe
+
+
+CLOSED = Permit("", False)
+
+
 @dataclass
 class _State:
     failures: int = 0
     open_until: float = 0.0
-    probing: bool = False
+    probe: Permit | None = None
 
 
 class Circuits:
@@ -26,15 +43,24 @@ class Circuits:
         self._states: dict[str, _State] = {}
         self._metrics = metrics
 
-    def allows(self, provider: str, now: float | None = None) -> bool:
+    def admit(self, provider: str, now: float | None = None) -> Permit | None:
+        """None while the provider cools down or another request holds its half-open try."""
         state = self._states.get(provider)
         if state is None or state.open_until == 0.0:
-            return True
+            return CLOSED
         now = time.monotonic() if now is None else now
-        if now < state.open_until or state.probing:
-            return False
-        state.probing = True
-        return True
+        if now < state.open_until or state.probe is not None:
+            return None
+        permit = state.probe = Permit(provider, True)
+        return permit
+
+    def release(self, permit: Permit) -> None:
+        """End a try; a half-open try that reached no verdict lets the next request try again."""
+        if not permit.probe:
+            return
+        state = self._states.get(permit.provider)
+        if state is not None and state.probe is permit:
+            state.probe = None
 
     def succeeded(self, provider: str) -> None:
         state = self._states.get(provider)
@@ -47,7 +73,7 @@ class Circuits:
             return
         state = self._states.setdefault(provider, _State())
         state.failures += 1
-        state.probing = False
+        state.probe = None
         if state.failures >= threshold:
             now = time.monotonic() if now is None else now
             if state.open_until <= now:

@@ -33,6 +33,10 @@ class ResponseTranslator(Protocol):
 
     def finish(self) -> bytes: ...
 
+    def error(self, event: bytes) -> bytes:
+        """The surface's error event for a stream that failed, as this translation must end it."""
+        ...
+
 
 @dataclass(frozen=True)
 class Step:
@@ -79,6 +83,9 @@ class UsageChunkFilter:
         cut = data.rfind(b"\n") + 1
         self._pending = data[cut:]
         return self._filter(data[:cut]) if cut else b""
+
+    def error(self, event: bytes) -> bytes:
+        return event
 
     def finish(self) -> bytes:
         tail, self._pending = self._pending, b""
@@ -134,6 +141,11 @@ class SseToJsonArray:
     def finish(self) -> list[bytes]:
         return [b"]" if self._started else b"[]"]
 
+    def error(self, event: bytes) -> bytes:
+        """The SSE error event's JSON as the array's last element, and the array closed."""
+        data = b"".join(line[5:].strip() for line in event.splitlines() if line.startswith(b"data:"))
+        return (b",\r\n" if self._started else b"[") + data + b"]"
+
 
 class StreamTranslator:
     """SSE in, SSE out: parses upstream events and hands each to a protocol translator."""
@@ -148,6 +160,10 @@ class StreamTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         return b"".join(out for event in self._parser.feed(chunk) for out in self._inner.feed(event))
+
+    def error(self, event: bytes) -> bytes:
+        end = getattr(self._inner, "error", None)
+        return end(event) if end is not None else event
 
     def finish(self) -> bytes:
         tail = [out for event in self._parser.finish() for out in self._inner.feed(event)]
@@ -255,6 +271,9 @@ class JsonTranslator:
         self._body.append(chunk)
         return b""
 
+    def error(self, event: bytes) -> bytes:
+        return event
+
     def finish(self) -> bytes:
         return orjson.dumps(self._convert(orjson.loads(b"".join(self._body))))
 
@@ -288,6 +307,9 @@ class ErrorTranslator:
     def feed(self, chunk: bytes) -> bytes:
         self._body.append(chunk)
         return b""
+
+    def error(self, event: bytes) -> bytes:
+        return event
 
     def finish(self) -> bytes:
         kind, message = upstream_error(b"".join(self._body))

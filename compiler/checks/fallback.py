@@ -133,7 +133,7 @@ def _deadline(ctx: Context) -> Iterator[Diagnostic]:
         seen_routes.add(id(resolved.routes))
         tries = fallback.value.retries + 1
         for route in resolved.routes.values():
-            if len(route.targets) < 2:
+            if len(route.targets) < 2 and tries == 1:
                 continue
             totals = [
                 (t.provider, _total_seconds(policy.providers[t.provider].timeouts))

@@ -3,10 +3,9 @@ and `anthropic-beta` passed on (never pinned)."""
 
 from __future__ import annotations
 
-import orjson
-
 from ..table import Provider, Target
 from .base import Outbound, UpstreamCall
+from .body import with_model
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -25,5 +24,5 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
         headers["anthropic-beta"] = out.client_headers["anthropic-beta"]
     if credential:
         headers["x-api-key"] = credential
-    body = orjson.dumps({**out.payload, "model": target.upstream_model})
+    body = with_model(out, target.upstream_model)
     return UpstreamCall("POST", f"{base}/v1/messages", headers, body, out.stream)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import orjson
-
 from ..table import Provider, Target
 from .base import Outbound, UpstreamCall
+from .body import with_model, without_model
 
 
 def prepare(provider: Provider, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
@@ -19,8 +18,8 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
         deployment = quote(target.upstream_model, safe="")
         version = quote(provider.api_version or "", safe="")
         url = f"{base}/openai/deployments/{deployment}/chat/completions?api-version={version}"
-        body = orjson.dumps({k: v for k, v in out.payload.items() if k != "model"})
+        body = without_model(out)
     else:
         url = f"{base}/openai/v1/responses"
-        body = orjson.dumps({**out.payload, "model": target.upstream_model})
+        body = with_model(out, target.upstream_model)
     return UpstreamCall("POST", url, headers, body, out.stream)

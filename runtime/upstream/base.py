@@ -8,6 +8,15 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class RawBody:
+    """The bytes the client sent for `payload`; they stand for the request only while the
+    outbound payload is that very object (a translation or cache rewrite replaces it)."""
+
+    data: bytes
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Outbound:
     """A request as the target's protocol expects it (translated already, when it had to be)."""
 
@@ -18,6 +27,7 @@ class Outbound:
     gemini_method: str | None = None
     cache_mode: str = "respect"
     cache_salt: bool = False
+    raw: RawBody | None = None
     sse: bool = True
     """False for a Gemini stream asked for without `alt=sse`: Google's JSON-array stream."""
 

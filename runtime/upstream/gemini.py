@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import orjson
-
 from ..table import Provider, Target
 from .base import Outbound, UpstreamCall
+from .body import without_model
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
@@ -23,5 +22,4 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     headers = {"content-type": "application/json"}
     if credential:
         headers["x-goog-api-key"] = credential
-    payload = {k: v for k, v in out.payload.items() if k != "model"}
-    return UpstreamCall("POST", url, headers, orjson.dumps(payload), out.stream)
+    return UpstreamCall("POST", url, headers, without_model(out), out.stream)

@@ -24,22 +24,31 @@ HOP_BY_HOP = frozenset(
 
 
 class HttpResponse:
-    def __init__(self, response: aiohttp.ClientResponse, transport: HttpTransport) -> None:
+    """An answer being read; `deadline` (event-loop time) is when the provider's total_s runs out,
+    for the body as for the headers."""
+
+    def __init__(self, response: aiohttp.ClientResponse, transport: HttpTransport, deadline: float) -> None:
         self._response = response
         self._transport = transport
+        self._deadline = deadline
         self._finished = False
         self._closed = False
         self.status = response.status
         self.headers = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP]
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except asyncio.TimeoutError as exc:
-            raise UpstreamFailure("timeout", "read timed out mid-answer") from exc
-        except (aiohttp.ClientError, ConnectionError) as exc:
-            raise UpstreamFailure("connect", f"connection lost mid-answer ({type(exc).__name__})") from exc
+        content = self._response.content
+        while True:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    chunk = await content.readany()
+            except TimeoutError as exc:
+                raise UpstreamFailure("timeout", "read timed out mid-answer") from exc
+            except (aiohttp.ClientError, ConnectionError) as exc:
+                raise UpstreamFailure("connect", f"connection lost mid-answer ({type(exc).__name__})") from exc
+            if not chunk:
+                break
+            yield chunk
         self._finished = True
 
     async def read(self) -> bytes:
@@ -77,8 +86,9 @@ class HttpTransport:
         if session is None or session.closed:
             session = self._session = self._open()
         self._in_flight += 1
+        deadline = asyncio.get_running_loop().time() + self._deadline_s
         try:
-            async with asyncio.timeout(self._deadline_s):
+            async with asyncio.timeout_at(deadline):
                 response = await session.request(call.method, call.url, headers=call.headers, data=call.body)
         except TimeoutError as exc:
             await self._answer_ended()
@@ -92,7 +102,7 @@ class HttpTransport:
         except BaseException:
             await self._answer_ended()
             raise
-        return HttpResponse(response, self)
+        return HttpResponse(response, self, deadline)
 
     @property
     def in_flight(self) -> int:

@@ -15,6 +15,7 @@ import orjson
 
 from ..table import Target
 from .base import BufferedResponse, Outbound, UpstreamCall
+from .body import with_model
 
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -62,7 +63,7 @@ def prepare(provider: Any, credential: str | None, target: Target, out: Outbound
         url = f"mock://{target.provider}/v1beta/models/{target.upstream_model}:{method}"
     else:
         url = f"mock://{target.provider}{PATHS[out.surface]}"
-    body = orjson.dumps({**out.payload, "model": target.upstream_model})
+    body = with_model(out, target.upstream_model)
     return UpstreamCall("POST", url, {}, body, out.stream)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
-
 from ..table import Provider, Target
 from .base import Outbound, UpstreamCall
+from .body import with_model
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PATHS = {"chat": "/chat/completions", "responses": "/responses"}
@@ -16,5 +15,5 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     headers = {"content-type": "application/json", "accept": "text/event-stream" if out.stream else "application/json"}
     if credential:
         headers["authorization"] = f"Bearer {credential}"
-    body = orjson.dumps({**out.payload, "model": target.upstream_model})
+    body = with_model(out, target.upstream_model)
     return UpstreamCall("POST", base + PATHS[out.surface], headers, body, out.stream)

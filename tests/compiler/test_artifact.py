@@ -134,3 +134,25 @@ def test_route_sources_are_shared_by_keys_with_the_same_settings() -> None:
     assert keys["vk-alice-codex"]["routes"] == keys["vk-bob-codex"]["routes"]
     assert keys["vk-alice-codex"]["routes"] != keys["vk-platform-shared"]["routes"]
     assert len(data["source_map"]["routes"]) < len(keys)
+
+
+SINGLE_TARGET = """\
+providers:
+  openai-primary: {type: openai, api_key: env:OPENAI_API_KEY, timeouts: {total_s: 300}}
+models:
+  gpt-4o: {providers: [openai-primary]}
+virtual_keys:
+  vk-solo:
+    key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    models_allowed: [gpt-4o]
+    fallback: {on: [5xx, 429], chain: [], retries: 2}
+"""
+
+
+def test_a_single_target_route_keeps_its_conditions_for_retries(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(SINGLE_TARGET)
+    result = compile_policy(tmp_path, now=FIXED_NOW)
+    assert result.artifact is not None
+    route = result.artifact["table"]["virtual_keys"]["vk-solo"]["routes"]["gpt-4o"]
+    assert route["fallback_on"] == ["5xx", "429"] and route["retries"] == 2 and len(route["targets"]) == 1
+    assert [d.code for d in result.diagnostics] == ["GP309"]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -381,7 +382,7 @@ def test_streaming_usage_is_requested_and_charged(per_principal: Proxy, tmp_path
     assert all(chunk.choices and chunk.usage is None for chunk in chunks), "usage was asked for on the client's behalf, not shown to it"
     events = list(client.responses.create(model="gpt-4o", input="hi", stream=True, max_output_tokens=16))
     assert events[-1].type == "response.completed"
-    rows = {r.instance: r for r in SqliteLedger(per_principal.data).counters()}
+    rows = {r.instance: r for r in settled_counters(per_principal.data)}
     assert rows["per-engineer/alice@acme.com"].spent == 2 * 16_000 * 10**6
 
 
@@ -390,8 +391,19 @@ def test_a_fallback_answer_is_charged_at_the_answering_models_price(per_principa
     response = per_principal.call("alice")
     assert response.status_code == 200 and response.headers["x-langwatch-fallback-count"] == "1"
     assert response.json()["model"] == "gpt-4o-mini"
-    rows = {r.instance: r for r in SqliteLedger(per_principal.data).counters()}
+    rows = {r.instance: r for r in settled_counters(per_principal.data)}
     assert rows["per-engineer/alice@acme.com"].spent == 16 * 100 * 10**6
+
+
+def settled_counters(data: Path) -> list[Any]:
+    """The ledger's counters once no reservation is open: the proxy settles after the client has
+    its answer, so a read right after the response can race the settle."""
+    deadline = time.monotonic() + 5
+    while True:
+        rows = SqliteLedger(data).counters()
+        if all(r.reserved == 0 for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.02)
 
 
 def per_principal_upstream_fails_once(proxy: Proxy) -> None:

@@ -4,14 +4,20 @@ and one clear error when every target failed."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from runtime.access_log import AccessLog
 from runtime.server import build_app
 from tests.support.proxy_process import free_port
 from tests.support.servers import ServerThread
@@ -21,6 +27,7 @@ pytestmark = pytest.mark.e2e
 KEY = "gp-e2e-fallback-0123456789abcdefghijklm"
 RETRY_KEY = "gp-e2e-retry-0123456789abcdefghijklmnop"
 DEAD_KEY = "gp-e2e-dead-0123456789abcdefghijklmnopq"
+SINGLE_KEY = "gp-e2e-single-0123456789abcdefghijklmno"
 
 
 def policy(primary: str, backup: str, dead: str) -> str:
@@ -55,6 +62,10 @@ virtual_keys:
     key_sha256: {digest(DEAD_KEY)}
     models_allowed: [gpt-4o]
     fallback: {{on: [5xx], chain: [backup]}}
+  vk-single-target:
+    key_sha256: {digest(SINGLE_KEY)}
+    models_allowed: [gpt-4o-mini]
+    fallback: {{on: [5xx, 429], chain: [], retries: 2}}
 """
 
 
@@ -63,6 +74,10 @@ class Setup:
     base_url: str
     primary: MockUpstream
     backup: MockUpstream
+    log: io.StringIO
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log.getvalue().splitlines() if line.startswith("{")]
 
     def chat(self, key: str = KEY, model: str = "gpt-4o", stream: bool = False) -> httpx.Response:
         return httpx.post(
@@ -77,8 +92,9 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("E2E_KEY", "upstream-credential")
     with MockUpstream() as primary, MockUpstream() as backup:
         (tmp_path / "policy.yaml").write_text(policy(primary.base_url, backup.base_url, f"http://127.0.0.1:{free_port()}"))
-        with ServerThread(build_app(tmp_path)) as server:
-            yield Setup(server.base_url, primary, backup)
+        log = io.StringIO()
+        with ServerThread(build_app(tmp_path, access_log=AccessLog(log))) as server:
+            yield Setup(server.base_url, primary, backup, log)
 
 
 def headers_of(r: httpx.Response) -> tuple[str, str]:
@@ -181,3 +197,69 @@ def test_a_stream_falls_back_before_its_first_byte(setup: Setup) -> None:
     setup.primary.fail(status=503, times=1)
     r = setup.chat(stream=True)
     assert r.status_code == 200 and headers_of(r) == ("backup", "1") and r.text.rstrip().endswith("data: [DONE]")
+
+
+def test_retries_on_a_single_target_route_retry_503_and_429(setup: Setup) -> None:
+    setup.backup.fail(status=503, times=1)
+    setup.backup.fail(status=429, headers={"retry-after": "0.2"}, times=1)
+    r = setup.chat(key=SINGLE_KEY, model="gpt-4o-mini")
+    assert r.status_code == 200 and headers_of(r) == ("backup", "0")
+    assert len(setup.backup.requests) == 3
+
+
+def test_retries_on_a_single_target_route_end_in_one_error_naming_each_try(setup: Setup) -> None:
+    setup.backup.fail(status=503, times=3)
+    r = setup.chat(key=SINGLE_KEY, model="gpt-4o-mini")
+    assert r.status_code == 502 and r.headers["x-langwatch-fallback-count"] == "0"
+    assert [a["reason"] for a in r.json()["error"]["meta"]["attempts"]] == ["503", "503", "503"]
+    assert "the only target failed" in r.json()["error"]["message"]
+
+
+def test_retry_after_given_as_an_http_date_is_honoured(setup: Setup) -> None:
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    setup.primary.fail(status=429, headers={"retry-after": when}, times=1)
+    started = time.monotonic()
+    r = setup.chat(key=RETRY_KEY)
+    assert r.status_code == 200 and headers_of(r) == ("primary", "0")
+    assert 0.9 <= time.monotonic() - started < 5
+    assert len(setup.primary.requests) == 2
+
+
+def test_the_access_log_and_metrics_record_each_attempt_with_its_reason(setup: Setup) -> None:
+    setup.primary.fail(status=500, times=1)
+    setup.backup.fail(status=429, times=1)
+    assert headers_of(setup.chat()) == ("backup", "2")
+    record = setup.records()[-1]
+    assert record["attempts"] == [
+        {"provider": "primary", "model": "gpt-4o", "reason": "500"},
+        {"provider": "backup", "model": "gpt-4o", "reason": "429"},
+        {"provider": "backup", "model": "gpt-4o-mini", "reason": "answered"},
+    ]
+    assert record["fallback_count"] == 2 and record["provider"] == "backup" and record["upstream_model"] == "gpt-4o-mini"
+    setup.chat()
+    assert "attempts" not in setup.records()[-1] and setup.records()[-1]["fallback_count"] == 0
+    metrics = httpx.get(setup.base_url + "/metrics").text
+    for provider, outcome, count in [("primary", "5xx", 1), ("backup", "429", 1), ("backup", "answered", 1),
+                                     ("primary", "answered", 1)]:
+        assert f'gatepost_upstream_attempts_total{{provider="{provider}",outcome="{outcome}"}} {count}' in metrics
+
+
+def test_a_cooled_down_provider_is_logged_and_counted_as_skipped(setup: Setup) -> None:
+    setup.primary.fail(status=500, times=3)
+    for _ in range(4):
+        setup.chat()
+    assert setup.records()[-1]["attempts"][0] == {"provider": "primary", "model": "gpt-4o", "reason": "circuit_open"}
+    metrics = httpx.get(setup.base_url + "/metrics").text
+    assert 'gatepost_upstream_attempts_total{provider="primary",outcome="circuit_open"} 1' in metrics
+    assert 'gatepost_circuit_opened_total{provider="primary"} 1' in metrics
+
+
+@pytest.mark.parametrize(("key", "body", "status"), [
+    ("gp-not-a-key", {"model": "gpt-4o", "messages": []}, 401),
+    (KEY, {"model": "o3", "messages": []}, 403),
+    (KEY, None, 400),
+])
+def test_fallback_count_is_on_denials_too(setup: Setup, key: str, body: dict[str, Any] | None, status: int) -> None:
+    r = httpx.post(setup.base_url + "/v1/chat/completions", content=b"{not json" if body is None else json.dumps(body),
+                   headers={"authorization": f"Bearer {key}"})
+    assert r.status_code == status and r.headers["x-langwatch-fallback-count"] == "0"

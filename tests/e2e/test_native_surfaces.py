@@ -266,3 +266,14 @@ def test_gemini_falls_back_to_the_next_gemini_provider(proxy: tuple[str, MockUps
     assert "".join(texts) == "mock reply from gemini-2.5-flash"
     assert r.headers["x-langwatch-provider"] == "gemini-backup" and r.headers["x-langwatch-fallback-count"] == "1"
     assert [req.path for req in upstream.requests] == ["/v1beta/models/gemini-2.5-flash:streamGenerateContent"] * 2
+
+
+def test_a_json_array_stream_that_dies_ends_as_valid_json_with_the_error_last(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    upstream.fail(die_after=2, times=1)
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+                   json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, headers={"x-goog-api-key": KEY})
+    assert r.status_code == 200
+    chunks = r.json()
+    assert len(chunks) == 3 and "candidates" in chunks[0] and "candidates" in chunks[1]
+    assert chunks[-1]["error"]["code"] == 502 and "upstream stream failed" in chunks[-1]["error"]["message"]

@@ -145,3 +145,25 @@ def test_sighup_picks_up_a_rotated_file_credential(tmp_path: Path) -> None:
     assert sent == ["Bearer first-provider-credential", "Bearer second-provider-credential"]
     event = next(json.loads(line) for line in log.read_text().splitlines() if "credentials_reloaded" in line)
     assert event["providers"] == ["openai-primary"] and "credential" not in json.dumps(event).replace("credentials_reloaded", "")
+
+
+def test_a_fault_of_the_gateway_is_a_typed_500_with_its_log_line(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import openai
+
+    import runtime.app
+
+    log = io.StringIO()
+    monkeypatch.setattr(stack.app, "access_log", runtime.app.AccessLog(log))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug that quotes gp-secret-material")
+
+    monkeypatch.setattr(runtime.app, "decide_for_key", broken)
+    client = openai.OpenAI(base_url=stack.base_url, api_key=ALICE_KEY, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert failed.value.code == "internal_error"
+    assert failed.value.response.headers["x-langwatch-policy-revision"]
+    [line] = [json.loads(l) for l in log.getvalue().splitlines()]
+    assert line["status"] == 500 and line["internal_error"] == "RuntimeError" and line["vk"] == "vk-alice-codex"
+    assert "gp-secret-material" not in log.getvalue()

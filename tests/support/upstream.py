@@ -1,8 +1,9 @@
 """A mock LLM provider for end-to-end tests: speaks OpenAI (and Azure OpenAI), Anthropic Messages
 and Gemini,
 records every request it receives, and fails on demand (status codes, Retry-After, delays,
-streams that die mid-way, paced streams, and replays of the answers real providers gave the
-captured clients in `tests/fixtures/`)."""
+streams that die mid-way or mid-event, streams that end early without their final event, bodies
+cut short, paced streams, and replays of the answers real providers gave the captured clients in
+`tests/fixtures/`)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     die_after: int | None = None
+    """Drop the connection after this many events (a non-streaming body: after this many halves)."""
+    mid_event: bool = False
+    """When dying, first send half of the next event."""
+    end_after: int | None = None
+    """End the stream cleanly after this many events, without its final one."""
     pace_s: float = 0.0
     replay: str | None = None
     times: int | None = None
@@ -143,11 +149,11 @@ class MockUpstream:
         usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": cached}}
         ident = "chatcmpl-" + uuid.uuid4().hex[:12]
         if not payload.get("stream"):
-            return JSONResponse({
+            return self._json({
                 "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 "usage": usage,
-            })
+            }, fault)
         base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
         events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
         events += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in _words(text)]
@@ -174,7 +180,7 @@ class MockUpstream:
         response = {"id": ident, "object": "response", "created_at": int(time.time()), "status": "completed",
                     "model": model, "output": [item], "usage": usage, "error": None, "incomplete_details": None}
         if not payload.get("stream"):
-            return JSONResponse(response)
+            return self._json(response, fault)
         pending = {**response, "status": "in_progress", "output": [], "usage": None}
         seq = iter(range(1000))
         events = [
@@ -211,7 +217,7 @@ class MockUpstream:
         message = {"id": ident, "type": "message", "role": "assistant", "model": model, "content": [block],
                    "stop_reason": stop, "stop_sequence": None, "usage": usage}
         if not payload.get("stream"):
-            return JSONResponse(message)
+            return self._json(message, fault)
         start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
         events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": start}),
                                                     ("ping", {"type": "ping"})]
@@ -244,10 +250,12 @@ class MockUpstream:
         model, _, method = request.path_params["target"].partition(":")
         text = f"mock reply from {model}"
         usage = {"promptTokenCount": 11, "candidatesTokenCount": 5, "totalTokenCount": 16}
+        if {"cachedContent", "cached_content"} & set(rec.json or {}):
+            usage["cachedContentTokenCount"] = 7
         if method == "generateContent":
-            return JSONResponse({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
-                                                 "finishReason": "STOP", "index": 0}],
-                                 "usageMetadata": usage, "modelVersion": model})
+            return self._json({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                                               "finishReason": "STOP", "index": 0}],
+                               "usageMetadata": usage, "modelVersion": model}, fault)
         words = _words(text)
         chunks = []
         for i, word in enumerate(words):
@@ -260,18 +268,33 @@ class MockUpstream:
         return self._stream(chunks, fault)
 
     @staticmethod
-    def _stream(chunks: list[str], fault: Fault | None) -> StreamingResponse:
+    def _stream(chunks: list[str], fault: Fault | None, media_type: str = "text/event-stream") -> StreamingResponse:
         die_after = fault.die_after if fault is not None else None
+        end_after = fault.end_after if fault is not None else None
+        mid_event = fault.mid_event if fault is not None else False
         pace_s = fault.pace_s if fault is not None else 0.0
 
         async def body() -> Any:
             for i, chunk in enumerate(chunks):
+                if end_after is not None and i >= end_after:
+                    return
                 if die_after is not None and i >= die_after:
+                    if mid_event:
+                        yield chunk.encode()[: len(chunk) // 2]
+                        await asyncio.sleep(0.05)
                     raise _Drop
                 yield chunk.encode()
                 await asyncio.sleep(pace_s)
 
-        return StreamingResponse(body(), media_type="text/event-stream")
+        return StreamingResponse(body(), media_type=media_type)
+
+    @staticmethod
+    def _json(body: Any, fault: Fault | None) -> Response:
+        if fault is None or fault.die_after is None:
+            return JSONResponse(body)
+        text = json.dumps(body)
+        half = len(text) // 2
+        return MockUpstream._stream([text[:half], text[half:]], fault, media_type="application/json")
 
 
 def _words(text: str) -> list[str]:

@@ -1,0 +1,234 @@
+"""Cool-down: a half-open try that reaches no verdict hands its permit back, whatever ended it
+(a 429, a request that skips the target, a client that went away, an error in the proxy), so the
+provider is tried again rather than skipped for good."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from runtime.app import Gatepost
+from runtime.circuit import Circuits
+from runtime.metrics import Metrics
+from runtime.server import build_app
+from runtime.upstream import UpstreamCall
+from runtime.upstream.base import BufferedResponse
+
+KEY = "gp-unit-circuit-0123456789abcdefghijklm"
+COOLDOWN_S = 0.05
+JSON = [(b"content-type", b"application/json")]
+CHAT_ANSWER = {"id": "c", "object": "chat.completion", "model": "m", "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+               "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+MESSAGE_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+                  "content": [{"type": "text", "text": "ok"}], "usage": {"input_tokens": 1, "output_tokens": 1}}
+
+Action = Callable[[UpstreamCall], Awaitable[BufferedResponse]]
+
+
+def test_a_permit_released_without_a_verdict_lets_the_next_request_probe() -> None:
+    circuits = Circuits(Metrics())
+    circuits.failed("p", 1, 10.0, now=0.0)
+    assert circuits.admit("p", now=5.0) is None
+    probe = circuits.admit("p", now=11.0)
+    assert probe is not None and probe.probe
+    assert circuits.admit("p", now=11.0) is None
+    circuits.release(probe)
+    again = circuits.admit("p", now=11.0)
+    assert again is not None and again.probe
+
+
+def test_a_stale_permit_does_not_release_another_requests_probe() -> None:
+    circuits = Circuits(Metrics())
+    closed = circuits.admit("p", now=0.0)
+    assert closed is not None and not closed.probe
+    circuits.failed("p", 1, 10.0, now=0.0)
+    probe = circuits.admit("p", now=11.0)
+    circuits.release(closed)
+    assert probe is not None and circuits.admit("p", now=11.0) is None
+
+
+def status(code: int) -> Action:
+    async def answer(call: UpstreamCall) -> BufferedResponse:
+        return BufferedResponse(code, JSON, [b'{"error": {"message": "mock"}}'])
+
+    return answer
+
+
+async def answered(call: UpstreamCall) -> BufferedResponse:
+    body = MESSAGE_ANSWER if call.url.endswith("/v1/messages") else CHAT_ANSWER
+    return BufferedResponse(200, JSON, [orjson.dumps(body)])
+
+
+async def hang(call: UpstreamCall) -> BufferedResponse:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def boom(call: UpstreamCall) -> BufferedResponse:
+    raise RuntimeError("a bug in the proxy")
+
+
+class Scripted:
+    """A transport answering from a script, then with a 200."""
+
+    def __init__(self) -> None:
+        self.script: list[Action] = []
+        self.calls = 0
+
+    async def send(self, call: UpstreamCall) -> BufferedResponse:
+        self.calls += 1
+        action = self.script.pop(0) if self.script else answered
+        return await action(call)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def policy(tmp_path: Path) -> Path:
+    import hashlib
+
+    digest = hashlib.sha256(KEY.encode()).hexdigest()
+    (tmp_path / "policy.yaml").write_text(f"""\
+gateway: {{header_prefix: X-LangWatch-}}
+providers:
+  primary: {{type: anthropic, base_url: "http://127.0.0.1:9", api_key: env:UNIT_KEY, circuit: {{failures: 1, cooldown_s: {COOLDOWN_S}}}}}
+  backup: {{type: openai, base_url: "http://127.0.0.1:9/v1", api_key: env:UNIT_KEY}}
+models:
+  claude: {{providers: [primary]}}
+  gpt-4o: {{providers: [backup]}}
+virtual_keys:
+  vk-circuit:
+    key_sha256: {digest}
+    models_allowed: [claude, gpt-4o]
+    cache: {{mode: disable}}
+    fallback: {{on: [5xx, 429, timeout, connect], chain: [{{provider: backup, model: gpt-4o}}]}}
+""")
+    return tmp_path
+
+
+@pytest.fixture
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Gatepost, Scripted, Scripted]:
+    monkeypatch.setenv("UNIT_KEY", "upstream-credential")
+    app = build_app(policy(tmp_path))
+    primary, backup = Scripted(), Scripted()
+    app.serving = replace(app.serving, transports={"primary": primary, "backup": backup})
+    return app, primary, backup
+
+
+async def ask(app: Gatepost, body: dict[str, Any] | None = None) -> tuple[int, dict[bytes, bytes]]:
+    payload = orjson.dumps(body or {"model": "claude", "messages": [{"role": "user", "content": "hi"}]})
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "query_string": b"",
+             "headers": [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]}
+    received = False
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if received:
+            await asyncio.Event().wait()
+        received = True
+        return {"type": "http.request", "body": payload, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(dict(message))
+
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], dict(start["headers"])
+
+
+def provider_of(headers: dict[bytes, bytes]) -> str:
+    return headers[b"x-langwatch-provider"].decode().split(";")[0]
+
+
+async def open_then_wait(app: Gatepost, primary: Scripted) -> None:
+    primary.script.append(status(503))
+    code, headers = await ask(app)
+    assert code == 200 and provider_of(headers) == "backup"
+    code, headers = await ask(app)
+    assert provider_of(headers) == "backup" and primary.calls == 1
+    await asyncio.sleep(COOLDOWN_S * 1.5)
+
+
+async def tried_again(app: Gatepost, primary: Scripted) -> None:
+    before = primary.calls
+    code, headers = await ask(app)
+    assert code == 200 and provider_of(headers) == "primary" and primary.calls == before + 1
+
+
+def test_a_probe_answered_with_429_lets_the_next_request_try_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
+    app, primary, _ = proxy
+
+    async def scenario() -> None:
+        await open_then_wait(app, primary)
+        primary.script.append(status(429))
+        code, headers = await ask(app)
+        assert code == 200 and provider_of(headers) == "backup"
+        await tried_again(app, primary)
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_skips_the_cooled_provider_takes_no_probe(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
+    app, primary, _ = proxy
+
+    async def scenario() -> None:
+        await open_then_wait(app, primary)
+        untranslatable = {"model": "claude", "n": 2, "messages": [{"role": "user", "content": "hi"}]}
+        code, headers = await ask(app, untranslatable)
+        assert code == 200 and provider_of(headers) == "backup" and primary.calls == 1
+        await tried_again(app, primary)
+
+    asyncio.run(scenario())
+
+
+def test_a_probe_whose_client_went_away_lets_the_next_request_try_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
+    app, primary, _ = proxy
+
+    async def scenario() -> None:
+        await open_then_wait(app, primary)
+        primary.script.append(hang)
+        gone = asyncio.create_task(ask(app))
+        deadline = time.monotonic() + 5
+        while primary.calls < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        await tried_again(app, primary)
+
+    asyncio.run(scenario())
+
+
+def test_a_probe_that_raised_lets_the_next_request_try_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
+    app, primary, _ = proxy
+
+    async def scenario() -> None:
+        await open_then_wait(app, primary)
+        primary.script.append(boom)
+        with pytest.raises(RuntimeError):
+            await ask(app)
+        await tried_again(app, primary)
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_probe_cools_the_provider_down_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
+    app, primary, _ = proxy
+
+    async def scenario() -> None:
+        await open_then_wait(app, primary)
+        primary.script.append(status(500))
+        code, headers = await ask(app)
+        assert provider_of(headers) == "backup" and primary.calls == 2
+        code, headers = await ask(app)
+        assert provider_of(headers) == "backup" and primary.calls == 2
+
+    asyncio.run(scenario())
