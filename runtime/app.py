@@ -36,6 +36,7 @@ from .cache import cache_status, choose_mode, lookup_result
 from .circuit import Circuits
 from .streams import HeldAnswer
 from .translation import ErrorTranslator, ResponseTranslator, Step, plan
+from .translators.errors import TranslationError
 from .upstream import ADAPTERS, Outbound, RawBody, UpstreamFailure, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
@@ -485,7 +486,7 @@ class Gatepost:
         charge.answered(target.model, response.status, request.stream)
         cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
         if not charge.stream:
-            return await self._relay_whole(send, held, headers, record, charge, translator, cache)
+            return await self._relay_whole(send, held, headers, record, charge, translator, cache, surface, target)
         return await self._relay(send, held, headers, record, charge, surface, translator, cache)
 
     async def _relay(
@@ -545,22 +546,33 @@ class Gatepost:
         charge: Charge,
         translator: ResponseTranslator | None,
         cache: CacheState,
+        surface: Surface,
+        target: Target,
     ) -> int:
-        """A non-streaming answer, read whole before its start was sent: its usage decides the cache header."""
+        """A non-streaming answer, read whole before its start was sent: its usage decides the cache
+        header. A translated answer that is not one of its protocol's is a 502, not a crash or an
+        empty answer."""
         response, body = held.response, held.head
+        status = response.status
         await response.aclose()
         if charge.tap is not None:
             charge.tap.feed(body)
         charge.finish()
         if translator is not None:
             translator.feed(body)
-            body = translator.finish()
+            try:
+                body = translator.finish()
+            except TranslationError as exc:
+                record["translation_error"] = str(exc)
+                message = f"{target.provider}/{target.upstream_model} answered {status}, but {exc}"
+                status, body = 502, surface.error_body(502, "provider_error", message, None, {"provider": target.provider})
+                headers = [(k, v) for k, v in headers if k != b"content-type"] + [(b"content-type", b"application/json")]
         header = self._record_cache(record, charge, cache)
         if header is not None:
             headers.append((cache.header_name, header.encode()))
-        await _respond(send, response.status, body, headers)
+        await _respond(send, status, body, headers)
         charge.complete = True
-        return response.status
+        return status
 
     def _record_cache(self, record: dict[str, Any], charge: Charge, cache: CacheState) -> str | None:
         """The header value, and in the log and metrics whether the provider's cache was hit, in

@@ -275,7 +275,17 @@ class JsonTranslator:
         return event
 
     def finish(self) -> bytes:
-        return orjson.dumps(self._convert(orjson.loads(b"".join(self._body))))
+        """Raises TranslationError when the answer is not one of the target protocol's."""
+        try:
+            answer = orjson.loads(b"".join(self._body))
+        except orjson.JSONDecodeError as exc:
+            raise TranslationError(f"the answer is not JSON ({exc})") from exc
+        if not isinstance(answer, dict):
+            raise TranslationError("the answer is not a JSON object")
+        try:
+            return orjson.dumps(self._convert(answer))
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise TranslationError(f"the answer does not have its protocol's shape ({type(exc).__name__}: {exc})") from exc
 
 
 def upstream_error(raw: bytes) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from .errors import TranslationError
 from .sse import SseEvent, frame
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -36,7 +37,13 @@ def responses_usage(usage: dict[str, Any]) -> dict[str, Any]:
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + completion}
 
 
+def _require_message(msg: dict[str, Any]) -> None:
+    if not isinstance(msg.get("content"), list):
+        raise TranslationError("the answer has no `content` list: it is not an Anthropic message")
+
+
 def message_to_chat(msg: dict[str, Any], model: str, created: int | None = None) -> dict[str, Any]:
+    _require_message(msg)
     text = "".join(b.get("text", "") for b in msg.get("content") or [] if b.get("type") == "text")
     calls = [
         {"id": b["id"], "type": "function", "function": {"name": b["name"], "arguments": orjson.dumps(b.get("input") or {}).decode()}}
@@ -80,6 +87,7 @@ def _response_items(msg: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def message_to_response(msg: dict[str, Any], model: str, created: int | None = None) -> dict[str, Any]:
+    _require_message(msg)
     incomplete = msg.get("stop_reason") == "max_tokens"
     return {
         "id": f"resp_{str(msg.get('id', '')).removeprefix('msg_')}",

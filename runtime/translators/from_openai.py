@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from .errors import TranslationError
 from .sse import SseEvent, frame
 
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
@@ -27,6 +28,8 @@ def _input(arguments: Any) -> Any:
 
 
 def chat_to_message(resp: dict[str, Any], model: str) -> dict[str, Any]:
+    if not isinstance(resp.get("choices"), list) or not resp["choices"]:
+        raise TranslationError("the answer has no `choices`: it is not a Chat Completions answer")
     choice = (resp.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
