@@ -277,3 +277,40 @@ def test_a_json_array_stream_that_dies_ends_as_valid_json_with_the_error_last(pr
     chunks = r.json()
     assert len(chunks) == 3 and "candidates" in chunks[0] and "candidates" in chunks[1]
     assert chunks[-1]["error"]["code"] == 502 and "upstream stream failed" in chunks[-1]["error"]["message"]
+
+
+def test_the_captured_claude_stream_reaches_the_anthropic_sdk_intact(proxy: tuple[str, MockUpstream]) -> None:
+    base_url, upstream = proxy
+    upstream.fail(replay="claude-messages-stream.sse", path_contains="messages", times=1)
+    body = json.loads((ROOT / "tests" / "fixtures" / "claude-messages-request.json").read_text())
+    with client(base_url).messages.stream(
+        model="claude-haiku-4-5-20251001", max_tokens=body["max_tokens"], messages=body["messages"],
+        system=body["system"], tools=body["tools"],
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "pong from mock upstream" and final.stop_reason == "end_turn"
+    assert final.usage.input_tokens == 12
+
+
+def test_the_captured_gemini_cli_request_and_stream_pass_through(proxy: tuple[str, MockUpstream]) -> None:
+    """gemini-cli's own request (its headers, its 31 KB body) and the stream it accepted, replayed."""
+    from google import genai
+    from google.genai import types
+
+    base_url, upstream = proxy
+    fixtures = ROOT / "tests" / "fixtures"
+    body = json.loads((fixtures / "gemini-streamGenerateContent-request.json").read_text())
+    captured = json.loads((fixtures / "gemini-streamGenerateContent-request.headers.json").read_text())["headers"]
+    headers = {k: v for k, v in captured.items() if k.lower() not in ("host", "content-length", "connection")}
+    headers["x-goog-api-key"] = KEY
+    upstream.fail(replay="gemini-stream.sse", path_contains="gemini", times=1)
+    r = httpx.post(base_url + "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=body, headers=headers)
+    assert r.status_code == 200
+    chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "pong from mock upstream"
+    assert upstream.requests[0].json == body, "the captured body reaches the provider as gemini-cli sent it"
+    upstream.fail(replay="gemini-stream.sse", path_contains="gemini", times=1)
+    sdk = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=base_url))
+    texts = [c.text for c in sdk.models.generate_content_stream(model="gemini-2.5-flash", contents="ping")]
+    assert "".join(t or "" for t in texts) == "pong from mock upstream"
