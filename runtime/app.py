@@ -30,7 +30,7 @@ from .errors import error_headers, google_error, openai_error
 from .metrics import Metrics
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route, looks_gemini, wants_sse
-from .table import KeyEntry, Target
+from .table import KeyEntry, Provider, Target
 from .budget.tap import UsageTap
 from .cache import cache_status, choose_mode, lookup_result
 from .circuit import Circuits
@@ -487,7 +487,8 @@ class Gatepost:
         cache = CacheState(request.cache_mode, step.injected, prefix + b"cache")
         if not charge.stream:
             return await self._relay_whole(send, held, headers, record, charge, translator, cache, surface, target)
-        return await self._relay(send, held, headers, record, charge, surface, translator, cache)
+        provider_entry = serving.table.providers[target.provider]
+        return await self._relay(send, held, headers, record, charge, surface, translator, cache, provider_entry)
 
     async def _relay(
         self,
@@ -499,9 +500,12 @@ class Gatepost:
         surface: Surface,
         translator: ResponseTranslator | None,
         cache: CacheState,
+        provider: Provider,
     ) -> int:
         """A stream, whole events at a time; it ends with an error event in the surface's format
-        when the upstream fails or stops before its final event, never as a silent success."""
+        when the upstream fails or stops before its final event, never as a silent success. Such a
+        failure counts against the provider's circuit (it answered, then failed) and in
+        `gatepost_stream_errors_total`; so does an event the proxy could not translate."""
         response, framer, tap = held.response, held.framer, charge.tap
         header = cache.header(None)
         if header is not None:
@@ -522,10 +526,15 @@ class Gatepost:
                 tail = translator.finish()
                 if tail:
                     await send({"type": "http.response.body", "body": tail, "more_body": True})
-        except UpstreamFailure as exc:
-            record["stream_error"] = exc.kind
+        except Exception as exc:  # noqa: BLE001 - every failure after the start ends the stream in-band
+            kind = exc.kind if isinstance(exc, UpstreamFailure) else "untranslatable_event"
+            record["stream_error"] = kind
+            if not isinstance(exc, UpstreamFailure):
+                record["internal_error"] = type(exc).__name__
             charge.broken = True
-            error = surface.stream_error("provider_error", f"upstream stream failed: {exc.kind}")
+            self.metrics.stream_errors.inc(provider.id, kind)
+            self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+            error = surface.stream_error("provider_error", f"upstream stream failed: {kind}")
             if translator is not None:
                 error = translator.error(error)
             await send({"type": "http.response.body", "body": error, "more_body": True})

@@ -116,6 +116,11 @@ class Metrics:
         self.circuit_opened = Counter(
             "gatepost_circuit_opened_total", "Times a provider's circuit opened", ("provider",)
         )
+        self.stream_errors = Counter(
+            "gatepost_stream_errors_total",
+            "Streams that failed after their first event reached the client, by provider and reason",
+            ("provider", "reason"),
+        )
         self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
         self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
 
@@ -128,7 +133,7 @@ class Metrics:
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
             self.budget_blocks, self.spend, self.cache_lookups, self.circuit_open,
-            self.circuit_opened, self.reloads, self.revision,
+            self.circuit_opened, self.stream_errors, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

@@ -229,3 +229,25 @@ def test_a_translated_stream_that_stops_early_is_not_completed_by_the_translator
     relayed = events(r.text)
     assert case.is_error(*relayed[-1]) and not any(case.is_final(*e) for e in relayed)
     assert setup.records()[-1]["stream_error"] == "cut_short"
+
+
+def test_an_event_the_proxy_cannot_translate_ends_the_stream_in_band_and_is_counted(setup: Setup) -> None:
+    setup.upstream.fail(junk_after=3, path_contains="messages", times=1)
+    r = setup.post(Case("/v1/chat/completions", {"model": "claude", "stream": True, "max_tokens": 64, "messages": USER},
+                        "", _openai_error, lambda n, d: d == "[DONE]"))
+    assert r.status_code == 200
+    relayed = events(r.text)
+    assert _openai_error(*relayed[-1]) and not any(d == "[DONE]" for _, d in relayed)
+    [line] = [json.loads(l) for l in setup.log.getvalue().splitlines()]
+    assert line["stream_error"] == "untranslatable_event" and line["internal_error"] in ("TypeError", "AttributeError")
+    metrics = httpx.get(setup.base_url + "/metrics").text
+    assert 'gatepost_stream_errors_total{provider="anthropic-a",reason="untranslatable_event"} 1' in metrics
+
+
+def test_a_stream_failure_after_the_first_event_counts_against_the_circuit(setup: Setup) -> None:
+    setup.upstream.fail(die_after=3, times=1)
+    r = setup.post(CASES["chat"])
+    assert r.status_code == 200 and _openai_error(*events(r.text)[-1])
+    metrics = httpx.get(setup.base_url + "/metrics").text
+    [counted] = [l for l in metrics.splitlines() if l.startswith("gatepost_stream_errors_total{")]
+    assert counted == 'gatepost_stream_errors_total{provider="openai-a",reason="connect"} 1'

@@ -52,6 +52,8 @@ class Fault:
     end_after: int | None = None
     """End the stream cleanly after this many events, without its final one."""
     pace_s: float = 0.0
+    junk_after: int | None = None
+    """Send an event whose data is valid JSON of the wrong shape (`[1, 2]`) after this many events."""
     replay: str | None = None
     times: int | None = None
     path_contains: str | None = None
@@ -273,9 +275,12 @@ class MockUpstream:
         end_after = fault.end_after if fault is not None else None
         mid_event = fault.mid_event if fault is not None else False
         pace_s = fault.pace_s if fault is not None else 0.0
+        junk_after = fault.junk_after if fault is not None else None
 
         async def body() -> Any:
             for i, chunk in enumerate(chunks):
+                if junk_after is not None and i == junk_after:
+                    yield b"event: content_block_delta\ndata: [1, 2]\n\n"
                 if end_after is not None and i >= end_after:
                     return
                 if die_after is not None and i >= die_after:
