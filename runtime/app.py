@@ -434,8 +434,9 @@ class Gatepost:
                 self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
             if reason not in route.fallback_on:
                 return await self._all_failed(send, serving, surface, attempts, record, retry_after), None
-            if attempt < route.retries and not self.circuits.is_open(provider.id):
-                await asyncio.sleep(backoff_s(attempt, retry_after))
+            wait = backoff_s(attempt, retry_after) if attempt < route.retries else None
+            if wait is not None and not self.circuits.is_open(provider.id):
+                await asyncio.sleep(wait)
                 continue
             break
         return None, retry_after
@@ -659,13 +660,15 @@ class Gatepost:
         return status
 
 
-def backoff_s(attempt: int, retry_after: bytes | None, now: datetime | None = None) -> float:
-    """Retry-After when the provider gave one, in seconds or as an HTTP-date (capped at 30 s), else
-    exponential backoff from 250 ms with full jitter."""
+def backoff_s(attempt: int, retry_after: bytes | None, now: datetime | None = None) -> float | None:
+    """Retry-After when the provider gave one, in seconds or as an HTTP-date, else exponential
+    backoff from 250 ms with full jitter. None when the provider asks for more than 30 s: retrying
+    the same target sooner would only be refused again, so the route moves on (or the client gets
+    the provider's Retry-After)."""
     if retry_after is not None:
         wait = _retry_after_s(retry_after.decode("latin-1").strip(), now or datetime.now(timezone.utc))
         if wait is not None:
-            return min(MAX_RETRY_AFTER_S, max(0.0, wait))
+            return None if wait > MAX_RETRY_AFTER_S else max(0.0, wait)
     return random.uniform(0, 0.25 * 2**attempt)
 
 

@@ -144,6 +144,14 @@ def test_retry_honours_retry_after_on_the_same_target(setup: Setup) -> None:
     assert len(setup.primary.requests) == 2 and setup.backup.requests == []
 
 
+def test_a_retry_after_beyond_30_s_moves_on_instead_of_waiting(setup: Setup) -> None:
+    setup.primary.fail(status=429, headers={"retry-after": "3600"}, times=1)
+    started = time.monotonic()
+    r = setup.chat(key=RETRY_KEY)
+    assert r.status_code == 200 and headers_of(r) == ("backup", "1")
+    assert time.monotonic() - started < 5 and len(setup.primary.requests) == 1
+
+
 def test_400_is_returned_as_it_is_without_fallback(setup: Setup) -> None:
     setup.primary.fail(status=400, body={"error": {"message": "bad tool schema", "type": "invalid_request_error"}}, times=1)
     r = setup.chat()

@@ -18,10 +18,11 @@ def test_retry_after_as_an_http_date() -> None:
     assert backoff_s(0, b"Wed, 21 Oct 2015 07:28:05 GMT", NOW) == 5.0
 
 
-def test_retry_after_in_the_past_means_now_and_far_ahead_is_capped() -> None:
+def test_retry_after_in_the_past_means_now_and_far_ahead_moves_on() -> None:
     assert backoff_s(0, b"Wed, 21 Oct 2015 07:27:00 GMT", NOW) == 0.0
-    assert backoff_s(0, b"Thu, 22 Oct 2015 07:28:00 GMT", NOW) == 30.0
-    assert backoff_s(0, b"3600", NOW) == 30.0
+    assert backoff_s(0, b"Thu, 22 Oct 2015 07:28:00 GMT", NOW) is None, "a day away: move on, do not wait"
+    assert backoff_s(0, b"3600", NOW) is None
+    assert backoff_s(0, b"30", NOW) == 30.0
 
 
 def test_unreadable_retry_after_falls_back_to_jittered_backoff() -> None:
