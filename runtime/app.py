@@ -136,6 +136,9 @@ class Gatepost:
             return
         body = shape(405, "method_not_allowed", f"{path} accepts {allowed.decode()}, not {method}")
         headers = [*error_headers(405), (b"allow", allowed)]
+        if post_only:
+            prefix = serving.table.gateway.header_prefix.lower().encode()
+            headers.append((prefix + b"fallback-count", b"0"))
         await _respond(send, 405, body, self._headers(serving, headers))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -210,7 +213,7 @@ class Gatepost:
             status = await self._proxy(scope, receive, watched, surface, gemini, serving, record)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a typed answer and a log line
             record["internal_error"] = type(exc).__name__
-            status = await self._internal_error(watched, serving, surface)
+            status = await self._internal_error(watched, serving, surface, len(record.get("attempts") or ()))
         elapsed = time.perf_counter() - started
         record["status"] = status
         record["latency_ms"] = round(elapsed * 1000, 2)
@@ -219,7 +222,7 @@ class Gatepost:
         self.metrics.request_latency.observe(elapsed, surface.name)
         self.access_log.write(record)
 
-    async def _internal_error(self, send: _WatchedSend, serving: Serving, surface: Surface) -> int:
+    async def _internal_error(self, send: _WatchedSend, serving: Serving, surface: Surface, tried: int) -> int:
         """A fault of the gateway's own: a 500 in the surface's shape if nothing was sent yet, else
         the answer is ended where it stands. The access log names the exception's type only (its
         text could quote the request)."""
@@ -227,7 +230,9 @@ class Gatepost:
             if not send.started:
                 message = "the gateway failed while handling this request; the failure is in its access log"
                 body = surface.error_body(500, "internal_error", message, None, None)
-                await _respond(send, 500, body, self._headers(serving, error_headers(500)))
+                prefix = serving.table.gateway.header_prefix.lower().encode()
+                headers = [*error_headers(500), (prefix + b"fallback-count", str(max(0, tried - 1)).encode())]
+                await _respond(send, 500, body, self._headers(serving, headers))
             elif not send.finished:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:  # noqa: BLE001 - the client is gone; the log line still gets written

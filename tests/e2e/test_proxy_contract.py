@@ -164,6 +164,7 @@ def test_a_fault_of_the_gateway_is_a_typed_500_with_its_log_line(stack: Stack, m
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
     assert failed.value.code == "internal_error"
     assert failed.value.response.headers["x-langwatch-policy-revision"]
+    assert failed.value.response.headers["x-langwatch-fallback-count"] == "0"
     [line] = [json.loads(l) for l in log.getvalue().splitlines()]
     assert line["status"] == 500 and line["internal_error"] == "RuntimeError" and line["vk"] == "vk-alice-codex"
     assert "gp-secret-material" not in log.getvalue()
