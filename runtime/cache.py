@@ -56,20 +56,54 @@ def strip(surface: str, payload: dict[str, Any]) -> dict[str, Any]:
     return stripped
 
 
-def _without_cache_control(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, list):
-        return [_without_cache_control(v) for v in value]
-    return value
+def _blocks_without(blocks: Any) -> Any:
+    """Content blocks without `cache_control`, a tool result's own blocks included."""
+    if not isinstance(blocks, list):
+        return blocks
+    out = []
+    for block in blocks:
+        if isinstance(block, dict):
+            block = {k: v for k, v in block.items() if k != "cache_control"}
+            if block.get("type") == "tool_result":
+                block["content"] = _blocks_without(block.get("content"))
+        out.append(block)
+    return out
 
 
-def has_cache_control(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "cache_control" in value or any(has_cache_control(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_cache_control(v) for v in value)
+def _without_cache_control(payload: dict[str, Any]) -> dict[str, Any]:
+    """Only where Anthropic defines the directive: the request itself, system blocks, tools and
+    message content blocks. A tool's input schema or a tool call's input may well have a property
+    called `cache_control`; that is the user's content and is left alone."""
+    out = {k: v for k, v in payload.items() if k != "cache_control"}
+    out["system"] = _blocks_without(payload.get("system"))
+    if isinstance(payload.get("tools"), list):
+        out["tools"] = [{k: v for k, v in t.items() if k != "cache_control"} if isinstance(t, dict) else t
+                        for t in payload["tools"]]
+    if isinstance(payload.get("messages"), list):
+        out["messages"] = [{**m, "content": _blocks_without(m.get("content"))} if isinstance(m, dict) else m
+                           for m in payload["messages"]]
+    if "system" not in payload:
+        del out["system"]
+    return out
+
+
+def _blocks_have(blocks: Any) -> bool:
+    for block in blocks if isinstance(blocks, list) else ():
+        if isinstance(block, dict) and ("cache_control" in block or (
+                block.get("type") == "tool_result" and _blocks_have(block.get("content")))):
+            return True
     return False
+
+
+def has_cache_control(payload: Any) -> bool:
+    """Whether the client placed a breakpoint anywhere Anthropic reads one (see `_without_cache_control`)."""
+    if not isinstance(payload, dict):
+        return False
+    if "cache_control" in payload or _blocks_have(payload.get("system")):
+        return True
+    if any(isinstance(t, dict) and "cache_control" in t for t in payload.get("tools") or []):
+        return True
+    return any(isinstance(m, dict) and _blocks_have(m.get("content")) for m in payload.get("messages") or [])
 
 
 def add_salt(surface: str, payload: dict[str, Any]) -> dict[str, Any]:

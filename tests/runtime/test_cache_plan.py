@@ -41,3 +41,30 @@ def test_disable_strips_anthropic_directives_on_native_requests() -> None:
             "messages": [{"role": "user", "content": "hi"}]}
     step = plan(MESSAGES, ANTHROPIC, Outbound("messages", body, False, {}, None, "disable"))
     assert "cache_control" not in json.dumps(step.outbound.payload)
+
+
+def test_disable_and_force_read_cache_control_only_where_anthropic_defines_it() -> None:
+    from runtime import cache
+
+    user_schema = {"type": "object", "properties": {"cache_control": {"type": "string"}}}
+    payload = {
+        "model": "claude",
+        "cache_control": {"type": "ephemeral"},
+        "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"name": "set_cache", "input_schema": user_schema, "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "set_cache",
+                                               "input": {"cache_control": "no-store"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [
+                {"type": "text", "text": "ok", "cache_control": {"type": "ephemeral"}}]}]},
+        ],
+    }
+    stripped = cache.strip("messages", payload)
+    assert "cache_control" not in stripped and "cache_control" not in stripped["system"][0]
+    assert "cache_control" not in stripped["tools"][0] and stripped["tools"][0]["input_schema"] == user_schema
+    assert stripped["messages"][0]["content"][0]["input"] == {"cache_control": "no-store"}, "a tool call's input is content"
+    assert "cache_control" not in stripped["messages"][1]["content"][0]["content"][0]
+    assert not cache.has_cache_control(stripped)
+    only_user_content = {"model": "claude", "tools": [{"name": "set_cache", "input_schema": user_schema}],
+                         "messages": [{"role": "user", "content": "hi"}]}
+    assert not cache.has_cache_control(only_user_content), "force must still add breakpoints here"
