@@ -487,6 +487,9 @@ class Gatepost:
                 record["translation_dropped"] = list(step.dropped)
         headers.append((prefix + b"fallback-count", str(abandoned).encode()))
         record["fallback_count"] = abandoned
+        refused = record.get("cache_override_refused")
+        if refused:
+            headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))
         if charge.admission is not None and charge.admission.warnings:
             headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
         charge.answered(target.model, response.status, request.stream)

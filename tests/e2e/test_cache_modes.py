@@ -137,6 +137,11 @@ def test_override_header_is_honoured_only_where_allowed(proxy: tuple[str, MockUp
     assert r.headers["x-langwatch-cache"] == "bypass" and "prompt_cache_key" not in upstream.requests[0].json
     r = post(base_url, "locked", "/v1/chat/completions", CHAT, **{"X-LangWatch-Cache": "disable"})
     assert r.headers["x-langwatch-cache"] == "hit" and upstream.requests[1].json == CHAT
+    assert r.headers["x-langwatch-cache-override"].startswith("refused; this key's policy does not allow")
+    r = post(base_url, "respect", "/v1/chat/completions", CHAT, **{"X-LangWatch-Cache": "disbale"})
+    assert r.headers["x-langwatch-cache-override"] == (
+        "refused; unknown cache mode 'disbale'; expected respect, disable or force")
+    assert upstream.requests[2].json == CHAT, "a typo runs under the key's own mode, and says so"
 
 
 def test_streams_carry_what_is_known_when_headers_are_sent(proxy: tuple[str, MockUpstream]) -> None:
