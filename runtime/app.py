@@ -48,6 +48,8 @@ JSON = [(b"content-type", b"application/json")]
 READS = ("GET", "HEAD")
 PROVIDER_CREDENTIAL_REFUSED = frozenset({401, 403, 407})
 MAX_RETRY_AFTER_S = 30.0
+SKIPS = frozenset({"circuit_open", "no_credential", "untranslatable"})
+"""Attempt reasons of targets never called: the status of an all-failed answer is the last call's."""
 ALLOWED_METHODS = {
     "/v1/messages/count_tokens": b"POST",
     "/v1/models": b"GET",
@@ -645,7 +647,8 @@ class Gatepost:
     ) -> int:
         """One error for the whole route, naming each attempt; upstream bodies are never relayed."""
         record["attempts"] = attempts
-        last = attempts[-1]["reason"] if attempts else ""
+        tried = [a["reason"] for a in attempts if a["reason"] not in SKIPS]
+        last = tried[-1] if tried else ""
         if attempts and all(a["reason"] == "circuit_open" for a in attempts):
             status, code = 503, "circuit_open"
         elif last == "timeout":
