@@ -257,11 +257,10 @@ def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     return replace(step, outbound=replace(out, payload=payload), injected=injected)
 
 
-class JsonTranslator:
-    """A non-streaming answer: collected whole, converted once."""
+class _WholeBody:
+    """Collects an answer whole; `finish` converts it once."""
 
-    def __init__(self, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        self._convert = convert
+    def __init__(self) -> None:
         self._body: list[bytes] = []
 
     def headers(self, upstream: Headers) -> Headers:
@@ -273,6 +272,14 @@ class JsonTranslator:
 
     def error(self, event: bytes) -> bytes:
         return event
+
+
+class JsonTranslator(_WholeBody):
+    """A non-streaming answer: collected whole, converted once."""
+
+    def __init__(self, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        super().__init__()
+        self._convert = convert
 
     def finish(self) -> bytes:
         """Raises TranslationError when the answer is not one of the target protocol's."""
@@ -301,25 +308,15 @@ def upstream_error(raw: bytes) -> tuple[str, str]:
     return str(kind), str(error.get("message") or "")
 
 
-class ErrorTranslator:
+class ErrorTranslator(_WholeBody):
     """A translated hop's error answer, re-shaped for the client's surface: the client's SDK parses
     it as its own provider's error, and the message says which provider and protocol it came from."""
 
     def __init__(self, surface: Surface, target: Target, status: int) -> None:
+        super().__init__()
         self._surface = surface
         self._target = target
         self._status = status
-        self._body: list[bytes] = []
-
-    def headers(self, upstream: Headers) -> Headers:
-        return list(JSON_HEADERS)
-
-    def feed(self, chunk: bytes) -> bytes:
-        self._body.append(chunk)
-        return b""
-
-    def error(self, event: bytes) -> bytes:
-        return event
 
     def finish(self) -> bytes:
         kind, message = upstream_error(b"".join(self._body))
