@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .gatepost_source import RELEASE_REV, REPOSITORY_URL
+
 EXIT_OK = 0
 EXIT_POLICY = 1
 EXIT_USAGE = 2
@@ -181,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
     init.add_argument("--principal", default="you@example.com", help="the engineer the starter key belongs to")
+    init.add_argument("--gatepost-url", metavar="URL", default=REPOSITORY_URL,
+                      help="the git repository the CI workflow (pip install \"gatepost @ git+URL@REV\") and the "
+                      f"pre-commit hooks install Gatepost from; a fork or internal mirror you trust (default {REPOSITORY_URL})")
+    init.add_argument("--gatepost-rev", metavar="REV", default=RELEASE_REV,
+                      help=f"the tag or commit of that repository to install, the same for CI and pre-commit (default {RELEASE_REV})")
 
     budgets = sub.add_parser(
         "budgets",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from policy.gatepost_source import GatepostSource
 from tests.conftest import ACME, ROOT
 
 BIN = Path(sys.executable).parent
@@ -50,9 +51,67 @@ def shipped_hooks(config: str) -> list[str]:
     return [hook["id"] for hook in repo["hooks"]]
 
 
-def test_policy_init_ships_the_same_hooks_as_the_example() -> None:
-    template = ROOT / "policy" / "templates" / "init" / ".pre-commit-config.yaml"
-    assert shipped_hooks(template.read_text()) == shipped_hooks((ACME / ".pre-commit-config.yaml").read_text())
+def test_policy_init_ships_the_same_hooks_and_steps_as_the_example(tmp_path: Path) -> None:
+    repo = tmp_path / "policies"
+    subprocess.run([str(BIN / "policy"), "init", str(repo)], check=True, capture_output=True)
+    config = (repo / ".pre-commit-config.yaml").read_text()
+    assert shipped_hooks(config) == shipped_hooks((ACME / ".pre-commit-config.yaml").read_text())
+    assert hook_source(config) == hook_source((ACME / ".pre-commit-config.yaml").read_text())
+    assert (repo / ".github" / "workflows" / "gatepost.yml").read_text() == (
+        ACME / ".github" / "workflows" / "gatepost.yml").read_text()
+
+
+def install_step(workflow: str) -> str:
+    steps = yaml.safe_load(workflow)["jobs"]["policy"]["steps"]
+    [script] = [s["run"] for s in steps if "pip install" in s.get("run", "")]
+    return str(script)
+
+
+def hook_source(config: str) -> GatepostSource:
+    [repo] = yaml.safe_load(config)["repos"]
+    return GatepostSource(repo["repo"], str(repo["rev"]))
+
+
+def test_the_workflow_installs_gatepost_from_the_pre_commit_hooks_repository_and_rev() -> None:
+    source = hook_source((ACME / ".pre-commit-config.yaml").read_text())
+    script = install_step((ACME / ".github" / "workflows" / "gatepost.yml").read_text())
+    assert script == f'pip install "gatepost @ git+{source.url}@{source.rev}"' == source.pip_install
+    assert "==" not in script
+
+
+def test_policy_init_takes_the_gatepost_repository_and_rev_for_ci_and_pre_commit(tmp_path: Path) -> None:
+    repo = tmp_path / "policies"
+    made = subprocess.run([str(BIN / "policy"), "init", str(repo), "--gatepost-url", "https://git.acme.example/mirrors/gatepost",
+                           "--gatepost-rev", "0123abcd"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    source = hook_source((repo / ".pre-commit-config.yaml").read_text())
+    assert source == GatepostSource("https://git.acme.example/mirrors/gatepost", "0123abcd")
+    script = install_step((repo / ".github" / "workflows" / "gatepost.yml").read_text())
+    assert script == 'pip install "gatepost @ git+https://git.acme.example/mirrors/gatepost@0123abcd"'
+
+
+def test_the_install_step_of_an_initialised_repository_installs_this_checkout(tmp_path: Path) -> None:
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs this project as a git repository (the step installs it by git URL)")
+    head = git(ROOT, "rev-parse", "HEAD")
+    repo = tmp_path / "policies"
+    made = subprocess.run([str(BIN / "policy"), "init", str(repo), "--gatepost-url", str(ROOT), "--gatepost-rev", head],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert hook_source((repo / ".pre-commit-config.yaml").read_text()) == GatepostSource(str(ROOT), head)
+    venv = tmp_path / "ci-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "PIP_QUIET": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True,
+                   capture_output=True, timeout=300)
+    script = install_step((repo / ".github" / "workflows" / "gatepost.yml").read_text())
+    installed = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=repo, env=env, capture_output=True,
+                               text=True, timeout=600)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (venv / "bin" / "policy").exists()
+    checked = subprocess.run(["bash", "-c", "policy compile . --check"], cwd=repo, env=env, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_pre_commit_hook_works_in_a_fresh_repository(tmp_path: Path) -> None:
