@@ -3,6 +3,7 @@ pre-commit hooks, run for real."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -201,3 +202,31 @@ def test_the_diff_step_passes_without_changes_and_fails_when_head_does_not_compi
     commit(repo, "virtual_keys/engineering/bob.yaml", "extends: codex-default", "extends: codex-defualt")
     broken = run_step(diff_step(), repo)
     assert broken.returncode == 1 and "GP203" in broken.stderr
+
+
+def test_the_pull_request_that_adds_the_policy_diffs_against_an_empty_one(tmp_path: Path) -> None:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    (origin / "README.md").write_text("Gateway policy lives in policies/.\n")
+    who = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, *who, "commit", "-qm", "base")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
+    git(clone, "checkout", "-q", "-b", "add-policy")
+    shutil.copytree(ACME, clone / "policies", ignore=shutil.ignore_patterns(".github", ".pre-commit-config.yaml"))
+    git(clone, "add", "-A")
+    git(clone, *who, "commit", "-qm", "add the policy")
+    proc = subprocess.run([str(BIN / "policy"), "diff", "origin/main", "HEAD", "--dir", "policies", "--format", "json"],
+                          cwd=clone, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "origin/main (policies/) has no policy files; compared as an empty policy" in proc.stderr
+    diff = json.loads(proc.stdout)
+    assert diff["changes"] and {c["action"] for c in diff["changes"] if c["subject"] != "gateway"} == {"+"}
+    subjects = {c["subject"] for c in diff["changes"]}
+    assert {"vk vk-alice-codex", "provider openai-primary", "budget eng-daily"} <= subjects
+    assert diff["summary"]["widens_access"] > 0 and diff["summary"]["raises_spend"] == 0
+    step = run_step(diff_step().replace("HEAD --format", "HEAD --dir policies --format"), clone)
+    assert step.returncode == 0, step.stdout + step.stderr
+    assert "vk-alice-codex" in (clone / "diff.md").read_text()
