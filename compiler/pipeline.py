@@ -13,7 +13,7 @@ from policy.loader import Document, LoadError, SourceFile, discover, parse, read
 from policy.source import Span
 
 from . import codes
-from .checks import CHECKS
+from .checks import CHECKS, LOCAL_CHECKS
 from .codes import BY_CODE
 from .context import Context
 from .diagnostics import Diagnostic, sort_diagnostics
@@ -116,12 +116,12 @@ def _compile_sources(
     diagnostics += found
     validated, found = validate(raw, index)
     diagnostics += found
-    if not complete:
-        return CompileResult(sort_diagnostics(diagnostics), texts)
     resolved = resolve(validated.policy)
     ctx = Context(validated.policy, index, validated.broken, resolved, now, _raw_dict(raw))
-    for check in CHECKS:
+    for check in CHECKS if complete else LOCAL_CHECKS:
         diagnostics.extend(check(ctx))
+    if not complete:
+        return CompileResult(sort_diagnostics(diagnostics), texts)
     result = CompileResult(sort_diagnostics(diagnostics), texts)
     if result.errors:
         return result

@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a policy directory and write the routing table",
         description="Compile every policy file below DIR (*.yaml/*.yml, and *.gp in the DSL; *_test.yaml "
         "files and dot-folders are skipped) into a routing table artifact. "
-        "All problems are reported in one run, sorted by file and line.",
+        "Problems are reported together, sorted by file and line: every syntax and schema error in one run; "
+        "the checks of meaning (references, routes, budgets) on each entity that passed its schema, and, "
+        "while a file does not parse, only those that read one entity at a time.",
         epilog="Examples:\n  policy compile policies/ --check            # CI gate on pull requests\n"
         "  policy compile policies/ -o routing-table.json\n"
         "  policy compile policies/ --check --format github   # inline PR annotations",
