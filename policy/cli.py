@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         "indentation; comments, entity order and scalar spelling kept. The result is checked to decide "
         "exactly as before. DSL files are left as written.",
     )
-    fmt.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR")
+    fmt.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR",
+                     help="the policy directory whose *.yaml/*.yml files are formatted (default: .)")
     fmt.add_argument("--check", action="store_true", help="write nothing; show the diff and exit 1 if any file would change")
 
     init = sub.add_parser(
