@@ -198,7 +198,7 @@ def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", versi
             "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
             "locations": [{"physicalLocation": _sarif_location(d, root_prefix)}],
         })
-    srcroot: dict[str, object] = {"description": {"text": "The directory policy compile ran in"}}
+    srcroot: dict[str, object] = {"description": {"text": "The root of the git repository holding the policy (else the directory policy compile ran in)"}}
     if srcroot_uri is not None:
         srcroot["uri"] = srcroot_uri
     sarif = {

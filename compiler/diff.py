@@ -115,7 +115,10 @@ def _providers(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def _provider(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-    for name in ("type", "protocol", "base_url", "api_key", "api_version"):
+    if old.get("base_url") != new.get("base_url"):
+        d.add(subject, "~", f"base_url: {old.get('base_url') or '(default)'} -> {new.get('base_url') or '(default)'} "
+              "(every prompt routed here, and the provider credential, now go to this host)", WIDENS)
+    for name in ("type", "protocol", "api_key", "api_version"):
         if old.get(name) != new.get(name):
             d.add(subject, "~", f"{name}: {old.get(name) or '(none)'} -> {new.get(name) or '(none)'}", NEUTRAL)
     if old["deployments"] != new["deployments"]:

@@ -13,7 +13,7 @@ from policy.loader import Document, LoadError, SourceFile, discover, parse, read
 from policy.source import Span
 
 from . import codes
-from .checks import CHECKS
+from .checks import CHECKS, LOCAL_CHECKS
 from .codes import BY_CODE
 from .context import Context
 from .diagnostics import Diagnostic, sort_diagnostics
@@ -62,25 +62,29 @@ def compile_policy(root: Path, now: datetime | None = None) -> CompileResult:
 
 
 def compile_sources(
-    sources: list[SourceFile], now: datetime | None = None, *, complete: bool = True
+    sources: list[SourceFile], now: datetime | None = None, *, complete: bool = True, allow_empty: bool = False
 ) -> CompileResult:
     """Compile already-read files (from disk or from git objects).
 
     `complete=False` says some files of the repository could not be read: their entities are
     missing, so only per-file and per-entity problems are reported, not references between them.
+    `allow_empty=True` compiles no files to the empty policy (no providers, keys or budgets)
+    instead of reporting GP006, for the side of a diff that predates the policy.
     """
     # A compile allocates many long-lived objects and no cycles worth collecting; the cyclic
     # collector's full passes over a growing heap would make large repositories superlinear.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compile_sources(sources, now, complete)
+        return _compile_sources(sources, now, complete, allow_empty)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _compile_sources(sources: list[SourceFile], now: datetime | None, complete: bool) -> CompileResult:
+def _compile_sources(
+    sources: list[SourceFile], now: datetime | None, complete: bool, allow_empty: bool
+) -> CompileResult:
     now = now or datetime.now(timezone.utc)
     diagnostics: list[Diagnostic] = []
     documents: list[Document] = []
@@ -95,7 +99,7 @@ def _compile_sources(sources: list[SourceFile], now: datetime | None, complete: 
         diagnostics.extend(_from_load_error(p) for p in doc.problems)
         documents.append(doc)
     texts = {s.path: s.text for s in sources}
-    if not sources:
+    if not sources and not allow_empty:
         if complete:
             diagnostics.append(
                 Diagnostic.of(
@@ -112,12 +116,12 @@ def _compile_sources(sources: list[SourceFile], now: datetime | None, complete: 
     diagnostics += found
     validated, found = validate(raw, index)
     diagnostics += found
-    if not complete:
-        return CompileResult(sort_diagnostics(diagnostics), texts)
     resolved = resolve(validated.policy)
     ctx = Context(validated.policy, index, validated.broken, resolved, now, _raw_dict(raw))
-    for check in CHECKS:
+    for check in CHECKS if complete else LOCAL_CHECKS:
         diagnostics.extend(check(ctx))
+    if not complete:
+        return CompileResult(sort_diagnostics(diagnostics), texts)
     result = CompileResult(sort_diagnostics(diagnostics), texts)
     if result.errors:
         return result

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .gatepost_source import RELEASE_REV, REPOSITORY_URL
+
 EXIT_OK = 0
 EXIT_POLICY = 1
 EXIT_USAGE = 2
@@ -39,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a policy directory and write the routing table",
         description="Compile every policy file below DIR (*.yaml/*.yml, and *.gp in the DSL; *_test.yaml "
         "files and dot-folders are skipped) into a routing table artifact. "
-        "All problems are reported in one run, sorted by file and line.",
+        "Problems are reported together, sorted by file and line: every syntax and schema error in one run; "
+        "the checks of meaning (references, routes, budgets) on each entity that passed its schema, and, "
+        "while a file does not parse, only those that read one entity at a time.",
         epilog="Examples:\n  policy compile policies/ --check            # CI gate on pull requests\n"
         "  policy compile policies/ -o routing-table.json\n"
         "  policy compile policies/ --check --format github   # inline PR annotations",
@@ -169,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         "indentation; comments, entity order and scalar spelling kept. The result is checked to decide "
         "exactly as before. DSL files are left as written.",
     )
-    fmt.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR")
+    fmt.add_argument("directory", type=Path, nargs="?", default=Path("."), metavar="DIR",
+                     help="the policy directory whose *.yaml/*.yml files are formatted (default: .)")
     fmt.add_argument("--check", action="store_true", help="write nothing; show the diff and exit 1 if any file would change")
 
     init = sub.add_parser(
@@ -181,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
     init.add_argument("--principal", default="you@example.com", help="the engineer the starter key belongs to")
+    init.add_argument("--gatepost-url", metavar="URL", default=REPOSITORY_URL,
+                      help="the git repository the CI workflow (pip install \"gatepost @ git+URL@REV\") and the "
+                      f"pre-commit hooks install Gatepost from; a fork or internal mirror you trust (default {REPOSITORY_URL})")
+    init.add_argument("--gatepost-rev", metavar="REV", default=RELEASE_REV,
+                      help=f"the tag or commit of that repository to install, the same for CI and pre-commit (default {RELEASE_REV})")
 
     budgets = sub.add_parser(
         "budgets",

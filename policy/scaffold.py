@@ -7,6 +7,7 @@ from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
 
+from .gatepost_source import GatepostSource
 from .keys import key_prefix, key_sha256, new_key
 
 TEMPLATE = "templates/init"
@@ -32,8 +33,9 @@ def _walk(node: Traversable, rel: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def scaffold(target: Path, principal: str) -> Scaffolded:
-    """Write the starter repository into target (which must be empty or absent)."""
+def scaffold(target: Path, principal: str, gatepost: GatepostSource) -> Scaffolded:
+    """Write the starter repository into target (which must be empty or absent); its CI workflow and
+    pre-commit hooks install Gatepost from `gatepost`."""
     key = new_key()
     handle = principal.split("@")[0].replace(".", "-").lower() or "you"
     vk_id = f"vk-{handle}-codex"
@@ -43,6 +45,9 @@ def scaffold(target: Path, principal: str) -> Scaffolded:
         "@@KEY_FILE@@": handle,
         "@@KEY_SHA256@@": key_sha256(key),
         "@@KEY_PREFIX@@": key_prefix(key),
+        "@@GATEPOST_PIP_INSTALL@@": gatepost.pip_install,
+        "@@GATEPOST_URL@@": gatepost.url,
+        "@@GATEPOST_REV@@": gatepost.rev,
     }
     written = []
     for rel, text in _walk(resources.files("policy").joinpath(TEMPLATE)):

@@ -114,7 +114,9 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         steps.append((f"allowed: {route.model} matches '{grant.entry}' in models_allowed", grant.source))
     protocol = SURFACE_PROTOCOL[surface]
     conditions = ", ".join(sorted(route.fallback_on)) or "none"
-    steps.append((f"targets, in order (fallback on {conditions}; retries {route.retries}):", sources.get("fallback")))
+    defaulted = f"default ({key.source})" if key.source else "default"
+    steps.append((f"targets, in order (fallback on {conditions}; retries {route.retries}):",
+                  sources.get("fallback") or defaulted))
     by_target = dict(zip(route.targets, lines.targets))
     target_sources = tuple(by_target.get(t) for t in decision.targets)
     for i, (t, source) in enumerate(zip(decision.targets, target_sources), 1):
@@ -123,7 +125,7 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", source))
     override = "per-request override allowed" if key.cache.allow_override else "no per-request override"
     salt = ", salted" if key.cache.salt else ""
-    steps.append((f"cache: {key.cache.mode} ({override}{salt})", sources.get("cache")))
+    steps.append((f"cache: {key.cache.mode} ({override}{salt})", sources.get("cache") or defaulted))
     for instance in key.budgets:
         spec = table.budgets[instance]
         limit = usd(spec["limit_micros"] * PICO_PER_MICRO)

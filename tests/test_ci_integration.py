@@ -3,6 +3,7 @@ pre-commit hooks, run for real."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from policy.gatepost_source import GatepostSource
 from tests.conftest import ACME, ROOT
 
 BIN = Path(sys.executable).parent
@@ -50,9 +52,67 @@ def shipped_hooks(config: str) -> list[str]:
     return [hook["id"] for hook in repo["hooks"]]
 
 
-def test_policy_init_ships_the_same_hooks_as_the_example() -> None:
-    template = ROOT / "policy" / "templates" / "init" / ".pre-commit-config.yaml"
-    assert shipped_hooks(template.read_text()) == shipped_hooks((ACME / ".pre-commit-config.yaml").read_text())
+def test_policy_init_ships_the_same_hooks_and_steps_as_the_example(tmp_path: Path) -> None:
+    repo = tmp_path / "policies"
+    subprocess.run([str(BIN / "policy"), "init", str(repo)], check=True, capture_output=True)
+    config = (repo / ".pre-commit-config.yaml").read_text()
+    assert shipped_hooks(config) == shipped_hooks((ACME / ".pre-commit-config.yaml").read_text())
+    assert hook_source(config) == hook_source((ACME / ".pre-commit-config.yaml").read_text())
+    assert (repo / ".github" / "workflows" / "gatepost.yml").read_text() == (
+        ACME / ".github" / "workflows" / "gatepost.yml").read_text()
+
+
+def install_step(workflow: str) -> str:
+    steps = yaml.safe_load(workflow)["jobs"]["policy"]["steps"]
+    [script] = [s["run"] for s in steps if "pip install" in s.get("run", "")]
+    return str(script)
+
+
+def hook_source(config: str) -> GatepostSource:
+    [repo] = yaml.safe_load(config)["repos"]
+    return GatepostSource(repo["repo"], str(repo["rev"]))
+
+
+def test_the_workflow_installs_gatepost_from_the_pre_commit_hooks_repository_and_rev() -> None:
+    source = hook_source((ACME / ".pre-commit-config.yaml").read_text())
+    script = install_step((ACME / ".github" / "workflows" / "gatepost.yml").read_text())
+    assert script == f'pip install "gatepost @ git+{source.url}@{source.rev}"' == source.pip_install
+    assert "==" not in script
+
+
+def test_policy_init_takes_the_gatepost_repository_and_rev_for_ci_and_pre_commit(tmp_path: Path) -> None:
+    repo = tmp_path / "policies"
+    made = subprocess.run([str(BIN / "policy"), "init", str(repo), "--gatepost-url", "https://git.acme.example/mirrors/gatepost",
+                           "--gatepost-rev", "0123abcd"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    source = hook_source((repo / ".pre-commit-config.yaml").read_text())
+    assert source == GatepostSource("https://git.acme.example/mirrors/gatepost", "0123abcd")
+    script = install_step((repo / ".github" / "workflows" / "gatepost.yml").read_text())
+    assert script == 'pip install "gatepost @ git+https://git.acme.example/mirrors/gatepost@0123abcd"'
+
+
+def test_the_install_step_of_an_initialised_repository_installs_this_checkout(tmp_path: Path) -> None:
+    if not (ROOT / ".git").exists():
+        pytest.skip("needs this project as a git repository (the step installs it by git URL)")
+    head = git(ROOT, "rev-parse", "HEAD")
+    repo = tmp_path / "policies"
+    made = subprocess.run([str(BIN / "policy"), "init", str(repo), "--gatepost-url", str(ROOT), "--gatepost-rev", head],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert hook_source((repo / ".pre-commit-config.yaml").read_text()) == GatepostSource(str(ROOT), head)
+    venv = tmp_path / "ci-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", "PIP_QUIET": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True,
+                   capture_output=True, timeout=300)
+    script = install_step((repo / ".github" / "workflows" / "gatepost.yml").read_text())
+    installed = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=repo, env=env, capture_output=True,
+                               text=True, timeout=600)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (venv / "bin" / "policy").exists()
+    checked = subprocess.run(["bash", "-c", "policy compile . --check"], cwd=repo, env=env, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_pre_commit_hook_works_in_a_fresh_repository(tmp_path: Path) -> None:
@@ -142,3 +202,31 @@ def test_the_diff_step_passes_without_changes_and_fails_when_head_does_not_compi
     commit(repo, "virtual_keys/engineering/bob.yaml", "extends: codex-default", "extends: codex-defualt")
     broken = run_step(diff_step(), repo)
     assert broken.returncode == 1 and "GP203" in broken.stderr
+
+
+def test_the_pull_request_that_adds_the_policy_diffs_against_an_empty_one(tmp_path: Path) -> None:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    (origin / "README.md").write_text("Gateway policy lives in policies/.\n")
+    who = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, *who, "commit", "-qm", "base")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
+    git(clone, "checkout", "-q", "-b", "add-policy")
+    shutil.copytree(ACME, clone / "policies", ignore=shutil.ignore_patterns(".github", ".pre-commit-config.yaml"))
+    git(clone, "add", "-A")
+    git(clone, *who, "commit", "-qm", "add the policy")
+    proc = subprocess.run([str(BIN / "policy"), "diff", "origin/main", "HEAD", "--dir", "policies", "--format", "json"],
+                          cwd=clone, capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert "origin/main (policies/) has no policy files; compared as an empty policy" in proc.stderr
+    diff = json.loads(proc.stdout)
+    assert diff["changes"] and {c["action"] for c in diff["changes"] if c["subject"] != "gateway"} == {"+"}
+    subjects = {c["subject"] for c in diff["changes"]}
+    assert {"vk vk-alice-codex", "provider openai-primary", "budget eng-daily"} <= subjects
+    assert diff["summary"]["widens_access"] > 0 and diff["summary"]["raises_spend"] == 0
+    step = run_step(diff_step().replace("HEAD --format", "HEAD --dir policies --format"), clone)
+    assert step.returncode == 0, step.stdout + step.stderr
+    assert "vk-alice-codex" in (clone / "diff.md").read_text()

@@ -120,3 +120,13 @@ def test_explain_output(acme_table: LoadedTable, snapshot: SnapshotAssertion, vk
 def test_explain_json_names_the_grant_and_each_target_line(acme_table: LoadedTable, snapshot: SnapshotAssertion) -> None:
     result = explain(acme_table, acme_table.keys["vk-frank-notebooks"], "default", "gemini", FIXED_NOW)
     assert result.to_json(acme_table) == snapshot
+
+
+def test_a_defaulted_setting_cites_default_and_the_key_it_applies_to(acme_table: LoadedTable,
+                                                                    glob_table: LoadedTable) -> None:
+    erin = explain(acme_table, acme_table.keys["vk-erin-notebooks"], "gemini-2.5-pro", "gemini", FIXED_NOW)
+    assert ("targets, in order (fallback on none; retries 0):",
+            "default (virtual_keys/data-science/keys.yaml:4)") in erin.steps
+    eng = explain(glob_table, glob_table.keys["vk-eng"], "gpt-4o", "chat", FIXED_NOW)
+    assert ("cache: respect (no per-request override)", "default (policy.yaml:18)") in eng.steps
+    assert all(source for _, source in erin.steps + eng.steps)

@@ -67,6 +67,13 @@ def test_a_malformed_test_file_is_a_located_usage_error(tmp_path: Path) -> None:
     (repo / "bad_test.yaml").write_text("tests:\n  - name: no model\n    vk: vk-alice-codex\n    expect: {decision: allow}\n")
     proc = policy("test", str(repo))
     assert proc.returncode == 2 and "bad_test.yaml:2:" in proc.stderr and "model" in proc.stderr
+    assert proc.stdout.rstrip().endswith(" passed, 0 failed, 1 malformed test file(s) skipped")
+    assert "skipped bad_test.yaml: malformed (errors above), so its cases did not run" in proc.stderr
+
+
+def test_fmt_help_describes_its_directory() -> None:
+    proc = policy("fmt", "--help")
+    assert "DIR" in proc.stdout and "(default: .)" in proc.stdout
 
 
 def test_explain_lists_the_keys_an_ambiguous_prefix_matches() -> None:

@@ -1,4 +1,8 @@
-"""Semantic checks, one concern per module, run in this order; each yields Diagnostics."""
+"""Semantic checks, one concern per module, run in this order; each yields Diagnostics.
+
+LOCAL_CHECKS read one entity at a time, so they run even while a file of the repository does not
+parse; the others relate entities to each other and wait until every file has been read.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from ..diagnostics import Diagnostic
 from .access import check_aliases, check_models_allowed
 from .budgets import check_budgets
 from .cache import check_cache
-from .fallback import check_fallback
+from .fallback import check_fallback, check_fallback_conditions
 from .inheritance import check_inheritance
 from .protocols import check_protocols
 from .providers import check_providers
@@ -18,7 +22,13 @@ from .secrets import check_keys, check_literal_secrets
 
 Check = Callable[[Context], Iterator[Diagnostic]]
 
+LOCAL_CHECKS: tuple[Check, ...] = (
+    check_fallback_conditions,
+    check_literal_secrets,
+)
+
 CHECKS: tuple[Check, ...] = (
+    check_fallback_conditions,
     check_providers,
     check_registry,
     check_inheritance,
@@ -32,4 +42,4 @@ CHECKS: tuple[Check, ...] = (
     check_literal_secrets,
 )
 
-__all__ = ["CHECKS", "Check"]
+__all__ = ["CHECKS", "LOCAL_CHECKS", "Check"]

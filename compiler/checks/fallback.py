@@ -21,6 +21,13 @@ def normalise_condition(value: str | int) -> str:
     return str(value).strip().lower()
 
 
+def check_fallback_conditions(ctx: Context) -> Iterator[Diagnostic]:
+    """The conditions of each fallback, which need nothing outside its own entity."""
+    for settings, path in ctx.settings_levels():
+        if settings.fallback is not None:
+            yield from _check_conditions(ctx, settings.fallback, (*path, "fallback"))
+
+
 def check_fallback(ctx: Context) -> Iterator[Diagnostic]:
     for settings, path in ctx.settings_levels():
         if settings.fallback is not None:
@@ -29,8 +36,7 @@ def check_fallback(ctx: Context) -> Iterator[Diagnostic]:
     yield from _deadline(ctx)
 
 
-def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
-    policy = ctx.policy
+def _check_conditions(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
     owner = describe(path)
     for i, raw in enumerate(fallback.on):
         condition = normalise_condition(raw)
@@ -52,6 +58,11 @@ def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) 
                 span,
                 hint=suggest(condition, FALLBACK_CONDITIONS) or f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
             )
+
+
+def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) -> Iterator[Diagnostic]:
+    policy = ctx.policy
+    owner = describe(path)
     if not fallback.on and fallback.chain:
         yield Diagnostic.of(
             codes.INVALID_VALUE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,10 +25,11 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(render_json(result.diagnostics))
     elif args.format == "sarif":
-        sys.stdout.write(render_sarif(result.diagnostics, root_prefix=_prefix(root), version=COMPILER_VERSION,
-                                      srcroot_uri=_srcroot(root).as_uri() + "/"))
+        base = _base(root)
+        sys.stdout.write(render_sarif(result.diagnostics, root_prefix=_prefix(root, base), version=COMPILER_VERSION,
+                                      srcroot_uri=base.as_uri() + "/"))
     elif args.format == "github":
-        sys.stdout.write(render_github(result.diagnostics, root_prefix=_prefix(root)))
+        sys.stdout.write(render_github(result.diagnostics, root_prefix=_prefix(root, _base(root))))
     elif result.diagnostics:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
     failed = result.failed(strict=args.strict)
@@ -52,23 +54,31 @@ def run_compile(args: argparse.Namespace) -> int:
     return EXIT_POLICY if failed else EXIT_OK
 
 
-def _prefix(root: Path) -> str:
-    """Path from the working directory to root, so annotations name repository paths."""
+def _base(root: Path) -> Path:
+    """The directory annotation and SARIF paths are relative to: the git repository holding root, else
+    the working directory, or root itself when it lies outside the working directory."""
     try:
-        rel = root.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return ""
-    text = rel.as_posix()
-    return "" if text == "." else text + "/"
-
-
-def _srcroot(root: Path) -> Path:
-    """The directory SARIF paths are relative to: the working directory, or root when it lies elsewhere."""
+        proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True,
+                              check=False)
+    except OSError:
+        proc = None
+    if proc is not None and proc.returncode == 0 and proc.stdout.strip():
+        return Path(proc.stdout.strip()).resolve()
     try:
         root.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return root.resolve()
     return Path.cwd().resolve()
+
+
+def _prefix(root: Path, base: Path) -> str:
+    """Path from base to root, so annotations name repository paths."""
+    try:
+        rel = root.resolve().relative_to(base)
+    except ValueError:
+        return ""
+    text = rel.as_posix()
+    return "" if text == "." else text + "/"
 
 
 def _write(target: Path, data: bytes) -> None:

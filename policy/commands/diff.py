@@ -80,7 +80,9 @@ def _read_artifact(path: Path) -> dict[str, Any]:
     return verified
 
 
-def load_side(spec: str, directory: Path) -> dict[str, Any]:
+def load_side(spec: str, directory: Path, *, is_base: bool = False) -> dict[str, Any]:
+    """One side as an artifact. A base revision without policy files below `directory` (the change
+    that adds the policy) is the empty policy, so everything the head defines shows as added."""
     path = Path(spec)
     if path.is_dir():
         result = compile_policy(path)
@@ -89,7 +91,10 @@ def load_side(spec: str, directory: Path) -> dict[str, Any]:
         return _read_artifact(path)
     else:
         sources, label = _from_git(spec, directory)
-        result = compile_sources(sources)
+        empty = is_base and not sources
+        if empty:
+            print(f"policy diff: {label} has no policy files; compared as an empty policy", file=sys.stderr)
+        result = compile_sources(sources, allow_empty=empty)
     if result.artifact is None:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
         raise SideError(f"{label} does not compile", EXIT_POLICY)
@@ -98,7 +103,7 @@ def load_side(spec: str, directory: Path) -> dict[str, Any]:
 
 def run_diff(args: argparse.Namespace) -> int:
     try:
-        base = load_side(args.base, args.dir)
+        base = load_side(args.base, args.dir, is_base=True)
         head = load_side(args.head, args.dir)
     except SideError as exc:
         print(f"policy diff: error: {exc}", file=sys.stderr)

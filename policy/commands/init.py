@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..cli import EXIT_OK, EXIT_USAGE
+from ..gatepost_source import GatepostSource
 from ..scaffold import SCHEMA_DIR, scaffold
 from .schema import generate
 
@@ -15,7 +16,7 @@ def run_init(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         print(f"policy init: error: {target} is not empty; choose a new directory", file=sys.stderr)
         return EXIT_USAGE
-    made = scaffold(target, args.principal)
+    made = scaffold(target, args.principal, GatepostSource(args.gatepost_url, args.gatepost_rev))
     schemas = target / SCHEMA_DIR
     schemas.mkdir(exist_ok=True)
     for name, text in generate().items():

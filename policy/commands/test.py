@@ -86,7 +86,7 @@ def run_test(args: argparse.Namespace) -> int:
         print(f"policy test: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     results: list[dict[str, Any]] = []
-    broken = False
+    skipped: list[str] = []
     test_files = discover_tests(root)
     for path in test_files:
         try:
@@ -94,14 +94,14 @@ def run_test(args: argparse.Namespace) -> int:
             suite = PolicyTestFile.model_validate(doc.data)
         except LoadError as exc:
             print(f"{exc.span}: error[{exc.code}]: {exc.message}", file=sys.stderr)
-            broken = True
+            skipped.append(path.relative_to(root).as_posix())
             continue
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 loc = tuple(error["loc"])
                 span = doc.values.get(loc) or doc.values.get(loc[:-1]) or doc.values.get(())
                 print(f"{span}: error: {'.'.join(map(str, loc))}: {error['msg']}", file=sys.stderr)
-            broken = True
+            skipped.append(path.relative_to(root).as_posix())
             continue
         for i, case in enumerate(suite.tests):
             got = outcome(table, case)
@@ -109,14 +109,15 @@ def run_test(args: argparse.Namespace) -> int:
             span = doc.values.get(("tests", i))
             results.append({"name": case.name, "where": str(span) if span else doc.source.path,
                             "passed": not problems, "problems": problems, "got": got})
-    if not results and not broken:
+    if not results and not skipped:
         where = f"{len(test_files)} *_test.yaml file(s) with no cases" if test_files else "no *_test.yaml files"
         print(f"policy test: error: no test cases in {root} ({where}); a test that checks nothing cannot pass. "
               "Add cases to a *_test.yaml file (see `policy test --help`)", file=sys.stderr)
         return EXIT_POLICY
     failed = [r for r in results if not r["passed"]]
     if args.format == "json":
-        print(json.dumps({"passed": len(results) - len(failed), "failed": len(failed), "cases": results}, indent=2))
+        print(json.dumps({"passed": len(results) - len(failed), "failed": len(failed), "skipped_files": skipped,
+                          "cases": results}, indent=2))
     else:
         for r in results:
             print(f"{'PASS' if r['passed'] else 'FAIL'}  {r['name']}  ({r['where']})")
@@ -124,7 +125,10 @@ def run_test(args: argparse.Namespace) -> int:
                 print(f"      {problem}")
             if r["problems"] and r["got"].get("message"):
                 print(f"      message: {r['got']['message']}")
-        print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    if broken:
+        tail = f", {len(skipped)} malformed test file(s) skipped" if skipped else ""
+        print(f"{len(results) - len(failed)} passed, {len(failed)} failed{tail}")
+    if skipped:
+        print(f"policy test: error: skipped {', '.join(skipped)}: malformed (errors above), so its cases did not run",
+              file=sys.stderr)
         return EXIT_USAGE
     return EXIT_POLICY if failed else EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -32,6 +32,7 @@ DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\
 TOKEN_NAMES = {"WORD": "a name or value", "STRING": "a quoted string", "_NL": "a new line", "LBRACE": "'{'",
                "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'", "EQUAL": "'='", "COLON": "':'", "COMMA": "','",
                "SEMICOLON": "';'", "$END": "the end of the file"}
+MAX_NESTING = 64
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +109,9 @@ class _Builder:
 
 
 def parse_dsl(source: SourceFile) -> Document:
+    too_deep = _too_deep(source)
+    if too_deep is not None:
+        raise too_deep
     try:
         tree = _parser().parse(source.text + "\n")
     except UnexpectedInput as exc:
@@ -193,9 +197,8 @@ def _expected(tokens: Iterable[str]) -> str:
     return ", ".join(names) if names else "something else"
 
 
-def _unclosed_brackets(text: str, end: int) -> list[tuple[str, tuple[int, int]]]:
-    """The '{' and '[' still open at `end`, outermost first, each with its line and column."""
-    stack: list[tuple[str, tuple[int, int]]] = []
+def _brackets(text: str, end: int) -> Iterator[tuple[str, int, int]]:
+    """Each bracket outside strings and comments before `end`, with its line and column."""
     line, col, i = 1, 1, 0
     in_string = in_comment = False
     while i < min(end, len(text)):
@@ -215,9 +218,28 @@ def _unclosed_brackets(text: str, end: int) -> list[tuple[str, tuple[int, int]]]
             in_comment = True
         elif ch == '"':
             in_string = True
-        elif ch in "{[":
-            stack.append((ch, (line, col)))
-        elif ch in "}]" and stack and stack[-1][0] == ("{" if ch == "}" else "["):
-            stack.pop()
+        elif ch in "{[]}":
+            yield ch, line, col
         i, col = i + 1, col + 1
+
+
+def _unclosed_brackets(text: str, end: int) -> list[tuple[str, tuple[int, int]]]:
+    """The '{' and '[' still open at `end`, outermost first, each with its line and column."""
+    stack: list[tuple[str, tuple[int, int]]] = []
+    for ch, line, col in _brackets(text, end):
+        if ch in "{[":
+            stack.append((ch, (line, col)))
+        elif stack and stack[-1][0] == ("{" if ch == "}" else "["):
+            stack.pop()
     return stack
+
+
+def _too_deep(source: SourceFile) -> LoadError | None:
+    """GP002 at the first bracket nested deeper than MAX_NESTING, before parsing builds a tree that deep."""
+    depth = 0
+    for ch, line, col in _brackets(source.text, len(source.text)):
+        depth = depth + 1 if ch in "{[" else max(depth - 1, 0)
+        if depth > MAX_NESTING:
+            return LoadError("GP002", f"'{ch}' nested {depth} deep: blocks, maps and lists nest at most "
+                             f"{MAX_NESTING} deep", Span(source.path, line, col, line, col + 1))
+    return None

@@ -80,6 +80,7 @@ def test_realistic_change_set_in_every_format(tmp_path: Path, snapshot: Snapshot
          "models_allowed: [gpt-5-mini, gpt-5, gpt-4o, o3, claude-haiku-4-5-20251001]")
     edit(head, "profiles.yaml", "on: [5xx, timeout, 429]", "on: [5xx]")
     edit(head, "profiles.yaml", "cache: {mode: respect, allow_override: true}", "cache: {mode: disable}")
+    edit(head, "providers.yaml", "base_url: https://acme-east.openai.azure.com", "base_url: https://acme-east.example.net")
     d = diff_tables(artifact(ACME), artifact(head))
     counts = d.counts()
     assert all(counts[k] > 0 for k in counts), counts
@@ -160,6 +161,14 @@ def test_gateway_settings_are_compared(tmp_path: Path) -> None:
         ("client deadline: 600s -> 120s", RESILIENCE),
         ("max_body_bytes: 16,777,216 -> 1,048,576 (larger requests are refused)", NARROWS),
     ]
+
+
+def test_a_provider_moved_to_another_host_widens_access(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("providers.yaml", "base_url: https://acme-east.openai.azure.com",
+                          "base_url: https://acme-east.example.net"))
+    assert changes_on(d, "provider azure-east") == [
+        ("base_url: https://acme-east.openai.azure.com -> https://acme-east.example.net (every prompt routed here, "
+         "and the provider credential, now go to this host)", WIDENS)]
 
 
 def test_a_provider_circuit_and_deployment_read_as_sentences(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
 from compiler import canonical_json, compile_policy, compile_sources, render_text
+from policy.dsl.parser import MAX_NESTING
 from policy.loader import SourceFile
 from tests.conftest import ACME, EXAMPLES, FIXED_NOW
 
@@ -109,6 +110,17 @@ def test_a_missing_brace_points_at_the_one_left_open() -> None:
     assert "'[' opened at 2:15 is never closed" in syntax_error(BROKEN_DSL["unclosed-list"])[2]
     assert "the '{' opened at 1:12 is not closed before this model" in syntax_error(
         BROKEN_DSL["block-runs-into-next-entity"])[2]
+
+
+def test_deep_nesting_is_a_located_syntax_error_not_a_recursion_error() -> None:
+    deep = "profile p {\n  models_allowed = " + "[" * 2000 + "]" * 2000 + "\n}\n"
+    result = compile_sources([source("p.gp", deep)], now=FIXED_NOW)
+    [error] = result.errors
+    assert (error.code, str(error.span)) == ("GP002", f"p.gp:2:{20 + MAX_NESTING - 1}")
+    assert f"nest at most {MAX_NESTING} deep" in error.message
+    nested_in_strings = 'profile p {\n  description = "' + "[" * 2000 + '" # ' + "{" * 2000 + "\n}\n"
+    assert not [d for d in compile_sources([source("p.gp", nested_in_strings)], now=FIXED_NOW).diagnostics
+                if d.code == "GP002"]
 
 
 def test_an_unknown_kind_suggests_the_closest() -> None:

@@ -7,6 +7,7 @@ The official JSON Schema cannot be fetched here, so `sarif_problems` checks the 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from compiler import compile_policy, render_sarif
-from tests.conftest import EXAMPLES, FIXED_NOW, ROOT
+from tests.conftest import ACME, EXAMPLES, FIXED_NOW, ROOT
 
 LEVELS = {"none", "note", "warning", "error"}
 BROKEN = sorted(p for p in (EXAMPLES / "broken").iterdir() if p.is_dir())
@@ -94,3 +95,20 @@ def test_the_checker_catches_what_code_scanning_refuses() -> None:
            "runs": [{"tool": {"driver": {"name": "x", "rules": [{"id": "GP006"}]}},
                      "results": [{"ruleId": "GP006", "message": {"text": "no files"}}]}]}
     assert sarif_problems(bad) == ["runs[0].results[0].locations is non-empty"]
+
+
+def test_paths_are_relative_to_the_git_root_when_run_from_a_subdirectory(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ACME, repo / "policies", ignore=shutil.ignore_patterns(".github", ".pre-commit-config.yaml"))
+    teams = repo / "policies" / "teams.yaml"
+    teams.write_text(teams.read_text().replace("description: Analytics and ML", "descriptoin: Analytics and ML"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    command = [sys.executable, "-m", "policy.cli", "compile", ".", "--check", "--format"]
+    sarif = subprocess.run([*command, "sarif"], capture_output=True, text=True, cwd=repo / "policies")
+    run = json.loads(sarif.stdout)["runs"][0]
+    [result] = [r for r in run["results"] if r["ruleId"] == "GP102"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "policies/teams.yaml",
+                                                                              "uriBaseId": "SRCROOT"}
+    assert run["originalUriBaseIds"]["SRCROOT"]["uri"] == repo.resolve().as_uri() + "/"
+    github = subprocess.run([*command, "github"], capture_output=True, text=True, cwd=repo / "policies")
+    assert "file=policies/teams.yaml," in github.stdout
