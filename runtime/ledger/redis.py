@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio
 
@@ -132,11 +133,13 @@ for i, key in ipairs(slots) do
   local after_spent = add(spent, amount)
   local left = sub_floor(reserved, estimate)
   redis.call('HSET', key, 'spent', after_spent, 'reserved', left)
-  for j = 3, 11 do out[#out + 1] = now[j] or '' end
-  out[#out + 1] = spent
-  out[#out + 1] = reserved
-  out[#out + 1] = after_spent
-  out[#out + 1] = left
+  local fields = {}
+  for j = 3, 11 do fields[#fields + 1] = now[j] or '' end
+  fields[#fields + 1] = spent
+  fields[#fields + 1] = reserved
+  fields[#fields + 1] = after_spent
+  fields[#fields + 1] = left
+  out[#out + 1] = table.concat(fields, '\\31')
 end
 redis.call('DEL', rkey)
 redis.call('SREM', prefix .. 'reservations', rid)
@@ -184,7 +187,7 @@ class RedisLedger:
         keys = [self._counter_key(s) for s in slots]
         meta = [[s.instance, s.window, s.budget, s.scope, s.target, s.window_kind, str(s.limit_pico), str(s.block_pico),
                  "" if s.warn_pico is None else str(s.warn_pico)] for s in slots]
-        return keys, [str(amount), reservation_id, self.prefix, json.dumps(meta), time.time(), self.owner]
+        return keys, [str(amount), reservation_id, self.prefix, orjson.dumps(meta), time.time(), self.owner]
 
     def _settle_args(self, reservation_id: str, actual: int | None, how: str) -> tuple[list[str], list[Any]]:
         keys = [f"{self.prefix}r:{reservation_id}"]
@@ -290,15 +293,16 @@ def _reserved(reservation_id: str, slots: list[Slot], result: list[Any]) -> Rese
 
 
 def _settled(result: list[Any]) -> Settled | None:
+    """One reply line per slot: its nine metadata fields and four counters, joined by \\x1f."""
     if not result:
         return None
     before, after = [], []
     with _parsing("settle"):
-        for i in range(0, len(result), 13):
-            m = [str(v) for v in result[i : i + 9]]
+        for line in result:
+            m = str(line).split("\x1f")
             slot = Slot(m[0], m[1], m[2], m[3], m[4], m[5], int(m[6]), int(m[7]), int(m[8]) if m[8] else None)
-            before.append(SlotState(slot, int(result[i + 9]), int(result[i + 10])))
-            after.append(SlotState(slot, int(result[i + 11]), int(result[i + 12])))
+            before.append(SlotState(slot, int(m[9]), int(m[10])))
+            after.append(SlotState(slot, int(m[11]), int(m[12])))
     return Settled(tuple(before), tuple(after))
 
 
