@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import hiredis
 import orjson
 import redis
-import redis.asyncio
 
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
+from .resp import RespConnection
 
 PREFIX = "gp:"
 
@@ -151,14 +152,15 @@ return out
 
 class RedisLedger:
     remote = True
-    """Network I/O: the proxy reserves and settles through `redis.asyncio` on its event loop and
-    tends the ledger (heartbeat, recovery, retries) from a thread, never blocking requests."""
+    """Network I/O: the proxy reserves and settles through one pipelined connection on its event
+    loop (`resp.py`) and tends the ledger (heartbeat, recovery, retries) with redis-py from a thread,
+    never blocking requests."""
 
     def __init__(self, url: str, stale_after_s: float = 30.0, prefix: str = PREFIX, read_only: bool = False) -> None:
         self.prefix = prefix
         self.read_only = read_only
         self._url = url
-        self._aio: tuple[Any, ...] | None = None
+        self._aio: tuple[asyncio.AbstractEventLoop, RespConnection] | None = None
         self.owner = owner_id()
         self.stale_after_s = stale_after_s
         try:
@@ -205,29 +207,31 @@ class RedisLedger:
             result = self._settle(keys=keys, args=argv)
         return _settled(result)
 
-    def _async_client(self) -> tuple[Any, Any]:
-        """The event loop's own client and scripts (a redis.asyncio connection belongs to one loop)."""
+    def _connection(self) -> RespConnection:
+        """This event loop's pipelined connection (an asyncio connection belongs to one loop)."""
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio[0] is not loop:
-            client = redis.asyncio.Redis.from_url(
-                self._url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True
-            )
-            self._aio = (loop, client, client.register_script(RESERVE), client.register_script(SETTLE))
-        return self._aio[2], self._aio[3]
+            self._aio = (loop, RespConnection(self._url))
+        return self._aio[1]
+
+    async def _run(self, what: str, script: Any, keys: list[str], argv: list[Any]) -> Any:
+        """EVALSHA, loading the script once if this Redis has not seen it (NOSCRIPT)."""
+        connection = self._connection()
+        reply = await connection.call("EVALSHA", script.sha, len(keys), *keys, *argv)
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            await connection.call("SCRIPT", "LOAD", script.script)
+            reply = await connection.call("EVALSHA", script.sha, len(keys), *keys, *argv)
+        if isinstance(reply, hiredis.ReplyError):
+            raise LedgerError(f"ledger {what} failed: {reply}")
+        return reply
 
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
-        script, _ = self._async_client()
         keys, argv = self._reserve_args(reservation_id, slots, amount)
-        with _reaching("reserve"):
-            result = await script(keys=keys, args=argv)
-        return _reserved(reservation_id, slots, result)
+        return _reserved(reservation_id, slots, await self._run("reserve", self._reserve, keys, argv))
 
     async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
-        _, script = self._async_client()
         keys, argv = self._settle_args(reservation_id, actual, how)
-        with _reaching("settle"):
-            result = await script(keys=keys, args=argv)
-        return _settled(result)
+        return _settled(await self._run("settle", self._settle, keys, argv))
 
     def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
         now = time.time()
@@ -268,10 +272,10 @@ class RedisLedger:
         return out
 
     async def aclose(self) -> None:
-        """Close this loop's asyncio client, if one was made."""
+        """Close this loop's connection, if one was made."""
         if self._aio is not None and self._aio[0] is asyncio.get_running_loop():
-            client, self._aio = self._aio[1], None
-            await client.aclose()
+            connection, self._aio = self._aio[1], None
+            await connection.aclose()
 
     def close(self) -> None:
         try:

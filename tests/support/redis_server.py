@@ -13,15 +13,15 @@ from tests.support.proxy_process import free_port
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *extra: str, port: int | None = None) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             raise RuntimeError("redis-server is missing: `make test` installs it (Debian package redis-server)")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         data_dir.mkdir(parents=True, exist_ok=True)
         self._argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(data_dir),
-                      "--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
+                      "--appendonly", "yes", "--save", "", "--protected-mode", "yes", "--daemonize", "no", *extra]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RedisServer:
@@ -32,6 +32,8 @@ class RedisServer:
             try:
                 client.ping()
                 return self
+            except (redis.AuthenticationError, redis.ResponseError):
+                return self  # up, and asking for a password
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
                     raise
