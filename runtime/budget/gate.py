@@ -103,7 +103,7 @@ class Unsettled:
 
 class BudgetGate:
     """Admission and settlement on the request path are the ledger's async calls: in line for the
-    SQLite file, `redis.asyncio` for Redis, so a slow or unreachable Redis never stalls the event
+    SQLite file, a pipelined connection for Redis, so a slow or unreachable Redis never stalls the event
     loop. Tending the ledger (heartbeat, recovery, retries) runs where the backend wants it: in
     line for SQLite (its one connection stays on the loop), on a worker thread for Redis.
 
