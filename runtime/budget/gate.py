@@ -50,10 +50,6 @@ def slot_for(instance: str, spec: dict[str, Any], now: datetime, window: Window 
     )
 
 
-def slots_for(table: LoadedTable, key: KeyEntry, now: datetime) -> list[Slot]:
-    return [slot_for(instance, table.budgets[instance], now) for instance in key.budgets]
-
-
 def percent(spent: int, limit: int) -> int:
     return spent * 100 // limit if limit else 0
 

@@ -44,8 +44,9 @@ class RespConnection:
             return await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
         except asyncio.TimeoutError:
             future.cancel()
-            self._fail(LedgerError(f"the Redis ledger did not answer within {self._timeout_s:g} s"))
-            raise LedgerError(f"the Redis ledger did not answer within {self._timeout_s:g} s") from None
+            error = LedgerError(f"the Redis ledger did not answer within {self._timeout_s:g} s")
+            self._fail(error)
+            raise error from None
 
     async def _open(self) -> None:
         if self._writer is not None:
@@ -68,8 +69,9 @@ class RespConnection:
             for command in self._handshake():
                 reply = await self.call(*command)
                 if isinstance(reply, hiredis.ReplyError):
-                    self._fail(LedgerError(f"the Redis ledger refused {command[0]}: {reply}"))
-                    raise LedgerError(f"the Redis ledger refused {command[0]}: {reply}")
+                    error = LedgerError(f"the Redis ledger refused {command[0]}: {reply}")
+                    self._fail(error)
+                    raise error
 
     def _handshake(self) -> list[tuple[str, ...]]:
         parts = self._parts
