@@ -163,17 +163,19 @@ def run_step(script: str, repo: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-def pull_request(tmp_path: Path) -> Path:
-    """A clone whose origin/main is acme and whose HEAD is a branch one commit ahead of it."""
+WHO = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+
+
+def pull_request(tmp_path: Path, base: Path = ACME, branch: str = "raise-budget") -> Path:
+    """A clone whose origin/main holds `base` (acme by default) and whose HEAD is a new branch."""
     origin = tmp_path / "origin"
-    shutil.copytree(ACME, origin)
-    who = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
+    shutil.copytree(base, origin)
     git(origin, "init", "-q", "-b", "main")
     git(origin, "add", "-A")
-    git(origin, *who, "commit", "-qm", "base")
+    git(origin, *WHO, "commit", "-qm", "base")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
-    git(clone, "checkout", "-q", "-b", "raise-budget")
+    git(clone, "checkout", "-q", "-b", branch)
     return clone
 
 
@@ -181,7 +183,7 @@ def commit(repo: Path, rel: str, old: str, new: str) -> None:
     path = repo / rel
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new, 1))
-    git(repo, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-qam", f"edit {rel}")
+    git(repo, *WHO, "commit", "-qam", f"edit {rel}")
 
 
 def test_the_diff_step_treats_changes_as_success_and_writes_the_comment(tmp_path: Path) -> None:
@@ -205,19 +207,13 @@ def test_the_diff_step_passes_without_changes_and_fails_when_head_does_not_compi
 
 
 def test_the_pull_request_that_adds_the_policy_diffs_against_an_empty_one(tmp_path: Path) -> None:
-    origin = tmp_path / "origin"
-    origin.mkdir()
-    (origin / "README.md").write_text("Gateway policy lives in policies/.\n")
-    who = ["-c", "user.email=ci@example.com", "-c", "user.name=ci"]
-    git(origin, "init", "-q", "-b", "main")
-    git(origin, "add", "-A")
-    git(origin, *who, "commit", "-qm", "base")
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
-    git(clone, "checkout", "-q", "-b", "add-policy")
+    readme_only = tmp_path / "readme-only"
+    readme_only.mkdir()
+    (readme_only / "README.md").write_text("Gateway policy lives in policies/.\n")
+    clone = pull_request(tmp_path, readme_only, "add-policy")
     shutil.copytree(ACME, clone / "policies", ignore=shutil.ignore_patterns(".github", ".pre-commit-config.yaml"))
     git(clone, "add", "-A")
-    git(clone, *who, "commit", "-qm", "add the policy")
+    git(clone, *WHO, "commit", "-qm", "add the policy")
     proc = subprocess.run([str(BIN / "policy"), "diff", "origin/main", "HEAD", "--dir", "policies", "--format", "json"],
                           cwd=clone, capture_output=True, text=True)
     assert proc.returncode == 3, proc.stderr

@@ -196,33 +196,41 @@ def shared_ledger(tmp_path: Path, backend: str) -> Iterator[tuple[tuple[str, ...
         yield ("--data", str(tmp_path / "data")), lambda: SqliteLedger(tmp_path / "data", read_only=True)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_two_proxies_share_one_ledger(tmp_path: Path, backend: str) -> None:
-    budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.1}"
+@contextlib.contextmanager
+def two_proxies(tmp_path: Path, backend: str, budget: str) -> Iterator[tuple[list[Proxy], Callable[[], Ledger]]]:
+    """Two `policy serve` processes on one shared ledger, and a way to open that ledger here once
+    both have shut down (so every settle has landed)."""
     with MockUpstream() as upstream, shared_ledger(tmp_path, backend) as (extra, open_here):
         (tmp_path / "policy").mkdir()
         (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
         with ProxyProcess(tmp_path / "policy", tmp_path / "a.log", ENV, *extra) as a, \
                 ProxyProcess(tmp_path / "policy", tmp_path / "b.log", ENV, *extra) as b:
-            proxies = [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")]
-            statuses = [proxies[i % 2].call("alice" if i % 3 else "bob").status_code for i in range(12)]
-            assert statuses[:7] == [200] * 7 and set(statuses[7:]) == {402}
-            assert proxies[0].call("shared").status_code == 402 and proxies[1].call("shared").status_code == 402
-            assert proxies[0].call("erin").status_code == 200
+
+            def after_shutdown() -> Ledger:
+                a.__exit__()
+                b.__exit__()
+                return open_here()
+
+            yield [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")], after_shutdown
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_two_proxies_share_one_ledger(tmp_path: Path, backend: str) -> None:
+    budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.1}"
+    with two_proxies(tmp_path, backend, budget) as (proxies, _):
+        statuses = [proxies[i % 2].call("alice" if i % 3 else "bob").status_code for i in range(12)]
+        assert statuses[:7] == [200] * 7 and set(statuses[7:]) == {402}
+        assert proxies[0].call("shared").status_code == 402 and proxies[1].call("shared").status_code == 402
+        assert proxies[0].call("erin").status_code == 200
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_two_proxies_under_concurrent_load_enforce_one_budget_together(tmp_path: Path, backend: str) -> None:
     budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.16}"
-    with MockUpstream() as upstream, shared_ledger(tmp_path, backend) as (extra, open_here):
-        (tmp_path / "policy").mkdir()
-        (tmp_path / "policy" / "policy.yaml").write_text(budget_policy(upstream.base_url, budget))
-        with ProxyProcess(tmp_path / "policy", tmp_path / "a.log", ENV, *extra) as a, \
-                ProxyProcess(tmp_path / "policy", tmp_path / "b.log", ENV, *extra) as b:
-            proxies = [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")]
-            with ThreadPoolExecutor(max_workers=40) as pool:
-                statuses = list(pool.map(lambda i: proxies[i % 2].call("shared", max_tokens=5).status_code, range(120)))
-        ledger = open_here()
+    with two_proxies(tmp_path, backend, budget) as (proxies, ledger_after_shutdown):
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = list(pool.map(lambda i: proxies[i % 2].call("shared", max_tokens=5).status_code, range(120)))
+        ledger = ledger_after_shutdown()
         [row] = ledger.counters()
         ledger.close()
     ok = statuses.count(200)

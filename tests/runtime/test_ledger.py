@@ -118,17 +118,22 @@ def test_concurrent_reservations_overshoot_by_at_most_one_estimate(backend: tupl
     assert row.reserved == 0
 
 
-def test_reservations_of_a_dead_process_are_settled_at_their_estimate(backend: tuple[str, object], tmp_path: Path) -> None:
+def reserve_in_a_process_that_dies(backend: tuple[str, object], amount: int) -> None:
+    """Reservation 'doomed' of `amount`, taken by another process that then exits without settling."""
     kind, where = backend
     script = (
         "import sys; sys.path.insert(0, %r)\n"
         "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
         "from tests.runtime.test_ledger import slot\nfrom pathlib import Path\n"
         "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
-        "ledger.reserve('doomed', [slot()], 123)\n"
+        "ledger.reserve('doomed', [slot()], %d)\n"
         "import os; os._exit(0)\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where))
+    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), amount)
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
+
+
+def test_reservations_of_a_dead_process_are_settled_at_their_estimate(backend: tuple[str, object], tmp_path: Path) -> None:
+    reserve_in_a_process_that_dies(backend, 123)
     ledger = open_ledger(backend)
     assert ledger.counters()[0].reserved == 123
     assert ledger.recover() == 1
@@ -265,16 +270,7 @@ def test_redis_arithmetic_matches_python_integers_across_every_length(tmp_path: 
 
 def test_recovery_hands_each_settlement_to_the_caller(backend: tuple[str, object], tmp_path: Path) -> None:
     """So the gate can log a warn threshold crossed by a recovered charge."""
-    kind, where = backend
-    script = (
-        "import sys; sys.path.insert(0, %r)\n"
-        "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
-        "from tests.runtime.test_ledger import slot\nfrom pathlib import Path\n"
-        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
-        "ledger.reserve('doomed', [slot()], %d)\n"
-        "import os; os._exit(0)\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), 9 * USD // 10)
-    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
+    reserve_in_a_process_that_dies(backend, 9 * USD // 10)
     seen = []
     assert open_ledger(backend).recover(seen.append) == 1
     [settled] = seen
