@@ -139,7 +139,7 @@ class Gatepost:
         body = shape(405, "method_not_allowed", f"{path} accepts {allowed.decode()}, not {method}")
         headers = [*error_headers(405), (b"allow", allowed)]
         if post_only:
-            prefix = serving.table.gateway.header_prefix.lower().encode()
+            prefix = serving.header_prefix
             headers.append((prefix + b"fallback-count", b"0"))
         await _respond(send, 405, body, self._headers(serving, headers))
 
@@ -155,7 +155,7 @@ class Gatepost:
                 return
 
     def _headers(self, serving: Serving, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        prefix = serving.table.gateway.header_prefix.lower().encode()
+        prefix = serving.header_prefix
         return [*headers, (prefix + b"policy-revision", serving.revision_header)]
 
     async def models(self, scope: Scope, send: Send) -> None:
@@ -232,7 +232,7 @@ class Gatepost:
             if not send.started:
                 message = "the gateway failed while handling this request; the failure is in its access log"
                 body = surface.error_body(500, "internal_error", message, None, None)
-                prefix = serving.table.gateway.header_prefix.lower().encode()
+                prefix = serving.header_prefix
                 headers = [*error_headers(500), (prefix + b"fallback-count", str(max(0, tried - 1)).encode())]
                 await _respond(send, 500, body, self._headers(serving, headers))
             elif not send.finished:
@@ -309,7 +309,7 @@ class Gatepost:
         try:
             headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in FORWARDED_HEADERS}
             stream = gemini[1] == "streamGenerateContent" if gemini is not None else payload.get("stream") is True
-            prefix = table.gateway.header_prefix.lower().encode()
+            prefix = serving.header_prefix
             requested = next((v.decode("latin-1") for k, v in scope["headers"] if k == prefix + b"cache"), None)
             mode, refused = choose_mode(key.cache.mode, key.cache.allow_override, requested)
             if refused is not None:
@@ -337,7 +337,7 @@ class Gatepost:
 
     async def _deny(self, send: Send, serving: Serving, deny: Deny, surface: Surface, fallback_count: int = 0) -> int:
         body = surface.error_body(deny.status, deny.code, deny.message, deny.param, deny.meta)
-        prefix = serving.table.gateway.header_prefix.lower().encode()
+        prefix = serving.header_prefix
         headers = [*error_headers(deny.status), (prefix + b"fallback-count", str(fallback_count).encode())]
         await _respond(send, deny.status, body, self._headers(serving, headers))
         return deny.status
@@ -466,7 +466,7 @@ class Gatepost:
         skipped or failed."""
         response = held.response
         provider = target.provider
-        prefix = serving.table.gateway.header_prefix.lower().encode()
+        prefix = serving.header_prefix
         self.metrics.upstream_attempts.inc(provider, "answered")
         record["provider"] = provider
         record["upstream_model"] = target.upstream_model
@@ -630,7 +630,7 @@ class Gatepost:
             "the gateway's operators must fix that provider's api_key"
         )
         body = surface.error_body(502, "provider_auth_error", message, None, {"attempts": attempts})
-        prefix = serving.table.gateway.header_prefix.lower().encode()
+        prefix = serving.header_prefix
         headers = [*error_headers(502), (prefix + b"provider", target.provider.encode()),
                    (prefix + b"fallback-count", str(_fallback_count(attempts)).encode())]
         await _respond(send, 502, body, self._headers(serving, headers))
@@ -664,7 +664,7 @@ class Gatepost:
         headers = error_headers(status)
         if retry_after is not None and status == 429:
             headers.append((b"retry-after", retry_after))
-        prefix = serving.table.gateway.header_prefix.lower().encode()
+        prefix = serving.header_prefix
         headers.append((prefix + b"fallback-count", str(_fallback_count(attempts)).encode()))
         body = surface.error_body(status, code, message, None, {"attempts": attempts})
         await _respond(send, status, body, self._headers(serving, headers))

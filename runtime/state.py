@@ -22,6 +22,8 @@ class Serving:
     credentials: Mapping[str, str]
     credential_problems: Mapping[str, str]
     revision_header: bytes
+    header_prefix: bytes
+    """The gateway's header prefix, lower-cased as ASGI header names are (`x-langwatch-`)."""
 
 
 def build_serving(table: LoadedTable, previous: Serving | None = None) -> Serving:
@@ -33,7 +35,9 @@ def build_serving(table: LoadedTable, previous: Serving | None = None) -> Servin
             transports[pid] = previous.transports[pid]
         else:
             transports[pid] = transport_for(provider)
-    return Serving(table, transports, credentials, problems, table.revision.encode())
+    return Serving(
+        table, transports, credentials, problems, table.revision.encode(), table.gateway.header_prefix.lower().encode()
+    )
 
 
 async def close_unused(old: Serving, new: Serving, grace_s: float = 30.0) -> None:
