@@ -48,7 +48,7 @@ def measure(ledger: Ledger, requests: int) -> dict[str, tuple[float, float]]:
     (work / "p.yaml").write_text(POLICY)
     result = compile_policy(work)
     assert result.artifact is not None, [d.message for d in result.errors]
-    table = table_from_artifact(dict(result.artifact))
+    table = table_from_artifact(result.artifact)
     key = table.keys["vk-a"]
     route = key.routes["m"]
     gate = BudgetGate(ledger, EventLog(enabled=False), Metrics())

@@ -95,18 +95,19 @@ def generate(root: Path, keys: int) -> None:
 
 
 def child(root: Path) -> None:
-    from compiler import compile_policy, emit
+    from artifact import encode
+    from compiler import compile_policy
 
     start = time.perf_counter()
     result = compile_policy(root)
     if result.artifact is None:
         sys.stderr.write("\n".join(f"{d.code} {d.span} {d.message}" for d in result.errors[:20]) + "\n")
         raise SystemExit(1)
-    data = emit(result.artifact)
+    data = encode(result.artifact)
     (root.parent / f"{root.name}.routing-table.json").write_bytes(data)
     elapsed = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    routes = sum(len(k["routes"]) for k in result.artifact["table"]["virtual_keys"].values())
+    routes = sum(len(k.routes) for k in result.artifact.table.virtual_keys.values())
     print(json.dumps({"seconds": elapsed, "peak_mib": peak_kib / 1024, "bytes": len(data), "routes": routes}))
 
 

@@ -26,7 +26,7 @@ ROUNDS = 300
 def main() -> None:
     result = compile_policy(ROOT / "examples" / "acme")
     assert result.artifact is not None
-    table = table_from_artifact(dict(result.artifact))
+    table = table_from_artifact(result.artifact)
     digest = next(d for d, k in table.keys_by_hash.items() if k.id == "vk-platform-shared")
     now = datetime.now(timezone.utc)
     key = "gp-bench-not-a-key"

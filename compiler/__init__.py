@@ -2,17 +2,14 @@
 
 from .codes import Severity
 from .diagnostics import Diagnostic, render_github, render_json, render_sarif, render_text
-from .emit import canonical_json, emit
 from .pipeline import CompileResult, compile_policy, compile_sources
 
 __all__ = [
     "CompileResult",
     "Diagnostic",
     "Severity",
-    "canonical_json",
     "compile_policy",
     "compile_sources",
-    "emit",
     "render_github",
     "render_json",
     "render_sarif",

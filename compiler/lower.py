@@ -1,11 +1,30 @@
-"""Lower pass: the resolved policy into the plain data of the artifact's `table`."""
+"""Lower pass: the resolved policy into the artifact's `table`, validated as it is built.
+
+Keys whose effective settings are the same share their routes (resolve made them once), and a
+route or target that many keys reach is one object, so a policy of thousands of keys builds and
+validates each distinct route once.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from policy.models import FALLBACK_CONDITIONS, Cache, Circuit, PolicyDocument, Timeouts
+from artifact import (
+    BudgetSpec,
+    CacheSpec,
+    CircuitSpec,
+    GatewaySpec,
+    KeySpec,
+    ModelSpec,
+    PriceSpec,
+    ProviderSpec,
+    RouteSpec,
+    Table,
+    TargetSpec,
+    TimeoutsSpec,
+)
+from policy.models import FALLBACK_CONDITIONS, Budget, Cache, Circuit, Model, PolicyDocument, Provider, Timeouts
 
 from .checks.budgets import parse_percent
 from .checks.fallback import normalise_condition
@@ -23,112 +42,143 @@ def millis(seconds: Decimal) -> int:
     return int(seconds * 1000)
 
 
-def lower(policy: PolicyDocument, resolved: Resolved) -> dict[str, Any]:
+def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
     gateway = policy.gateway
-    table: dict[str, Any] = {
-        "gateway": {
-            "header_prefix": gateway.header_prefix if gateway else DEFAULT_PREFIX,
-            "client_deadline_ms": millis(gateway.client_deadline_s) if gateway else 600_000,
-            "max_body_bytes": gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
-        },
-        "providers": {pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
-        "models": {name: _model(m) for name, m in policy.models.items()},
-        "keys": {rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
-        "virtual_keys": {},
-        "budgets": {},
-    }
-    route_memo: dict[int, dict[str, Any]] = {}
-    for vid, rk in resolved.keys.items():
-        table["virtual_keys"][vid] = _key(policy, rk, route_memo)
-    for inst_id, inst in resolved.budget_instances.items():
-        budget = policy.budgets[inst.budget]
-        warn = parse_percent(budget.on_breach.warn)
-        block = parse_percent(budget.on_breach.block)
-        table["budgets"][inst_id] = {
-            "budget": inst.budget,
-            "scope": budget.scope,
-            "target": inst.target,
-            "window": budget.window,
-            "timezone": budget.timezone,
-            "limit_micros": micros(budget.limit_usd),
-            "warn_bp": int(warn * 100) if warn is not None else None,
-            "block_bp": int((block or Decimal(100)) * 100),
-        }
-    return table
+    shared = _Shared(policy)
+    return Table(
+        gateway=GatewaySpec(
+            header_prefix=gateway.header_prefix if gateway else DEFAULT_PREFIX,
+            client_deadline_ms=millis(gateway.client_deadline_s) if gateway else 600_000,
+            max_body_bytes=gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
+        ),
+        providers={pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
+        models={name: _model(m) for name, m in policy.models.items()},
+        keys={rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
+        virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
+        budgets=_budgets(policy, resolved),
+    )
 
 
-def _provider(p: Any, default_circuit: Circuit | None) -> dict[str, Any]:
+def _provider(p: Provider, default_circuit: Circuit | None) -> ProviderSpec:
     timeouts = p.timeouts or Timeouts()
     circuit = p.circuit or default_circuit or Circuit()
-    return {
-        "circuit": {"failures": circuit.failures, "cooldown_ms": millis(circuit.cooldown_s)},
-        "type": p.type,
-        "protocol": PROTOCOLS[p.type],
-        "base_url": p.base_url.rstrip("/") if p.base_url else None,
-        "api_key": p.api_key,
-        "api_version": p.api_version,
-        "deployments": dict(p.deployments or {}),
-        "timeouts": {
-            "connect_ms": millis(timeouts.connect_s),
-            "read_ms": millis(timeouts.read_s),
-            "total_ms": millis(timeouts.total_s),
-        },
-    }
+    return ProviderSpec(
+        type=p.type,
+        protocol=PROTOCOLS[p.type],
+        base_url=p.base_url.rstrip("/") if p.base_url else None,
+        api_key=p.api_key,
+        api_version=p.api_version,
+        deployments=dict(p.deployments or {}),
+        timeouts=TimeoutsSpec(
+            connect_ms=millis(timeouts.connect_s), read_ms=millis(timeouts.read_s), total_ms=millis(timeouts.total_s)
+        ),
+        circuit=CircuitSpec(failures=circuit.failures, cooldown_ms=millis(circuit.cooldown_s)),
+    )
 
 
-def _model(m: Any) -> dict[str, Any]:
+def _model(m: Model) -> ModelSpec:
     price = None
     if m.price is not None:
-        price = {
-            "input": micros(m.price.input),
-            "cached_input": micros(m.price.cached_input if m.price.cached_input is not None else m.price.input),
-            "output": micros(m.price.output),
-            "reasoning": micros(m.price.reasoning if m.price.reasoning is not None else m.price.output),
-        }
-    return {"providers": list(m.providers), "price": price}
+        price = PriceSpec(
+            input=micros(m.price.input),
+            cached_input=micros(m.price.cached_input if m.price.cached_input is not None else m.price.input),
+            output=micros(m.price.output),
+            reasoning=micros(m.price.reasoning if m.price.reasoning is not None else m.price.output),
+        )
+    return ModelSpec(providers=list(m.providers), price=price)
 
 
-def _key(policy: PolicyDocument, rk: ResolvedKey, memo: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _budgets(policy: PolicyDocument, resolved: Resolved) -> dict[str, BudgetSpec]:
+    """One instance per target of each budget (a `target: '*'` budget has one per team, principal or key)."""
+    limits = {bid: _limits(budget) for bid, budget in policy.budgets.items()}
+    return {
+        inst_id: BudgetSpec(budget=inst.budget, target=inst.target, **limits[inst.budget])
+        for inst_id, inst in resolved.budget_instances.items()
+    }
+
+
+def _limits(budget: Budget) -> dict[str, Any]:
+    """What every instance of `budget` shares."""
+    warn = parse_percent(budget.on_breach.warn)
+    block = parse_percent(budget.on_breach.block)
+    return {
+        "scope": budget.scope,
+        "window": budget.window,
+        "timezone": budget.timezone,
+        "limit_micros": micros(budget.limit_usd),
+        "warn_bp": int(warn * 100) if warn is not None else None,
+        "block_bp": int((block or Decimal(100)) * 100),
+    }
+
+
+def _key(rk: ResolvedKey, shared: _Shared) -> KeySpec:
     vk = rk.key
     cache = rk.settings.cache.value if rk.settings.cache else Cache()
-    fallback = rk.settings.fallback.value if rk.settings.fallback else None
-    conditions = sorted(
-        {normalise_condition(c) for c in fallback.on} if fallback else set(),
-        key=FALLBACK_CONDITIONS.index,
+    return KeySpec(
+        status=vk.status,
+        expires_at=vk.expires_at.isoformat() if vk.expires_at else None,
+        principal=vk.principal,
+        team=vk.team,
+        key_prefix=vk.key_prefix,
+        profile=rk.profiles[0] if rk.profiles else None,
+        cache=shared.cache(cache),
+        budgets=rk.budgets,
+        routes=shared.routes_of(rk),
     )
-    retries = fallback.retries if fallback else 0
-    routes = memo.get(id(rk.routes))
-    if routes is None:
-        routes = memo[id(rk.routes)] = {
-            name: _route(policy, route, conditions, retries) for name, route in rk.routes.items()
-        }
-    expires = vk.expires_at.isoformat() if vk.expires_at else None
-    return {
-        "status": vk.status,
-        "expires_at": expires,
-        "principal": vk.principal,
-        "team": vk.team,
-        "key_prefix": vk.key_prefix,
-        "profile": rk.profiles[0] if rk.profiles else None,
-        "cache": {"mode": cache.mode, "allow_override": cache.allow_override, "salt": cache.salt},
-        "budgets": rk.budgets,
-        "routes": routes,
-    }
 
 
-def _route(policy: PolicyDocument, route: Route, conditions: list[str], retries: int) -> dict[str, Any]:
-    targets = []
-    for t in route.targets:
-        provider = policy.providers[t.provider]
-        upstream = (provider.deployments or {}).get(t.model, t.model) if provider.type == "azure_openai" else t.model
-        targets.append(
-            {"provider": t.provider, "model": t.model, "upstream_model": upstream, "protocol": PROTOCOLS[provider.type]}
-        )
-    return {
-        "model": route.model,
-        "alias_chain": list(route.alias_chain),
-        "targets": targets,
-        "fallback_on": conditions,
-        "retries": retries,
-    }
+class _Shared:
+    """Each distinct route, target and cache setting built once, however many keys share it."""
 
+    def __init__(self, policy: PolicyDocument) -> None:
+        self.policy = policy
+        self.by_set: dict[int, dict[str, RouteSpec]] = {}
+        self.routes: dict[tuple[object, ...], RouteSpec] = {}
+        self.targets: dict[tuple[str, str], TargetSpec] = {}
+        self.caches: dict[tuple[str, bool, bool], CacheSpec] = {}
+
+    def routes_of(self, rk: ResolvedKey) -> dict[str, RouteSpec]:
+        """The key's routes; keys with the same effective settings share one resolved route set."""
+        found = self.by_set.get(id(rk.routes))
+        if found is None:
+            fallback = rk.settings.fallback.value if rk.settings.fallback else None
+            conditions = tuple(sorted(
+                {normalise_condition(c) for c in fallback.on} if fallback else set(), key=FALLBACK_CONDITIONS.index
+            ))
+            retries = fallback.retries if fallback else 0
+            found = self.by_set[id(rk.routes)] = {
+                name: self.route(route, conditions, retries) for name, route in rk.routes.items()
+            }
+        return found
+
+    def route(self, route: Route, conditions: tuple[str, ...], retries: int) -> RouteSpec:
+        targets = tuple((t.provider, t.model) for t in route.targets)
+        memo = (route.model, route.alias_chain, targets, conditions, retries)
+        found = self.routes.get(memo)
+        if found is None:
+            found = self.routes[memo] = RouteSpec(
+                model=route.model,
+                alias_chain=list(route.alias_chain),
+                targets=[self.target(provider, model) for provider, model in targets],
+                fallback_on=list(conditions),
+                retries=retries,
+            )
+        return found
+
+    def target(self, provider_id: str, model: str) -> TargetSpec:
+        found = self.targets.get((provider_id, model))
+        if found is None:
+            provider = self.policy.providers[provider_id]
+            deployments = provider.deployments or {}
+            upstream = deployments.get(model, model) if provider.type == "azure_openai" else model
+            found = self.targets[(provider_id, model)] = TargetSpec(
+                provider=provider_id, model=model, upstream_model=upstream, protocol=PROTOCOLS[provider.type]
+            )
+        return found
+
+    def cache(self, cache: Cache) -> CacheSpec:
+        memo = (cache.mode, cache.allow_override, cache.salt)
+        found = self.caches.get(memo)
+        if found is None:
+            found = self.caches[memo] = CacheSpec(mode=cache.mode, allow_override=cache.allow_override, salt=cache.salt)
+        return found

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from artifact import RoutingTable
 from policy.dsl import parse_dsl
 from policy.loader import Document, LoadError, SourceFile, discover, parse, read_source
 from policy.source import Span
@@ -30,7 +31,7 @@ from .validate import validate
 class CompileResult:
     diagnostics: list[Diagnostic]
     sources: dict[str, str] = field(default_factory=dict)
-    artifact: dict[str, Any] | None = None
+    artifact: RoutingTable | None = None
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -11,40 +11,48 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
 
+from artifact import KeyLines, RouteLines, SourceMap, canonical_json
 from policy.models import PolicyDocument
 
-from .emit import canonical_json
 from .index import SourceIndex
 from .resolve import Effective, Resolved, Route, Target
 
 Line = Callable[..., str | None]
 
 
-def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -> dict[str, dict[str, Any]]:
+def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -> SourceMap:
     def line(*path: str | int) -> str | None:
         span = index.key(*path)
         return span.short if span else None
 
-    result: dict[str, dict[str, Any]] = {}
-    for section in ("providers", "models", "teams", "profiles", "budgets"):
-        result[section] = {eid: line(section, eid) for eid in getattr(policy, section)}
+    result: SourceMap = {
+        "providers": {eid: line("providers", eid) for eid in policy.providers},
+        "models": {eid: line("models", eid) for eid in policy.models},
+        "teams": {eid: line("teams", eid) for eid in policy.teams},
+        "profiles": {eid: line("profiles", eid) for eid in policy.profiles},
+        "budgets": {eid: line("budgets", eid) for eid in policy.budgets},
+    }
     if policy.gateway is not None:
         result["gateway"] = {"gateway": line("gateway")}
-    keys: dict[str, Any] = {}
-    route_sets: dict[str, dict[str, Any]] = {}
+    keys: dict[str, KeyLines] = {}
+    route_sets: dict[str, dict[str, RouteLines]] = {}
     set_ids: dict[int, str] = {}
     for vid, rk in resolved.keys.items():
-        entry: dict[str, Any] = {"self": line("virtual_keys", vid)}
-        for name in ("status", "expires_at"):
-            span = index.keys.get(("virtual_keys", vid, name))
-            if span is not None:
-                entry[name] = span.short
+        entry: KeyLines = {"self": line("virtual_keys", vid)}
+        status = index.keys.get(("virtual_keys", vid, "status"))
+        if status is not None:
+            entry["status"] = status.short
+        expires_at = index.keys.get(("virtual_keys", vid, "expires_at"))
+        if expires_at is not None:
+            entry["expires_at"] = expires_at.short
         eff = rk.settings
-        for name, sourced in (("models_allowed", eff.models_allowed), ("fallback", eff.fallback), ("cache", eff.cache)):
-            if sourced is not None:
-                entry[name] = line(*sourced.path)
+        if eff.models_allowed is not None:
+            entry["models_allowed"] = line(*eff.models_allowed.path)
+        if eff.fallback is not None:
+            entry["fallback"] = line(*eff.fallback.path)
+        if eff.cache is not None:
+            entry["cache"] = line(*eff.cache.path)
         aliases = {name: line(*s.path) for name, s in eff.aliases.items() if name in rk.routes}
         if aliases:
             entry["model_aliases"] = aliases
@@ -61,15 +69,15 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
     return result
 
 
-def _route(policy: PolicyDocument, eff: Effective, route: Route, line: Line) -> dict[str, Any]:
+def _route(policy: PolicyDocument, eff: Effective, route: Route, line: Line) -> RouteLines:
     allowed = eff.models_allowed
     entry = allowed.value[int(route.grant[-1])] if allowed is not None else route.model
-    record: dict[str, Any] = {
+    record: RouteLines = {
         "granted_by": {"entry": entry, "source": line(*route.grant)},
         "targets": [_target_line(policy, eff, route, t, line) for t in route.targets],
     }
     if route.pinned_by is not None:
-        record["pinned_by"] = route.pinned_by[-1]
+        record["pinned_by"] = str(route.pinned_by[-1])
     return record
 
 

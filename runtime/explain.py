@@ -12,7 +12,7 @@ from typing import Any
 
 from .budget.cost import PICO_PER_MICRO, usd
 from .decision import Allow, Deny, authenticate, decide_for_key
-from .source_map import Grant, key_sources, route_set, route_sources
+from .source_map import Grant
 from .surfaces import BY_PATH, GEMINI
 from .table import KeyEntry, LoadedTable
 
@@ -80,8 +80,6 @@ def find_key(table: LoadedTable, vk_id: str | None, key_prefix: str | None) -> K
 
 
 def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: datetime) -> Explanation:
-    sources = key_sources(table.source_map, key.id)
-    budget_sources: dict[str, Any] = table.source_map.get("budgets", {})
     digest = next(d for d, k in table.keys_by_hash.items() if k is key)
     found = authenticate(table, digest, now)
     steps: list[tuple[str, str | None]] = []
@@ -90,7 +88,7 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         f"profile {key.profile}" if key.profile else "") if x)
     steps.append((f"virtual key {key.label}" + (f": {who}" if who else ""), key.source))
     if isinstance(found, Deny):
-        because = sources.get("status") if key.status != "active" else sources.get("expires_at")
+        because = key.status_source if key.status != "active" else key.expires_source
         steps.append((_denied(found), because or key.source))
         return Explanation(key, model, surface, found, steps)
     decision = decide_for_key(key, surface, model)
@@ -99,13 +97,11 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         steps.append((_denied(decision), route.source if route is not None else key.allowed_source))
         return Explanation(key, model, surface, decision, steps)
     route = decision.route
-    lines = route_sources(route_set(table.source_map, sources), model, sources)
-    grant = lines.grant
-    aliases = sources.get("model_aliases", {})
+    grant = route.grant
     if route.alias_chain:
         chain = " -> ".join(route.alias_chain)
         first = f", first target {route.targets[0].provider}" if route.targets else ""
-        steps.append((f"alias {chain} resolves to model {route.model}{first}", aliases.get(model)))
+        steps.append((f"alias {chain} resolves to model {route.model}{first}", route.source))
     if grant is None:
         steps.append((f"allowed: {route.model} is in models_allowed", key.allowed_source))
     elif grant.entry == route.model:
@@ -116,8 +112,8 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
     conditions = ", ".join(sorted(route.fallback_on)) or "none"
     defaulted = f"default ({key.source})" if key.source else "default"
     steps.append((f"targets, in order (fallback on {conditions}; retries {route.retries}):",
-                  sources.get("fallback") or defaulted))
-    by_target = dict(zip(route.targets, lines.targets))
+                  key.fallback_source or defaulted))
+    by_target = dict(zip(route.targets, route.target_sources))
     target_sources = tuple(by_target.get(t) for t in decision.targets)
     for i, (t, source) in enumerate(zip(decision.targets, target_sources), 1):
         translated = "" if t.protocol in (protocol, "mock") else f", translated {protocol} <-> {t.protocol}"
@@ -125,14 +121,14 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
         steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", source))
     override = "per-request override allowed" if key.cache.allow_override else "no per-request override"
     salt = ", salted" if key.cache.salt else ""
-    steps.append((f"cache: {key.cache.mode} ({override}{salt})", sources.get("cache") or defaulted))
+    steps.append((f"cache: {key.cache.mode} ({override}{salt})", key.cache_source or defaulted))
     for instance in key.budgets:
         spec = table.budgets[instance]
-        limit = usd(spec["limit_micros"] * PICO_PER_MICRO)
-        warn = f"warn {spec['warn_bp'] / 100:g}%, " if spec["warn_bp"] is not None else ""
-        subject = "the organisation" if spec["scope"] == "org" else f"{spec['scope']} {spec['target']}"
-        steps.append((f"budget {instance}: {subject}, {limit} per {spec['window']} "
-                      f"({spec['timezone']}; {warn}block {spec['block_bp'] / 100:g}%)", budget_sources.get(spec["budget"])))
+        limit = usd(spec.limit_micros * PICO_PER_MICRO)
+        warn = f"warn {spec.warn_bp / 100:g}%, " if spec.warn_bp is not None else ""
+        subject = "the organisation" if spec.scope == "org" else f"{spec.scope} {spec.target}"
+        steps.append((f"budget {instance}: {subject}, {limit} per {spec.window} "
+                      f"({spec.timezone}; {warn}block {spec.block_bp / 100:g}%)", spec.source))
     if grant is not None:
         where = f" in {grant.source}" if grant.source else ""
         steps.append((f"decision: allow (allowed by '{grant.entry}'{where})", grant.source))

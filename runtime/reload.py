@@ -33,7 +33,7 @@ def load_source(source: Path) -> LoadedTable:
         result = compile_policy(source)
         if result.artifact is None:
             raise PolicyError(render_text(result.diagnostics, result.sources))
-        return table_from_artifact(dict(result.artifact), str(source))
+        return table_from_artifact(result.artifact)
     return load_table(source)
 
 

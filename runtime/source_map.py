@@ -1,14 +1,17 @@
 """The artifact's source map as the runtime reads it: the reviewed line behind each step of a route.
 
-An artifact from before route sets were recorded reads as having no lines for them, never as an
-error: the line is a help to the reader, not part of the decision.
+Read once, when a table is built, into the records that cite it (a key, a route, a budget); nothing
+on the request path or in `explain` goes back to the map. An artifact from before route sets were
+recorded reads as having no lines for them, never as an error: the line is a help to the reader,
+not part of the decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from artifact import KeyLines, RouteLines, SourceMap
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,25 +29,27 @@ class RouteSources:
 
 
 NO_SOURCES = RouteSources(None, ())
+NO_KEY_LINES: KeyLines = {"self": None}
 
 
-def key_sources(source_map: Mapping[str, Any], vk_id: str) -> Mapping[str, Any]:
-    found: Mapping[str, Any] = source_map.get("virtual_keys", {}).get(vk_id, {})
-    return found
+def key_lines(source_map: SourceMap, vk_id: str) -> KeyLines:
+    return source_map.get("virtual_keys", {}).get(vk_id, NO_KEY_LINES)
 
 
-def route_set(source_map: Mapping[str, Any], key: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Route name -> its sources, for the key whose source-map entry is `key`."""
-    found: Mapping[str, Any] = source_map.get("routes", {}).get(key.get("routes"), {})
-    return found
+def route_set(source_map: SourceMap, key: KeyLines) -> Mapping[str, RouteLines]:
+    """Route name -> its lines, for the key whose lines are `key`."""
+    set_id = key.get("routes")
+    return source_map.get("routes", {}).get(set_id, {}) if set_id is not None else {}
 
 
-def route_sources(routes: Mapping[str, Any], name: str, key: Mapping[str, Any]) -> RouteSources:
+def route_sources(routes: Mapping[str, RouteLines], name: str, key: KeyLines) -> RouteSources:
     """The grant and target lines of route `name`; a target an alias pinned takes the alias's line."""
     entry = routes.get(name)
-    if not entry:
+    if entry is None:
         return NO_SOURCES
-    granted = entry.get("granted_by")
-    grant = Grant(granted["entry"], granted.get("source")) if granted else None
-    pinned = key.get("model_aliases", {}).get(entry.get("pinned_by"))
-    return RouteSources(grant, tuple(pinned if line is None else line for line in entry.get("targets", ())))
+    granted = entry["granted_by"]
+    pinned_by = entry.get("pinned_by")
+    pinned = key.get("model_aliases", {}).get(pinned_by) if pinned_by is not None else None
+    return RouteSources(
+        Grant(granted["entry"], granted["source"]), tuple(pinned if line is None else line for line in entry["targets"])
+    )

@@ -1,31 +1,39 @@
-"""The routing table as the proxy holds it: loaded, verified and frozen.
+"""The routing table as the proxy holds it: built from a verified artifact, frozen, read by attribute.
 
-The artifact is checked against its model (the same pydantic definition its JSON Schema comes
-from) and its revision recomputed, so a truncated, hand-edited or foreign file is refused before
-it can decide a single request.
+`artifact` verifies a file (format version, schema, revision) before anything here sees it; this
+module turns the validated `RoutingTable` into the records the request path reads, plain slots
+dataclasses, with the source map's lines attached to the key, route and budget they cite.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel
 
-from compiler.artifact import FORMAT_VERSION, RoutingTable
-from compiler.emit import canonical_json
+from artifact import (
+    ArtifactError,
+    BudgetSpec,
+    KeyLines,
+    KeySpec,
+    ModelSpec,
+    ProviderSpec,
+    RouteSpec,
+    RoutingTable,
+    SourceMap,
+    decode,
+    read,
+)
 
-from .source_map import key_sources, route_set, route_sources
+from .source_map import Grant, RouteSources, key_lines, route_set, route_sources
 
-
-class TableError(Exception):
-    """An artifact that must not be served: unreadable, malformed, or not what its revision says."""
+TableError = ArtifactError
+"""An artifact that must not be served: unreadable, malformed, or not what its revision says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,10 @@ class Route:
     fallback_on: frozenset[str]
     retries: int
     source: str | None
+    """The line that made the route: the alias for an alias, else the `models_allowed` entry that grants it."""
+    grant: Grant | None
+    target_sources: tuple[str | None, ...]
+    """The line behind each target, in the order of `targets`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,10 @@ class KeyEntry:
     routes: Mapping[str, Route] = field(repr=False)
     source: str | None
     allowed_source: str | None
+    status_source: str | None
+    expires_source: str | None
+    fallback_source: str | None
+    cache_source: str | None
 
     @property
     def label(self) -> str:
@@ -104,129 +120,167 @@ class Gateway:
 
 
 @dataclass(frozen=True, slots=True)
+class Price:
+    """Micro-USD per 1M tokens, i.e. pico-USD per token."""
+
+    input: int
+    cached_input: int
+    output: int
+    reasoning: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    providers: tuple[str, ...]
+    price: Price | None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetInstance:
+    """One budget for one target (a `target: '*'` budget has one instance per team, principal or key)."""
+
+    budget: str
+    scope: str
+    target: str
+    window: str
+    timezone: str
+    limit_micros: int
+    warn_bp: int | None
+    block_bp: int
+    source: str | None
+    """The budget's line in the policy."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedTable:
     revision: str
     gateway: Gateway
     providers: Mapping[str, Provider]
     keys_by_hash: Mapping[str, KeyEntry]
     keys: Mapping[str, KeyEntry]
-    models: Mapping[str, Any]
-    budgets: Mapping[str, Any]
+    models: Mapping[str, ModelEntry]
+    budgets: Mapping[str, BudgetInstance]
     sources: tuple[str, ...]
-    source_map: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
 
 def load_table(path: Path) -> LoadedTable:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise TableError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return table_from_bytes(raw, str(path))
+    return table_from_artifact(read(path))
 
 
 def table_from_bytes(raw: bytes, name: str = "<artifact>") -> LoadedTable:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise TableError(f"{name}: not JSON: {exc}") from exc
-    return table_from_artifact(data, name)
+    return table_from_artifact(decode(raw, name))
 
 
-def table_from_artifact(data: Any, name: str = "<artifact>") -> LoadedTable:
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-        found = data.get("format_version") if isinstance(data, dict) else None
-        raise TableError(f"{name}: not a routing table of format {FORMAT_VERSION} (format_version: {found!r})")
-    try:
-        RoutingTable.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise TableError(f"{name}: does not match the routing table schema at {where}: {first['msg']}") from exc
-    revision = "sha256:" + hashlib.sha256(canonical_json(data["table"])).hexdigest()
-    if revision != data["revision"]:
-        raise TableError(f"{name}: revision {data['revision']} does not match its content ({revision}); refusing it")
-    return _build(data, revision)
-
-
-def _build(data: dict[str, Any], revision: str) -> LoadedTable:
-    table = data["table"]
-    gw = table["gateway"]
-    gateway = Gateway(gw["header_prefix"], gw["client_deadline_ms"] / 1000, gw["max_body_bytes"])
-    providers = {pid: _provider(pid, p) for pid, p in table["providers"].items()}
-    source_map = data["source_map"]
-    route_memo: dict[str, Route] = {}
-    keys: dict[str, KeyEntry] = {}
-    for vid, spec in table["virtual_keys"].items():
-        sources = key_sources(source_map, vid)
-        keys[vid] = _key(vid, spec, sources, route_set(source_map, sources), route_memo)
-    by_hash = {digest: keys[vid] for digest, vid in table["keys"].items()}
+def table_from_artifact(artifact: RoutingTable) -> LoadedTable:
+    """The serving state of a routing table, which is valid by construction: built by the compiler,
+    or read and verified by `artifact.decode`."""
+    table = artifact.table
+    lines = artifact.source_map
+    gw = table.gateway
+    routes = _Routes(lines)
+    keys = {vid: _key(vid, spec, key_lines(lines, vid), routes) for vid, spec in table.virtual_keys.items()}
+    budget_lines = lines.get("budgets", {})
     return LoadedTable(
-        revision=revision,
-        gateway=gateway,
-        providers=MappingProxyType(providers),
-        keys_by_hash=MappingProxyType(by_hash),
+        revision=artifact.revision,
+        gateway=Gateway(gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes),
+        providers=MappingProxyType({pid: _provider(pid, p) for pid, p in table.providers.items()}),
+        keys_by_hash=MappingProxyType({digest: keys[vid] for digest, vid in table.keys.items()}),
         keys=MappingProxyType(keys),
-        models=MappingProxyType(table["models"]),
-        budgets=MappingProxyType(table["budgets"]),
-        sources=tuple(s["path"] for s in data["sources"]),
-        source_map=MappingProxyType(data["source_map"]),
+        models=MappingProxyType({name: _model(m) for name, m in table.models.items()}),
+        budgets=MappingProxyType({i: _budget(b, budget_lines.get(b.budget)) for i, b in table.budgets.items()}),
+        sources=tuple(s.path for s in artifact.sources),
     )
 
 
-def _provider(pid: str, p: dict[str, Any]) -> Provider:
-    t = p["timeouts"]
+def _provider(pid: str, p: ProviderSpec) -> Provider:
+    t = p.timeouts
     return Provider(
         id=pid,
-        type=p["type"],
-        protocol=p["protocol"],
-        base_url=p["base_url"],
-        api_key=p["api_key"],
-        api_version=p["api_version"],
-        deployments=MappingProxyType(dict(p["deployments"])),
-        timeouts=Timeouts(t["connect_ms"] / 1000, t["read_ms"] / 1000, t["total_ms"] / 1000),
-        circuit_failures=p["circuit"]["failures"],
-        circuit_cooldown_s=p["circuit"]["cooldown_ms"] / 1000,
+        type=p.type,
+        protocol=p.protocol,
+        base_url=p.base_url,
+        api_key=p.api_key,
+        api_version=p.api_version,
+        deployments=MappingProxyType(dict(p.deployments)),
+        timeouts=Timeouts(t.connect_ms / 1000, t.read_ms / 1000, t.total_ms / 1000),
+        circuit_failures=p.circuit.failures,
+        circuit_cooldown_s=p.circuit.cooldown_ms / 1000,
     )
 
 
-def _key(
-    vid: str, spec: dict[str, Any], sources: Mapping[str, Any], route_lines: Mapping[str, Any], memo: dict[str, Route]
-) -> KeyEntry:
-    aliases = sources.get("model_aliases", {})
-    allowed_source = sources.get("models_allowed")
-    routes: dict[str, Route] = {}
-    for name, r in spec["routes"].items():
-        grant = route_sources(route_lines, name, sources).grant
-        source = aliases.get(name) if r["alias_chain"] else grant.source if grant else allowed_source
-        memo_key = orjson.dumps([name, r, source], option=orjson.OPT_SORT_KEYS).decode()
-        route = memo.get(memo_key)
-        if route is None:
-            route = memo[memo_key] = Route(
-                requested=name,
-                model=r["model"],
-                alias_chain=tuple(r["alias_chain"]),
-                targets=tuple(Target(t["provider"], t["model"], t["upstream_model"], t["protocol"]) for t in r["targets"]),
-                fallback_on=frozenset(r["fallback_on"]),
-                retries=r["retries"],
-                source=source,
-            )
-        routes[name] = route
-    expires = spec["expires_at"]
-    cache = spec["cache"]
+def _model(m: ModelSpec) -> ModelEntry:
+    p = m.price
+    return ModelEntry(tuple(m.providers), Price(p.input, p.cached_input, p.output, p.reasoning) if p else None)
+
+
+def _budget(b: BudgetSpec, source: str | None) -> BudgetInstance:
+    return BudgetInstance(
+        b.budget, b.scope, b.target, b.window, b.timezone, b.limit_micros, b.warn_bp, b.block_bp, source
+    )
+
+
+def _key(vid: str, spec: KeySpec, lines: KeyLines, routes: _Routes) -> KeyEntry:
+    allowed_source = lines.get("models_allowed")
+    cache = spec.cache
     return KeyEntry(
         id=vid,
-        status=spec["status"],
-        expires_at=_parse_time(expires) if expires else None,
-        principal=spec["principal"],
-        team=spec["team"],
-        key_prefix=spec["key_prefix"],
-        profile=spec["profile"],
-        cache=CachePolicy(cache["mode"], cache["allow_override"], cache["salt"]),
-        budgets=tuple(spec["budgets"]),
-        routes=MappingProxyType(routes),
-        source=sources.get("self"),
+        status=spec.status,
+        expires_at=_parse_time(spec.expires_at) if spec.expires_at else None,
+        principal=spec.principal,
+        team=spec.team,
+        key_prefix=spec.key_prefix,
+        profile=spec.profile,
+        cache=CachePolicy(cache.mode, cache.allow_override, cache.salt),
+        budgets=tuple(spec.budgets),
+        routes=MappingProxyType(routes.of(spec, lines, allowed_source)),
+        source=lines.get("self"),
         allowed_source=allowed_source,
+        status_source=lines.get("status"),
+        expires_source=lines.get("expires_at"),
+        fallback_source=lines.get("fallback"),
+        cache_source=lines.get("cache"),
     )
+
+
+class _Routes:
+    """Each distinct route built once: keys that share a profile share its `Route` records."""
+
+    def __init__(self, source_map: SourceMap) -> None:
+        self.source_map = source_map
+        self.built: dict[tuple[object, ...], Route] = {}
+
+    def of(self, spec: KeySpec, lines: KeyLines, allowed_source: str | None) -> dict[str, Route]:
+        route_lines = route_set(self.source_map, lines)
+        aliases = lines.get("model_aliases", {})
+        routes: dict[str, Route] = {}
+        for name, r in spec.routes.items():
+            sources = route_sources(route_lines, name, lines)
+            grant = sources.grant
+            source = aliases.get(name) if r.alias_chain else grant.source if grant else allowed_source
+            routes[name] = self.route(name, r, source, sources)
+        return routes
+
+    def route(self, name: str, r: RouteSpec, source: str | None, sources: RouteSources) -> Route:
+        memo = (name, orjson.dumps(r, default=_fields), source, sources)
+        route = self.built.get(memo)
+        if route is None:
+            route = self.built[memo] = Route(
+                requested=name,
+                model=r.model,
+                alias_chain=tuple(r.alias_chain),
+                targets=tuple(Target(t.provider, t.model, t.upstream_model, t.protocol) for t in r.targets),
+                fallback_on=frozenset(r.fallback_on),
+                retries=r.retries,
+                source=source,
+                grant=sources.grant,
+                target_sources=sources.targets,
+            )
+        return route
+
+
+def _fields(model: BaseModel) -> dict[str, object]:
+    """A model as its fields, for a memo key (in field order: the same within one process)."""
+    return model.__dict__
 
 
 def _parse_time(text: str) -> datetime:

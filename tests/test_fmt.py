@@ -57,7 +57,7 @@ def test_fmt_reorders_reindents_and_keeps_comments(tmp_path: Path) -> None:
     assert "  eng-daily-2:" in text and "    scope: team" in text
     after = compile_policy(repo)
     assert after.artifact is not None and before.artifact is not None
-    assert after.artifact["revision"] == before.artifact["revision"]
+    assert after.artifact.revision == before.artifact.revision
     assert policy("fmt", str(repo), "--check").returncode == 0
 
 

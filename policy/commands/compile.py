@@ -9,7 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from compiler import compile_policy, emit, render_github, render_json, render_sarif, render_text
+from artifact import encode
+from compiler import compile_policy, render_github, render_json, render_sarif, render_text
 from compiler.version import COMPILER_VERSION
 from compiler.diagnostics import summary_line
 
@@ -34,7 +35,7 @@ def run_compile(args: argparse.Namespace) -> int:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
     failed = result.failed(strict=args.strict)
     if result.artifact is not None and args.output is not None and not failed:
-        data = emit(result.artifact)
+        data = encode(result.artifact)
         try:
             _write(args.output, data)
         except OSError as exc:
@@ -44,11 +45,11 @@ def run_compile(args: argparse.Namespace) -> int:
         verdict = "failed" if failed else "ok"
         detail = ""
         if result.artifact is not None and not failed:
-            table = result.artifact["table"]
+            table = result.artifact.table
             detail = (
-                f"; {len(table['virtual_keys'])} virtual keys, {len(table['providers'])} providers, "
-                f"{len(table['models'])} models, {len(table['budgets'])} budget instances; "
-                f"revision {result.artifact['revision'][:19]}"
+                f"; {len(table.virtual_keys)} virtual keys, {len(table.providers)} providers, "
+                f"{len(table.models)} models, {len(table.budgets)} budget instances; "
+                f"revision {result.artifact.revision[:19]}"
             )
         print(f"{root}: {verdict}: {summary_line(result.diagnostics)}{detail}", file=sys.stderr)
     return EXIT_POLICY if failed else EXIT_OK

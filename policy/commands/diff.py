@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from artifact import ArtifactError, from_data
 from compiler import compile_policy, compile_sources, render_text
 from compiler.diff import diff_tables
 from compiler.diff_render import render_json, render_markdown
 from compiler.diff_render import render_text as render_diff
-from runtime.table import TableError, table_from_artifact
 
 from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from ..loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
@@ -73,8 +73,8 @@ def _read_artifact(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise SideError(f"{path}: not a routing table (not JSON: {exc})", EXIT_USAGE) from exc
     try:
-        table_from_artifact(data, str(path))
-    except TableError as exc:
+        from_data(data, str(path))
+    except ArtifactError as exc:
         raise SideError(str(exc), EXIT_POLICY) from exc
     verified: dict[str, Any] = data
     return verified
@@ -98,7 +98,7 @@ def load_side(spec: str, directory: Path, *, is_base: bool = False) -> dict[str,
     if result.artifact is None:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
         raise SideError(f"{label} does not compile", EXIT_POLICY)
-    return dict(result.artifact)
+    return result.artifact.model_dump()
 
 
 def run_diff(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from ..loader import SourceFile, discover, read_source
 
 def _revision(sources: list[SourceFile]) -> str | None:
     result = compile_sources(sources)
-    return str(result.artifact["revision"]) if result.artifact is not None else None
+    return result.artifact.revision if result.artifact is not None else None
 
 
 def run_fmt(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ TEST_SCHEMA = "policy-test.schema.json"
 
 
 def generate() -> dict[str, str]:
-    from compiler.artifact import RoutingTable
+    from artifact import RoutingTable
 
     from ..models import PolicyDocument, PolicyTestFile
 

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from runtime.decision import Allow
 from runtime.explain import explain, find_key
 from runtime.reload import PolicyError, load_source
-from runtime.source_map import key_sources
 from runtime.table import LoadedTable, TableError
 
 from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
@@ -44,13 +43,12 @@ def outcome(table: LoadedTable, case: TestCase) -> dict[str, Any]:
     if isinstance(d, Allow):
         targets = [f"{t.provider}/{t.model}" for t in d.targets]
         lines = list(result.target_sources)
-        budget_lines = table.source_map.get("budgets", {})
-        budgets = [budget_lines.get(table.budgets[b]["budget"]) for b in d.key.budgets]
+        budgets = [table.budgets[b].source for b in d.key.budgets]
         return {"decision": "allow", "model": d.route.model, "first_target": targets[0] if targets else None,
                 "targets": targets, "budgets": list(d.key.budgets), "cache": d.key.cache.mode,
                 "sources": {"decision": decided, "model": d.route.source, "first_target": lines[0] if lines else None,
                             "targets": _joined(lines), "budgets": _joined(budgets),
-                            "cache": key_sources(table.source_map, key.id).get("cache")}}
+                            "cache": key.cache_source}}
     return {"decision": "deny", "status": d.status, "code": d.code, "message": d.message,
             "sources": {name: decided for name in ("decision", "status", "code", "message")}}
 

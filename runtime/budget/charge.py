@@ -52,8 +52,8 @@ class Charge:
             return 0
         if self.usage is None or self.broken:
             return None
-        price = table.models[self.model]["price"]
-        return cost_pico(self.usage, price) if price else 0
+        price = table.models[self.model].price
+        return cost_pico(self.usage, price) if price is not None else 0
 
     def usd_float(self, table: LoadedTable) -> float:
         amount = self.amount(table)

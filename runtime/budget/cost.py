@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Mapping
 
+from ..table import Price
+
 PICO_PER_MICRO = 1_000_000
 PICO_PER_USD = 10**12
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
@@ -97,15 +99,15 @@ def merge(a: Usage | None, b: Usage) -> Usage:
     )
 
 
-def cost_pico(usage: Usage, price: Mapping[str, int]) -> int:
+def cost_pico(usage: Usage, price: Price) -> int:
     """Cached input at the cached price, reasoning (part of output) at the reasoning price."""
     cached = min(usage.cached_input_tokens, usage.input_tokens)
     reasoning = min(usage.reasoning_tokens, usage.output_tokens)
     return (
-        (usage.input_tokens - cached) * price["input"]
-        + cached * price["cached_input"]
-        + (usage.output_tokens - reasoning) * price["output"]
-        + reasoning * price["reasoning"]
+        (usage.input_tokens - cached) * price.input
+        + cached * price.cached_input
+        + (usage.output_tokens - reasoning) * price.output
+        + reasoning * price.reasoning
     )
 
 
@@ -119,13 +121,13 @@ def max_output_tokens(payload: Mapping[str, Any]) -> int:
     return DEFAULT_MAX_OUTPUT_TOKENS
 
 
-def estimate_pico(body_bytes: int, payload: Mapping[str, Any], prices: list[Mapping[str, int]]) -> int:
+def estimate_pico(body_bytes: int, payload: Mapping[str, Any], prices: list[Price]) -> int:
     """An upper estimate of a request's cost: a token per two body bytes (real prompts run about
     four), the output at its cap (or 4,096 tokens), at the dearest target's price."""
     input_tokens = max(1, body_bytes // BYTES_PER_TOKEN_FLOOR)
     output = max_output_tokens(payload)
     return max(
-        (input_tokens * p["input"] + output * max(p["output"], p["reasoning"]) for p in prices), default=0
+        (input_tokens * p.input + output * max(p.output, p.reasoning) for p in prices), default=0
     )
 
 

@@ -16,7 +16,7 @@ from ..access_log import EventLog
 from ..decision import Deny
 from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot, SlotState
 from ..metrics import Metrics
-from ..table import KeyEntry, LoadedTable, Target
+from ..table import BudgetInstance, KeyEntry, LoadedTable, Target
 from .cost import PICO_PER_MICRO, estimate_pico, usd
 from .windows import Window, window_for
 
@@ -32,21 +32,20 @@ class Admission:
     warnings: list[str]
 
 
-def slot_for(instance: str, spec: dict[str, Any], now: datetime, window: Window | None = None) -> Slot:
+def slot_for(instance: str, spec: BudgetInstance, now: datetime, window: Window | None = None) -> Slot:
     """A budget instance in the window that contains `now`, with the limits the table gives it."""
-    window = window or window_for(spec["window"], spec["timezone"], now)
-    limit = spec["limit_micros"] * PICO_PER_MICRO
-    warn_bp = spec["warn_bp"]
+    window = window or window_for(spec.window, spec.timezone, now)
+    limit = spec.limit_micros * PICO_PER_MICRO
     return Slot(
         instance=instance,
         window=window.label,
-        budget=spec["budget"],
-        scope=spec["scope"],
-        target=spec["target"],
-        window_kind=spec["window"],
+        budget=spec.budget,
+        scope=spec.scope,
+        target=spec.target,
+        window_kind=spec.window,
         limit_pico=limit,
-        block_pico=limit * spec["block_bp"] // 10_000,
-        warn_pico=limit * warn_bp // 10_000 if warn_bp is not None else None,
+        block_pico=limit * spec.block_bp // 10_000,
+        warn_pico=limit * spec.warn_bp // 10_000 if spec.warn_bp is not None else None,
     )
 
 
@@ -112,7 +111,7 @@ class BudgetGate:
         self.events = events
         self.metrics = metrics
         self.unsettled: deque[Unsettled] = deque()
-        self._slots: dict[str, tuple[object, Window, Slot]] = {}
+        self._slots: dict[str, tuple[BudgetInstance, Window, Slot]] = {}
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
 
     async def tend(self, call: Callable[..., T], *args: Any) -> T:
@@ -168,18 +167,18 @@ class BudgetGate:
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
         now: datetime,
     ) -> tuple[list[Slot], int]:
-        prices = [table.models[t.model]["price"] for t in targets if table.models[t.model]["price"]]
+        prices = [price for t in targets if (price := table.models[t.model].price) is not None]
         return [self._slot(instance, table.budgets[instance], now) for instance in key.budgets], \
             estimate_pico(body_bytes, payload, prices)
 
-    def _slot(self, instance: str, spec: dict[str, Any], now: datetime) -> Slot:
+    def _slot(self, instance: str, spec: BudgetInstance, now: datetime) -> Slot:
         """`slot_for`, remembered until its window ends or the table (its spec) is replaced."""
         cached = self._slots.get(instance)
         if cached is not None and cached[0] is spec:
             window = cached[1]
             if window.start is None or window.end is None or window.start <= now < window.end:
                 return cached[2]
-        window = window_for(spec["window"], spec["timezone"], now)
+        window = window_for(spec.window, spec.timezone, now)
         slot = slot_for(instance, spec, now, window)
         self._slots[instance] = (spec, window, slot)
         return slot

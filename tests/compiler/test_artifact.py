@@ -12,7 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from compiler import compile_policy, emit
+from artifact import encode
+from compiler import compile_policy
 from tests.conftest import ACME, FIXED_NOW, ROOT
 
 
@@ -20,7 +21,7 @@ def artifact_bytes(root: Path) -> bytes:
     result = compile_policy(root, now=FIXED_NOW)
     assert not result.errors, [f"{d.span}: {d.code} {d.message}" for d in result.errors]
     assert result.artifact is not None
-    return emit(result.artifact)
+    return encode(result.artifact)
 
 
 def copy_in_shuffled_order(src: Path, dst: Path, seed: int) -> None:
@@ -153,6 +154,6 @@ def test_a_single_target_route_keeps_its_conditions_for_retries(tmp_path: Path) 
     (tmp_path / "policy.yaml").write_text(SINGLE_TARGET)
     result = compile_policy(tmp_path, now=FIXED_NOW)
     assert result.artifact is not None
-    route = result.artifact["table"]["virtual_keys"]["vk-solo"]["routes"]["gpt-4o"]
-    assert route["fallback_on"] == ["5xx", "429"] and route["retries"] == 2 and len(route["targets"]) == 1
+    route = result.artifact.table.virtual_keys["vk-solo"].routes["gpt-4o"]
+    assert route.fallback_on == ["5xx", "429"] and route.retries == 2 and len(route.targets) == 1
     assert [d.code for d in result.diagnostics] == ["GP309"]

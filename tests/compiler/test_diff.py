@@ -39,7 +39,7 @@ def edit(repo: Path, rel: str, old: str, new: str) -> None:
 def artifact(root: Path) -> dict[str, object]:
     result = compile_policy(root, now=FIXED_NOW)
     assert result.artifact is not None, [f"{d.span} {d.message}" for d in result.errors]
-    return dict(result.artifact)
+    return result.artifact.model_dump()
 
 
 @pytest.fixture

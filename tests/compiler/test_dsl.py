@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
-from compiler import canonical_json, compile_policy, compile_sources, render_text
+from artifact import canonical_json
+from compiler import compile_policy, compile_sources, render_text
 from policy.dsl.parser import MAX_NESTING
 from policy.loader import SourceFile
 from tests.conftest import ACME, EXAMPLES, FIXED_NOW

@@ -117,7 +117,8 @@ def test_refuses_to_start_on_a_policy_that_does_not_compile(tmp_path: Path) -> N
 
 
 def test_tampered_artifact_is_refused(tmp_path: Path) -> None:
-    from compiler import compile_policy, emit
+    from artifact import encode
+    from compiler import compile_policy
     from runtime.table import TableError, table_from_bytes
 
     policy = tmp_path / "policy"
@@ -125,8 +126,8 @@ def test_tampered_artifact_is_refused(tmp_path: Path) -> None:
     (policy / "policy.yaml").write_text(policy_text("http://127.0.0.1:9"))
     result = compile_policy(policy)
     assert result.artifact is not None
-    raw = emit(result.artifact)
-    assert table_from_bytes(raw).revision == result.artifact["revision"]
+    raw = encode(result.artifact)
+    assert table_from_bytes(raw).revision == result.artifact.revision
     tampered = raw.replace(b'"status":"revoked"', b'"status":"active"')
     assert tampered != raw
     with pytest.raises(TableError, match="does not match its content"):
@@ -138,7 +139,8 @@ def test_tampered_artifact_is_refused(tmp_path: Path) -> None:
 def test_serves_an_artifact_and_reloads_when_it_is_replaced(tmp_path: Path) -> None:
     import os
 
-    from compiler import compile_policy, emit
+    from artifact import encode
+    from compiler import compile_policy
 
     def compile_to(text: str, target: Path) -> str:
         src = tmp_path / "src"
@@ -147,9 +149,9 @@ def test_serves_an_artifact_and_reloads_when_it_is_replaced(tmp_path: Path) -> N
         result = compile_policy(src)
         assert result.artifact is not None
         tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(emit(result.artifact))
+        tmp.write_bytes(encode(result.artifact))
         os.replace(tmp, target)
-        return str(result.artifact["revision"])
+        return result.artifact.revision
 
     artifact = tmp_path / "table.json"
     with MockUpstream() as upstream:

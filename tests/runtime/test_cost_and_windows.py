@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -10,12 +11,13 @@ import pytest
 from runtime.budget.cost import PICO_PER_USD, Usage, cost_pico, estimate_pico, usage_from, usd
 from runtime.budget.gate import percent
 from runtime.budget.windows import window_for
+from runtime.table import Price
 
-PRICE = {"input": 2_500_000, "cached_input": 1_250_000, "output": 10_000_000, "reasoning": 10_000_000}
+PRICE = Price(input=2_500_000, cached_input=1_250_000, output=10_000_000, reasoning=10_000_000)
 
 
 def test_a_million_small_charges_add_up_exactly() -> None:
-    one = cost_pico(Usage(input_tokens=3, output_tokens=1), {**PRICE, "input": 150_000, "output": 600_000})
+    one = cost_pico(Usage(input_tokens=3, output_tokens=1), replace(PRICE, input=150_000, output=600_000))
     total = sum(one for _ in range(1_000_000))
     assert total == one * 1_000_000
     assert Decimal(total) / PICO_PER_USD == Decimal("1.05")
@@ -25,7 +27,7 @@ def test_a_million_small_charges_add_up_exactly() -> None:
 
 def test_cached_and_reasoning_tokens_are_priced_apart() -> None:
     usage = Usage(input_tokens=1000, cached_input_tokens=400, output_tokens=200, reasoning_tokens=50)
-    price = {**PRICE, "reasoning": 20_000_000}
+    price = replace(PRICE, reasoning=20_000_000)
     expected = 600 * 2_500_000 + 400 * 1_250_000 + 150 * 10_000_000 + 50 * 20_000_000
     assert cost_pico(usage, price) == expected
     assert usd(expected) == "$0.00"
@@ -50,7 +52,7 @@ def test_usage_is_read_from_every_openai_shape(payload: dict[str, object], usage
 
 
 def test_estimate_takes_the_dearest_target_and_the_output_cap() -> None:
-    cheap = {**PRICE, "input": 1, "output": 1, "reasoning": 1}
+    cheap = replace(PRICE, input=1, output=1, reasoning=1)
     assert estimate_pico(400, {"max_tokens": 100}, [cheap, PRICE]) == 200 * 2_500_000 + 100 * 10_000_000
     assert estimate_pico(400, {}, [PRICE]) == 200 * 2_500_000 + 4096 * 10_000_000
 

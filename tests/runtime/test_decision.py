@@ -18,7 +18,7 @@ from tests.conftest import ACME, FIXED_NOW
 def table() -> LoadedTable:
     result = compile_policy(ACME, now=FIXED_NOW)
     assert result.artifact is not None
-    return table_from_artifact(dict(result.artifact))
+    return table_from_artifact(result.artifact)
 
 
 def digest_of(table: LoadedTable, vk_id: str) -> str:

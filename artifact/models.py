@@ -1,4 +1,4 @@
-"""The routing table artifact: the one definition of the format the runtime reads.
+"""The routing table: the one definition of the format the compiler writes and the runtime reads.
 
 `schemas/routing-table.schema.json` is generated from `RoutingTable`. Money is integers of
 micro-USD (prices: micro-USD per 1M tokens, i.e. pico-USD per token), durations integers of
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from .source_map import SourceMap
 
 FORMAT_VERSION = 1
 
@@ -124,8 +126,11 @@ class RoutingTable(_Spec):
     revision: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     table: Table
     sources: list[SourceFileSpec]
-    source_map: dict[str, dict[str, object]] = Field(
+    source_map: SourceMap = Field(
         description="section -> entity id -> 'file:line' (or, for virtual keys, a map of their settings' lines "
         "and the id of their route set); section `routes`: route set id -> requested name -> the models_allowed "
         "entry that grants it (`granted_by`: entry and line) and the line behind each target (`targets`)"
     )
+    _table_json: bytes | None = PrivateAttr(None)
+    """The canonical JSON of `table` when it was made already (for the revision), so encoding the
+    artifact does not make it twice; not part of the format."""

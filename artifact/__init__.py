@@ -1,0 +1,63 @@
+"""The routing table: the format between the compiler, which writes it, and the runtime, which serves it.
+
+Its models (the schema), canonical JSON and revision, and the one way to encode a table to its
+file's bytes and to read one back verified. It imports nothing else of Gatepost, so both sides can
+depend on it without depending on each other.
+"""
+
+from .canonical import canonical_json, table_revision
+from .codec import decode, encode, from_data, read, routing_table
+from .errors import ArtifactError, NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
+from .models import (
+    FORMAT_VERSION,
+    BudgetSpec,
+    CacheSpec,
+    CircuitSpec,
+    GatewaySpec,
+    KeySpec,
+    ModelSpec,
+    PriceSpec,
+    ProviderSpec,
+    RouteSpec,
+    RoutingTable,
+    SourceFileSpec,
+    Table,
+    TargetSpec,
+    TimeoutsSpec,
+)
+from .source_map import GrantLine, KeyLines, RouteLines, SourceMap
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ArtifactError",
+    "BudgetSpec",
+    "CacheSpec",
+    "CircuitSpec",
+    "GatewaySpec",
+    "GrantLine",
+    "KeyLines",
+    "KeySpec",
+    "ModelSpec",
+    "NotARoutingTable",
+    "NotJSON",
+    "PriceSpec",
+    "ProviderSpec",
+    "RevisionMismatch",
+    "RouteLines",
+    "RouteSpec",
+    "RoutingTable",
+    "SchemaMismatch",
+    "SourceFileSpec",
+    "SourceMap",
+    "Table",
+    "TargetSpec",
+    "TimeoutsSpec",
+    "UnreadableArtifact",
+    "canonical_json",
+    "decode",
+    "encode",
+    "from_data",
+    "read",
+    "routing_table",
+    "table_revision",
+]

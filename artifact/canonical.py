@@ -1,0 +1,48 @@
+"""Canonical JSON, and the revision: the sha256 of a table's canonical JSON.
+
+Canonical means sorted keys, no insignificant whitespace, UTF-8, integers and strings only (no
+floats, no timestamps): the same policy gives the same bytes on any machine and in any file order.
+The revision hashes only the table, the part that decides requests, so a comment, a reformat or a
+moved line keeps it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from pydantic import BaseModel
+
+from .models import RouteSpec
+
+
+def canonical_json(value: object) -> bytes:
+    """`value` (plain data or the format's models) as canonical JSON.
+
+    A model is written as its fields: the format has no aliases, defaults left out or computed
+    fields. A route is written once however many keys share it (every key of a profile shares its
+    routes), and its bytes reused.
+    """
+    return orjson.dumps(value, default=_Encoder().default, option=orjson.OPT_SORT_KEYS)
+
+
+def table_revision(table_json: bytes) -> str:
+    """The revision of a table, from its canonical JSON: what the compiler writes and the runtime checks."""
+    return "sha256:" + hashlib.sha256(table_json).hexdigest()
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.routes: dict[int, orjson.Fragment] = {}
+
+    def default(self, value: object) -> object:
+        if type(value) is RouteSpec:
+            encoded = self.routes.get(id(value))
+            if encoded is None:
+                encoded = self.routes[id(value)] = orjson.Fragment(
+                    orjson.dumps(value.__dict__, default=self.default, option=orjson.OPT_SORT_KEYS)
+                )
+            return encoded
+        if isinstance(value, BaseModel):
+            return value.__dict__
+        raise TypeError(f"{type(value).__name__} is not part of a routing table")

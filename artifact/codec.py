@@ -1,0 +1,85 @@
+"""A routing table to its file's bytes and back.
+
+Reading verifies completely before anything is returned: the format version, the schema (the same
+models the JSON Schema is generated from) and the revision, recomputed from the table as written,
+so a truncated, hand-edited or foreign file is refused before it can decide a single request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from pydantic import ValidationError
+
+from .canonical import canonical_json, table_revision
+from .errors import NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
+from .models import FORMAT_VERSION, RoutingTable, SourceFileSpec, Table
+from .source_map import SourceMap
+
+
+def routing_table(
+    compiler_version: str, table: Table, sources: list[SourceFileSpec], source_map: SourceMap
+) -> RoutingTable:
+    """A new routing table of this format, its revision computed from `table`."""
+    table_json = canonical_json(table)
+    artifact = RoutingTable(
+        format_version=FORMAT_VERSION,
+        compiler_version=compiler_version,
+        revision=table_revision(table_json),
+        table=table,
+        sources=sources,
+        source_map=source_map,
+    )
+    artifact._table_json = table_json
+    return artifact
+
+
+def encode(artifact: RoutingTable) -> bytes:
+    """The artifact file's bytes: canonical JSON and a final newline."""
+    table_json = artifact._table_json or canonical_json(artifact.table)
+    rest = canonical_json({name: value for name, value in artifact.__dict__.items() if name != "table"})
+    # "table" sorts last among the artifact's keys, so it is spliced in as already encoded.
+    assert rest.endswith(b"}") and max(artifact.__dict__) == "table"
+    return b"".join((rest[:-1], b',"table":', table_json, b"}\n"))
+
+
+def read(path: Path) -> RoutingTable:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableArtifact(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return decode(raw, str(path))
+
+
+def decode(raw: bytes, name: str = "<artifact>") -> RoutingTable:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise NotJSON(f"{name}: not JSON: {exc}") from exc
+    return from_data(data, name)
+
+
+def from_data(data: object, name: str = "<artifact>") -> RoutingTable:
+    """A routing table from decoded JSON, verified: format version, schema, then revision."""
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
+        found = data.get("format_version") if isinstance(data, dict) else None
+        raise NotARoutingTable(f"{name}: not a routing table of format {FORMAT_VERSION} (format_version: {found!r})")
+    try:
+        artifact = RoutingTable.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SchemaMismatch(
+            f"{name}: does not match the routing table schema at {where}: {first['msg']}", where
+        ) from exc
+    table_json = canonical_json(data["table"])
+    revision = table_revision(table_json)
+    if revision != artifact.revision:
+        raise RevisionMismatch(
+            f"{name}: revision {artifact.revision} does not match its content ({revision}); refusing it",
+            artifact.revision,
+            revision,
+        )
+    artifact._table_json = table_json
+    return artifact

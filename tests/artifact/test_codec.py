@@ -1,0 +1,93 @@
+"""The routing-table format: one encoding, one revision, and every refusal a type of its own."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from artifact import (
+    ArtifactError,
+    NotARoutingTable,
+    NotJSON,
+    RevisionMismatch,
+    RoutingTable,
+    SchemaMismatch,
+    UnreadableArtifact,
+    canonical_json,
+    decode,
+    encode,
+    read,
+    table_revision,
+)
+from compiler import compile_policy
+from tests.conftest import ACME, FIXED_NOW, ROOT
+
+
+@pytest.fixture(scope="module")
+def acme() -> RoutingTable:
+    result = compile_policy(ACME, now=FIXED_NOW)
+    assert result.artifact is not None
+    return result.artifact
+
+
+def test_an_encoded_table_reads_back_as_the_same_table(acme: RoutingTable) -> None:
+    assert decode(encode(acme)) == acme
+
+
+def test_models_encode_to_the_bytes_of_their_plain_data(acme: RoutingTable) -> None:
+    assert canonical_json(acme.table) == canonical_json(acme.table.model_dump())
+    assert encode(acme) == canonical_json(acme.model_dump()) + b"\n"
+
+
+def test_the_revision_is_the_sha256_of_the_tables_canonical_json(acme: RoutingTable) -> None:
+    written = json.loads(encode(acme))
+    canonical = json.dumps(written["table"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert acme.revision == table_revision(canonical_json(acme.table)) == "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def test_each_refusal_is_an_artifact_error_of_its_own_type(acme: RoutingTable, tmp_path: Path) -> None:
+    raw = encode(acme)
+    with pytest.raises(NotJSON, match="^t.json: not JSON: "):
+        decode(raw[:100], "t.json")
+    with pytest.raises(NotARoutingTable, match=r"not a routing table of format 1 \(format_version: 2\)"):
+        decode(raw.replace(b'"format_version":1', b'"format_version":2'))
+    with pytest.raises(SchemaMismatch, match="does not match the routing table schema at table.virtual_keys") as schema:
+        decode(raw.replace(b'"status":"active"', b'"status":"paused"', 1))
+    assert schema.value.location.startswith("table.virtual_keys.") and schema.value.location.endswith(".status")
+    with pytest.raises(RevisionMismatch, match="does not match its content") as revision:
+        decode(raw.replace(b'"retries":0', b'"retries":1', 1))
+    assert revision.value.claimed == acme.revision != revision.value.actual
+    with pytest.raises(UnreadableArtifact, match="cannot read"):
+        read(tmp_path / "missing.json")
+    for error in (NotJSON, NotARoutingTable, SchemaMismatch, RevisionMismatch, UnreadableArtifact):
+        assert issubclass(error, ArtifactError)
+
+
+def test_a_source_map_from_before_route_sets_still_reads(acme: RoutingTable) -> None:
+    data = json.loads(encode(acme))
+    del data["source_map"]["routes"]
+    for lines in data["source_map"]["virtual_keys"].values():
+        lines.pop("routes", None)
+    older = decode(json.dumps(data).encode())
+    assert older.revision == acme.revision and "routes" not in older.source_map
+
+
+def test_a_source_map_with_lines_the_format_does_not_have_is_refused(acme: RoutingTable) -> None:
+    data = json.loads(encode(acme))
+    data["source_map"]["virtual_keys"]["vk-alice-codex"]["colour"] = "blue"
+    with pytest.raises(SchemaMismatch, match="source_map.virtual_keys.vk-alice-codex.colour"):
+        decode(json.dumps(data).encode())
+
+
+def test_the_artifact_package_imports_nothing_else_of_gatepost() -> None:
+    others = {"policy", "compiler", "runtime", "tests"}
+    for path in sorted((ROOT / "artifact").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert not {a.name.split(".")[0] for a in node.names} & others, path
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                assert node.module.split(".")[0] not in others, path
