@@ -134,3 +134,9 @@ class RoutingTable(_Spec):
     _table_json: bytes | None = PrivateAttr(None)
     """The canonical JSON of `table` when it was made already (for the revision), so encoding the
     artifact does not make it twice; not part of the format."""
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields make equal tables, whether or not either kept its table's bytes."""
+        if not isinstance(other, RoutingTable):
+            return NotImplemented
+        return self.__dict__ == other.__dict__

@@ -35,7 +35,7 @@ def acme() -> RoutingTable:
 
 
 def test_an_encoded_table_reads_back_as_the_same_table(acme: RoutingTable) -> None:
-    assert decode(encode(acme)) == acme
+    assert decode(encode(acme)) == acme == RoutingTable.model_validate(acme.model_dump())
 
 
 def test_models_encode_to_the_bytes_of_their_plain_data(acme: RoutingTable) -> None:
