@@ -22,7 +22,7 @@ import pytest
 from runtime.ledger.base import Ledger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.proxy_process import ProxyProcess
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerThread
@@ -94,7 +94,7 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budgets: str, backend
             ledger = RedisLedger(stack.enter_context(RedisServer(tmp_path / "redis")).url)
         else:
             ledger = SqliteLedger(tmp_path / "data")
-        app = build_app(tmp_path / "policy", ledger=ledger)
+        app = app_from(tmp_path / "policy", ledger=ledger)
         with ServerThread(app) as server:
             proxy = Proxy(server.base_url, tmp_path / "data")
             proxy.upstream = upstream  # type: ignore[attr-defined]
@@ -297,7 +297,7 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
         per_principal.call("alice")
     per_principal.call("bob")
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", "--data", str(per_principal.data)], capture_output=True, text=True
+        [sys.executable, "-m", "cli", "budgets", "--data", str(per_principal.data)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -307,7 +307,7 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
     bob = next(l for l in lines if l.startswith("per-engineer/bob@acme.com"))
     assert bob.split()[-2:] == ["20%", "ok"]
     data = json.loads(subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
+        [sys.executable, "-m", "cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
         capture_output=True, text=True,
     ).stdout)
     assert {d["instance"]: d["state"] for d in data} == {"per-engineer/alice@acme.com": "blocked", "per-engineer/bob@acme.com": "ok"}
@@ -325,7 +325,7 @@ def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limi
     (tmp_path / "raised" / "policy.yaml").write_text(raised)
     owners_before = per_principal.data.joinpath("ledger.sqlite3").stat().st_mtime_ns
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", str(tmp_path / "raised"), "--data", str(per_principal.data),
+        [sys.executable, "-m", "cli", "budgets", str(tmp_path / "raised"), "--data", str(per_principal.data),
          "--format", "json"], capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
@@ -339,14 +339,14 @@ def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limi
     assert per_principal.data.joinpath("ledger.sqlite3").stat().st_mtime_ns == owners_before, "the ledger is only read"
     empty = tmp_path / "no-ledger-here"
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", str(policy), "--data", str(empty)], capture_output=True, text=True
+        [sys.executable, "-m", "cli", "budgets", str(policy), "--data", str(empty)], capture_output=True, text=True
     )
     assert proc.returncode == 2 and f"no ledger in {empty}" in proc.stderr and not empty.exists()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "policy.yaml").write_text("budgets: [\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", str(broken), "--data", str(per_principal.data)],
+        [sys.executable, "-m", "cli", "budgets", str(broken), "--data", str(per_principal.data)],
         capture_output=True, text=True,
     )
     assert proc.returncode == 2 and "policy.yaml:" in proc.stderr

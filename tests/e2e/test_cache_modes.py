@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 
@@ -58,7 +58,7 @@ def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
     ACCESS_LOG.truncate()
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
-        with ServerThread(build_app(tmp_path, access_log=AccessLog(ACCESS_LOG))) as server:
+        with ServerThread(app_from(tmp_path, access_log=AccessLog(ACCESS_LOG))) as server:
             yield server.base_url, upstream
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.proxy_process import free_port
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
@@ -93,7 +93,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     with MockUpstream() as primary, MockUpstream() as backup:
         (tmp_path / "policy.yaml").write_text(policy(primary.base_url, backup.base_url, f"http://127.0.0.1:{free_port()}"))
         log = io.StringIO()
-        with ServerThread(build_app(tmp_path, access_log=AccessLog(log))) as server:
+        with ServerThread(app_from(tmp_path, access_log=AccessLog(log))) as server:
             yield Setup(server.base_url, primary, backup, log)
 
 

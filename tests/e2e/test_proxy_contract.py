@@ -14,8 +14,9 @@ import pytest
 import uvicorn
 
 from runtime.access_log import EventLog
+from cli.sources import load_source
 from runtime.reload import Reloader
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, Stack, policy_text
 from tests.support.upstream import MockUpstream
 
@@ -37,9 +38,9 @@ def test_a_stream_outlives_the_reload_that_retired_its_provider(tmp_path: Path, 
         changed = text.replace("api_key: env:E2E_OPENAI_KEY", "api_key: env:E2E_OPENAI_KEY\n    timeouts: {read_s: 30}")
 
         async def scenario() -> tuple[list[str], list[str], bool]:
-            app = build_app(policy)
+            app = app_from(policy)
             events = io.StringIO()
-            reloader = Reloader(app, policy, EventLog(events), retire_grace_s=0)
+            reloader = Reloader(app, policy, load_source, EventLog(events), retire_grace_s=0)
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))

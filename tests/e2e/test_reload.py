@@ -109,7 +109,7 @@ def test_refuses_to_start_on_a_policy_that_does_not_compile(tmp_path: Path) -> N
     policy.mkdir()
     (policy / "policy.yaml").write_text(policy_text("http://127.0.0.1:9").replace("[gpt-5-mini, gpt-4o]", "[gpt-5-mni, gpt-4o]"))
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "serve", str(policy), "--port", "9"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "cli", "serve", str(policy), "--port", "9"], capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 1
     assert "error[GP202]" in proc.stderr and "did you mean 'gpt-5-mini'?" in proc.stderr

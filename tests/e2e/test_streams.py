@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 
@@ -115,7 +115,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     log = io.StringIO()
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
-        with ServerThread(build_app(tmp_path, access_log=AccessLog(log))) as server:
+        with ServerThread(app_from(tmp_path, access_log=AccessLog(log))) as server:
             yield Setup(server.base_url, upstream, log)
 
 

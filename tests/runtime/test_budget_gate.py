@@ -16,7 +16,7 @@ from runtime.budget.gate import Admission, BudgetGate
 from runtime.ledger.base import LedgerError, Settled
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.metrics import Metrics
-from runtime.reload import load_source
+from cli.sources import load_source
 from runtime.table import LoadedTable
 
 USD = 10**12

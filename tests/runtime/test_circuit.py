@@ -17,7 +17,7 @@ import pytest
 from runtime.app import Gatepost
 from runtime.circuit import Circuits
 from runtime.metrics import Metrics
-from runtime.server import build_app
+from tests.support.apps import app_from
 from runtime.upstream import UpstreamCall
 from runtime.upstream.base import BufferedResponse
 
@@ -116,7 +116,7 @@ virtual_keys:
 @pytest.fixture
 def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Gatepost, Scripted, Scripted]:
     monkeypatch.setenv("UNIT_KEY", "upstream-credential")
-    app = build_app(policy(tmp_path))
+    app = app_from(policy(tmp_path))
     primary, backup = Scripted(), Scripted()
     app.serving = replace(app.serving, transports={"primary": primary, "backup": backup})
     return app, primary, backup

@@ -24,7 +24,7 @@ class ProxyProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self._args = [sys.executable, "-m", "policy.cli", "serve", str(source), "--port", str(self.port), *extra]
+        self._args = [sys.executable, "-m", "cli", "serve", str(source), "--port", str(self.port), *extra]
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 

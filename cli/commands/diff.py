@@ -16,10 +16,8 @@ from compiler.diff_render import render_json, render_markdown
 from compiler.diff_render import render_text as render_diff
 from runtime.table import TableError, table_from_artifact
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
-
-EXIT_CHANGES = 3
+from ..exit_codes import EXIT_CHANGED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from policy.loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
 
 
 class SideError(Exception):
@@ -115,4 +113,4 @@ def run_diff(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(result) + "\n")
     else:
         sys.stdout.write(render_diff(result))
-    return EXIT_CHANGES if result.changed else EXIT_OK
+    return EXIT_CHANGED if result.changed else EXIT_OK
