@@ -7,9 +7,8 @@ from typing import Any
 
 from policy.models import FALLBACK_CONDITIONS, Cache, Circuit, PolicyDocument, Timeouts
 
-from .checks.budgets import parse_percent
-from .checks.fallback import normalise_condition
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
+from .values import normalise_condition, parse_percent
 
 MILLION = Decimal(1_000_000)
 DEFAULT_PREFIX = "X-Gatepost-"

@@ -27,6 +27,7 @@ from tests.support.proxy_process import ProxyProcess
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
+from tests.support.ledger_charges import recorded_charges
 
 pytestmark = pytest.mark.e2e
 
@@ -270,7 +271,7 @@ def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Pat
             pass
         ledger = open_here()
         [row] = ledger.counters()
-        charges = ledger.charges()
+        charges = recorded_charges(ledger)
         ledger.close()
         assert row.reserved == 0
         assert len(charges) == 7 and len({c[0] for c in charges}) == 7

@@ -18,6 +18,7 @@ from runtime.ledger.sqlite import SqliteLedger
 from runtime.metrics import Metrics
 from cli.sources import load_source
 from runtime.table import LoadedTable
+from tests.support.ledger_charges import recorded_charges
 
 USD = 10**12
 POLICY = """\
@@ -99,7 +100,7 @@ def test_a_refused_settle_is_kept_and_retried_until_the_ledger_takes_it(tmp_path
     assert (row.spent, row.reserved) == (5 * USD, 0)
     assert logged(events, "settle_retried") == [{"event": "settle_retried", "charges": 2, "still_unsettled": 0}]
     assert gate.retry_unsettled() == 0
-    assert sorted(c[2] for c in ledger.charges()) == [2 * USD, 3 * USD]
+    assert sorted(c[2] for c in recorded_charges(ledger)) == [2 * USD, 3 * USD]
     gate.close()
 
 
