@@ -9,15 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from compiler import compile_policy, render_text
-from runtime.table import LoadedTable, TableError, load_table, table_from_artifact
+from runtime.table import LoadedTable, load_table, table_from_artifact
 
-
-class PolicyError(TableError):
-    """A policy directory that does not compile; `report` is the rendered diagnostics."""
-
-    def __init__(self, report: str) -> None:
-        super().__init__(report)
-        self.report = report
+from .errors import PolicyError
 
 
 def load_source(source: Path) -> LoadedTable:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from policy.dsl import parse_dsl
-from policy.loader import Document, LoadError, SourceFile, discover, parse, read_source
+from policy.errors import LoadError
+from policy.loader import Document, SourceFile, discover, parse, read_source
 from policy.source import Span
 
 from . import codes

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from .errors import UnreadableValue
+
 
 def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
-    """'80%' or 80 -> Decimal(80); raises ValueError for anything else."""
+    """'80%' or 80 -> Decimal(80); raises UnreadableValue for anything else."""
     if value is None:
         return None
     text = str(value).strip()
@@ -15,9 +17,9 @@ def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
     try:
         number = Decimal(text)
     except InvalidOperation as exc:
-        raise ValueError(f"'{value}' is not a percentage such as 80%") from exc
+        raise UnreadableValue(f"'{value}' is not a percentage such as 80%") from exc
     if not number.is_finite() or number <= 0 or number > 1000:
-        raise ValueError(f"'{value}' must be a percentage above 0% and at most 1000%")
+        raise UnreadableValue(f"'{value}' must be a percentage above 0% and at most 1000%")
     return number
 
 

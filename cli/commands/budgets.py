@@ -16,7 +16,8 @@ from runtime.ledger.base import CounterRow, LedgerError
 from runtime.server import open_ledger
 from runtime.table import TableError
 
-from ..sources import PolicyError, load_source
+from ..errors import PolicyError
+from ..sources import load_source
 from ..exit_codes import EXIT_OK, EXIT_USAGE
 
 

@@ -16,14 +16,9 @@ from compiler.diff_render import render_json, render_markdown
 from compiler.diff_render import render_text as render_diff
 from runtime.table import TableError, table_from_artifact
 
+from ..errors import SideError
 from ..exit_codes import EXIT_CHANGED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from policy.loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
-
-
-class SideError(Exception):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _git(*args: str, cwd: Path) -> str:

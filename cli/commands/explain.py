@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from runtime.explain import Explanation, explain, find_key, keys_with_prefix
 from runtime.table import LoadedTable, TableError
 
-from ..sources import PolicyError, load_source
+from ..errors import PolicyError
+from ..sources import load_source
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 
 

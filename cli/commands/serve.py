@@ -10,7 +10,8 @@ from runtime.server import run
 from runtime.table import TableError
 
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..sources import PolicyError, load_source
+from ..errors import PolicyError
+from ..sources import load_source
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -16,9 +16,11 @@ from runtime.explain import explain, find_key
 from runtime.source_map import key_sources
 from runtime.table import LoadedTable, TableError
 
-from ..sources import PolicyError, load_source
+from ..errors import PolicyError
+from ..sources import load_source
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from policy.loader import TEST_SUFFIXES, LoadError, parse, read_source
+from policy.errors import LoadError
+from policy.loader import TEST_SUFFIXES, parse, read_source
 from policy.models import PolicyTestFile, TestCase
 
 

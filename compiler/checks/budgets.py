@@ -12,6 +12,7 @@ from policy.models import Budget
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
+from ..errors import UnreadableValue
 from ..values import parse_percent
 
 MICRO = Decimal("0.000001")
@@ -72,7 +73,7 @@ def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         raw = getattr(budget.on_breach, name)
         try:
             values[name] = parse_percent(raw)
-        except ValueError as exc:
+        except UnreadableValue as exc:
             yield Diagnostic.of(codes.INVALID_VALUE, f"budget '{bid}' on_breach.{name}: {exc}",
                                 ctx.index.value("budgets", bid, "on_breach", name))
             values[name] = None
@@ -134,7 +135,7 @@ def _unpriced(ctx: Context) -> Iterator[Diagnostic]:
 def _ceiling(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
     try:
         block = parse_percent(budget.on_breach.block) or Decimal(100)
-    except ValueError:
+    except UnreadableValue:
         return
     blocks_at = budget.limit_usd * block / 100
     if blocks_at > LEDGER_CEILING_USD:
