@@ -46,6 +46,9 @@ class Reloader:
         self.load = load
         self.events = events
         self.retire_grace_s = retire_grace_s
+        self.retiring: set[asyncio.Task[None]] = set()
+        """The retirements of transports a reload dropped, each waiting out its grace: held so the
+        loop does not lose them, and awaitable by whoever needs them done."""
         self._lock = asyncio.Lock()
         self._seen = fingerprint(source)
 
@@ -83,7 +86,9 @@ class Reloader:
             self.events.event("reloaded", reason=reason, revision=table.revision, previous=old.table.revision)
             for pid, problem in new.credential_problems.items():
                 self.events.event("credential_missing", provider=pid, problem=problem)
-            asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
+            retiring = asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
+            self.retiring.add(retiring)
+            retiring.add_done_callback(self.retiring.discard)
             return True
 
     async def watch(self, interval_s: float = 1.0) -> None:

@@ -61,7 +61,7 @@ def post(base_url: str, model: str, stream: bool = False) -> httpx.Response:
 
 def test_timeout_is_504(proxy) -> None:  # type: ignore[no-untyped-def]
     server, upstream = proxy
-    upstream.fail(delay_s=3, times=1)
+    upstream.fail(hold=True, times=1)
     response = post(server.base_url, "gpt-4o")
     assert response.status_code == 504
     error = response.json()["error"]
