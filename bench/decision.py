@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from compiler import compile_policy
-from runtime.decision import decide
+from runtime.decision import Deny, authenticate, decide_for_key
 from runtime.table import table_from_artifact
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,9 @@ def main() -> None:
             start = time.perf_counter_ns()
             for _ in range(BATCH):
                 d = hashlib.sha256(key.encode()).hexdigest() if with_hash else digest
-                decide(table, digest if with_hash else d, "chat", model, now)
+                found = authenticate(table, digest if with_hash else d, now)
+                if not isinstance(found, Deny):
+                    decide_for_key(found, "chat", model)
             samples.append((time.perf_counter_ns() - start) / BATCH / 1000)
         samples.sort()
         print(f"{name:42} {statistics.median(samples):>10.2f} {samples[int(len(samples) * 0.99)]:>8.2f}")

@@ -26,9 +26,8 @@ from artifact import (
 )
 from policy.models import FALLBACK_CONDITIONS, Budget, Cache, Circuit, Model, PolicyDocument, Provider, Timeouts
 
-from .checks.budgets import parse_percent
-from .checks.fallback import normalise_condition
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
+from .values import normalise_condition, parse_percent
 
 MILLION = Decimal(1_000_000)
 DEFAULT_PREFIX = "X-Gatepost-"

@@ -12,6 +12,7 @@ from policy.source import Path as PolicyPath, Span
 from . import codes
 from .diagnostics import Diagnostic, Related, suggest
 from .index import SourceIndex
+from .naming import singular
 
 
 @dataclass
@@ -89,7 +90,7 @@ def merge(documents: list[Document], index: SourceIndex) -> tuple[RawPolicy, lis
                     diagnostics.append(
                         Diagnostic.of(
                             codes.DUPLICATE_ENTITY,
-                            f"{_singular(section)} '{entity_id}' is defined more than once",
+                            f"{singular(section)} '{entity_id}' is defined more than once",
                             span,
                             hint="an id names one entity in the whole repository; rename or remove one",
                             related=[Related(first, "first defined here")],
@@ -113,24 +114,3 @@ def _copy_spans(doc: Document, index: SourceIndex, dropped: list[tuple[str, ...]
         for path, span in source.items():
             if not any(path[: len(d)] == d for d in dropped):
                 target[path] = span
-
-
-SINGULAR = {
-    "providers": "provider",
-    "models": "model",
-    "teams": "team",
-    "profiles": "profile",
-    "virtual_keys": "virtual key",
-    "budgets": "budget",
-}
-
-
-def _singular(section: str) -> str:
-    return SINGULAR.get(section, section)
-
-
-def describe(path: PolicyPath) -> str:
-    """How a message names the entity a policy path belongs to: virtual key 'vk-alice', section 'gateway'."""
-    if len(path) < 2 or path[0] not in SINGULAR:
-        return f"section '{path[0]}'"
-    return f"{SINGULAR[str(path[0])]} '{path[1]}'"

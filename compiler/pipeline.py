@@ -10,7 +10,8 @@ from typing import Any
 
 from artifact import RoutingTable
 from policy.dsl import parse_dsl
-from policy.loader import Document, LoadError, SourceFile, discover, parse, read_source
+from policy.errors import LoadError
+from policy.loader import Document, SourceFile, discover, parse, read_source
 from policy.source import Span
 
 from . import codes

@@ -16,7 +16,8 @@ from policy.source import Path
 from . import codes
 from .diagnostics import Diagnostic, suggest
 from .index import SourceIndex
-from .merge import SINGULAR, RawPolicy, describe
+from .merge import RawPolicy
+from .naming import SINGULAR, describe
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+:-]*$")
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+:-]*$")

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from .errors import LoadError
 from .source import Path, Span
 
 try:
@@ -30,17 +31,6 @@ SYNTAX_HINTS = {
     "mapping values are not allowed": "a value that contains ': ' must be quoted, e.g. description: \"a: b\"",
     "found character '\\t'": "indent with spaces; YAML does not allow tabs",
 }
-
-
-class LoadError(Exception):
-    """A file that cannot be turned into data; carries the code and where it happened."""
-
-    def __init__(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.span = span
-        self.hint = hint
 
 
 @dataclass

@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ProviderType = Literal["openai", "azure_openai", "anthropic", "gemini", "mock"]
 PROVIDER_TYPES: tuple[str, ...] = ("openai", "azure_openai", "anthropic", "gemini", "mock")
 CacheMode = Literal["respect", "disable", "force"]
 Scope = Literal["org", "team", "principal", "vk"]

@@ -7,12 +7,14 @@ skips the target, a client that went away, an error in the proxy) must hand its 
 `release`, or the provider would stay skipped for good: `admit` and `release` bracket every try.
 
 State lives in the process (the embedded default); it survives table reloads for providers that
-keep their id.
+keep their id. Time is read from `clock` (monotonic seconds), so a test can move it instead of
+waiting for a cool-down to pass.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .metrics import Metrics
@@ -39,17 +41,17 @@ class _State:
 
 
 class Circuits:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> None:
         self._states: dict[str, _State] = {}
         self._metrics = metrics
+        self._clock = clock
 
-    def admit(self, provider: str, now: float | None = None) -> Permit | None:
+    def admit(self, provider: str) -> Permit | None:
         """None while the provider cools down or another request holds its half-open try."""
         state = self._states.get(provider)
         if state is None or state.open_until == 0.0:
             return CLOSED
-        now = time.monotonic() if now is None else now
-        if now < state.open_until or state.probe is not None:
+        if self._clock() < state.open_until or state.probe is not None:
             return None
         permit = state.probe = Permit(provider, True)
         return permit
@@ -68,14 +70,14 @@ class Circuits:
             self._states[provider] = _State()
             self._metrics.circuit_open.set(provider, value=0)
 
-    def failed(self, provider: str, threshold: int, cooldown_s: float, now: float | None = None) -> None:
+    def failed(self, provider: str, threshold: int, cooldown_s: float) -> None:
         if threshold <= 0:
             return
         state = self._states.setdefault(provider, _State())
         state.failures += 1
         state.probe = None
         if state.failures >= threshold:
-            now = time.monotonic() if now is None else now
+            now = self._clock()
             if state.open_until <= now:
                 self._metrics.circuit_opened.inc(provider)
             state.open_until = now + cooldown_s
@@ -83,4 +85,4 @@ class Circuits:
 
     def is_open(self, provider: str) -> bool:
         state = self._states.get(provider)
-        return state is not None and state.open_until > time.monotonic()
+        return state is not None and state.open_until > self._clock()

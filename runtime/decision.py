@@ -54,13 +54,6 @@ def authenticate(table: LoadedTable, key_hash: str | None, now: datetime) -> Key
     return key
 
 
-def decide(table: LoadedTable, key_hash: str | None, surface: str, model: str | None, now: datetime) -> Decision:
-    found = authenticate(table, key_hash, now)
-    if isinstance(found, Deny):
-        return found
-    return decide_for_key(found, surface, model)
-
-
 def decide_for_key(key: KeyEntry, surface: str, model: str | None) -> Decision:
     if not model:
         return Deny(400, "invalid_request_error", "the request has no `model`", key, "model")

@@ -1,7 +1,9 @@
-"""Loading a table from a policy directory or an artifact, and swapping it in without a restart.
+"""Swapping a new routing table in without a restart.
 
-A new table is compiled (or loaded) and verified completely before it replaces the serving one;
-if anything is wrong the old table keeps serving and the failure is logged with its diagnostics.
+The reloader is given the function that loads its source (the CLI passes one that compiles a
+policy directory or verifies an artifact), so the runtime never sees the compiler. A new table is
+loaded and verified completely before it replaces the serving one; if anything is wrong the old
+table keeps serving and the failure is logged with its report (a policy's diagnostics).
 """
 
 from __future__ import annotations
@@ -9,32 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
-
-from compiler import compile_policy, render_text
 
 from .access_log import EventLog
 from .app import Gatepost
 from .state import build_serving, close_unused, with_credentials
-from .table import LoadedTable, TableError, load_table, table_from_artifact
+from .table import LoadedTable, TableError
 
-
-class PolicyError(Exception):
-    """A policy directory that does not compile; `report` is the rendered diagnostics."""
-
-    def __init__(self, report: str) -> None:
-        super().__init__(report)
-        self.report = report
-
-
-def load_source(source: Path) -> LoadedTable:
-    """Compile a policy directory, or load and verify an artifact file."""
-    if source.is_dir():
-        result = compile_policy(source)
-        if result.artifact is None:
-            raise PolicyError(render_text(result.diagnostics, result.sources))
-        return table_from_artifact(result.artifact)
-    return load_table(source)
+LoadSource = Callable[[Path], LoadedTable]
+"""Loads and verifies a table from its source, raising TableError (or OSError) when it must not
+be served; the error's text is what the `reload_refused` event reports."""
 
 
 def fingerprint(source: Path) -> tuple[tuple[str, int, int], ...]:
@@ -51,11 +38,17 @@ def fingerprint(source: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class Reloader:
-    def __init__(self, app: Gatepost, source: Path, events: EventLog, retire_grace_s: float = 30.0) -> None:
+    def __init__(
+        self, app: Gatepost, source: Path, load: LoadSource, events: EventLog, retire_grace_s: float = 30.0
+    ) -> None:
         self.app = app
         self.source = source
+        self.load = load
         self.events = events
         self.retire_grace_s = retire_grace_s
+        self.retiring: set[asyncio.Task[None]] = set()
+        """The retirements of transports a reload dropped, each waiting out its grace: held so the
+        loop does not lose them, and awaitable by whoever needs them done."""
         self._lock = asyncio.Lock()
         self._seen = fingerprint(source)
 
@@ -63,10 +56,10 @@ class Reloader:
         async with self._lock:
             self._seen = fingerprint(self.source)
             try:
-                table = await asyncio.to_thread(load_source, self.source)
-            except (PolicyError, TableError, OSError) as exc:
+                table = await asyncio.to_thread(self.load, self.source)
+            except (TableError, OSError) as exc:
                 self.app.metrics.reloads.inc("failed")
-                report = exc.report if isinstance(exc, PolicyError) else str(exc)
+                report = str(exc)
                 self.events.event(
                     "reload_refused", reason=reason, serving=self.app.serving.table.revision, diagnostics=report
                 )
@@ -93,7 +86,9 @@ class Reloader:
             self.events.event("reloaded", reason=reason, revision=table.revision, previous=old.table.revision)
             for pid, problem in new.credential_problems.items():
                 self.events.event("credential_missing", provider=pid, problem=problem)
-            asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
+            retiring = asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
+            self.retiring.add(retiring)
+            retiring.add_done_callback(self.retiring.discard)
             return True
 
     async def watch(self, interval_s: float = 1.0) -> None:

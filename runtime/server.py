@@ -1,4 +1,4 @@
-"""`policy serve`: the proxy under uvicorn, with reload on SIGHUP and on change."""
+"""The proxy under uvicorn, with its ledger kept and its table reloaded on SIGHUP and on change."""
 
 from __future__ import annotations
 
@@ -14,14 +14,17 @@ from .budget.gate import BudgetGate
 from .ledger.base import Ledger, LedgerError
 from .ledger.sqlite import SqliteLedger
 from .metrics import Metrics
-from .reload import Reloader, load_source
+from .reload import LoadSource, Reloader
 from .state import build_serving
+from .table import LoadedTable
 
 
 def build_app(
-    source: Path, access_log: AccessLog | None = None, ledger: Ledger | None = None, events: EventLog | None = None
+    table: LoadedTable,
+    access_log: AccessLog | None = None,
+    ledger: Ledger | None = None,
+    events: EventLog | None = None,
 ) -> Gatepost:
-    table = load_source(source)
     metrics = Metrics()
     gate = BudgetGate(ledger, events or EventLog(), metrics) if ledger is not None else None
     return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate)
@@ -58,6 +61,7 @@ async def keep_ledger(gate: BudgetGate, every_s: float = 5.0) -> None:
 
 async def serve(
     source: Path,
+    load: LoadSource,
     host: str,
     port: int,
     watch: bool = True,
@@ -68,7 +72,7 @@ async def serve(
 ) -> None:
     events = events or EventLog()
     ledger = open_ledger(data_dir, ledger_url)
-    app = build_app(source, AccessLog(enabled=access_log), ledger, events)
+    app = build_app(load(source), AccessLog(enabled=access_log), ledger, events)
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
@@ -82,7 +86,7 @@ async def serve(
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)
-    reloader = Reloader(app, source, events)
+    reloader = Reloader(app, source, load, events)
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if watch else None
     keeper = asyncio.create_task(keep_ledger(gate))
@@ -105,9 +109,16 @@ async def serve(
 
 
 def run(
-    source: Path, host: str, port: int, watch: bool, access_log: bool, data_dir: Path, ledger_url: str | None
+    source: Path,
+    load: LoadSource,
+    host: str,
+    port: int,
+    watch: bool,
+    access_log: bool,
+    data_dir: Path,
+    ledger_url: str | None,
 ) -> None:
-    main = serve(source, host, port, watch, access_log, data_dir, ledger_url)
+    main = serve(source, load, host, port, watch, access_log, data_dir, ledger_url)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on posix

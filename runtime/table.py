@@ -32,8 +32,10 @@ from artifact import (
 
 from .source_map import Grant, RouteSources, key_lines, route_set, route_sources
 
-TableError = ArtifactError
-"""An artifact that must not be served: unreadable, malformed, or not what its revision says."""
+class TableError(Exception):
+    """A table source that must not be served: an artifact that is unreadable, malformed or not what
+    its revision says (its `__cause__` is the `artifact` error that says which), or a policy that
+    does not compile (the CLI's `PolicyError`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +166,17 @@ class LoadedTable:
 
 
 def load_table(path: Path) -> LoadedTable:
-    return table_from_artifact(read(path))
+    try:
+        return table_from_artifact(read(path))
+    except ArtifactError as exc:
+        raise TableError(str(exc)) from exc
 
 
 def table_from_bytes(raw: bytes, name: str = "<artifact>") -> LoadedTable:
-    return table_from_artifact(decode(raw, name))
+    try:
+        return table_from_artifact(decode(raw, name))
+    except ArtifactError as exc:
+        raise TableError(str(exc)) from exc
 
 
 def table_from_artifact(artifact: RoutingTable) -> LoadedTable:

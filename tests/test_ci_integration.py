@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policy.gatepost_source import GatepostSource
+from cli.gatepost_source import GatepostSource
 from tests.conftest import ACME, ROOT
 
 BIN = Path(sys.executable).parent

@@ -41,7 +41,7 @@ virtual_keys:
 
 def policy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "policy.cli", *args], capture_output=True, text=True, cwd=cwd, check=False
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd, check=False
     )
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from policy.commands.explain import render_text
-from policy.commands.test import outcome
+from cli.commands.explain import render_text
+from cli.commands.test import outcome
 from policy.models import TestCase as PolicyCase
 from runtime.explain import explain
-from runtime.reload import load_source
+from cli.sources import load_source
 from runtime.table import LoadedTable
 from tests.conftest import ACME, FIXED_NOW
 

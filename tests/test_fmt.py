@@ -32,7 +32,7 @@ providers:
 
 
 def policy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policy.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_the_example_repo_is_in_canonical_layout() -> None:

@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 
 def policy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policy.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_init_writes_a_repository_that_compiles_and_passes_its_tests(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from tests.conftest import ACME, ROOT
 
 
 def policy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policy.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_explain_names_every_step_and_its_policy_line() -> None:

@@ -11,7 +11,7 @@ from policy.source import Span
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, Related, suggest
-from ..merge import describe
+from ..naming import describe
 from ..resolve import ResolvedKey, Sourced, is_glob, split_target
 from .inheritance import names_unknown_team, rotate
 

@@ -12,27 +12,13 @@ from policy.models import Budget
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
+from ..errors import UnreadableValue
+from ..values import parse_percent
 
 MICRO = Decimal("0.000001")
 LEDGER_CEILING_USD = Decimal(9_000_000)
 """The ledgers count pico-USD in signed 64-bit integers (SQLite INTEGER, and the same bound is kept
 for Redis): a block threshold above this could not be counted up to."""
-
-
-def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
-    """'80%' or 80 -> Decimal(80); raises ValueError for anything else."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text.endswith("%"):
-        text = text[:-1].strip()
-    try:
-        number = Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(f"'{value}' is not a percentage such as 80%") from exc
-    if not number.is_finite() or number <= 0 or number > 1000:
-        raise ValueError(f"'{value}' must be a percentage above 0% and at most 1000%")
-    return number
 
 
 def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
@@ -87,7 +73,7 @@ def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         raw = getattr(budget.on_breach, name)
         try:
             values[name] = parse_percent(raw)
-        except ValueError as exc:
+        except UnreadableValue as exc:
             yield Diagnostic.of(codes.INVALID_VALUE, f"budget '{bid}' on_breach.{name}: {exc}",
                                 ctx.index.value("budgets", bid, "on_breach", name))
             values[name] = None
@@ -149,7 +135,7 @@ def _unpriced(ctx: Context) -> Iterator[Diagnostic]:
 def _ceiling(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
     try:
         block = parse_percent(budget.on_breach.block) or Decimal(100)
-    except ValueError:
+    except UnreadableValue:
         return
     blocks_at = budget.limit_usd * block / 100
     if blocks_at > LEDGER_CEILING_USD:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic
-from ..merge import describe
+from ..naming import describe
 
 
 def check_cache(ctx: Context) -> Iterator[Diagnostic]:

@@ -11,14 +11,11 @@ from policy.models import FALLBACK_CONDITIONS, Fallback, Timeouts
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
-from ..merge import describe
+from ..naming import describe
 from ..resolve import hop_of, serves
+from ..values import normalise_condition
 
 NOT_RETRYABLE = {"4xx", "400", "401", "403", "404", "409", "413", "422"}
-
-
-def normalise_condition(value: str | int) -> str:
-    return str(value).strip().lower()
 
 
 def check_fallback_conditions(ctx: Context) -> Iterator[Diagnostic]:

@@ -18,7 +18,6 @@ from ..context import Context
 from ..diagnostics import Diagnostic
 from ..resolve import PROTOCOLS, Route
 
-TRANSLATABLE = frozenset({"openai", "anthropic"})
 NAMED_PROTOCOLS = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-"), "openai"),
     (("claude-",), "anthropic"),

@@ -14,7 +14,8 @@ from typing import Any, cast
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..loader import Document, LoadError, SourceFile
+from ..errors import LoadError
+from ..loader import Document, SourceFile
 from ..source import Path, Span
 
 KINDS = {

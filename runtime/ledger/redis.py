@@ -263,14 +263,6 @@ class RedisLedger:
                 ))
         return sorted(rows, key=lambda r: (r.instance, r.window))
 
-    def charges(self) -> list[tuple[str, int, int, str]]:
-        out = []
-        with _parsing("charges"), _reaching("charges"):
-            for raw in self._r.lrange(f"{self.prefix}charges", 0, -1):
-                c = json.loads(raw)
-                out.append((c["id"], _integer(c["estimate"]), _integer(c["amount"]), c["how"]))
-        return out
-
     async def aclose(self) -> None:
         """Close this loop's connection, if one was made."""
         if self._aio is not None and self._aio[0] is asyncio.get_running_loop():

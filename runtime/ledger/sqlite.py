@@ -213,9 +213,6 @@ class SqliteLedger:
             raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
         return [CounterRow(*row) for row in rows]
 
-    def charges(self) -> list[tuple[str, int, int, str]]:
-        return self._db.execute("SELECT id, estimate, amount, how FROM charges ORDER BY settled_at").fetchall()
-
     async def aclose(self) -> None:
         """Nothing loop-bound to close: see `close`."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from pathlib import Path
@@ -24,7 +23,7 @@ from artifact import (
     table_revision,
 )
 from compiler import compile_policy
-from tests.conftest import ACME, FIXED_NOW, ROOT
+from tests.conftest import ACME, FIXED_NOW
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +80,3 @@ def test_a_source_map_with_lines_the_format_does_not_have_is_refused(acme: Routi
     data["source_map"]["virtual_keys"]["vk-alice-codex"]["colour"] = "blue"
     with pytest.raises(SchemaMismatch, match="source_map.virtual_keys.vk-alice-codex.colour"):
         decode(json.dumps(data).encode())
-
-
-def test_the_artifact_package_imports_nothing_else_of_gatepost() -> None:
-    others = {"policy", "compiler", "runtime", "tests"}
-    for path in sorted((ROOT / "artifact").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                assert not {a.name.split(".")[0] for a in node.names} & others, path
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                assert node.module.split(".")[0] not in others, path

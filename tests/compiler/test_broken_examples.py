@@ -58,7 +58,7 @@ def test_readme_lists_every_broken_example() -> None:
 
 
 def run_check(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "policy.cli", "compile", str(root), "--check", *extra]
+    command = [sys.executable, "-m", "cli", "compile", str(root), "--check", *extra]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
 
 

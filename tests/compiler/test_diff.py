@@ -90,7 +90,7 @@ def test_realistic_change_set_in_every_format(tmp_path: Path, snapshot: Snapshot
 
 
 def policy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "policy.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def git(repo: Path, *args: str) -> None:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler import compile_sources, render_github, render_json, render_text
-from policy.cli import main
+from cli.main import main
 from policy.loader import SourceFile
 from tests.conftest import ACME, FIXED_NOW
 

@@ -77,7 +77,7 @@ def test_every_broken_example_reports_valid_sarif(example: Path) -> None:
 
 def test_a_diagnostic_without_a_file_points_at_the_policy_directory(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "policy.cli", "compile", "empty", "--check", "--format", "sarif"],
+    proc = subprocess.run([sys.executable, "-m", "cli", "compile", "empty", "--check", "--format", "sarif"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
@@ -103,7 +103,7 @@ def test_paths_are_relative_to_the_git_root_when_run_from_a_subdirectory(tmp_pat
     teams = repo / "policies" / "teams.yaml"
     teams.write_text(teams.read_text().replace("description: Analytics and ML", "descriptoin: Analytics and ML"))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    command = [sys.executable, "-m", "policy.cli", "compile", ".", "--check", "--format"]
+    command = [sys.executable, "-m", "cli", "compile", ".", "--check", "--format"]
     sarif = subprocess.run([*command, "sarif"], capture_output=True, text=True, cwd=repo / "policies")
     run = json.loads(sarif.stdout)["runs"][0]
     [result] = [r for r in run["results"] if r["ruleId"] == "GP102"]

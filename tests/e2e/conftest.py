@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 
@@ -83,6 +83,6 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         policy_dir = tmp_path / "policy"
         policy_dir.mkdir()
         (policy_dir / "policy.yaml").write_text(policy_text(upstream.base_url))
-        app = build_app(policy_dir)
+        app = app_from(policy_dir)
         with ServerThread(app) as proxy:
             yield Stack(upstream, proxy, policy_dir, app)

@@ -22,11 +22,13 @@ import pytest
 from runtime.ledger.base import Ledger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.proxy_process import ProxyProcess
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
+from tests.support.ledger_charges import recorded_charges
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -69,9 +71,16 @@ TEAM_DAILY = "  eng-daily: {scope: team, target: engineering, window: day, timez
 
 
 class Proxy:
-    def __init__(self, base_url: str, data: Path) -> None:
+    def __init__(self, base_url: str, data: Path, server: ServerThread | None = None) -> None:
         self.base_url = base_url
         self.data = data
+        self.server = server
+
+    def wait_settled(self) -> None:
+        """Return once every request has finished: the proxy settles a charge after the client has
+        its answer, so a ledger read right after a response could race the settle."""
+        assert self.server is not None, "only an in-process proxy can say when its requests ended"
+        self.server.wait_idle()
 
     def client(self, who: str) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.base_url + "/v1", api_key=KEYS[who], max_retries=0)
@@ -94,9 +103,9 @@ def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, budgets: str, backend
             ledger = RedisLedger(stack.enter_context(RedisServer(tmp_path / "redis")).url)
         else:
             ledger = SqliteLedger(tmp_path / "data")
-        app = build_app(tmp_path / "policy", ledger=ledger)
+        app = app_from(tmp_path / "policy", ledger=ledger)
         with ServerThread(app) as server:
-            proxy = Proxy(server.base_url, tmp_path / "data")
+            proxy = Proxy(server.base_url, tmp_path / "data", server)
             proxy.upstream = upstream  # type: ignore[attr-defined]
             proxy.ledger = ledger  # type: ignore[attr-defined]
             yield proxy
@@ -207,8 +216,8 @@ def two_proxies(tmp_path: Path, backend: str, budget: str) -> Iterator[tuple[lis
                 ProxyProcess(tmp_path / "policy", tmp_path / "b.log", ENV, *extra) as b:
 
             def after_shutdown() -> Ledger:
-                a.__exit__()
-                b.__exit__()
+                a.stop()
+                b.stop()
                 return open_here()
 
             yield [Proxy(a.base_url, tmp_path / "data"), Proxy(b.base_url, tmp_path / "data")], after_shutdown
@@ -251,13 +260,11 @@ def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Pat
             proxy = Proxy(first.base_url, data)
             for _ in range(3):
                 assert proxy.call("alice").status_code == 200
-            upstream.fail(delay_s=30, times=4)
+            upstream.fail(hold=True, times=4)
             threads = [threading.Thread(target=lambda: _swallow(proxy.call, "alice")) for _ in range(4)]
             for t in threads:
                 t.start()
-            deadline = time.monotonic() + 10
-            while len(upstream.requests) < 7 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            upstream.wait_for_requests(7)
             assert len(upstream.requests) == 7
             first.signal(signal.SIGKILL)
             first.proc.wait(timeout=10)  # type: ignore[union-attr]
@@ -270,7 +277,7 @@ def test_kill_9_mid_request_loses_no_charge_and_charges_none_twice(tmp_path: Pat
             pass
         ledger = open_here()
         [row] = ledger.counters()
-        charges = ledger.charges()
+        charges = recorded_charges(ledger)
         ledger.close()
         assert row.reserved == 0
         assert len(charges) == 7 and len({c[0] for c in charges}) == 7
@@ -296,8 +303,9 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
     for _ in range(5):
         per_principal.call("alice")
     per_principal.call("bob")
+    per_principal.wait_settled()
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", "--data", str(per_principal.data)], capture_output=True, text=True
+        [sys.executable, "-m", "cli", "budgets", "--data", str(per_principal.data)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -307,7 +315,7 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
     bob = next(l for l in lines if l.startswith("per-engineer/bob@acme.com"))
     assert bob.split()[-2:] == ["20%", "ok"]
     data = json.loads(subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
+        [sys.executable, "-m", "cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
         capture_output=True, text=True,
     ).stdout)
     assert {d["instance"]: d["state"] for d in data} == {"per-engineer/alice@acme.com": "blocked", "per-engineer/bob@acme.com": "ok"}
@@ -319,13 +327,14 @@ def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limi
 
     for _ in range(2):
         per_principal.call("alice")
+    per_principal.wait_settled()
     policy = tmp_path / "policy"
     raised = (policy / "policy.yaml").read_text().replace("limit_usd: 0.08", "limit_usd: 0.32")
     (tmp_path / "raised").mkdir()
     (tmp_path / "raised" / "policy.yaml").write_text(raised)
     owners_before = per_principal.data.joinpath("ledger.sqlite3").stat().st_mtime_ns
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", str(tmp_path / "raised"), "--data", str(per_principal.data),
+        [sys.executable, "-m", "cli", "budgets", str(tmp_path / "raised"), "--data", str(per_principal.data),
          "--format", "json"], capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
@@ -339,17 +348,21 @@ def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limi
     assert per_principal.data.joinpath("ledger.sqlite3").stat().st_mtime_ns == owners_before, "the ledger is only read"
     empty = tmp_path / "no-ledger-here"
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", str(policy), "--data", str(empty)], capture_output=True, text=True
+        [sys.executable, "-m", "cli", "budgets", str(policy), "--data", str(empty)], capture_output=True, text=True
     )
     assert proc.returncode == 2 and f"no ledger in {empty}" in proc.stderr and not empty.exists()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "policy.yaml").write_text("budgets: [\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "budgets", str(broken), "--data", str(per_principal.data)],
+        [sys.executable, "-m", "cli", "budgets", str(broken), "--data", str(per_principal.data)],
         capture_output=True, text=True,
     )
     assert proc.returncode == 2 and "policy.yaml:" in proc.stderr
+
+
+def revision(served: ProxyProcess) -> str:
+    return str(httpx.get(served.base_url + "/readyz").json()["revision"])
 
 
 def test_a_changed_limit_applies_at_reload_with_spend_kept(tmp_path: Path) -> None:
@@ -361,17 +374,16 @@ def test_a_changed_limit_applies_at_reload_with_spend_kept(tmp_path: Path) -> No
             proxy = Proxy(served.base_url, tmp_path / "data")
             statuses = [proxy.call("alice").status_code for _ in range(6)]
             assert statuses == [200] * 5 + [402]
-            before = httpx.get(served.base_url + "/readyz").json()["revision"]
+            before = revision(served)
             policy.write_text(budget_policy(upstream.base_url, PER_PRINCIPAL.replace("limit_usd: 0.08", "limit_usd: 0.16")))
             served.signal(signal.SIGHUP)
-            deadline = time.monotonic() + 15
-            while httpx.get(served.base_url + "/readyz").json()["revision"] == before and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: revision(served) != before)
             statuses = [proxy.call("alice").status_code for _ in range(6)]
             assert statuses == [200] * 5 + [402], "the raised limit admits exactly the room it adds; spend was kept"
+            raised = revision(served)
             policy.write_text(budget_policy(upstream.base_url, PER_PRINCIPAL.replace("limit_usd: 0.08", "limit_usd: 0.02")))
             served.signal(signal.SIGHUP)
-            time.sleep(0.1)
+            wait_until(lambda: revision(served) != raised)
             deadline = time.monotonic() + 15
             while proxy.call("bob").status_code == 200 and time.monotonic() < deadline:
                 pass
@@ -390,7 +402,7 @@ def test_streaming_usage_is_requested_and_charged(per_principal: Proxy, tmp_path
     assert all(chunk.choices and chunk.usage is None for chunk in chunks), "usage was asked for on the client's behalf, not shown to it"
     events = list(client.responses.create(model="gpt-4o", input="hi", stream=True, max_output_tokens=16))
     assert events[-1].type == "response.completed"
-    rows = {r.instance: r for r in settled_counters(per_principal.data)}
+    rows = {r.instance: r for r in settled_counters(per_principal)}
     assert rows["per-engineer/alice@acme.com"].spent == 2 * 16_000 * 10**6
 
 
@@ -399,19 +411,13 @@ def test_a_fallback_answer_is_charged_at_the_answering_models_price(per_principa
     response = per_principal.call("alice")
     assert response.status_code == 200 and response.headers["x-langwatch-fallback-count"] == "1"
     assert response.json()["model"] == "gpt-4o-mini"
-    rows = {r.instance: r for r in settled_counters(per_principal.data)}
+    rows = {r.instance: r for r in settled_counters(per_principal)}
     assert rows["per-engineer/alice@acme.com"].spent == 16 * 100 * 10**6
 
 
-def settled_counters(data: Path) -> list[Any]:
-    """The ledger's counters once no reservation is open: the proxy settles after the client has
-    its answer, so a read right after the response can race the settle."""
-    deadline = time.monotonic() + 5
-    while True:
-        rows = SqliteLedger(data).counters()
-        if all(r.reserved == 0 for r in rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.02)
+def settled_counters(proxy: Proxy) -> list[Any]:
+    proxy.wait_settled()
+    return SqliteLedger(proxy.data).counters()
 
 
 def per_principal_upstream_fails_once(proxy: Proxy) -> None:

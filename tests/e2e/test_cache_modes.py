@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 
@@ -51,18 +51,26 @@ ACCESS_LOG = io.StringIO()
 
 
 @pytest.fixture
-def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream]]:
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ServerThread, MockUpstream]]:
     monkeypatch.setenv("E2E_OPENAI_KEY", "x")
     monkeypatch.setenv("E2E_ANTHROPIC_KEY", "y")
     ACCESS_LOG.seek(0)
     ACCESS_LOG.truncate()
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
-        with ServerThread(build_app(tmp_path, access_log=AccessLog(ACCESS_LOG))) as server:
-            yield server.base_url, upstream
+        with ServerThread(app_from(tmp_path, access_log=AccessLog(ACCESS_LOG))) as server:
+            yield server, upstream
 
 
-def logged() -> list[dict[str, object]]:
+@pytest.fixture
+def proxy(served: tuple[ServerThread, MockUpstream]) -> tuple[str, MockUpstream]:
+    server, upstream = served
+    return server.base_url, upstream
+
+
+def logged(server: ServerThread) -> list[dict[str, object]]:
+    """The access log once the server has finished every request (it logs after the answer)."""
+    server.wait_idle()
     return [json.loads(line) for line in ACCESS_LOG.getvalue().splitlines() if line.startswith("{")]
 
 
@@ -225,11 +233,13 @@ def test_salt_goes_first_on_every_surface(proxy: tuple[str, MockUpstream]) -> No
     assert "cachedContent" not in gemini and gemini["contents"] == GEMINI["contents"]
 
 
-def test_hit_and_miss_are_logged_and_counted_under_force_and_disable(proxy: tuple[str, MockUpstream]) -> None:
+def test_hit_and_miss_are_logged_and_counted_under_force_and_disable(
+    proxy: tuple[str, MockUpstream], served: tuple[ServerThread, MockUpstream]
+) -> None:
     base_url, _ = proxy
     assert post(base_url, "force", "/v1/messages", PLAIN_MESSAGES).headers["x-langwatch-cache"] == "force"
     assert post(base_url, "cold", "/v1/chat/completions", CHAT).headers["x-langwatch-cache"] == "bypass"
-    force, cold = logged()
+    force, cold = logged(served[0])
     assert (force["cache"], force["cache_lookup"]) == ("force", "hit")
     assert (cold["cache"], cold["cache_lookup"]) == ("bypass", "miss")
     metrics = httpx.get(base_url + "/metrics").text

@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.server import build_app
+from runtime.circuit import Circuits
+from tests.support.apps import app_from
+from tests.support.clock import ManualClock
 from tests.support.proxy_process import free_port
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
@@ -75,8 +77,12 @@ class Setup:
     primary: MockUpstream
     backup: MockUpstream
     log: io.StringIO
+    clock: ManualClock
+    """The circuits' clock: a cool-down passes when the test advances it."""
+    server: ServerThread
 
     def records(self) -> list[dict[str, Any]]:
+        self.server.wait_idle()
         return [json.loads(line) for line in self.log.getvalue().splitlines() if line.startswith("{")]
 
     def chat(self, key: str = KEY, model: str = "gpt-4o", stream: bool = False) -> httpx.Response:
@@ -93,8 +99,11 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     with MockUpstream() as primary, MockUpstream() as backup:
         (tmp_path / "policy.yaml").write_text(policy(primary.base_url, backup.base_url, f"http://127.0.0.1:{free_port()}"))
         log = io.StringIO()
-        with ServerThread(build_app(tmp_path, access_log=AccessLog(log))) as server:
-            yield Setup(server.base_url, primary, backup, log)
+        app = app_from(tmp_path, access_log=AccessLog(log))
+        clock = ManualClock()
+        app.circuits = Circuits(app.metrics, clock)
+        with ServerThread(app) as server:
+            yield Setup(server.base_url, primary, backup, log, clock, server)
 
 
 def headers_of(r: httpx.Response) -> tuple[str, str]:
@@ -115,7 +124,7 @@ def test_5xx_falls_back_to_the_next_target(setup: Setup, status: int) -> None:
 
 
 def test_read_timeout_falls_back(setup: Setup) -> None:
-    setup.primary.fail(delay_s=3, times=1)
+    setup.primary.fail(hold=True, times=1)
     started = time.monotonic()
     r = setup.chat()
     assert r.status_code == 200 and headers_of(r) == ("backup", "1")
@@ -160,7 +169,7 @@ def test_400_is_returned_as_it_is_without_fallback(setup: Setup) -> None:
 
 
 def test_condition_not_listed_is_not_a_reason_to_fall_back(setup: Setup) -> None:
-    setup.primary.fail(delay_s=3, times=1)
+    setup.primary.fail(hold=True, times=1)
     r = setup.chat(key=DEAD_KEY)
     assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
     assert setup.backup.requests == []
@@ -188,7 +197,7 @@ def test_a_failing_provider_is_cooled_down_then_tried_again(setup: Setup) -> Non
     assert headers_of(r) == ("backup", "1") and len(setup.primary.requests) == 3
     metrics = httpx.get(setup.base_url + "/metrics").text
     assert 'gatepost_circuit_open{provider="primary"} 1' in metrics
-    time.sleep(1.1)
+    setup.clock.advance(1.1)
     assert headers_of(setup.chat()) == ("primary", "0")
     assert 'gatepost_circuit_open{provider="primary"} 0' in httpx.get(setup.base_url + "/metrics").text
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from runtime.ledger.sqlite import SqliteLedger
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.conftest import ROOT
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
@@ -53,7 +53,7 @@ def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
     monkeypatch.setenv("E2E_GEMINI_KEY", "gemini-upstream-credential")
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
-        app = build_app(tmp_path, ledger=SqliteLedger(tmp_path / "data"))
+        app = app_from(tmp_path, ledger=SqliteLedger(tmp_path / "data"))
         with ServerThread(app) as server:
             yield server.base_url, upstream
 

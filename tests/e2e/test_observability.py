@@ -38,6 +38,7 @@ def test_access_log_is_one_json_line_per_request_without_the_key(running) -> Non
         http.post("/v1/chat/completions", json={"model": "fast-nope", "messages": []}, headers={"authorization": f"Bearer {ALICE_KEY}"})
         http.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers={"authorization": f"Bearer {ALICE_KEY}"})
         http.post("/v1/responses", json={"model": "gpt-4o", "input": "hi"}, headers={"authorization": "Bearer gp-typo-in-the-key-0123456789"})
+    proxy.stop()
     requests = [r for r in records(log) if "surface" in r]
     assert len(requests) == 3
     denied, allowed, unknown = requests

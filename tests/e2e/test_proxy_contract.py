@@ -14,10 +14,13 @@ import pytest
 import uvicorn
 
 from runtime.access_log import EventLog
+from cli.sources import load_source
 from runtime.reload import Reloader
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, Stack, policy_text
+from tests.support.servers import ListeningServer
 from tests.support.upstream import MockUpstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -33,19 +36,19 @@ def test_a_stream_outlives_the_reload_that_retired_its_provider(tmp_path: Path, 
     with MockUpstream() as upstream:
         text = policy_text(upstream.base_url)
         (policy / "policy.yaml").write_text(text)
-        upstream.fail(pace_s=0.25, path_contains="chat", times=1)
+        upstream.fail(hold_after=1, path_contains="chat", times=1)
         changed = text.replace("api_key: env:E2E_OPENAI_KEY", "api_key: env:E2E_OPENAI_KEY\n    timeouts: {read_s: 30}")
 
         async def scenario() -> tuple[list[str], list[str], bool]:
-            app = build_app(policy)
+            app = app_from(policy)
             events = io.StringIO()
-            reloader = Reloader(app, policy, EventLog(events), retire_grace_s=0)
+            reloader = Reloader(app, policy, load_source, EventLog(events), retire_grace_s=0)
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+            listening = asyncio.Event()
+            server = ListeningServer(uvicorn.Config(app, log_level="warning", lifespan="on"), listening.set)
             serving = asyncio.create_task(server.serve(sockets=[sock]))
-            while not server.started:
-                await asyncio.sleep(0.01)
+            await listening.wait()
             old_transport = app.serving.transports["openai-primary"]
             lines: list[str] = []
             revisions: list[str] = []
@@ -58,11 +61,11 @@ def test_a_stream_outlives_the_reload_that_retired_its_provider(tmp_path: Path, 
                         if len(lines) == 2:
                             (policy / "policy.yaml").write_text(changed)
                             assert await reloader.reload("test")
-                            await asyncio.sleep(0.2)
+                            await asyncio.gather(*reloader.retiring)
                             assert app.serving.transports["openai-primary"] is not old_transport
+                            upstream.release()
                 after = await http.post(url, json=CHAT, headers=AUTH)
                 revisions.append(after.headers["x-langwatch-policy-revision"])
-            await asyncio.sleep(0.1)
             retired_closed = getattr(old_transport, "_session", None) is None
             server.should_exit = True
             await serving
@@ -123,7 +126,6 @@ def test_a_chat_stream_gets_no_usage_chunk_it_did_not_ask_for(stack: Stack) -> N
 
 
 def test_sighup_picks_up_a_rotated_file_credential(tmp_path: Path) -> None:
-    from tests.e2e.test_reload import wait_for
     from tests.support.proxy_process import ProxyProcess
 
     secret = tmp_path / "openai.key"
@@ -139,7 +141,7 @@ def test_sighup_picks_up_a_rotated_file_credential(tmp_path: Path) -> None:
             assert httpx.post(url, json=CHAT, headers=AUTH).status_code == 200
             secret.write_text("second-provider-credential\n")
             proxy.signal()
-            wait_for(lambda: "credentials_reloaded" in log.read_text())
+            wait_until(lambda: "credentials_reloaded" in log.read_text())
             assert httpx.post(url, json=CHAT, headers=AUTH).status_code == 200
     sent = [r.headers["authorization"] for r in upstream.requests]
     assert sent == ["Bearer first-provider-credential", "Bearer second-provider-credential"]
@@ -162,6 +164,7 @@ def test_a_fault_of_the_gateway_is_a_typed_500_with_its_log_line(stack: Stack, m
     client = openai.OpenAI(base_url=stack.base_url, api_key=ALICE_KEY, max_retries=0)
     with pytest.raises(openai.InternalServerError) as failed:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    stack.proxy.wait_idle()
     assert failed.value.code == "internal_error"
     assert failed.value.response.headers["x-langwatch-policy-revision"]
     assert failed.value.response.headers["x-langwatch-fallback-count"] == "0"

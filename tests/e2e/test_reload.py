@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_AZURE_SECRET, UPSTREAM_OPENAI_SECRET, policy_text
 from tests.support.proxy_process import ProxyProcess
 from tests.support.upstream import MockUpstream
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +29,13 @@ class Traffic(threading.Thread):
         self.results: list[tuple[int, str]] = []
         self.errors: list[str] = []
         self.stop = threading.Event()
+        self._answered = threading.Condition()
+
+    def wait_for(self, condition: Callable[[list[tuple[int, str]]], bool], timeout_s: float = 15) -> None:
+        """Return once the answers so far meet `condition`, checked as each answer arrives."""
+        with self._answered:
+            if not self._answered.wait_for(lambda: condition(self.results), timeout_s):
+                raise AssertionError("the traffic did not get there")
 
     def run(self) -> None:
         with httpx.Client(base_url=self.base_url, timeout=10) as http:
@@ -38,22 +46,17 @@ class Traffic(threading.Thread):
                         json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
                         headers={"authorization": f"Bearer {ALICE_KEY}"},
                     )
-                    self.results.append((r.status_code, r.headers.get("x-langwatch-policy-revision", "")))
+                    answer = (r.status_code, r.headers.get("x-langwatch-policy-revision", ""))
                 except httpx.HTTPError as exc:
                     self.errors.append(repr(exc))
+                    continue
+                with self._answered:
+                    self.results.append(answer)
+                    self._answered.notify_all()
 
 
 def revision_now(base_url: str) -> str:
     return str(httpx.get(base_url + "/readyz").json()["revision"])
-
-
-def wait_for(predicate: object, timeout_s: float = 15) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 @pytest.mark.parametrize("trigger", ["sighup", "watch"])
@@ -69,21 +72,21 @@ def test_swap_then_refuse_a_broken_table_under_load(tmp_path: Path, trigger: str
             first = revision_now(proxy.base_url)
             traffic = Traffic(proxy.base_url)
             traffic.start()
-            wait_for(lambda: len(traffic.results) > 20)
+            traffic.wait_for(lambda answers: len(answers) > 20)
 
             (policy / "policy.yaml").write_text(text.replace("input: 2.50", "input: 2.75"))
             if trigger == "sighup":
                 proxy.signal()
-            wait_for(lambda: revision_now(proxy.base_url) != first)
+            wait_until(lambda: revision_now(proxy.base_url) != first)
             second = revision_now(proxy.base_url)
-            wait_for(lambda: traffic.results[-1][1] == second)
+            traffic.wait_for(lambda answers: answers[-1][1] == second)
 
             (policy / "policy.yaml").write_text(text.replace("extends: codex-default", "extends: codex-defualt", 1))
             if trigger == "sighup":
                 proxy.signal()
-            wait_for(lambda: "reload_refused" in log.read_text())
+            wait_until(lambda: "reload_refused" in log.read_text())
             count = len(traffic.results)
-            wait_for(lambda: len(traffic.results) > count + 20)
+            traffic.wait_for(lambda answers: len(answers) > count + 20)
             traffic.stop.set()
             traffic.join(timeout=10)
 
@@ -109,7 +112,7 @@ def test_refuses_to_start_on_a_policy_that_does_not_compile(tmp_path: Path) -> N
     policy.mkdir()
     (policy / "policy.yaml").write_text(policy_text("http://127.0.0.1:9").replace("[gpt-5-mini, gpt-4o]", "[gpt-5-mni, gpt-4o]"))
     proc = subprocess.run(
-        [sys.executable, "-m", "policy.cli", "serve", str(policy), "--port", "9"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "cli", "serve", str(policy), "--port", "9"], capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 1
     assert "error[GP202]" in proc.stderr and "did you mean 'gpt-5-mini'?" in proc.stderr
@@ -160,9 +163,9 @@ def test_serves_an_artifact_and_reloads_when_it_is_replaced(tmp_path: Path) -> N
         with ProxyProcess(artifact, tmp_path / "serve.log", ENV) as proxy:
             assert revision_now(proxy.base_url) == first
             second = compile_to(text.replace("input: 2.50", "input: 3.00"), artifact)
-            wait_for(lambda: revision_now(proxy.base_url) == second)
+            wait_until(lambda: revision_now(proxy.base_url) == second)
             artifact.write_bytes(artifact.read_bytes()[:-40])
-            wait_for(lambda: "reload_refused" in (tmp_path / "serve.log").read_text())
+            wait_until(lambda: "reload_refused" in (tmp_path / "serve.log").read_text())
             assert revision_now(proxy.base_url) == second
             r = httpx.post(
                 proxy.base_url + "/v1/chat/completions", json={"model": "gpt-4o", "messages": []},

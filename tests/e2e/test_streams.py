@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 
@@ -99,6 +99,7 @@ class Setup:
     base_url: str
     upstream: MockUpstream
     log: io.StringIO
+    server: ServerThread
 
     def post(self, case: Case, stream: bool = True) -> httpx.Response:
         body = case.body if stream else {k: v for k, v in case.body.items() if k != "stream"}
@@ -106,6 +107,7 @@ class Setup:
         return httpx.post(self.base_url + path, json=body, headers={"x-api-key": KEY, "x-goog-api-key": KEY}, timeout=20)
 
     def records(self) -> list[dict[str, Any]]:
+        self.server.wait_idle()
         return [json.loads(line) for line in self.log.getvalue().splitlines() if line.startswith("{")]
 
 
@@ -115,8 +117,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     log = io.StringIO()
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url))
-        with ServerThread(build_app(tmp_path, access_log=AccessLog(log))) as server:
-            yield Setup(server.base_url, upstream, log)
+        with ServerThread(app_from(tmp_path, access_log=AccessLog(log))) as server:
+            yield Setup(server.base_url, upstream, log, server)
 
 
 def events(text: str) -> list[tuple[str | None, Any]]:
@@ -238,6 +240,7 @@ def test_an_event_the_proxy_cannot_translate_ends_the_stream_in_band_and_is_coun
     assert r.status_code == 200
     relayed = events(r.text)
     assert _openai_error(*relayed[-1]) and not any(d == "[DONE]" for _, d in relayed)
+    setup.server.wait_idle()
     [line] = [json.loads(l) for l in setup.log.getvalue().splitlines()]
     assert line["stream_error"] == "untranslatable_event" and line["internal_error"] in ("TypeError", "AttributeError")
     metrics = httpx.get(setup.base_url + "/metrics").text

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from runtime.ledger.sqlite import SqliteLedger
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.codex import run_codex
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
@@ -51,7 +51,7 @@ def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
     with MockUpstream() as upstream:
         (tmp_path / "policy").mkdir()
         (tmp_path / "policy" / "policy.yaml").write_text(policy(upstream.base_url))
-        app = build_app(tmp_path / "policy", ledger=SqliteLedger(tmp_path / "data"))
+        app = app_from(tmp_path / "policy", ledger=SqliteLedger(tmp_path / "data"))
         with ServerThread(app) as server:
             yield server.base_url, upstream, tmp_path / "data"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.server import build_app
+from tests.support.apps import app_from
 from tests.support.proxy_process import free_port
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
@@ -46,7 +46,7 @@ def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-u
     monkeypatch.setenv("E2E_OPENAI_KEY", "upstream-credential")
     with MockUpstream() as upstream:
         (tmp_path / "policy.yaml").write_text(policy(upstream.base_url, f"http://127.0.0.1:{free_port()}"))
-        with ServerThread(build_app(tmp_path)) as server:
+        with ServerThread(app_from(tmp_path)) as server:
             yield server, upstream
 
 
@@ -61,7 +61,7 @@ def post(base_url: str, model: str, stream: bool = False) -> httpx.Response:
 
 def test_timeout_is_504(proxy) -> None:  # type: ignore[no-untyped-def]
     server, upstream = proxy
-    upstream.fail(delay_s=3, times=1)
+    upstream.fail(hold=True, times=1)
     response = post(server.base_url, "gpt-4o")
     assert response.status_code == 504
     error = response.json()["error"]

@@ -16,8 +16,9 @@ from runtime.budget.gate import Admission, BudgetGate
 from runtime.ledger.base import LedgerError, Settled
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.metrics import Metrics
-from runtime.reload import load_source
+from cli.sources import load_source
 from runtime.table import LoadedTable
+from tests.support.ledger_charges import recorded_charges
 
 USD = 10**12
 POLICY = """\
@@ -99,7 +100,7 @@ def test_a_refused_settle_is_kept_and_retried_until_the_ledger_takes_it(tmp_path
     assert (row.spent, row.reserved) == (5 * USD, 0)
     assert logged(events, "settle_retried") == [{"event": "settle_retried", "charges": 2, "still_unsettled": 0}]
     assert gate.retry_unsettled() == 0
-    assert sorted(c[2] for c in ledger.charges()) == [2 * USD, 3 * USD]
+    assert sorted(c[2] for c in recorded_charges(ledger)) == [2 * USD, 3 * USD]
     gate.close()
 
 
@@ -130,26 +131,22 @@ def test_redis_is_reached_without_blocking_the_event_loop(tmp_path: Path, table:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)
-    ledger._url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"  # a server that accepts and never answers
+    silent.settimeout(10)
+    ledger._url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"  # a server that reads and does not answer
 
-    async def stalled() -> int:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
+    async def stalled() -> bool:
+        """The ledger's command arrives and gets no answer; the loop meanwhile hears back from a
+        thread (it kept running), then the server hangs up and the admission fails."""
+        admission = asyncio.create_task(gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(timezone.utc)))
+        connection, _ = await asyncio.to_thread(silent.accept)
+        with connection:
+            assert await asyncio.to_thread(connection.recv, 65536), "the ledger sent its command"
+            loop_kept_running = not admission.done()
         with pytest.raises(LedgerError):
-            await asyncio.wait_for(
-                gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(timezone.utc)), timeout=10
-            )
-        task.cancel()
-        return ticks
+            await asyncio.wait_for(admission, timeout=10)
+        return loop_kept_running
 
-    assert asyncio.run(stalled()) > 50, "the event loop kept running while the ledger did not answer"
+    assert asyncio.run(stalled()), "the event loop kept running while the ledger did not answer"
     silent.close()
     gate.close()
 

@@ -5,7 +5,6 @@ provider is tried again rather than skipped for good."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,9 +16,10 @@ import pytest
 from runtime.app import Gatepost
 from runtime.circuit import Circuits
 from runtime.metrics import Metrics
-from runtime.server import build_app
+from tests.support.apps import app_from
 from runtime.upstream import UpstreamCall
 from runtime.upstream.base import BufferedResponse
+from tests.support.clock import ManualClock
 
 KEY = "gp-unit-circuit-0123456789abcdefghijklm"
 COOLDOWN_S = 0.05
@@ -33,25 +33,30 @@ Action = Callable[[UpstreamCall], Awaitable[BufferedResponse]]
 
 
 def test_a_permit_released_without_a_verdict_lets_the_next_request_probe() -> None:
-    circuits = Circuits(Metrics())
-    circuits.failed("p", 1, 10.0, now=0.0)
-    assert circuits.admit("p", now=5.0) is None
-    probe = circuits.admit("p", now=11.0)
+    clock = ManualClock(0.0)
+    circuits = Circuits(Metrics(), clock)
+    circuits.failed("p", 1, 10.0)
+    clock.advance(5.0)
+    assert circuits.admit("p") is None
+    clock.advance(6.0)
+    probe = circuits.admit("p")
     assert probe is not None and probe.probe
-    assert circuits.admit("p", now=11.0) is None
+    assert circuits.admit("p") is None
     circuits.release(probe)
-    again = circuits.admit("p", now=11.0)
+    again = circuits.admit("p")
     assert again is not None and again.probe
 
 
 def test_a_stale_permit_does_not_release_another_requests_probe() -> None:
-    circuits = Circuits(Metrics())
-    closed = circuits.admit("p", now=0.0)
+    clock = ManualClock(0.0)
+    circuits = Circuits(Metrics(), clock)
+    closed = circuits.admit("p")
     assert closed is not None and not closed.probe
-    circuits.failed("p", 1, 10.0, now=0.0)
-    probe = circuits.admit("p", now=11.0)
+    circuits.failed("p", 1, 10.0)
+    clock.advance(11.0)
+    probe = circuits.admit("p")
     circuits.release(closed)
-    assert probe is not None and circuits.admit("p", now=11.0) is None
+    assert probe is not None and circuits.admit("p") is None
 
 
 def status(code: int) -> Action:
@@ -66,9 +71,15 @@ async def answered(call: UpstreamCall) -> BufferedResponse:
     return BufferedResponse(200, JSON, [orjson.dumps(body)])
 
 
-async def hang(call: UpstreamCall) -> BufferedResponse:
-    await asyncio.Event().wait()
-    raise AssertionError("unreachable")
+def hanging(reached: asyncio.Event) -> Action:
+    """An upstream that never answers; `reached` is set once the request is waiting on it."""
+
+    async def hang(call: UpstreamCall) -> BufferedResponse:
+        reached.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    return hang
 
 
 async def boom(call: UpstreamCall) -> BufferedResponse:
@@ -89,6 +100,10 @@ class Scripted:
 
     async def aclose(self) -> None:
         return None
+
+
+Rig = tuple[Gatepost, Scripted, Scripted, ManualClock]
+"""The app (its circuits on a manual clock), the primary and backup transports, and that clock."""
 
 
 def policy(tmp_path: Path) -> Path:
@@ -114,12 +129,14 @@ virtual_keys:
 
 
 @pytest.fixture
-def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Gatepost, Scripted, Scripted]:
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     monkeypatch.setenv("UNIT_KEY", "upstream-credential")
-    app = build_app(policy(tmp_path))
+    app = app_from(policy(tmp_path))
+    clock = ManualClock()
+    app.circuits = Circuits(app.metrics, clock)
     primary, backup = Scripted(), Scripted()
     app.serving = replace(app.serving, transports={"primary": primary, "backup": backup})
-    return app, primary, backup
+    return app, primary, backup, clock
 
 
 async def ask(app: Gatepost, body: dict[str, Any] | None = None) -> tuple[int, dict[bytes, bytes]]:
@@ -148,13 +165,13 @@ def provider_of(headers: dict[bytes, bytes]) -> str:
     return headers[b"x-langwatch-provider"].decode().split(";")[0]
 
 
-async def open_then_wait(app: Gatepost, primary: Scripted) -> None:
+async def open_then_cool_down(app: Gatepost, primary: Scripted, clock: ManualClock) -> None:
     primary.script.append(status(503))
     code, headers = await ask(app)
     assert code == 200 and provider_of(headers) == "backup"
     code, headers = await ask(app)
     assert provider_of(headers) == "backup" and primary.calls == 1
-    await asyncio.sleep(COOLDOWN_S * 1.5)
+    clock.advance(COOLDOWN_S * 1.5)
 
 
 async def tried_again(app: Gatepost, primary: Scripted) -> None:
@@ -163,11 +180,11 @@ async def tried_again(app: Gatepost, primary: Scripted) -> None:
     assert code == 200 and provider_of(headers) == "primary" and primary.calls == before + 1
 
 
-def test_a_probe_answered_with_429_lets_the_next_request_try_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
-    app, primary, _ = proxy
+def test_a_probe_answered_with_429_lets_the_next_request_try_again(proxy: Rig) -> None:
+    app, primary, _, clock = proxy
 
     async def scenario() -> None:
-        await open_then_wait(app, primary)
+        await open_then_cool_down(app, primary, clock)
         primary.script.append(status(429))
         code, headers = await ask(app)
         assert code == 200 and provider_of(headers) == "backup"
@@ -176,11 +193,11 @@ def test_a_probe_answered_with_429_lets_the_next_request_try_again(proxy: tuple[
     asyncio.run(scenario())
 
 
-def test_a_request_that_skips_the_cooled_provider_takes_no_probe(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
-    app, primary, _ = proxy
+def test_a_request_that_skips_the_cooled_provider_takes_no_probe(proxy: Rig) -> None:
+    app, primary, _, clock = proxy
 
     async def scenario() -> None:
-        await open_then_wait(app, primary)
+        await open_then_cool_down(app, primary, clock)
         untranslatable = {"model": "claude", "n": 2, "messages": [{"role": "user", "content": "hi"}]}
         code, headers = await ask(app, untranslatable)
         assert code == 200 and provider_of(headers) == "backup" and primary.calls == 1
@@ -189,16 +206,15 @@ def test_a_request_that_skips_the_cooled_provider_takes_no_probe(proxy: tuple[Ga
     asyncio.run(scenario())
 
 
-def test_a_probe_whose_client_went_away_lets_the_next_request_try_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
-    app, primary, _ = proxy
+def test_a_probe_whose_client_went_away_lets_the_next_request_try_again(proxy: Rig) -> None:
+    app, primary, _, clock = proxy
 
     async def scenario() -> None:
-        await open_then_wait(app, primary)
-        primary.script.append(hang)
+        await open_then_cool_down(app, primary, clock)
+        reached = asyncio.Event()
+        primary.script.append(hanging(reached))
         gone = asyncio.create_task(ask(app))
-        deadline = time.monotonic() + 5
-        while primary.calls < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await reached.wait()
         gone.cancel()
         with pytest.raises(asyncio.CancelledError):
             await gone
@@ -207,11 +223,11 @@ def test_a_probe_whose_client_went_away_lets_the_next_request_try_again(proxy: t
     asyncio.run(scenario())
 
 
-def test_a_probe_that_raised_lets_the_next_request_try_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
-    app, primary, _ = proxy
+def test_a_probe_that_raised_lets_the_next_request_try_again(proxy: Rig) -> None:
+    app, primary, _, clock = proxy
 
     async def scenario() -> None:
-        await open_then_wait(app, primary)
+        await open_then_cool_down(app, primary, clock)
         primary.script.append(boom)
         status, _ = await ask(app)
         assert status == 500, "the proxy answers its own fault with a typed 500"
@@ -220,11 +236,11 @@ def test_a_probe_that_raised_lets_the_next_request_try_again(proxy: tuple[Gatepo
     asyncio.run(scenario())
 
 
-def test_a_failed_probe_cools_the_provider_down_again(proxy: tuple[Gatepost, Scripted, Scripted]) -> None:
-    app, primary, _ = proxy
+def test_a_failed_probe_cools_the_provider_down_again(proxy: Rig) -> None:
+    app, primary, _, clock = proxy
 
     async def scenario() -> None:
-        await open_then_wait(app, primary)
+        await open_then_cool_down(app, primary, clock)
         primary.script.append(status(500))
         code, headers = await ask(app)
         assert provider_of(headers) == "backup" and primary.calls == 2

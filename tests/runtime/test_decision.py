@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from compiler import compile_policy
-from runtime.decision import Allow, Deny, decide
+from runtime.decision import Allow, Decision, Deny, authenticate, decide_for_key
 from runtime.table import LoadedTable, table_from_artifact
 from tests.conftest import ACME, FIXED_NOW
 
@@ -19,6 +19,12 @@ def table() -> LoadedTable:
     result = compile_policy(ACME, now=FIXED_NOW)
     assert result.artifact is not None
     return table_from_artifact(result.artifact)
+
+
+def decide(table: LoadedTable, key_hash: str | None, surface: str, model: str | None, now: datetime) -> Decision:
+    """What the proxy does for a request: authenticate the key, then decide for it."""
+    key = authenticate(table, key_hash, now)
+    return key if isinstance(key, Deny) else decide_for_key(key, surface, model)
 
 
 def digest_of(table: LoadedTable, vk_id: str) -> str:

@@ -24,7 +24,7 @@ class ProxyProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self._args = [sys.executable, "-m", "policy.cli", "serve", str(source), "--port", str(self.port), *extra]
+        self._args = [sys.executable, "-m", "cli", "serve", str(source), "--port", str(self.port), *extra]
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -46,11 +46,17 @@ class ProxyProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop the proxy as an operator does (SIGTERM) and wait for it to exit: it first finishes
+        every request it has, so each one's access-log line is written and its charge settled
+        (both come after the client has its answer)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
         self._log_file.close()

@@ -1,14 +1,65 @@
-"""Run an ASGI app under uvicorn in a background thread on 127.0.0.1 with an ephemeral port."""
+"""Run an ASGI app under uvicorn in a background thread on 127.0.0.1 with an ephemeral port.
+
+Tests wait on events here, not on time: the thread says when uvicorn listens, and `wait_idle`
+returns once every request the server received has finished, which for the proxy means its
+access-log line is written and its charge settled (both happen after the client has its answer).
+"""
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
 import uvloop
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ListeningServer(uvicorn.Server):
+    """uvicorn's server calling `on_listening` once its start-up is over (listening, or given up)."""
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], object]) -> None:
+        super().__init__(config)
+        self._on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        finally:
+            self._on_listening()
+
+
+class InFlight:
+    """The app, counting its HTTP calls; a call ends when the app returns, after its response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._running = 0
+        self._changed = threading.Condition()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        with self._changed:
+            self._running += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._running == 0, timeout_s):
+                raise RuntimeError(f"{self._running} requests still running after {timeout_s:g} s")
 
 
 class ServerThread:
@@ -18,23 +69,29 @@ class ServerThread:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self._in_flight = InFlight(app)
         options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on", **config}
-        self.server = uvicorn.Server(uvicorn.Config(app, **options))
+        self._listening = threading.Event()
+        self.server = ListeningServer(uvicorn.Config(self._in_flight, **options), self._listening.set)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         # uvloop, as `policy serve` uses: it sets TCP_NODELAY on accepted sockets, without which a
         # reused keep-alive connection waits ~40 ms on delayed ACKs between header and body writes.
-        uvloop.run(self.server.serve(sockets=[self._sock]))
+        try:
+            uvloop.run(self.server.serve(sockets=[self._sock]))
+        finally:
+            self._listening.set()
 
     def __enter__(self) -> ServerThread:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.01)
+        if not self._listening.wait(timeout=10) or not self.server.started:
+            raise RuntimeError("server did not start")
         return self
+
+    def wait_idle(self, timeout_s: float = 10) -> None:
+        """Return once no request is running: every answer a client has received is finished."""
+        self._in_flight.wait_idle(timeout_s)
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True

@@ -1,9 +1,8 @@
 """A mock LLM provider for end-to-end tests: speaks OpenAI (and Azure OpenAI), Anthropic Messages
-and Gemini,
-records every request it receives, and fails on demand (status codes, Retry-After, delays,
-streams that die mid-way or mid-event, streams that end early without their final event, bodies
-cut short, paced streams, and replays of the answers real providers gave the captured clients in
-`tests/fixtures/`)."""
+and Gemini, records every request it receives, and fails on demand (status codes, Retry-After,
+answers held until the test releases them, streams that die mid-way or mid-event, streams that
+end early without their final event, streams held or paced mid-way, bodies cut short, and replays
+of the answers real providers gave the captured clients in `tests/fixtures/`)."""
 
 from __future__ import annotations
 
@@ -44,26 +43,35 @@ class Fault:
     status: int | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
+    hold: bool = False
+    """Answer only once the test calls `release()`: a provider that does not answer in time."""
     die_after: int | None = None
     """Drop the connection after this many events (a non-streaming body: after this many halves)."""
     mid_event: bool = False
     """When dying, first send half of the next event."""
     end_after: int | None = None
     """End the stream cleanly after this many events, without its final one."""
+    hold_after: int | None = None
+    """Hold the stream after this many events until the test calls `release()`."""
     pace_s: float = 0.0
+    """Wait this long after each event: a stream that trickles (for a deadline on the whole stream)."""
     junk_after: int | None = None
     """Send an event whose data is valid JSON of the wrong shape (`[1, 2]`) after this many events."""
     replay: str | None = None
     times: int | None = None
     path_contains: str | None = None
+    released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    async def held(self) -> None:
+        await asyncio.to_thread(self.released.wait)
 
 
 class MockUpstream:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._faults: list[Fault] = []
-        self._lock = threading.Lock()
+        self._holding: list[Fault] = []
+        self._lock = threading.Condition()
         routes = [
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/responses", self._responses, methods=["POST"]),
@@ -83,11 +91,28 @@ class MockUpstream:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self._server.__exit__(*exc)
 
     def fail(self, **kwargs: Any) -> None:
+        fault = Fault(**kwargs)
         with self._lock:
-            self._faults.append(Fault(**kwargs))
+            self._faults.append(fault)
+            if fault.hold or fault.hold_after is not None:
+                self._holding.append(fault)
+
+    def release(self) -> None:
+        """Let every answer held so far go on."""
+        with self._lock:
+            holding, self._holding = self._holding, []
+        for fault in holding:
+            fault.released.set()
+
+    def wait_for_requests(self, count: int, timeout_s: float = 10) -> None:
+        """Return once this upstream has received `count` requests (each recorded before any hold)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.requests) >= count, timeout_s):
+                raise AssertionError(f"{len(self.requests)} requests arrived, not {count}")
 
     def ask_tool(self, name: str, arguments: dict[str, Any]) -> None:
         """The next Anthropic answer asks for this tool call instead of answering in text."""
@@ -122,9 +147,10 @@ class MockUpstream:
         )
         with self._lock:
             self.requests.append(rec)
+            self._lock.notify_all()
         fault = self._take_fault(request.url.path)
-        if fault is not None and fault.delay_s:
-            await asyncio.sleep(fault.delay_s)
+        if fault is not None and fault.hold:
+            await fault.held()
         return rec, fault
 
     @staticmethod
@@ -274,11 +300,14 @@ class MockUpstream:
         die_after = fault.die_after if fault is not None else None
         end_after = fault.end_after if fault is not None else None
         mid_event = fault.mid_event if fault is not None else False
+        hold_after = fault.hold_after if fault is not None else None
         pace_s = fault.pace_s if fault is not None else 0.0
         junk_after = fault.junk_after if fault is not None else None
 
         async def body() -> Any:
             for i, chunk in enumerate(chunks):
+                if fault is not None and i == hold_after:
+                    await fault.held()
                 if junk_after is not None and i == junk_after:
                     yield b"event: content_block_delta\ndata: [1, 2]\n\n"
                 if end_after is not None and i >= end_after:

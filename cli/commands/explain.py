@@ -8,10 +8,11 @@ import sys
 from datetime import datetime, timezone
 
 from runtime.explain import Explanation, explain, find_key, keys_with_prefix
-from runtime.reload import PolicyError, load_source
 from runtime.table import LoadedTable, TableError
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..errors import PolicyError
+from ..sources import load_source
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 
 
 def _not_found(table: LoadedTable, args: argparse.Namespace) -> str:

@@ -13,12 +13,14 @@ from pydantic import ValidationError
 
 from runtime.decision import Allow
 from runtime.explain import explain, find_key
-from runtime.reload import PolicyError, load_source
 from runtime.table import LoadedTable, TableError
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..loader import TEST_SUFFIXES, LoadError, parse, read_source
-from ..models import PolicyTestFile, TestCase
+from ..errors import PolicyError
+from ..sources import load_source
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from policy.errors import LoadError
+from policy.loader import TEST_SUFFIXES, parse, read_source
+from policy.models import PolicyTestFile, TestCase
 
 
 def discover_tests(root: Path) -> list[Path]:

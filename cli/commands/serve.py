@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from runtime.ledger.base import LedgerError
-from runtime.reload import PolicyError
 from runtime.server import run
 from runtime.table import TableError
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..errors import PolicyError
+from ..sources import load_source
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         run(
-            args.source, args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log,
+            args.source, load_source, args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log,
             data_dir=args.data, ledger_url=args.ledger,
         )
     except PolicyError as exc:

@@ -14,7 +14,7 @@ from compiler import compile_policy, render_github, render_json, render_sarif, r
 from compiler.version import COMPILER_VERSION
 from compiler.diagnostics import summary_line
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 
 
 def run_compile(args: argparse.Namespace) -> int:

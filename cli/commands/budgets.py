@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from runtime.budget.cost import usd
 from runtime.budget.gate import decimal_usd, slot_for
 from runtime.ledger.base import CounterRow, LedgerError
-from runtime.reload import PolicyError, load_source
 from runtime.server import open_ledger
 from runtime.table import TableError
 
-from ..cli import EXIT_OK, EXIT_USAGE
+from ..errors import PolicyError
+from ..sources import load_source
+from ..exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def state_of(row: CounterRow) -> str:

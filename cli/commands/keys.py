@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import EXIT_OK
+from ..exit_codes import EXIT_OK
 from ..keys import key_prefix, key_sha256, new_key
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXIT_OK, EXIT_POLICY
+from ..exit_codes import EXIT_OK, EXIT_POLICY
 
 POLICY_SCHEMA = "policy.schema.json"
 TABLE_SCHEMA = "routing-table.schema.json"
@@ -18,7 +18,7 @@ TEST_SCHEMA = "policy-test.schema.json"
 def generate() -> dict[str, str]:
     from artifact import RoutingTable
 
-    from ..models import PolicyDocument, PolicyTestFile
+    from policy.models import PolicyDocument, PolicyTestFile
 
     policy = PolicyDocument.model_json_schema(mode="validation")
     policy["$schema"] = "https://json-schema.org/draft/2020-12/schema"

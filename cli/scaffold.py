@@ -50,7 +50,7 @@ def scaffold(target: Path, principal: str, gatepost: GatepostSource) -> Scaffold
         "@@GATEPOST_REV@@": gatepost.rev,
     }
     written = []
-    for rel, text in _walk(resources.files("policy").joinpath(TEMPLATE)):
+    for rel, text in _walk(resources.files("cli").joinpath(TEMPLATE)):
         for marker, value in values.items():
             rel = rel.replace(marker, value)
             text = text.replace(marker, value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import EXIT_OK, EXIT_USAGE
+from ..exit_codes import EXIT_OK, EXIT_USAGE
 from ..gatepost_source import GatepostSource
 from ..scaffold import SCHEMA_DIR, scaffold
 from .schema import generate

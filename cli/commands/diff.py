@@ -16,16 +16,9 @@ from compiler.diff import diff_tables
 from compiler.diff_render import render_json, render_markdown
 from compiler.diff_render import render_text as render_diff
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
-
-EXIT_CHANGES = 3
-
-
-class SideError(Exception):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+from ..errors import SideError
+from ..exit_codes import EXIT_CHANGED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from policy.loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -115,4 +108,4 @@ def run_diff(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(result) + "\n")
     else:
         sys.stdout.write(render_diff(result))
-    return EXIT_CHANGES if result.changed else EXIT_OK
+    return EXIT_CHANGED if result.changed else EXIT_OK

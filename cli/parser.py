@@ -1,23 +1,14 @@
-"""The `policy` command line.
-
-This module is the composition root: the library modules of `policy/` never import the compiler
-or the runtime, but the command line wires all three layers together, importing each only inside
-the command that needs it.
-"""
+"""The `policy` command line's arguments: every command, its options and its --help."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
+from .exit_codes import EXIT_USAGE
 from .gatepost_source import RELEASE_REV, REPOSITORY_URL
-
-EXIT_OK = 0
-EXIT_POLICY = 1
-EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -224,55 +215,3 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", type=Path, default=Path("schemas"), help="directory to write to (default schemas/)")
     schema.add_argument("--check", action="store_true", help="exit 1 if the files on disk are stale")
     return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "compile":
-            from .commands.compile import run_compile
-
-            return run_compile(args)
-        if args.command == "keys":
-            from .commands.keys import run_keys_new
-
-            return run_keys_new(args)
-        if args.command == "serve":
-            from .commands.serve import run_serve
-
-            return run_serve(args)
-        if args.command == "explain":
-            from .commands.explain import run_explain
-
-            return run_explain(args)
-        if args.command == "test":
-            from .commands.test import run_test
-
-            return run_test(args)
-        if args.command == "diff":
-            from .commands.diff import run_diff
-
-            return run_diff(args)
-        if args.command == "fmt":
-            from .commands.fmt import run_fmt
-
-            return run_fmt(args)
-        if args.command == "init":
-            from .commands.init import run_init
-
-            return run_init(args)
-        if args.command == "budgets":
-            from .commands.budgets import run_budgets
-
-            return run_budgets(args)
-        if args.command == "schema":
-            from .commands.schema import run_schema
-
-            return run_schema(args)
-    except KeyboardInterrupt:
-        return 130
-    return EXIT_USAGE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

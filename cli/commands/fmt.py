@@ -9,9 +9,9 @@ from pathlib import Path
 
 from compiler import compile_sources
 
-from ..cli import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..fmt import format_text
-from ..loader import SourceFile, discover, read_source
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from policy.fmt import format_text
+from policy.loader import SourceFile, discover, read_source
 
 
 def _revision(sources: list[SourceFile]) -> str | None:

@@ -1,0 +1,46 @@
+"""The `policy` command line: the one place where the language, the compiler and the runtime meet.
+
+`policy`, `compiler`, `artifact` and `runtime` never import this package; each command imports
+the layers it composes, and only when it runs, so `policy --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import cast
+
+from .exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
+from .parser import build_parser
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "compile": ("compile", "run_compile"),
+    "keys": ("keys", "run_keys_new"),
+    "serve": ("serve", "run_serve"),
+    "explain": ("explain", "run_explain"),
+    "test": ("test", "run_test"),
+    "diff": ("diff", "run_diff"),
+    "fmt": ("fmt", "run_fmt"),
+    "init": ("init", "run_init"),
+    "budgets": ("budgets", "run_budgets"),
+    "schema": ("schema", "run_schema"),
+}
+"""Command name -> (module of `cli.commands`, its entry function)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    found = COMMANDS.get(args.command)
+    if found is None:
+        return EXIT_USAGE
+    module, function = found
+    run = cast(Callable[[object], int], getattr(importlib.import_module(f"cli.commands.{module}"), function))
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Reading the policy's written values the same way in the checks and in lowering."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from .errors import UnreadableValue
+
+
+def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
+    """'80%' or 80 -> Decimal(80); raises UnreadableValue for anything else."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.endswith("%"):
+        text = text[:-1].strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation as exc:
+        raise UnreadableValue(f"'{value}' is not a percentage such as 80%") from exc
+    if not number.is_finite() or number <= 0 or number > 1000:
+        raise UnreadableValue(f"'{value}' must be a percentage above 0% and at most 1000%")
+    return number
+
+
+def normalise_condition(value: str | int) -> str:
+    """A fallback condition as the artifact spells it: `5XX`, ` 429` and 429 are `5xx` and `429`."""
+    return str(value).strip().lower()
