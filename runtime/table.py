@@ -32,6 +32,7 @@ from artifact import (
 
 from .source_map import Grant, RouteSources, key_lines, route_set, route_sources
 
+
 class TableError(Exception):
     """A table source that must not be served: an artifact that is unreadable, malformed or not what
     its revision says (its `__cause__` is the `artifact` error that says which), or a policy that

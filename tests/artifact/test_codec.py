@@ -45,7 +45,8 @@ def test_models_encode_to_the_bytes_of_their_plain_data(acme: RoutingTable) -> N
 def test_the_revision_is_the_sha256_of_the_tables_canonical_json(acme: RoutingTable) -> None:
     written = json.loads(encode(acme))
     canonical = json.dumps(written["table"], sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    assert acme.revision == table_revision(canonical_json(acme.table)) == "sha256:" + hashlib.sha256(canonical).hexdigest()
+    assert acme.revision == table_revision(canonical_json(acme.table))
+    assert acme.revision == "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def test_each_refusal_is_an_artifact_error_of_its_own_type(acme: RoutingTable, tmp_path: Path) -> None:
