@@ -45,6 +45,7 @@ def encode(artifact: RoutingTable) -> bytes:
 
 
 def read(path: Path) -> RoutingTable:
+    """A routing table from its file, verified as `decode` verifies it."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -53,6 +54,7 @@ def read(path: Path) -> RoutingTable:
 
 
 def decode(raw: bytes, name: str = "<artifact>") -> RoutingTable:
+    """A routing table from a file's bytes, verified as `from_data` verifies it; `name` starts each message."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
