@@ -7,7 +7,9 @@ dataclasses, with the source map's lines attached to the key, route and budget t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,21 +170,41 @@ class LoadedTable:
 
 def load_table(path: Path) -> LoadedTable:
     try:
-        return table_from_artifact(read(path))
+        with _collector_paused():
+            return table_from_artifact(read(path))
     except ArtifactError as exc:
         raise TableError(str(exc)) from exc
 
 
 def table_from_bytes(raw: bytes, name: str = "<artifact>") -> LoadedTable:
     try:
-        return table_from_artifact(decode(raw, name))
+        with _collector_paused():
+            return table_from_artifact(decode(raw, name))
     except ArtifactError as exc:
         raise TableError(str(exc)) from exc
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Reading a table allocates many long-lived objects and no cycles worth collecting; the cyclic
+    collector's full passes over the growing heap would make a large table's load superlinear."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def table_from_artifact(artifact: RoutingTable) -> LoadedTable:
     """The serving state of a routing table, which is valid by construction: built by the compiler,
     or read and verified by `artifact.decode`."""
+    with _collector_paused():
+        return _build(artifact)
+
+
+def _build(artifact: RoutingTable) -> LoadedTable:
     table = artifact.table
     lines = artifact.source_map
     gw = table.gateway
