@@ -9,8 +9,10 @@ the compiler found none.
 
 from __future__ import annotations
 
+from typing import NotRequired
+
 from pydantic import ConfigDict, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 CLOSED = ConfigDict(extra="forbid")
 

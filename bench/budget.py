@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler import compile_policy
@@ -58,7 +58,7 @@ def measure(ledger: Ledger, requests: int) -> dict[str, tuple[float, float]]:
     async def run() -> None:
         for _ in range(requests):
             start = time.perf_counter()
-            admission = await gate.admit_async(table, key, route.targets, payload, 120, datetime.now(timezone.utc))
+            admission = await gate.admit_async(table, key, route.targets, payload, 120, datetime.now(UTC))
             middle = time.perf_counter()
             assert not hasattr(admission, "status")
             await gate.settle_async(admission, 1000, "usage")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler import compile_policy
@@ -28,7 +28,7 @@ def main() -> None:
     assert result.artifact is not None
     table = table_from_artifact(result.artifact)
     digest = next(d for d, k in table.keys_by_hash.items() if k.id == "vk-platform-shared")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     key = "gp-bench-not-a-key"
     cases = {
         "alias gpt-4o -> azure (hash + decide)": ("gpt-4o", True),

@@ -14,14 +14,13 @@ import json
 import statistics
 import time
 from pathlib import Path
-
 from types import MappingProxyType
 
 from runtime.cache import cache_status
 from runtime.circuit import Circuits
 from runtime.metrics import Metrics
-from runtime.surfaces import MESSAGES, RESPONSES
 from runtime.streams import EventFramer
+from runtime.surfaces import MESSAGES, RESPONSES
 from runtime.table import Provider, Target, Timeouts
 from runtime.translation import plan
 from runtime.upstream import ADAPTERS, Outbound, RawBody

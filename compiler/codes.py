@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 
-class Severity(str, Enum):
+class Severity(str, Enum):  # noqa: UP042 - str() of a StrEnum member differs, and renderers print it
     ERROR = "error"
     WARNING = "warning"
 

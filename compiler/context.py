@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from policy.models import PolicyDocument, Settings
+from policy.source import Path
 
 from .index import SourceIndex
 from .resolve import Resolved
-from policy.source import Path
 
 
 @dataclass

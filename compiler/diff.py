@@ -313,7 +313,7 @@ def _first_target(d: Diff, subject: str, name: str, old: dict[str, Any], new: di
 def _upstream_names(d: Diff, subject: str, name: str, old: list[dict[str, Any]], new: list[dict[str, Any]],
                     sides: _Sides) -> None:
     """Same target, another name or protocol upstream; told once on the provider when its deployments moved."""
-    for o, n in zip(old, new):
+    for o, n in zip(old, new, strict=False):
         if _target(o) != _target(n):
             continue
         pid = o["provider"]

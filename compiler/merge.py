@@ -7,7 +7,7 @@ from typing import Any
 
 from policy.loader import Document
 from policy.models import ENTITY_SECTIONS, SECTIONS
-from policy.source import Path as PolicyPath, Span
+from policy.source import Span
 
 from . import codes
 from .diagnostics import Diagnostic, Related, suggest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,7 @@ def compile_sources(
 def _compile_sources(
     sources: list[SourceFile], now: datetime | None, complete: bool, allow_empty: bool
 ) -> CompileResult:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     diagnostics: list[Diagnostic] = []
     documents: list[Document] = []
     for source in sorted(sources, key=lambda s: s.path):

@@ -193,7 +193,7 @@ def _layout(text: str, root: Node) -> _Layout:
 
 def _place(layout: _Layout, clean: str, root: Node) -> str:
     anchors, _, _ = _anchors(root)
-    line_of = {path: line_number for path, line_number in anchors}
+    line_of = dict(anchors)
     leading: dict[int, list[str]] = {}
     end_of_line: dict[int, list[tuple[int, str]]] = {}
     lost: list[str] = []

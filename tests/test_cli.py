@@ -95,7 +95,7 @@ def test_json_format_is_machine_readable(tmp_path: Path) -> None:
 
 
 def test_github_format_annotates_the_pull_request(tmp_path: Path) -> None:
-    repo = write(tmp_path, BROKEN_POLICY)
+    write(tmp_path, BROKEN_POLICY)
     proc = policy("compile", "repo", "--check", "--format", "github", cwd=tmp_path)
     assert proc.returncode == 1
     assert re.fullmatch(

@@ -10,9 +10,9 @@ from syrupy.assertion import SnapshotAssertion
 
 from cli.commands.explain import render_text
 from cli.commands.test import outcome
+from cli.sources import load_source
 from policy.models import TestCase as PolicyCase
 from runtime.explain import explain
-from cli.sources import load_source
 from runtime.table import LoadedTable
 from tests.conftest import ACME, FIXED_NOW
 

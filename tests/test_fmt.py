@@ -51,7 +51,7 @@ def test_fmt_reorders_reindents_and_keeps_comments(tmp_path: Path) -> None:
     text = (repo / "budgets.yaml").read_text()
     assert text.index("providers:") < text.index("budgets:")
     assert "# the team's daily cap" in text and "# Budgets of the platform team." in text
-    lines = [l.strip() for l in text.splitlines()]
+    lines = [ln.strip() for ln in text.splitlines()]
     assert lines.index("scope: team") < lines.index("target: engineering") < lines.index("window: day") < lines.index("limit_usd: 100")
     assert "on_breach: {warn: 80%, block: 100%}" in text
     assert "  eng-daily-2:" in text and "    scope: team" in text
@@ -129,10 +129,10 @@ def with_entity_comment(text: str, indent: int) -> str:
 def test_fmt_of_reordered_acme_with_comments_is_a_fixed_point(
         order: list[str], prefixes: list[str], indents: list[int | None], tail: str) -> None:
     parts = []
-    for name, prefix, indent in zip(order, prefixes, indents):
+    for name, prefix, indent in zip(order, prefixes, indents, strict=True):
         body = ACME_SECTIONS[name]
         parts.append(prefix.format(name=name) + (body if indent is None else with_entity_comment(body, indent)))
     text = "".join(parts) + tail
     once = assert_fixed_point(text)
     sections = [line.rstrip(":") for line in once.splitlines() if line and line[0].isalpha()]
-    assert sections == [s for s in ("gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets")]
+    assert sections == ["gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets"]

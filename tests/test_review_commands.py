@@ -31,8 +31,8 @@ def test_explain_names_every_step_and_its_policy_line() -> None:
 
 
 def test_explain_a_denial_by_key_prefix_as_json() -> None:
-    prefix = next(l.split()[1] for l in (ACME / "virtual_keys/engineering/alice.yaml").read_text().splitlines()
-                  if "key_prefix" in l)
+    prefix = next(ln.split()[1] for ln in (ACME / "virtual_keys/engineering/alice.yaml").read_text().splitlines()
+                  if "key_prefix" in ln)
     proc = policy("explain", str(ACME), "--key-prefix", prefix[:10], "--model", "o3", "--format", "json")
     data = json.loads(proc.stdout)
     assert (data["vk"], data["decision"], data["status"], data["code"]) == ("vk-alice-codex", "deny", 403, "model_not_allowed")

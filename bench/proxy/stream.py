@@ -85,7 +85,7 @@ def wait_ready(url: str, timeout_s: float = 30) -> None:
         try:
             urllib.request.urlopen(url, timeout=1)
             return
-        except Exception:
+        except OSError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
 
@@ -96,7 +96,7 @@ def run_wrk(run: Path, url: str, body: dict[str, object], conc: int, seconds: in
     env = dict(os.environ, BODY_FILE=str(body_file), AUTH=auth, EXTRA_HEADER=extra)
     argv = pin("0", ["wrk", "-t", "1", "-c", str(conc), "-d", f"{seconds}s", "--timeout", "10s", "-s", str(HERE / "sse.lua"), url])
     out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 30).stdout
-    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
     result: dict[str, float] = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
     return result

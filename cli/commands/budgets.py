@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from runtime.budget.cost import usd
 from runtime.budget.gate import decimal_usd, slot_for
@@ -17,8 +17,8 @@ from runtime.server import open_ledger
 from runtime.table import TableError
 
 from ..errors import PolicyError
-from ..sources import load_source
 from ..exit_codes import EXIT_OK, EXIT_USAGE
+from ..sources import load_source
 
 
 def state_of(row: CounterRow) -> str:
@@ -66,7 +66,7 @@ def run_budgets(args: argparse.Namespace) -> int:
             rows = ledger.counters()
         finally:
             ledger.close()
-        shown = from_policy(args, rows, datetime.now(timezone.utc)) if args.source else rows if args.all else latest(rows)
+        shown = from_policy(args, rows, datetime.now(UTC)) if args.source else rows if args.all else latest(rows)
     except LedgerError as exc:
         print(f"policy budgets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -96,7 +96,7 @@ def run_budgets(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if not shown:
         print("(no spend recorded yet)" if args.source is None else "(the policy defines no budgets)")
     return EXIT_OK

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from artifact import encode
 from compiler import compile_policy, render_github, render_json, render_sarif, render_text
-from compiler.version import COMPILER_VERSION
 from compiler.diagnostics import summary_line
+from compiler.version import COMPILER_VERSION
 
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 

@@ -15,10 +15,10 @@ from compiler import compile_policy, compile_sources, render_text
 from compiler.diff import diff_tables
 from compiler.diff_render import render_json, render_markdown
 from compiler.diff_render import render_text as render_diff
+from policy.loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
 
 from ..errors import SideError
 from ..exit_codes import EXIT_CHANGED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from policy.loader import POLICY_SUFFIXES, TEST_SUFFIXES, SourceFile
 
 
 def _git(*args: str, cwd: Path) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from runtime.explain import Explanation, explain, find_key, keys_with_prefix
 from runtime.table import LoadedTable, TableError
 
 from ..errors import PolicyError
-from ..sources import load_source
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..sources import load_source
 
 
 def _not_found(table: LoadedTable, args: argparse.Namespace) -> str:
@@ -39,7 +39,7 @@ def run_explain(args: argparse.Namespace) -> int:
     if key is None:
         print(f"policy explain: error: {_not_found(table, args)}", file=sys.stderr)
         return EXIT_USAGE
-    result = explain(table, key, args.model, args.surface, datetime.now(timezone.utc))
+    result = explain(table, key, args.model, args.surface, datetime.now(UTC))
     if args.format == "json":
         print(json.dumps({"revision": table.revision, **result.to_json(table)}, indent=2))
         return EXIT_OK

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from compiler import compile_sources
-
-from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from policy.fmt import format_text
 from policy.loader import SourceFile, discover, read_source
+
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 
 
 def _revision(sources: list[SourceFile]) -> str | None:
@@ -31,7 +31,7 @@ def run_fmt(args: argparse.Namespace) -> int:
             continue
         try:
             formatted = format_text(source.text)
-        except Exception as exc:  # ruamel raises many kinds; the file is left alone and reported
+        except Exception as exc:  # noqa: BLE001 - ruamel raises many kinds; the file is left alone and reported
             print(f"{source.path}: cannot format: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
             return EXIT_POLICY
         if formatted != source.text:

@@ -17,7 +17,6 @@ TEST_SCHEMA = "policy-test.schema.json"
 
 def generate() -> dict[str, str]:
     from artifact import RoutingTable
-
     from policy.models import PolicyDocument, PolicyTestFile
 
     policy = PolicyDocument.model_json_schema(mode="validation")

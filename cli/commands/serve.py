@@ -9,8 +9,8 @@ from runtime.ledger.base import LedgerError
 from runtime.server import run
 from runtime.table import TableError
 
-from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from ..errors import PolicyError
+from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from ..sources import load_source
 
 

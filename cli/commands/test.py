@@ -5,22 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from policy.errors import LoadError
+from policy.loader import TEST_SUFFIXES, parse, read_source
+from policy.models import PolicyTestFile, TestCase
 from runtime.decision import Allow
 from runtime.explain import explain, find_key
 from runtime.table import LoadedTable, TableError
 
 from ..errors import PolicyError
-from ..sources import load_source
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from policy.errors import LoadError
-from policy.loader import TEST_SUFFIXES, parse, read_source
-from policy.models import PolicyTestFile, TestCase
+from ..sources import load_source
 
 
 def discover_tests(root: Path) -> list[Path]:
@@ -36,9 +36,9 @@ def outcome(table: LoadedTable, case: TestCase) -> dict[str, Any]:
     if key is None:
         who = case.vk or f"prefix {case.key_prefix}"
         return {"error": f"no virtual key {who} in the policy"}
-    at = case.at or datetime.now(timezone.utc)
+    at = case.at or datetime.now(UTC)
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     result = explain(table, key, case.model, case.surface, at)
     d = result.decision
     decided = result.decision_source
@@ -52,7 +52,7 @@ def outcome(table: LoadedTable, case: TestCase) -> dict[str, Any]:
                             "targets": _joined(lines), "budgets": _joined(budgets),
                             "cache": key.cache_source}}
     return {"decision": "deny", "status": d.status, "code": d.code, "message": d.message,
-            "sources": {name: decided for name in ("decision", "status", "code", "message")}}
+            "sources": dict.fromkeys(("decision", "status", "code", "message"), decided)}
 
 
 def _joined(lines: list[str | None]) -> str | None:

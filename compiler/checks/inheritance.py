@@ -36,7 +36,7 @@ def check_inheritance(ctx: Context) -> Iterator[Diagnostic]:
         first = min(loop)
         yield Diagnostic.of(
             codes.PROFILE_CYCLE,
-            f"profile '{first}' extends itself through {' -> '.join(rotate(loop, first) + [first])}",
+            f"profile '{first}' extends itself through {' -> '.join([*rotate(loop, first), first])}",
             ctx.index.value("profiles", first, "extends"),
             related=[
                 Related(span, f"'{p}' extends '{policy.profiles[p].extends}'")

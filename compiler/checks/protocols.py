@@ -16,7 +16,7 @@ from dataclasses import replace
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic
-from ..resolve import PROTOCOLS, Route
+from ..resolve import PROTOCOLS, ResolvedKey, Route
 
 NAMED_PROTOCOLS = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-"), "openai"),
@@ -107,9 +107,9 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def _source_of_crossing(ctx: Context, resolved: object, route: Route) -> tuple[str | int, ...]:
+def _source_of_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> tuple[str | int, ...]:
     """The alias or fallback hop that brought the first target of another protocol."""
-    settings = getattr(resolved, "settings")
+    settings = resolved.settings
     first = _protocols(ctx, replace(route, targets=route.targets[:1]))
     for target in route.targets[1:]:
         provider = ctx.policy.providers.get(target.provider)

@@ -6,7 +6,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from policy.source import Path
@@ -73,7 +73,7 @@ def check_keys(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "expires_at"),
                 hint="remove it, or set `status: revoked` to keep the record explicit",
             )
-    for digest, vids in owners.items():
+    for vids in owners.values():
         if len(vids) < 2:
             continue
         first = ctx.index.value("virtual_keys", vids[0], "key_sha256")
@@ -88,7 +88,7 @@ def check_keys(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:

@@ -243,7 +243,7 @@ def test_price_added_removed_and_target_upstream_compared() -> None:
     head["revision"] = "sha256:" + "0" * 64
     d = diff_tables(base, head)
     assert changes_on(d, "model o3") == [
-        (f"price removed (was input $2.00, output $8.00 per 1M tokens); no budget can count its spend", NEUTRAL)]
+        ("price removed (was input $2.00, output $8.00 per 1M tokens); no budget can count its spend", NEUTRAL)]
     assert changes_on(d, "vk vk-alice-codex") == [
         ("gpt-5 via openai-primary/gpt-5 is sent upstream as gpt-5-2025-08-07 (was gpt-5)", NEUTRAL)]
     assert changes_on(diff_tables(head, base), "model o3") == [

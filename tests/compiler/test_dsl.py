@@ -139,8 +139,7 @@ def test_the_same_id_in_yaml_and_dsl_names_both_places() -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(st.lists(st.sampled_from(list("{}[]=:;,\n \"#abc-_0123456789.%*/@") + [
-    "provider ", "model ", "budget ", "virtual_key ", "gateway ", "team ", "profile ", "type = mock", "\\"]), max_size=80))
+@given(st.lists(st.sampled_from([*list('{}[]=:;,\n "#abc-_0123456789.%*/@'), "provider ", "model ", "budget ", "virtual_key ", "gateway ", "team ", "profile ", "type = mock", "\\"]), max_size=80))
 def test_random_dsl_never_crashes_the_compiler(pieces: list[str]) -> None:
     text = "".join(pieces)
     result = compile_sources([source("fuzz.gp", text)], now=FIXED_NOW)

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import compile_sources, render_github, render_json, render_text
 from cli.main import main
+from compiler import compile_sources, render_github, render_json, render_text
 from policy.loader import SourceFile
 from tests.conftest import ACME, FIXED_NOW
 

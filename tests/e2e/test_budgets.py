@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,11 @@ from runtime.ledger.base import Ledger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from tests.support.apps import app_from
+from tests.support.ledger_charges import recorded_charges
 from tests.support.proxy_process import ProxyProcess
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
-from tests.support.ledger_charges import recorded_charges
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -162,7 +162,7 @@ def test_team_budget_blocks_every_key_of_the_team_and_no_other(team_daily: Proxy
 def test_warn_crossing_is_logged_once_and_counted(capfd: pytest.CaptureFixture[str], per_principal: Proxy) -> None:
     for _ in range(6):
         per_principal.call("alice")
-    events = [json.loads(l) for l in capfd.readouterr().err.splitlines() if '"budget_warning"' in l]
+    events = [json.loads(ln) for ln in capfd.readouterr().err.splitlines() if '"budget_warning"' in ln]
     assert len(events) == 1 and events[0]["instance"] == "per-engineer/alice@acme.com" and events[0]["percent"] == 80
     metrics = httpx.get(per_principal.base_url + "/metrics").text
     assert 'gatepost_budget_warnings_total{budget="per-engineer",scope="principal"} 1' in metrics
@@ -185,7 +185,7 @@ def test_200_concurrent_requests_never_overshoot_the_bound(
     budget = "  eng-daily: {scope: team, target: engineering, window: day, limit_usd: 0.16}"
     for proxy in serve(tmp_path, monkeypatch, budget, backend):
         with ThreadPoolExecutor(max_workers=50) as pool:
-            statuses = list(pool.map(lambda _: proxy.call("shared", max_tokens=5).status_code, range(200)))
+            statuses = list(pool.map(lambda _, p=proxy: p.call("shared", max_tokens=5).status_code, range(200)))
         rows = proxy.ledger.counters()  # type: ignore[attr-defined]
     ok = statuses.count(200)
     assert set(statuses) == {200, 402} and 8 <= ok <= 14
@@ -310,9 +310,9 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["instance", "window", "scope", "target", "spent", "in", "flight", "limit", "used", "state"]
-    alice = next(l for l in lines if l.startswith("per-engineer/alice@acme.com"))
+    alice = next(ln for ln in lines if ln.startswith("per-engineer/alice@acme.com"))
     assert alice.split()[-5:] == ["$0.08", "$0.00", "$0.08", "100%", "blocked"]
-    bob = next(l for l in lines if l.startswith("per-engineer/bob@acme.com"))
+    bob = next(ln for ln in lines if ln.startswith("per-engineer/bob@acme.com"))
     assert bob.split()[-2:] == ["20%", "ok"]
     data = json.loads(subprocess.run(
         [sys.executable, "-m", "cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
@@ -340,7 +340,7 @@ def test_policy_budgets_with_the_policy_lists_every_instance_at_its_current_limi
     assert proc.returncode == 0, proc.stderr
     rows = {d["instance"]: d for d in json.loads(proc.stdout)}
     assert set(rows) == {f"per-engineer/{who}@acme.com" for who in ("alice", "bob", "erin")}
-    month = datetime.now(timezone.utc).strftime("%Y-%m")
+    month = datetime.now(UTC).strftime("%Y-%m")
     assert {d["window_label"] for d in rows.values()} == {month}
     assert rows["per-engineer/alice@acme.com"]["spent_usd"] == "0.032"
     assert rows["per-engineer/alice@acme.com"]["limit_usd"] == "0.32"

@@ -7,10 +7,10 @@ import hashlib
 import io
 import json
 import time
-from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ def test_retries_on_a_single_target_route_end_in_one_error_naming_each_try(setup
 
 
 def test_retry_after_given_as_an_http_date_is_honoured(setup: Setup) -> None:
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     setup.primary.fail(status=429, headers={"retry-after": when}, times=1)
     started = time.monotonic()
     r = setup.chat(key=RETRY_KEY)

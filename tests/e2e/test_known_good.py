@@ -63,7 +63,7 @@ def test_codex_falls_back_to_claude_when_openai_answers_503(tmp_path: Path) -> N
         assert "mock reply from claude-haiku-4-5-20251001" in run.stdout
         assert openai_mock.requests and openai_mock.requests[0].json["stream"] is True
         assert anthropic_mock.requests[0].path == "/v1/messages"
-        records = [json.loads(l) for l in log.read_text().splitlines() if l.startswith("{") and '"surface"' in l]
+        records = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith("{") and '"surface"' in ln]
         answered = [r for r in records if r.get("status") == 200]
         assert answered, records
         record = answered[-1]

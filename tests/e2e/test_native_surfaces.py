@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from runtime.ledger.sqlite import SqliteLedger
-from tests.support.apps import app_from
 from tests.conftest import ROOT
+from tests.support.apps import app_from
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 

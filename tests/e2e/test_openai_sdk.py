@@ -6,7 +6,14 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import ALICE_KEY, PLATFORM_KEY, REVOKED_KEY, UPSTREAM_AZURE_SECRET, UPSTREAM_OPENAI_SECRET, Stack
+from tests.e2e.conftest import (
+    ALICE_KEY,
+    PLATFORM_KEY,
+    REVOKED_KEY,
+    UPSTREAM_AZURE_SECRET,
+    UPSTREAM_OPENAI_SECRET,
+    Stack,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ import httpx
 import pytest
 import uvicorn
 
-from runtime.access_log import EventLog
 from cli.sources import load_source
+from runtime.access_log import EventLog
 from runtime.reload import Reloader
-from tests.support.apps import app_from
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, Stack, policy_text
+from tests.support.apps import app_from
 from tests.support.servers import ListeningServer
 from tests.support.upstream import MockUpstream
 from tests.support.waiting import wait_until
@@ -168,6 +168,6 @@ def test_a_fault_of_the_gateway_is_a_typed_500_with_its_log_line(stack: Stack, m
     assert failed.value.code == "internal_error"
     assert failed.value.response.headers["x-langwatch-policy-revision"]
     assert failed.value.response.headers["x-langwatch-fallback-count"] == "0"
-    [line] = [json.loads(l) for l in log.getvalue().splitlines()]
+    [line] = [json.loads(ln) for ln in log.getvalue().splitlines()]
     assert line["status"] == 500 and line["internal_error"] == "RuntimeError" and line["vk"] == "vk-alice-codex"
     assert "gp-secret-material" not in log.getvalue()

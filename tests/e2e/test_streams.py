@@ -241,7 +241,7 @@ def test_an_event_the_proxy_cannot_translate_ends_the_stream_in_band_and_is_coun
     relayed = events(r.text)
     assert _openai_error(*relayed[-1]) and not any(d == "[DONE]" for _, d in relayed)
     setup.server.wait_idle()
-    [line] = [json.loads(l) for l in setup.log.getvalue().splitlines()]
+    [line] = [json.loads(ln) for ln in setup.log.getvalue().splitlines()]
     assert line["stream_error"] == "untranslatable_event" and line["internal_error"] in ("TypeError", "AttributeError")
     metrics = httpx.get(setup.base_url + "/metrics").text
     assert 'gatepost_stream_errors_total{provider="anthropic-a",reason="untranslatable_event"} 1' in metrics
@@ -252,5 +252,5 @@ def test_a_stream_failure_after_the_first_event_counts_against_the_circuit(setup
     r = setup.post(CASES["chat"])
     assert r.status_code == 200 and _openai_error(*events(r.text)[-1])
     metrics = httpx.get(setup.base_url + "/metrics").text
-    [counted] = [l for l in metrics.splitlines() if l.startswith("gatepost_stream_errors_total{")]
+    [counted] = [ln for ln in metrics.splitlines() if ln.startswith("gatepost_stream_errors_total{")]
     assert counted == 'gatepost_stream_errors_total{provider="openai-a",reason="connect"} 1'

@@ -3,11 +3,11 @@ HTTP-date, capped at 30 s; else a jittered exponential backoff."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from runtime.app import backoff_s
 
-NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
+NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
 
 
 def test_retry_after_in_seconds() -> None:

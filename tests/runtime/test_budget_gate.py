@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from cli.sources import load_source
 from runtime.access_log import EventLog
 from runtime.budget.gate import Admission, BudgetGate
 from runtime.ledger.base import LedgerError, Settled
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.metrics import Metrics
-from cli.sources import load_source
 from runtime.table import LoadedTable
 from tests.support.ledger_charges import recorded_charges
 
@@ -63,7 +63,7 @@ def gate_for(tmp_path: Path) -> tuple[BudgetGate, FlakyLedger, io.StringIO, Metr
 
 def admit(gate: BudgetGate, table: LoadedTable) -> Admission:
     key = table.keys["vk-a"]
-    admission = gate.admit(table, key, (), {"max_tokens": 1}, 2, datetime.now(timezone.utc))
+    admission = gate.admit(table, key, (), {"max_tokens": 1}, 2, datetime.now(UTC))
     assert isinstance(admission, Admission)
     return admission
 
@@ -73,7 +73,7 @@ def logged(events: io.StringIO, name: str) -> list[dict[str, object]]:
 
 
 def test_crossing_the_warn_threshold_is_logged_and_counted_once(tmp_path: Path, table: LoadedTable) -> None:
-    gate, ledger, events, metrics = gate_for(tmp_path)
+    gate, _ledger, events, metrics = gate_for(tmp_path)
     for amount in (7 * USD, USD // 2, USD // 2, USD // 2):
         gate.settle(admit(gate, table), amount, "usage")
     [warning] = logged(events, "budget_warning")
@@ -119,7 +119,7 @@ def test_redis_is_reached_without_blocking_the_event_loop(tmp_path: Path, table:
 
         async def main() -> None:
             await gate.tend(lambda: seen.append(threading.current_thread().name))
-            admission = await gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(timezone.utc))
+            admission = await gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(UTC))
             assert isinstance(admission, Admission)
             await gate.settle_async(admission, 1, "usage")
             await ledger.aclose()
@@ -137,7 +137,7 @@ def test_redis_is_reached_without_blocking_the_event_loop(tmp_path: Path, table:
     async def stalled() -> bool:
         """The ledger's command arrives and gets no answer; the loop meanwhile hears back from a
         thread (it kept running), then the server hangs up and the admission fails."""
-        admission = asyncio.create_task(gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(timezone.utc)))
+        admission = asyncio.create_task(gate.admit_async(table, table.keys["vk-a"], (), {}, 2, datetime.now(UTC)))
         connection, _ = await asyncio.to_thread(silent.accept)
         with connection:
             assert await asyncio.to_thread(connection.recv, 65536), "the ledger sent its command"

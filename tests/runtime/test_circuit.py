@@ -16,9 +16,9 @@ import pytest
 from runtime.app import Gatepost
 from runtime.circuit import Circuits
 from runtime.metrics import Metrics
-from tests.support.apps import app_from
 from runtime.upstream import UpstreamCall
 from runtime.upstream.base import BufferedResponse
+from tests.support.apps import app_from
 from tests.support.clock import ManualClock
 
 KEY = "gp-unit-circuit-0123456789abcdefghijklm"
@@ -242,9 +242,9 @@ def test_a_failed_probe_cools_the_provider_down_again(proxy: Rig) -> None:
     async def scenario() -> None:
         await open_then_cool_down(app, primary, clock)
         primary.script.append(status(500))
-        code, headers = await ask(app)
+        _, headers = await ask(app)
         assert provider_of(headers) == "backup" and primary.calls == 2
-        code, headers = await ask(app)
+        _, headers = await ask(app)
         assert provider_of(headers) == "backup" and primary.calls == 2
 
     asyncio.run(scenario())

@@ -14,8 +14,8 @@ import pytest
 from runtime.ledger.base import Blocked, Ledger, Reserved, Slot
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
-from tests.support.redis_server import RedisServer
 from tests.support.ledger_charges import recorded_charges
+from tests.support.redis_server import RedisServer
 
 USD = 10**12
 
@@ -141,7 +141,7 @@ def test_reservations_of_a_dead_process_are_settled_at_their_estimate(backend: t
     [row] = ledger.counters()
     assert (row.spent, row.reserved) == (123, 0)
     assert ledger.recover() == 0
-    assert [c for c in recorded_charges(ledger) if c[0] == "doomed"][0][2] == 123
+    assert next(c for c in recorded_charges(ledger) if c[0] == "doomed")[2] == 123
 
 
 def test_a_live_process_keeps_its_reservations(backend: tuple[str, object]) -> None:

@@ -91,8 +91,8 @@ def test_splicing_changes_nothing_but_the_model(
     raw = json.dumps(dict(items), indent=indent, ensure_ascii=ensure_ascii).encode()
     sent = with_model(outbound(raw), new)
     assert orjson.loads(sent) == {**dict(items), "model": new}
-    same_start = len(os.path.commonprefix([raw, sent]))
-    same_end = len(os.path.commonprefix([raw[same_start:][::-1], sent[same_start:][::-1]]))
+    same_start = len(os.path.commonprefix([raw, sent]))  # noqa: RUF071 - bytes, compared byte by byte
+    same_end = len(os.path.commonprefix([raw[same_start:][::-1], sent[same_start:][::-1]]))  # noqa: RUF071 - bytes
     old_value, new_value = json.dumps(old, ensure_ascii=ensure_ascii).encode(), orjson.dumps(new)
     assert len(raw) - same_start - same_end <= len(old_value)
     assert len(sent) - same_start - same_end <= len(new_value)
