@@ -24,9 +24,9 @@ import orjson
 from .access_log import AccessLog
 from .budget.charge import Charge
 from .budget.gate import BudgetGate
-from .ledger.base import LedgerError
 from .decision import Allow, Deny, authenticate, decide_for_key
 from .errors import error_headers, google_error, openai_error
+from .exceptions import BodyTooLarge, LedgerError, StreamCutShort, TranslationError, UpstreamError
 from .metrics import Metrics
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route, looks_gemini, wants_sse
@@ -36,8 +36,7 @@ from .cache import cache_status, choose_mode, lookup_result
 from .circuit import Circuits
 from .streams import HeldAnswer
 from .translation import ErrorTranslator, ResponseTranslator, Step, plan
-from .translators.errors import TranslationError
-from .upstream import ADAPTERS, Outbound, RawBody, UpstreamFailure, UpstreamResponse
+from .upstream import ADAPTERS, Outbound, RawBody, UpstreamResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,10 +58,6 @@ ALLOWED_METHODS = {
     "/": b"GET, HEAD",
 }
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class CacheState:
@@ -412,9 +407,9 @@ class Gatepost:
             upstream_started = time.perf_counter()
             try:
                 response = await transport.send(call)
-            except UpstreamFailure as exc:
-                reason, retry_after = exc.kind, None
-                attempts.append({"provider": provider.id, "model": target.model, "reason": exc.kind})
+            except UpstreamError as exc:
+                reason, retry_after = exc.reason, None
+                attempts.append({"provider": provider.id, "model": target.model, "reason": exc.reason})
             else:
                 self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
                 if response.status in PROVIDER_CREDENTIAL_REFUSED:
@@ -532,15 +527,15 @@ class Gatepost:
             if tail:
                 await _relay_part(send, tail, tap, translator)
             if not ended:
-                raise UpstreamFailure("cut_short", "the stream ended before its final event")
+                raise StreamCutShort("the stream ended before its final event")
             if translator is not None:
                 tail = translator.finish()
                 if tail:
                     await send({"type": "http.response.body", "body": tail, "more_body": True})
         except Exception as exc:  # noqa: BLE001 - every failure after the start ends the stream in-band
-            kind = exc.kind if isinstance(exc, UpstreamFailure) else "untranslatable_event"
+            kind = exc.reason if isinstance(exc, UpstreamError) else "untranslatable_event"
             record["stream_error"] = kind
-            if not isinstance(exc, UpstreamFailure):
+            if not isinstance(exc, UpstreamError):
                 record["internal_error"] = type(exc).__name__
             charge.broken = True
             self.metrics.stream_errors.inc(provider.id, kind)
@@ -706,9 +701,9 @@ async def _hold(response: UpstreamResponse, stream: bool, wire: str) -> HeldAnsw
     """The answer held until its first event (or whole body), or the fallback condition it failed with."""
     try:
         return await HeldAnswer.hold(response, stream and 200 <= response.status < 300, wire)
-    except UpstreamFailure as exc:
+    except UpstreamError as exc:
         await response.aclose()
-        return exc.kind
+        return exc.reason
     except BaseException:
         await response.aclose()
         raise

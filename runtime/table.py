@@ -21,11 +21,8 @@ from pydantic import ValidationError
 from compiler.artifact import FORMAT_VERSION, RoutingTable
 from compiler.emit import canonical_json
 
+from .exceptions import TableError as TableError
 from .source_map import key_sources, route_set, route_sources
-
-
-class TableError(Exception):
-    """An artifact that must not be served: unreadable, malformed, or not what its revision says."""
 
 
 @dataclass(frozen=True, slots=True)

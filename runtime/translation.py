@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import orjson
 
 from . import cache
+from .exceptions import TranslationError
 from .surfaces import Surface
 from .translators import coverage, from_anthropic, from_openai, to_anthropic, to_openai
-from .translators.errors import TranslationError
 from .translators.sse import SseParser
 from .table import Target
 from .upstream import Outbound

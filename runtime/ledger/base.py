@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..exceptions import LedgerError as LedgerError
+
 
 @dataclass(frozen=True, slots=True)
 class Slot:
@@ -68,10 +70,6 @@ class CounterRow:
     warn_pico: int | None
     spent: int
     reserved: int
-
-
-class LedgerError(Exception):
-    """The ledger could not be read or written; the proxy fails closed (503) rather than spend blind."""
 
 
 class Ledger(Protocol):
