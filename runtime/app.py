@@ -1,7 +1,4 @@
-"""The proxy as one ASGI application, read top to bottom.
-
-Keys are read where each client sends them: `Authorization: Bearer` (OpenAI SDKs, Codex, the
-anthropic SDK), `x-api-key` (Claude Code), `x-goog-api-key` or `?key=` (gemini-cli).
+"""The proxy as one ASGI application, read top to bottom: the routes table, then a proxied request.
 
 request -> authenticate (sha256 of the key) -> parse -> decide (pure) -> upstream with fallback
 -> response passed through as it arrives (SSE event by event) -> access log and metrics.
@@ -10,13 +7,11 @@ request -> authenticate (sha256 of the key) -> parse -> decide (pure) -> upstrea
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
-from urllib.parse import unquote_to_bytes
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -24,39 +19,45 @@ import orjson
 from .access_log import AccessLog
 from .budget.charge import Charge
 from .budget.gate import BudgetGate
-from .decision import Allow, Deny, authenticate, decide_for_key
-from .errors import error_headers, google_error, openai_error
-from .exceptions import BodyTooLarge, LedgerError, StreamCutShort, TranslationError, UpstreamError
-from .metrics import Metrics
-from .state import Serving
-from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, gemini_route, looks_gemini, wants_sse
-from .table import KeyEntry, Provider, Target
 from .budget.tap import UsageTap
 from .cache import cache_status, choose_mode, lookup_result
 from .circuit import Circuits
+from .decision import Allow, Deny, authenticate, decide_for_key
+from .errors import error_headers
+from .exceptions import (
+    BodyTooLarge,
+    LedgerError,
+    StreamCutShort,
+    TranslationError,
+    UpstreamError,
+)
+from .metrics import Metrics
+from .proxy.answers import refuse, stamped
+from .proxy.asgi import Receive, Scope, Send, WatchedSend, read_body, respond
+from .proxy.endpoints import Endpoints
+from .proxy.keys import key_hash, presented_key
+from .proxy.routes import (
+    GET,
+    POST,
+    READS,
+    Params,
+    Route,
+    Routes,
+    gemini_count_tokens,
+    gemini_generate,
+    unrouted,
+)
+from .state import Serving
 from .streams import HeldAnswer
+from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, wants_sse
+from .table import KeyEntry, Provider, Target
 from .translation import ErrorTranslator, ResponseTranslator, Step, plan
 from .upstream import ADAPTERS, Outbound, RawBody, UpstreamResponse
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-JSON = [(b"content-type", b"application/json")]
-READS = ("GET", "HEAD")
 PROVIDER_CREDENTIAL_REFUSED = frozenset({401, 403, 407})
 MAX_RETRY_AFTER_S = 30.0
 SKIPS = frozenset({"circuit_open", "no_credential", "untranslatable"})
 """Attempt reasons of targets never called: the status of an all-failed answer is the last call's."""
-ALLOWED_METHODS = {
-    "/v1/messages/count_tokens": b"POST",
-    "/v1/models": b"GET",
-    "/healthz": b"GET, HEAD",
-    "/readyz": b"GET, HEAD",
-    "/metrics": b"GET, HEAD",
-    "/": b"GET, HEAD",
-}
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 
 
@@ -87,56 +88,29 @@ class Gatepost:
         self.circuits = Circuits(self.metrics)
         self.metrics.set_revision(serving.table.revision)
         self.ready = True
+        endpoints = Endpoints(self)
+        self.routes = Routes([
+            *(Route(path, POST, partial(self.proxy, surface), proxied=True) for path, surface in BY_PATH.items()),
+            Route(gemini_generate, POST, partial(self.proxy, GEMINI), proxied=True),
+            Route(gemini_count_tokens, POST, partial(endpoints.count_tokens, GEMINI), proxied=True),
+            Route("/v1/messages/count_tokens", POST, partial(endpoints.count_tokens, MESSAGES)),
+            Route("/v1/models", GET, endpoints.models),
+            Route("/healthz", READS, endpoints.health),
+            Route("/readyz", READS, endpoints.ready),
+            Route("/metrics", READS, endpoints.metrics),
+            Route("/", READS, endpoints.root),
+        ])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            route, params = self.routes.find(path)
+            if route is not None and method in route.methods:
+                await route.handler(scope, receive, send, params)
+            else:
+                await unrouted(send, self.serving, method, path, route)
+        elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        method, path = scope["method"], scope["path"]
-        surface = BY_PATH.get(path)
-        gemini = gemini_route(path) if surface is None else None
-        if surface is not None and method == "POST":
-            await self.proxy(scope, receive, send, surface, None)
-        elif gemini is not None and method == "POST" and gemini[1] == "countTokens":
-            await self.count_tokens(scope, receive, send, GEMINI, gemini[0])
-        elif gemini is not None and method == "POST":
-            await self.proxy(scope, receive, send, GEMINI, gemini)
-        elif path == "/v1/messages/count_tokens" and method == "POST":
-            await self.count_tokens(scope, receive, send, MESSAGES, None)
-        elif path == "/v1/models" and method == "GET":
-            await self.models(scope, send)
-        elif path == "/healthz" and method in READS:
-            await _respond(send, 200, b'{"status":"ok"}', self._headers(self.serving, list(JSON)))
-        elif path == "/readyz" and method in READS:
-            serving, ok = self.serving, self.ready
-            body = orjson.dumps({"status": "ready" if ok else "starting", "revision": serving.table.revision})
-            await _respond(send, 200 if ok else 503, body, self._headers(serving, list(JSON)))
-        elif path == "/metrics" and method in READS:
-            text = [(b"content-type", b"text/plain; version=0.0.4")]
-            await _respond(send, 200, self.metrics.render(), self._headers(self.serving, text))
-        elif path == "/" and method in READS:
-            await _respond(send, 200, b'{"service":"gatepost"}', self._headers(self.serving, list(JSON)))
-        else:
-            await self._unrouted(send, method, path, surface is not None or gemini is not None)
-
-    async def _unrouted(self, send: Send, method: str, path: str, post_only: bool) -> None:
-        serving = self.serving
-        allowed = ALLOWED_METHODS.get(path, b"POST" if post_only else None)
-        shape = google_error if looks_gemini(path) else openai_error
-        if allowed is None:
-            served = " (Gemini: POST /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens)" \
-                if shape is google_error else ""
-            body = shape(404, "not_found", f"no route for {method} {path}{served}")
-            await _respond(send, 404, body, self._headers(serving, error_headers(404)))
-            return
-        body = shape(405, "method_not_allowed", f"{path} accepts {allowed.decode()}, not {method}")
-        headers = [*error_headers(405), (b"allow", allowed)]
-        if post_only:
-            prefix = serving.header_prefix
-            headers.append((prefix + b"fallback-count", b"0"))
-        await _respond(send, 405, body, self._headers(serving, headers))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -150,62 +124,13 @@ class Gatepost:
                 return
 
     def _headers(self, serving: Serving, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        prefix = serving.header_prefix
-        return [*headers, (prefix + b"policy-revision", serving.revision_header)]
+        return stamped(serving, headers)
 
-    async def models(self, scope: Scope, send: Send) -> None:
-        serving = self.serving
-        key = authenticate(serving.table, _key_hash(scope), datetime.now(timezone.utc))
-        if isinstance(key, Deny):
-            await _respond(send, key.status, openai_error(key.status, key.code, key.message), self._headers(serving, error_headers(key.status)))
-            return
-        data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": route.targets[0].provider if route.targets else "gatepost"}
-            for name, route in sorted(key.routes.items())
-        ]
-        await _respond(send, 200, orjson.dumps({"object": "list", "data": data}), self._headers(serving, list(JSON)))
-
-    async def count_tokens(
-        self, scope: Scope, receive: Receive, send: Send, surface: Surface, gemini_model: str | None
-    ) -> None:
-        """An estimate (a token per four bytes of the prompt's JSON), so a client's context
-        accounting works without a round trip to the provider: Anthropic's `count_tokens` and
-        Gemini's `countTokens`, each decided (key, model) like a real request."""
-        serving = self.serving
-        key = authenticate(serving.table, _key_hash(scope), datetime.now(timezone.utc))
-        if isinstance(key, Deny):
-            await self._deny(send, serving, key, surface)
-            return
-        try:
-            payload = orjson.loads(await _read_body(scope, receive, serving.table.gateway.max_body_bytes))
-        except (BodyTooLarge, orjson.JSONDecodeError):
-            await self._deny(send, serving, Deny(400, "invalid_request_error", "request body must be a JSON object", key), surface)
-            return
-        if not isinstance(payload, dict):
-            payload = {}
-        model = gemini_model if gemini_model is not None else payload.get("model")
-        decision = decide_for_key(key, surface.name, model if isinstance(model, str) else None)
-        if isinstance(decision, Deny):
-            await self._deny(send, serving, decision, surface)
-            return
-        if gemini_model is not None:
-            request = payload.get("generateContentRequest")
-            source = request if isinstance(request, dict) else payload
-            counted = {k: source.get(k) for k in ("contents", "systemInstruction", "tools")}
-            tokens = max(1, len(orjson.dumps(counted)) // 4)
-            body = orjson.dumps({"totalTokens": tokens})
-        else:
-            counted = {k: payload.get(k) for k in ("system", "messages", "tools")}
-            body = orjson.dumps({"input_tokens": max(1, len(orjson.dumps(counted)) // 4)})
-        await _respond(send, 200, body, self._headers(serving, list(JSON)))
-
-    async def proxy(
-        self, scope: Scope, receive: Receive, send: Send, surface: Surface, gemini: tuple[str, str] | None
-    ) -> None:
+    async def proxy(self, surface: Surface, scope: Scope, receive: Receive, send: Send, gemini: Params) -> None:
         serving = self.serving
         started = time.perf_counter()
         record: dict[str, Any] = {"surface": surface.name, "revision": serving.table.revision}
-        watched = _WatchedSend(send)
+        watched = WatchedSend(send)
         try:
             status = await self._proxy(scope, receive, watched, surface, gemini, serving, record)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a typed answer and a log line
@@ -219,7 +144,7 @@ class Gatepost:
         self.metrics.request_latency.observe(elapsed, surface.name)
         self.access_log.write(record)
 
-    async def _internal_error(self, send: _WatchedSend, serving: Serving, surface: Surface, tried: int) -> int:
+    async def _internal_error(self, send: WatchedSend, serving: Serving, surface: Surface, tried: int) -> int:
         """A fault of the gateway's own: a 500 in the surface's shape if nothing was sent yet, else
         the answer is ended where it stands. The access log names the exception's type only (its
         text could quote the request)."""
@@ -229,7 +154,7 @@ class Gatepost:
                 body = surface.error_body(500, "internal_error", message, None, None)
                 prefix = serving.header_prefix
                 headers = [*error_headers(500), (prefix + b"fallback-count", str(max(0, tried - 1)).encode())]
-                await _respond(send, 500, body, self._headers(serving, headers))
+                await respond(send, 500, body, self._headers(serving, headers))
             elif not send.finished:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception:  # noqa: BLE001 - the client is gone; the log line still gets written
@@ -247,19 +172,19 @@ class Gatepost:
         record: dict[str, Any],
     ) -> int:
         table = serving.table
-        key = authenticate(table, _key_hash(scope), datetime.now(timezone.utc))
+        key = authenticate(table, key_hash(scope), datetime.now(timezone.utc))
         if isinstance(key, Deny):
             record["decision"] = key.code
             if key.key is not None:
                 _describe_key(record, key.key)
             else:
-                token = _presented_key(scope)
+                token = presented_key(scope)
                 if token is not None:
                     record["key_prefix"] = token[:12].decode("utf-8", "replace")
             return await self._deny(send, serving, key, surface)
         _describe_key(record, key)
         try:
-            raw = await _read_body(scope, receive, table.gateway.max_body_bytes)
+            raw = await read_body(scope, receive, table.gateway.max_body_bytes)
         except BodyTooLarge:
             limit = table.gateway.max_body_bytes
             deny = Deny(400, "request_too_large", f"request body is larger than the gateway's limit of {limit} bytes", key)
@@ -330,12 +255,8 @@ class Gatepost:
                 if record.get("vk"):
                     self.metrics.spend.inc(record["vk"], charge.model or "-", amount=charge.usd_float(serving.table))
 
-    async def _deny(self, send: Send, serving: Serving, deny: Deny, surface: Surface, fallback_count: int = 0) -> int:
-        body = surface.error_body(deny.status, deny.code, deny.message, deny.param, deny.meta)
-        prefix = serving.header_prefix
-        headers = [*error_headers(deny.status), (prefix + b"fallback-count", str(fallback_count).encode())]
-        await _respond(send, deny.status, body, self._headers(serving, headers))
-        return deny.status
+    async def _deny(self, send: Send, serving: Serving, deny: Deny, surface: Surface) -> int:
+        return await refuse(send, serving, surface, deny)
 
     async def _forward(
         self,
@@ -585,7 +506,7 @@ class Gatepost:
         header = self._record_cache(record, charge, cache)
         if header is not None:
             headers.append((cache.header_name, header.encode()))
-        await _respond(send, status, body, headers)
+        await respond(send, status, body, headers)
         charge.complete = True
         return status
 
@@ -628,7 +549,7 @@ class Gatepost:
         prefix = serving.header_prefix
         headers = [*error_headers(502), (prefix + b"provider", target.provider.encode()),
                    (prefix + b"fallback-count", str(_fallback_count(attempts)).encode())]
-        await _respond(send, 502, body, self._headers(serving, headers))
+        await respond(send, 502, body, self._headers(serving, headers))
         return 502
 
     async def _all_failed(
@@ -662,7 +583,7 @@ class Gatepost:
         prefix = serving.header_prefix
         headers.append((prefix + b"fallback-count", str(_fallback_count(attempts)).encode()))
         body = surface.error_body(status, code, message, None, {"attempts": attempts})
-        await _respond(send, status, body, self._headers(serving, headers))
+        await respond(send, status, body, self._headers(serving, headers))
         return status
 
 
@@ -735,68 +656,3 @@ def _fallback_reason(status: int) -> str | None:
 def _describe_key(record: dict[str, Any], key: KeyEntry) -> None:
     record["vk"] = key.id
     record["key_prefix"] = key.key_prefix
-
-
-class _WatchedSend:
-    """`send`, remembering whether the response has started and finished."""
-
-    __slots__ = ("_send", "started", "finished")
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.started = False
-        self.finished = False
-
-    async def __call__(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            self.started = True
-        elif kind == "http.response.body" and not message.get("more_body", False):
-            self.finished = True
-        await self._send(message)
-
-
-def _presented_key(scope: Scope) -> bytes | None:
-    name: bytes
-    value: bytes
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip()
-        elif name in (b"x-api-key", b"x-goog-api-key") and value.strip():
-            return value.strip()
-    query = scope.get("query_string", b"")
-    if b"key=" in query:
-        for pair in query.split(b"&"):
-            name, _, value = pair.partition(b"=")
-            if name == b"key" and value:
-                return unquote_to_bytes(value)
-    return None
-
-
-def _key_hash(scope: Scope) -> str | None:
-    token = _presented_key(scope)
-    return hashlib.sha256(token).hexdigest() if token is not None else None
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

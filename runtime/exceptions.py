@@ -10,12 +10,14 @@
     ├── BodyTooLarge: a request body over the gateway's `max_body_bytes` (400 `request_too_large`)
     ├── TranslationError: a request or an answer that cannot be expressed in the other protocol;
     │   the message says what and why
-    └── UpstreamError: the provider's answer never came or broke off; `reason` is the fallback
-        condition a route lists (`fallback.on`), and the name logs and metrics give it
+    └── UpstreamError: the provider's answer never came or broke off; its `reason` names it in the
+        access log, the metrics and error bodies, and is the condition a route's `fallback.on`
+        lists when it happened before the answer reached the client
         ├── UpstreamTimeout ("timeout"): no answer, or no next byte, within the provider's deadline
         ├── UpstreamConnectError ("connect"): cannot connect, the connection dropped, or a stream
         │   ended before its first event
-        └── StreamCutShort ("cut_short"): a stream ended before its protocol's final event
+        └── StreamCutShort ("cut_short"): a stream ended before its protocol's final event, after
+            its first events were relayed (so never a fallback)
 
 A fault that is none of these (a bug) reaches the request's last line of defence: a typed 500
 and an access-log line naming the exception's type.

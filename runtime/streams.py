@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from .translators.sse import SseParser
 from .exceptions import UpstreamConnectError
+from .translators.sse import SseParser
 from .upstream import UpstreamResponse
 
 RESPONSES_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})

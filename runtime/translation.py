@@ -16,9 +16,9 @@ import orjson
 from . import cache
 from .exceptions import TranslationError
 from .surfaces import Surface
+from .table import Target
 from .translators import coverage, from_anthropic, from_openai, to_anthropic, to_openai
 from .translators.sse import SseParser
-from .table import Target
 from .upstream import Outbound
 
 Headers = list[tuple[bytes, bytes]]

@@ -9,9 +9,9 @@ slip under a limit together: see README "Budgets" for the overshoot bound.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from ..table import Provider, Target
 from . import anthropic, azure, gemini, mock, openai
 from .base import Outbound, RawBody, Transport, UpstreamCall, UpstreamResponse

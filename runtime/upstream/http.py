@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from ..table import Provider
 from ..exceptions import UpstreamConnectError, UpstreamTimeout
+from ..table import Provider
 from .base import UpstreamCall
 
 HOP_BY_HOP = frozenset(
