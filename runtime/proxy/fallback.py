@@ -5,7 +5,7 @@ answer has reached the client there is no going back: a stream that fails later 
 
 A target is skipped without a call when its provider has no credential, the request cannot be
 translated to its protocol, or its circuit is open. When no target answers, the client gets one
-error naming every attempt; upstream error bodies are never relayed.
+error naming every attempt; the providers' own error bodies are not relayed.
 """
 
 from __future__ import annotations
