@@ -3,9 +3,59 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
 import orjson
+
+
+class Attempt(TypedDict):
+    """One target of the route as the access log and an all-failed error list it."""
+
+    provider: str
+    model: str
+    reason: str
+
+
+class AccessRecord:
+    """The access-log line of one proxied request, as typed fields. Every field the request set is
+    a key of the line, in the order it was first set, null when it was set to None; a field never
+    set is left out (and reads as its default here). A plain class rather than a dataclass: its
+    instance attributes are the line, with nothing to build per request."""
+
+    surface: str
+    revision: str
+    vk: str | None = None
+    key_prefix: str | None = None
+    model: str | None = None
+    route_source: str | None = None
+    decision: str | None = None
+    budget: str | None = None
+    cache_override_refused: str | None = None
+    translation_error: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    attempts: list[Attempt] | None = None
+    translated: str | None = None
+    translation_dropped: list[str] | None = None
+    fallback_count: int | None = None
+    stream_error: str | None = None
+    internal_error: str | None = None
+    cache_mode: str | None = None
+    cache: str | None = None
+    cache_lookup: str | None = None
+    ledger_error: str | None = None
+    cost_usd: str | None = None
+    usage: dict[str, Any] | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+
+    def __init__(self, surface: str, revision: str) -> None:
+        self.surface = surface
+        self.revision = revision
+
+    def line(self) -> dict[str, Any]:
+        """The fields set, by name: the instance's own attributes."""
+        return self.__dict__
 
 
 class AccessLog:
@@ -19,6 +69,10 @@ class AccessLog:
         stream = self._stream or sys.stderr
         stream.write(orjson.dumps(record).decode() + "\n")
         stream.flush()
+
+    def request(self, record: AccessRecord) -> None:
+        if self.enabled:
+            self.write(record.line())
 
 
 class EventLog(AccessLog):

@@ -6,11 +6,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .exceptions import CredentialError
 from .table import Provider
-
-
-class CredentialError(Exception):
-    """A credential reference that cannot be resolved; the message names the reference, not a value."""
 
 
 def resolve_reference(reference: str, environ: Mapping[str, str] = os.environ) -> str:

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 
 import orjson
 
+from .exceptions import UpstreamConnectError
 from .translators.sse import SseParser
-from .upstream import UpstreamFailure, UpstreamResponse
+from .upstream import UpstreamResponse
 
 RESPONSES_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 MESSAGES_ENDS = frozenset({"message_stop", "error"})
@@ -108,7 +109,7 @@ class HeldAnswer:
 
     @classmethod
     async def hold(cls, response: UpstreamResponse, stream: bool, wire: str) -> HeldAnswer:
-        """Raises UpstreamFailure when the answer fails or ends before its first event."""
+        """Raises UpstreamError when the answer fails or ends before its first event."""
         chunks = response.aiter_bytes().__aiter__()
         if not stream or not _is_sse(response):
             return cls(response, b"".join([chunk async for chunk in chunks]), _empty(), None)
@@ -119,7 +120,7 @@ class HeldAnswer:
                 return cls(response, head, chunks, framer)
         tail, ended = framer.close()
         if not tail:
-            raise UpstreamFailure("connect", "the stream ended before its first event")
+            raise UpstreamConnectError("the stream ended before its first event")
         return cls(response, tail, _empty(), None if ended else framer)
 
 

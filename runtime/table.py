@@ -32,13 +32,8 @@ from artifact import (
     read,
 )
 
+from .exceptions import TableError as TableError
 from .source_map import Grant, RouteSources, key_lines, route_set, route_sources
-
-
-class TableError(Exception):
-    """A table source that must not be served: an artifact that is unreadable, malformed or not what
-    its revision says (its `__cause__` is the `artifact` error that says which), or a policy that
-    does not compile (the CLI's `PolicyError`)."""
 
 
 @dataclass(frozen=True, slots=True)

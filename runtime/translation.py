@@ -14,11 +14,11 @@ from typing import Any, Protocol
 import orjson
 
 from . import cache
+from .exceptions import TranslationError
 from .surfaces import Surface
-from .translators import coverage, from_anthropic, from_openai, to_anthropic, to_openai
-from .translators.errors import TranslationError
-from .translators.sse import SseParser
 from .table import Target
+from .translators import coverage, from_anthropic, from_openai, to_anthropic, to_openai
+from .translators.sse import SseParser
 from .upstream import Outbound
 
 Headers = list[tuple[bytes, bytes]]

@@ -9,11 +9,13 @@ slip under a limit together: see README "Budgets" for the overshoot bound.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..exceptions import LedgerError as LedgerError
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,6 @@ class CounterRow:
     warn_pico: int | None
     spent: int
     reserved: int
-
-
-class LedgerError(Exception):
-    """The ledger could not be read or written; the proxy fails closed (503) rather than spend blind."""
 
 
 class Ledger(Protocol):

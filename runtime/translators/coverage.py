@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import TranslationError
+from ..exceptions import TranslationError
 
 CHAT_CARRIED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stream", "stream_options",

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .errors import TranslationError
+from ..exceptions import TranslationError
 from .sse import SseEvent, frame
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",

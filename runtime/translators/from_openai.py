@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from .errors import TranslationError
+from ..exceptions import TranslationError
 from .sse import SseEvent, frame
 
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",

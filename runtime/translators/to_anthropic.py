@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from ..exceptions import TranslationError
 from . import coverage
-from .errors import TranslationError
 
 DEFAULT_MAX_TOKENS = 4096
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
+from ..exceptions import TranslationError
 from . import coverage
-from .errors import TranslationError
 
 
 def _parts(blocks: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from ..table import Provider, Target
 from . import anthropic, azure, gemini, mock, openai
-from .base import Outbound, RawBody, Transport, UpstreamCall, UpstreamFailure, UpstreamResponse
+from .base import Outbound, RawBody, Transport, UpstreamCall, UpstreamResponse
 from .http import HttpTransport
 
 Prepare = Callable[[Provider, "str | None", Target, Outbound], UpstreamCall]
@@ -25,4 +26,4 @@ def transport_for(provider: Provider) -> Transport:
     return HttpTransport(provider)
 
 
-__all__ = ["ADAPTERS", "Outbound", "RawBody", "Transport", "UpstreamCall", "UpstreamFailure", "UpstreamResponse", "transport_for"]
+__all__ = ["ADAPTERS", "Outbound", "RawBody", "Transport", "UpstreamCall", "UpstreamResponse", "transport_for"]

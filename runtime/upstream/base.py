@@ -41,15 +41,6 @@ class UpstreamCall:
     stream: bool
 
 
-class UpstreamFailure(Exception):
-    """The provider could not be reached or did not answer in time; `kind` is a fallback condition."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
 class UpstreamResponse(Protocol):
     status: int
     headers: list[tuple[bytes, bytes]]

@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
+from ..exceptions import UpstreamConnectError, UpstreamTimeout
 from ..table import Provider
-from .base import UpstreamCall, UpstreamFailure
+from .base import UpstreamCall
 
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"content-encoding", b"server", b"date"}
@@ -43,9 +44,9 @@ class HttpResponse:
                 async with asyncio.timeout_at(self._deadline):
                     chunk = await content.readany()
             except TimeoutError as exc:
-                raise UpstreamFailure("timeout", "read timed out mid-answer") from exc
+                raise UpstreamTimeout("read timed out mid-answer") from exc
             except (aiohttp.ClientError, ConnectionError) as exc:
-                raise UpstreamFailure("connect", f"connection lost mid-answer ({type(exc).__name__})") from exc
+                raise UpstreamConnectError(f"connection lost mid-answer ({type(exc).__name__})") from exc
             if not chunk:
                 break
             yield chunk
@@ -92,13 +93,13 @@ class HttpTransport:
                 response = await session.request(call.method, call.url, headers=call.headers, data=call.body)
         except TimeoutError as exc:
             await self._answer_ended()
-            raise UpstreamFailure("timeout", "no answer within the provider's deadline") from exc
+            raise UpstreamTimeout("no answer within the provider's deadline") from exc
         except aiohttp.ClientConnectorError as exc:
             await self._answer_ended()
-            raise UpstreamFailure("connect", f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})") from exc
+            raise UpstreamConnectError(f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})") from exc
         except (aiohttp.ClientError, ConnectionError) as exc:
             await self._answer_ended()
-            raise UpstreamFailure("connect", f"{type(exc).__name__}") from exc
+            raise UpstreamConnectError(f"{type(exc).__name__}") from exc
         except BaseException:
             await self._answer_ended()
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from runtime.app import backoff_s
+from runtime.proxy.fallback import backoff_s
 
 NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
 

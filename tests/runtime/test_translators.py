@@ -9,7 +9,7 @@ import orjson
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from runtime.translators.errors import TranslationError
+from runtime.exceptions import TranslationError
 from runtime.translators.from_anthropic import (
     AnthropicToChatStream,
     AnthropicToResponsesStream,

@@ -1,0 +1,72 @@
+"""Every failure the runtime raises on purpose, as one tree.
+
+    GatewayError: catch it to report any failure of the gateway's own making
+    ├── TableError: a table source that must not be served: an artifact that is unreadable,
+    │   malformed or not what its revision says (its `__cause__` is the `artifact` error that says
+    │   which), or a policy that does not compile (the CLI's `PolicyError`); a reload keeps the
+    │   table it has, a start-up stops
+    ├── CredentialError: a provider's credential reference (`env:`, `file:`) that cannot be
+    │   resolved; that provider is skipped, the rest serve
+    ├── LedgerError: the spend ledger cannot be read or written; a request under budgets is refused
+    │   (503 `ledger_unavailable`) rather than spent blind
+    ├── BodyTooLarge: a request body over the gateway's `max_body_bytes` (400 `request_too_large`)
+    ├── TranslationError: a request or an answer that cannot be expressed in the other protocol;
+    │   the message says what and why
+    └── UpstreamError: the provider's answer never came or broke off; its `reason` names it in the
+        access log, the metrics and error bodies, and is the condition a route's `fallback.on`
+        lists when it happened before the answer reached the client
+        ├── UpstreamTimeout ("timeout"): no answer, or no next byte, within the provider's deadline
+        ├── UpstreamConnectError ("connect"): cannot connect, the connection dropped, or a stream
+        │   ended before its first event
+        └── StreamCutShort ("cut_short"): a stream ended before its protocol's final event, after
+            its first events were relayed (so never a fallback)
+
+A fault that is none of these (a bug) reaches the request's last line of defence: a typed 500
+and an access-log line naming the exception's type.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+
+class TableError(GatewayError):
+    """A table source that must not be served: a bad artifact, or a policy that does not compile."""
+
+
+class CredentialError(GatewayError):
+    """A credential reference that cannot be resolved; the message names the reference, not a value."""
+
+
+class LedgerError(GatewayError):
+    """The ledger could not be read or written; the proxy fails closed (503) rather than spend blind."""
+
+
+class BodyTooLarge(GatewayError):
+    """A request body larger than the gateway's limit, told by its Content-Length or by reading it."""
+
+
+class TranslationError(GatewayError):
+    """A request that cannot be expressed in the target's protocol; the message says what and why."""
+
+
+class UpstreamError(GatewayError):
+    """The provider could not be reached or did not answer in full; `reason` is the fallback condition."""
+
+    reason: ClassVar[str]
+
+
+class UpstreamTimeout(UpstreamError):
+    reason = "timeout"
+
+
+class UpstreamConnectError(UpstreamError):
+    reason = "connect"
+
+
+class StreamCutShort(UpstreamError):
+    reason = "cut_short"

@@ -1,0 +1,27 @@
+"""What every answer carries, relayed or the gateway's own: the revision of the policy that decided
+it. And the gateway's own refusals, in the shape of the surface's SDK."""
+
+from __future__ import annotations
+
+from ..decision import Deny
+from ..errors import error_headers
+from ..state import Serving
+from ..surfaces import Surface
+from .asgi import Headers, Send, respond
+
+
+def stamped(serving: Serving, headers: Headers) -> Headers:
+    """A new list: `headers` and the policy revision."""
+    return [*headers, (serving.header_prefix + b"policy-revision", serving.revision_header)]
+
+
+async def answer(send: Send, serving: Serving, status: int, body: bytes, headers: Headers) -> None:
+    await respond(send, status, body, stamped(serving, headers))
+
+
+async def refuse(send: Send, serving: Serving, surface: Surface, deny: Deny) -> int:
+    """No provider was asked: Fallback-Count is 0."""
+    body = surface.error_body(deny.status, deny.code, deny.message, deny.param, deny.meta)
+    headers = [*error_headers(deny.status), (serving.header_prefix + b"fallback-count", b"0")]
+    await answer(send, serving, deny.status, body, headers)
+    return deny.status

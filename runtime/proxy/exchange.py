@@ -1,0 +1,64 @@
+"""One proxied request on its way through the gateway, and everything it has gathered so far."""
+
+from __future__ import annotations
+
+from ..access_log import AccessRecord, Attempt
+from ..budget.charge import Charge
+from ..decision import Allow, Deny
+from ..errors import error_headers
+from ..state import Serving
+from ..surfaces import Surface
+from ..upstream import Outbound
+from .answers import refuse, stamped
+from .asgi import Headers, WatchedSend, respond
+
+INTERNAL_ERROR_MESSAGE = "the gateway failed while handling this request; the failure is in its access log"
+
+
+class Exchange:
+    """What a proxied request has: the serving state it started with (a reload never changes the
+    rules under it), its surface, where its answer goes, its access-log line and the targets it
+    tried. `decision`, `request` and `charge` are set once the request is allowed, before the
+    forwarding and relaying that read them."""
+
+    __slots__ = ("serving", "surface", "send", "record", "attempts", "decision", "request", "charge")
+
+    decision: Allow
+    request: Outbound
+    charge: Charge
+
+    def __init__(self, serving: Serving, surface: Surface, send: WatchedSend) -> None:
+        self.serving = serving
+        self.surface = surface
+        self.send = send
+        self.record = AccessRecord(surface.name, serving.table.revision)
+        self.attempts: list[Attempt] = []
+
+    def header(self, name: bytes) -> bytes:
+        """The gateway's header `name`, under its prefix."""
+        return self.serving.header_prefix + name
+
+    async def respond(self, status: int, body: bytes, headers: Headers) -> None:
+        await respond(self.send, status, body, stamped(self.serving, headers))
+
+    async def refuse(self, deny: Deny) -> int:
+        """Refused before any provider was asked: the log's decision is the refusal's code."""
+        self.record.decision = deny.code
+        return await refuse(self.send, self.serving, self.surface, deny)
+
+    async def internal_error(self) -> int:
+        """A fault of the gateway's own: a 500 in the surface's shape if nothing was sent yet, else
+        the answer is ended where it stands. The access log names the exception's type only (its
+        text could quote the request)."""
+        send = self.send
+        try:
+            if not send.started:
+                body = self.surface.error_body(500, "internal_error", INTERNAL_ERROR_MESSAGE, None, None)
+                tried = len(self.record.attempts or ())
+                headers = [*error_headers(500), (self.header(b"fallback-count"), str(max(0, tried - 1)).encode())]
+                await self.respond(500, body, headers)
+            elif not send.finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception:  # noqa: BLE001 - the client is gone; the log line still gets written
+            pass
+        return 500

@@ -1,0 +1,225 @@
+"""Fallback and retry: a route's targets tried in order, each again on its `retries`, leaving one
+only on a condition the route lists (`fallback.on`: 5xx, 429, timeout, connect). Once a target's
+answer has reached the client there is no going back: a stream that fails later is ended in-band
+(see relay.py).
+
+A target is skipped without a call when its provider has no credential, the request cannot be
+translated to its protocol, or its circuit is open. When no target answers, the client gets one
+error naming every attempt; the providers' own error bodies are not relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from ..access_log import Attempt
+from ..circuit import Circuits
+from ..decision import Deny
+from ..errors import error_headers
+from ..exceptions import UpstreamError
+from ..metrics import Metrics
+from ..streams import HeldAnswer
+from ..table import Target
+from ..translation import Step, plan
+from ..upstream import ADAPTERS, UpstreamResponse
+from .answers import refuse
+from .exchange import Exchange
+from .relay import Relay
+
+PROVIDER_CREDENTIAL_REFUSED = frozenset({401, 403, 407})
+MAX_RETRY_AFTER_S = 30.0
+SKIPS = frozenset({"circuit_open", "no_credential", "untranslatable"})
+"""Attempt reasons of targets never called: the status of an all-failed answer is the last call's."""
+
+
+class Fallback:
+    def __init__(self, metrics: Metrics, circuits: Circuits) -> None:
+        self.metrics = metrics
+        self.circuits = circuits
+        self.relay = Relay(metrics, circuits)
+
+    async def forward(self, exchange: Exchange) -> int:
+        """Walk the route's targets in order; leave one only on a condition the route lists."""
+        serving, decision = exchange.serving, exchange.decision
+        retry_after: bytes | None = None
+        steps = [plan(exchange.surface, target, exchange.request) for target in decision.targets]
+        if all(step.error is not None for step in steps):
+            exchange.record.translation_error = steps[0].error
+            deny = Deny(400, "untranslatable_request", str(steps[0].error), decision.key)
+            return await refuse(exchange.send, serving, exchange.surface, deny)
+        for index, (target, step) in enumerate(zip(decision.targets, steps)):
+            provider = serving.table.providers[target.provider]
+            if provider.api_key is not None and provider.id not in serving.credentials:
+                self._skipped(exchange, target, "no_credential")
+                continue
+            if step.error is not None:
+                self._skipped(exchange, target, "untranslatable")
+                exchange.record.translation_error = step.error
+                continue
+            permit = self.circuits.admit(provider.id)
+            if permit is None:
+                self._skipped(exchange, target, "circuit_open")
+                continue
+            try:
+                status, retry_after = await self._try(exchange, target, step, index)
+            finally:
+                self.circuits.release(permit)
+            if status is not None:
+                return status
+        return await self._all_failed(exchange, retry_after)
+
+    def _skipped(self, exchange: Exchange, target: Target, reason: str) -> None:
+        exchange.attempts.append({"provider": target.provider, "model": target.model, "reason": reason})
+        self.metrics.upstream_attempts.inc(target.provider, reason)
+
+    async def _try(self, exchange: Exchange, target: Target, step: Step, abandoned: int) -> tuple[int | None, bytes | None]:
+        """One target, tried again on `retries`: (status, None) once the client has its answer, or
+        (None, the last Retry-After) to move on to the next target."""
+        serving, attempts, route = exchange.serving, exchange.attempts, exchange.decision.route
+        provider = serving.table.providers[target.provider]
+        call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
+        transport = serving.transports[provider.id]
+        retry_after: bytes | None = None
+        for attempt in range(route.retries + 1):
+            upstream_started = time.perf_counter()
+            try:
+                response = await transport.send(call)
+            except UpstreamError as exc:
+                reason, retry_after = exc.reason, None
+                attempts.append({"provider": provider.id, "model": target.model, "reason": exc.reason})
+            else:
+                self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
+                if response.status in PROVIDER_CREDENTIAL_REFUSED:
+                    await response.aclose()
+                    return await self._credential_refused(exchange, target, response.status), None
+                condition = _fallback_reason(response.status)
+                if condition is None:
+                    held = await _hold(response, exchange.request.stream, step.outbound.surface)
+                    if isinstance(held, HeldAnswer):
+                        self.circuits.succeeded(provider.id)
+                        return await self.relay.answer(exchange, target, step, held, abandoned), None
+                    reason, retry_after = held, None
+                    attempts.append({"provider": provider.id, "model": target.model, "reason": held})
+                else:
+                    reason = condition
+                    attempts.append({"provider": provider.id, "model": target.model, "reason": str(response.status)})
+                    retry_after = _header(response.headers, b"retry-after")
+                    await response.aclose()
+            self.metrics.upstream_attempts.inc(provider.id, reason)
+            if reason != "429":
+                self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+            if reason not in route.fallback_on:
+                return await self._all_failed(exchange, retry_after), None
+            wait = backoff_s(attempt, retry_after) if attempt < route.retries else None
+            if wait is not None and not self.circuits.is_open(provider.id):
+                await asyncio.sleep(wait)
+                continue
+            break
+        return None, retry_after
+
+    async def _credential_refused(self, exchange: Exchange, target: Target, status: int) -> int:
+        """The provider refused the gateway's own credential. Relaying its 401 would tell the client
+        that *its* key is wrong (and the body may echo part of the provider key), so the client
+        gets a 502 naming the provider; like any non-retryable answer it does not fall back."""
+        attempts, record = exchange.attempts, exchange.record
+        self.metrics.upstream_attempts.inc(target.provider, f"provider_{status}")
+        attempts.append({"provider": target.provider, "model": target.model, "reason": f"provider_{status}"})
+        record.attempts = attempts
+        record.provider = target.provider
+        message = (
+            f"provider '{target.provider}' refused the gateway's credential ({status}); "
+            "the gateway's operators must fix that provider's api_key"
+        )
+        body = exchange.surface.error_body(502, "provider_auth_error", message, None, {"attempts": attempts})
+        headers = [*error_headers(502), (exchange.header(b"provider"), target.provider.encode()),
+                   (exchange.header(b"fallback-count"), str(_fallback_count(attempts)).encode())]
+        await exchange.respond(502, body, headers)
+        return 502
+
+    async def _all_failed(self, exchange: Exchange, retry_after: bytes | None) -> int:
+        """One error for the whole route, naming each attempt; upstream bodies are never relayed."""
+        attempts = exchange.attempts
+        exchange.record.attempts = attempts
+        tried = [a["reason"] for a in attempts if a["reason"] not in SKIPS]
+        last = tried[-1] if tried else ""
+        if attempts and all(a["reason"] == "circuit_open" for a in attempts):
+            status, code = 503, "circuit_open"
+        elif last == "timeout":
+            status, code = 504, "upstream_timeout"
+        elif last == "429":
+            status, code = 429, "rate_limited"
+        else:
+            status, code = 502, "provider_error"
+        listed = "; ".join(f"{a['provider']} ({a['model']}): {a['reason']}" for a in attempts)
+        targets = len({(a["provider"], a["model"]) for a in attempts})
+        noun = "the only target" if targets == 1 else f"all {targets} targets"
+        message = f"{noun} failed: {listed}"
+        headers = error_headers(status)
+        if retry_after is not None and status == 429:
+            headers.append((b"retry-after", retry_after))
+        headers.append((exchange.header(b"fallback-count"), str(_fallback_count(attempts)).encode()))
+        body = exchange.surface.error_body(status, code, message, None, {"attempts": attempts})
+        await exchange.respond(status, body, headers)
+        return status
+
+
+def backoff_s(attempt: int, retry_after: bytes | None, now: datetime | None = None) -> float | None:
+    """Retry-After when the provider gave one, in seconds or as an HTTP-date, else exponential
+    backoff from 250 ms with full jitter. None when the provider asks for more than 30 s: retrying
+    the same target sooner would only be refused again, so the route moves on (or the client gets
+    the provider's Retry-After)."""
+    if retry_after is not None:
+        wait = _retry_after_s(retry_after.decode("latin-1").strip(), now or datetime.now(timezone.utc))
+        if wait is not None:
+            return None if wait > MAX_RETRY_AFTER_S else max(0.0, wait)
+    return random.uniform(0, 0.25 * 2**attempt)
+
+
+def _retry_after_s(value: str, now: datetime) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - now).total_seconds()
+
+
+def _fallback_count(attempts: list[Attempt]) -> int:
+    """Targets abandoned when none answered: every target tried but the last."""
+    return max(0, len({(a["provider"], a["model"]) for a in attempts}) - 1)
+
+
+def _fallback_reason(status: int) -> str | None:
+    if status == 429:
+        return "429"
+    if status >= 500:
+        return "5xx"
+    return None
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _hold(response: UpstreamResponse, stream: bool, wire: str) -> HeldAnswer | str:
+    """The answer held until its first event (or whole body), or the fallback condition it failed with."""
+    try:
+        return await HeldAnswer.hold(response, stream and 200 <= response.status < 300, wire)
+    except UpstreamError as exc:
+        await response.aclose()
+        return exc.reason
+    except BaseException:
+        await response.aclose()
+        raise

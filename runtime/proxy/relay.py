@@ -1,0 +1,193 @@
+"""Relaying a target's answer to the client: whole, or as a stream event by event; translated when
+the target speaks another protocol; with the gateway's headers and the cache status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..budget.tap import UsageTap
+from ..cache import cache_status, lookup_result
+from ..circuit import Circuits
+from ..exceptions import StreamCutShort, TranslationError, UpstreamError
+from ..metrics import Metrics
+from ..streams import HeldAnswer
+from ..table import Target
+from ..translation import ErrorTranslator, ResponseTranslator, Step
+from .answers import stamped
+from .asgi import Headers, Send, respond
+from .exchange import Exchange
+
+UNTRANSLATABLE_EVENT = "untranslatable_event"
+"""The stream error of an event the gateway could not translate (an UpstreamError names its own)."""
+
+
+@dataclass(slots=True)
+class CacheState:
+    mode: str
+    injected: bool
+    header_name: bytes
+
+    def header(self, cached_tokens: int | None) -> str | None:
+        return cache_status(self.mode, self.injected, cached_tokens)
+
+
+@dataclass(slots=True)
+class Answer:
+    """A target's answer, held until its first event (or whole), on its way to the client."""
+
+    held: HeldAnswer
+    target: Target
+    headers: Headers
+    translator: ResponseTranslator | None
+    cache: CacheState
+
+
+class Relay:
+    def __init__(self, metrics: Metrics, circuits: Circuits) -> None:
+        self.metrics = metrics
+        self.circuits = circuits
+
+    async def answer(self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int) -> int:
+        """The answer of `target` on its way with the gateway's headers: provider, translation,
+        Fallback-Count (the target's place in the route: every target before it was skipped or
+        failed), a refused cache override, budget warnings, and the cache status."""
+        surface, record, charge = exchange.surface, exchange.record, exchange.charge
+        prefix = exchange.serving.header_prefix
+        status = held.response.status
+        provider = target.provider
+        self.metrics.upstream_attempts.inc(provider, "answered")
+        record.provider = provider
+        record.upstream_model = target.upstream_model
+        if exchange.attempts:
+            record.attempts = [*exchange.attempts, {"provider": provider, "model": target.model, "reason": "answered"}]
+        translated = target.protocol not in (surface.protocol, "mock")
+        translator: ResponseTranslator | None
+        if 200 <= status < 300:
+            translator = step.response_translator(target)
+        else:
+            translator = ErrorTranslator(surface, target, status) if translated else None
+        upstream_headers = held.response.headers if translator is None else translator.headers(held.response.headers)
+        headers = stamped(exchange.serving, upstream_headers)
+        label = f"{provider}; translated-from={target.protocol}" if translated else provider
+        headers.append((prefix + b"provider", label.encode()))
+        if translated:
+            record.translated = f"{surface.protocol}<-{target.protocol}"
+            if step.dropped:
+                headers.append((prefix + b"translation-dropped", ",".join(step.dropped).encode()))
+                record.translation_dropped = list(step.dropped)
+        headers.append((prefix + b"fallback-count", str(abandoned).encode()))
+        record.fallback_count = abandoned
+        refused = record.cache_override_refused
+        if refused:
+            headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))
+        if charge.admission is not None and charge.admission.warnings:
+            headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
+        charge.answered(target.model, status, exchange.request.stream)
+        cache = CacheState(exchange.request.cache_mode, step.injected, prefix + b"cache")
+        answer = Answer(held, target, headers, translator, cache)
+        if charge.stream:
+            return await self._stream(exchange, answer)
+        return await self._whole(exchange, answer)
+
+    async def _whole(self, exchange: Exchange, answer: Answer) -> int:
+        """A non-streaming answer, read whole before its start was sent: its usage decides the cache
+        header. A translated answer that is not one of its protocol's is a 502, not a crash or an
+        empty answer."""
+        charge, translator, target, headers = exchange.charge, answer.translator, answer.target, answer.headers
+        response, body = answer.held.response, answer.held.head
+        status = response.status
+        await response.aclose()
+        if charge.tap is not None:
+            charge.tap.feed(body)
+        charge.finish()
+        if translator is not None:
+            translator.feed(body)
+            try:
+                body = translator.finish()
+            except TranslationError as exc:
+                exchange.record.translation_error = str(exc)
+                message = f"{target.provider}/{target.upstream_model} answered {status}, but {exc}"
+                meta = {"provider": target.provider}
+                status, body = 502, exchange.surface.error_body(502, "provider_error", message, None, meta)
+                headers = [(k, v) for k, v in headers if k != b"content-type"] + [(b"content-type", b"application/json")]
+        header = self._record_cache(exchange, answer.cache)
+        if header is not None:
+            headers.append((answer.cache.header_name, header.encode()))
+        await respond(exchange.send, status, body, headers)
+        charge.complete = True
+        return status
+
+    async def _stream(self, exchange: Exchange, answer: Answer) -> int:
+        """A stream, whole events at a time; it ends with an error event in the surface's format
+        when the upstream fails or stops before its final event, never as a silent success. Such a
+        failure counts against the provider's circuit (it answered, then failed) and in
+        `gatepost_stream_errors_total`; so does an event the proxy could not translate."""
+        send, charge, translator, held = exchange.send, exchange.charge, answer.translator, answer.held
+        response, framer, tap = held.response, held.framer, charge.tap
+        headers = answer.headers
+        header = answer.cache.header(None)
+        if header is not None:
+            headers.append((answer.cache.header_name, header.encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        try:
+            await _relay_part(send, held.head, tap, translator)
+            async for chunk in held.rest:
+                events = chunk if framer is None else framer.feed(chunk)
+                if events:
+                    await _relay_part(send, events, tap, translator)
+            tail, ended = framer.close() if framer is not None else (b"", True)
+            if tail:
+                await _relay_part(send, tail, tap, translator)
+            if not ended:
+                raise StreamCutShort("the stream ended before its final event")
+            if translator is not None:
+                tail = translator.finish()
+                if tail:
+                    await send({"type": "http.response.body", "body": tail, "more_body": True})
+        except Exception as exc:  # noqa: BLE001 - every failure after the start ends the stream in-band
+            await self._stream_failed(exchange, answer, exc)
+        finally:
+            await response.aclose()
+            charge.finish()
+            self._record_cache(exchange, answer.cache)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        charge.complete = True
+        return response.status
+
+    async def _stream_failed(self, exchange: Exchange, answer: Answer, exc: Exception) -> None:
+        reason = exc.reason if isinstance(exc, UpstreamError) else UNTRANSLATABLE_EVENT
+        record = exchange.record
+        record.stream_error = reason
+        if not isinstance(exc, UpstreamError):
+            record.internal_error = type(exc).__name__
+        exchange.charge.broken = True
+        provider = exchange.serving.table.providers[answer.target.provider]
+        self.metrics.stream_errors.inc(provider.id, reason)
+        self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}")
+        if answer.translator is not None:
+            error = answer.translator.error(error)
+        await exchange.send({"type": "http.response.body", "body": error, "more_body": True})
+
+    def _record_cache(self, exchange: Exchange, cache: CacheState) -> str | None:
+        """The header value, and in the log and metrics whether the provider's cache was hit, in
+        every mode: a hit under `disable` means the cold run was not cold."""
+        record, charge = exchange.record, exchange.charge
+        cached = charge.usage.cached_input_tokens if charge.usage is not None else None
+        status = cache.header(cached)
+        record.cache_mode = cache.mode
+        if status is not None:
+            record.cache = status
+        lookup = lookup_result(cached)
+        if lookup is not None and record.provider:
+            record.cache_lookup = lookup
+            self.metrics.cache_lookups.inc(record.vk or "-", charge.model or "-", record.provider, lookup)
+        return status
+
+
+async def _relay_part(send: Send, events: bytes, tap: UsageTap | None, translator: ResponseTranslator | None) -> None:
+    if tap is not None:
+        tap.feed(events)
+    out = events if translator is None else translator.feed(events)
+    if out:
+        await send({"type": "http.response.body", "body": out, "more_body": True})

@@ -1,0 +1,89 @@
+"""The paths the gateway serves as one table: each path (or path pattern), the methods it accepts
+and its handler. The same table answers what it does not serve: a 404 for a path it does not
+know, a 405 whose `Allow` names the methods of one it does."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from ..errors import error_headers, google_error, openai_error
+from ..state import Serving
+from ..surfaces import gemini_route, looks_gemini
+from .answers import answer
+from .asgi import Receive, Scope, Send
+
+Params = tuple[str, str] | None
+"""What a pattern read from the path: a Gemini path's (model, method)."""
+Handler = Callable[[Scope, Receive, Send, Params], Awaitable[None]]
+Pattern = Callable[[str], Params]
+
+POST = ("POST",)
+GET = ("GET",)
+READS = ("GET", "HEAD")
+
+GEMINI_PATHS = " (Gemini: POST /v1beta/models/{model}:generateContent, :streamGenerateContent, :countTokens)"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str | Pattern
+    methods: tuple[str, ...]
+    handler: Handler
+    proxied: bool = False
+    """A path of an API the gateway proxies (Gemini's countTokens shares its family's paths): its
+    405 carries Fallback-Count 0, as every answer there does."""
+
+    @property
+    def allow(self) -> bytes:
+        return ", ".join(self.methods).encode()
+
+
+def gemini_generate(path: str) -> Params:
+    found = gemini_route(path)
+    return found if found is not None and found[1] != "countTokens" else None
+
+
+def gemini_count_tokens(path: str) -> Params:
+    found = gemini_route(path)
+    return found if found is not None and found[1] == "countTokens" else None
+
+
+class Routes:
+    """Exact paths are found by one dict look-up; patterns are tried in order after them."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._paths: dict[str, tuple[Route, Params]] = {}
+        self._patterns: list[tuple[Pattern, Route]] = []
+        for route in routes:
+            if isinstance(route.path, str):
+                self._paths[route.path] = (route, None)
+            else:
+                self._patterns.append((route.path, route))
+
+    def find(self, path: str) -> tuple[Route | None, Params]:
+        found = self._paths.get(path)
+        if found is not None:
+            return found
+        for pattern, route in self._patterns:
+            params = pattern(path)
+            if params is not None:
+                return route, params
+        return None, None
+
+
+async def unrouted(send: Send, serving: Serving, method: str, path: str, route: Route | None) -> None:
+    """404 when no route has the path, 405 when its route takes other methods; both in Google's
+    error shape for a path in Google's style."""
+    shape = google_error if looks_gemini(path) else openai_error
+    if route is None:
+        served = GEMINI_PATHS if shape is google_error else ""
+        body = shape(404, "not_found", f"no route for {method} {path}{served}")
+        await answer(send, serving, 404, body, error_headers(404))
+        return
+    allow = route.allow
+    body = shape(405, "method_not_allowed", f"{path} accepts {allow.decode()}, not {method}")
+    headers = [*error_headers(405), (b"allow", allow)]
+    if route.proxied:
+        headers.append((serving.header_prefix + b"fallback-count", b"0"))
+    await answer(send, serving, 405, body, headers)
