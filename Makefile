@@ -41,6 +41,7 @@ run: $(STAMP)
 	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) $(CODEX) $(CLAUDE) $(REDIS_SERVER)
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

@@ -6,12 +6,14 @@ reloader, so the runtime reloads a policy directory without knowing there is a c
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from compiler import compile_policy, render_text
-from runtime.table import LoadedTable, load_table, table_from_artifact
+from runtime.table import LoadedTable, TableError, load_table, table_from_artifact
 
 from .errors import PolicyError
+from .exit_codes import EXIT_POLICY, EXIT_USAGE
 
 
 def load_source(source: Path) -> LoadedTable:
@@ -22,3 +24,17 @@ def load_source(source: Path) -> LoadedTable:
             raise PolicyError(render_text(result.diagnostics, result.sources))
         return table_from_artifact(result.artifact)
     return load_table(source)
+
+
+def load_or_report(command: str, source: Path) -> LoadedTable | int:
+    """The table, or the exit code once the reason it cannot be had is on stderr: a policy that
+    does not compile (its diagnostics; exit 1), an artifact or file that cannot be read (exit 2)."""
+    try:
+        return load_source(source)
+    except PolicyError as exc:
+        sys.stderr.write(exc.report)
+        print(f"policy {command}: {source} does not compile", file=sys.stderr)
+        return EXIT_POLICY
+    except (TableError, OSError) as exc:
+        print(f"policy {command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

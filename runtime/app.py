@@ -14,7 +14,8 @@ retries, backoff), `relay` (whole and streamed answers, translated, with the cac
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 
 import orjson
@@ -60,12 +61,14 @@ class Gatepost:
         access_log: AccessLog | None = None,
         metrics: Metrics | None = None,
         budgets: BudgetGate | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` times the circuits' cool-downs (a test moves a manual one)."""
         self.serving = serving
         self.access_log = access_log or AccessLog()
         self.metrics = metrics or Metrics()
         self.budgets = budgets
-        self.circuits = Circuits(self.metrics)
+        self.circuits = Circuits(self.metrics, clock)
         self.metrics.set_revision(serving.table.revision)
         self.ready = True
         self.spend = Spend(budgets, self.metrics)
@@ -118,7 +121,7 @@ class Gatepost:
 
     async def _proxy(self, exchange: Exchange, scope: Scope, receive: Receive, params: Params) -> int:
         record, table = exchange.record, exchange.serving.table
-        key = authenticate(table, key_hash(scope), datetime.now(timezone.utc))
+        key = authenticate(table, key_hash(scope), datetime.now(UTC))
         if isinstance(key, Deny):
             record.decision = key.code
             if key.key is not None:

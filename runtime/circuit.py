@@ -23,7 +23,7 @@ from .metrics import Metrics
 class Permit:
     """The right to try a provider now; `probe` when it is the one half-open try."""
 
-    __slots__ = ("provider", "probe")
+    __slots__ = ("probe", "provider")
 
     def __init__(self, provider: str, probe: bool) -> None:
         self.provider = provider

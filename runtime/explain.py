@@ -56,7 +56,7 @@ class Explanation:
                     {"provider": t.provider, "model": t.model, "upstream_model": t.upstream_model,
                      "protocol": t.protocol, "translated": t.protocol not in (SURFACE_PROTOCOL[self.surface], "mock"),
                      "source": source}
-                    for t, source in zip(d.targets, self.target_sources)
+                    for t, source in zip(d.targets, self.target_sources, strict=True)
                 ],
                 fallback_on=sorted(d.route.fallback_on),
                 retries=d.route.retries,
@@ -113,9 +113,9 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
     defaulted = f"default ({key.source})" if key.source else "default"
     steps.append((f"targets, in order (fallback on {conditions}; retries {route.retries}):",
                   key.fallback_source or defaulted))
-    by_target = dict(zip(route.targets, route.target_sources))
+    by_target = dict(zip(route.targets, route.target_sources, strict=False))  # no lines from older artifacts
     target_sources = tuple(by_target.get(t) for t in decision.targets)
-    for i, (t, source) in enumerate(zip(decision.targets, target_sources), 1):
+    for i, (t, source) in enumerate(zip(decision.targets, target_sources, strict=True), 1):
         translated = "" if t.protocol in (protocol, "mock") else f", translated {protocol} <-> {t.protocol}"
         upstream = f", upstream model {t.upstream_model}" if t.upstream_model != t.model else ""
         steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", source))

@@ -38,7 +38,7 @@ class Counter:
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
         for key, value in sorted(self.values.items()):
-            lines.append(f"{self.name}{_labels(tuple(zip(self.label_names, key)))} {value:g}")
+            lines.append(f"{self.name}{_labels(tuple(zip(self.label_names, key, strict=True)))} {value:g}")
         return lines
 
 
@@ -69,9 +69,9 @@ class Histogram:
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
         for key, row in sorted(self.values.items()):
-            labels = tuple(zip(self.label_names, key))
+            labels = tuple(zip(self.label_names, key, strict=True))
             cumulative = 0.0
-            for bound, count in zip((*self.buckets, float("inf")), row):
+            for bound, count in zip((*self.buckets, float("inf")), row[:-2], strict=True):
                 cumulative += count
                 le = "+Inf" if bound == float("inf") else f"{bound:g}"
                 bucket_labels = _labels(labels, 'le="' + le + '"')

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -24,10 +26,11 @@ def build_app(
     access_log: AccessLog | None = None,
     ledger: Ledger | None = None,
     events: EventLog | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Gatepost:
     metrics = Metrics()
     gate = BudgetGate(ledger, events or EventLog(), metrics) if ledger is not None else None
-    return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate)
+    return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate, clock=clock)
 
 
 def open_ledger(data_dir: Path, url: str | None = None, read_only: bool = False) -> Ledger:

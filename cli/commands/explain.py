@@ -8,11 +8,10 @@ import sys
 from datetime import UTC, datetime
 
 from runtime.explain import Explanation, explain, find_key, keys_with_prefix
-from runtime.table import LoadedTable, TableError
+from runtime.table import LoadedTable
 
-from ..errors import PolicyError
-from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..sources import load_source
+from ..exit_codes import EXIT_OK, EXIT_USAGE
+from ..sources import load_or_report
 
 
 def _not_found(table: LoadedTable, args: argparse.Namespace) -> str:
@@ -26,15 +25,9 @@ def _not_found(table: LoadedTable, args: argparse.Namespace) -> str:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    try:
-        table = load_source(args.source)
-    except PolicyError as exc:
-        sys.stderr.write(exc.report)
-        print(f"policy explain: {args.source} does not compile", file=sys.stderr)
-        return EXIT_POLICY
-    except (TableError, OSError) as exc:
-        print(f"policy explain: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    table = load_or_report("explain", args.source)
+    if isinstance(table, int):
+        return table
     key = find_key(table, args.vk, args.key_prefix)
     if key is None:
         print(f"policy explain: error: {_not_found(table, args)}", file=sys.stderr)

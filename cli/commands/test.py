@@ -16,11 +16,10 @@ from policy.loader import TEST_SUFFIXES, parse, read_source
 from policy.models import PolicyTestFile, TestCase
 from runtime.decision import Allow
 from runtime.explain import explain, find_key
-from runtime.table import LoadedTable, TableError
+from runtime.table import LoadedTable
 
-from ..errors import PolicyError
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..sources import load_source
+from ..sources import load_or_report
 
 
 def discover_tests(root: Path) -> list[Path]:
@@ -76,15 +75,9 @@ def run_test(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"policy test: error: {root}: not a directory", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        table = load_source(root)
-    except PolicyError as exc:
-        sys.stderr.write(exc.report)
-        print(f"policy test: {root} does not compile", file=sys.stderr)
-        return EXIT_POLICY
-    except (TableError, OSError) as exc:
-        print(f"policy test: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    table = load_or_report("test", root)
+    if isinstance(table, int):
+        return table
     results: list[dict[str, Any]] = []
     skipped: list[str] = []
     test_files = discover_tests(root)

@@ -7,9 +7,10 @@ in a signed 64-bit counter holds up to ~9.2 million USD per budget window.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from ..table import Price
 

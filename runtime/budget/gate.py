@@ -207,7 +207,7 @@ class BudgetGate:
             self.crossings(settled)
 
     def crossings(self, settled: Settled) -> None:
-        for before, after in zip(settled.before, settled.after):
+        for before, after in zip(settled.before, settled.after, strict=True):
             slot = after.slot
             if slot.warn_pico is not None and before.spent < slot.warn_pico <= after.spent:
                 self.metrics.budget_warnings.inc(slot.budget, slot.scope)

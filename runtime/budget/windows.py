@@ -7,7 +7,7 @@ by budget instance and label, so a new day starts a new counter at local midnigh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def window_for(kind: str, tz: str, now: datetime) -> Window:

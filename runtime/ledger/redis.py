@@ -11,7 +11,6 @@ second on a power loss; a killed proxy loses nothing).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager

@@ -42,7 +42,7 @@ class RespConnection:
         self._writer.write(hiredis.pack_command(args))  # type: ignore[arg-type]
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             future.cancel()
             error = LedgerError(f"the Redis ledger did not answer within {self._timeout_s:g} s")
             self._fail(error)
@@ -63,7 +63,7 @@ class RespConnection:
                     connecting = asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 6379, ssl=secure)
                 reader, self._writer = await asyncio.wait_for(connecting, self._timeout_s)
                 self._reader = reader
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 raise LedgerError(f"cannot reach the Redis ledger: {exc or type(exc).__name__}") from exc
             self._listener = asyncio.get_running_loop().create_task(self._listen(reader))
             for command in self._handshake():

@@ -8,9 +8,9 @@ only a power loss can drop the last commits.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead

@@ -41,7 +41,7 @@ async def respond(send: Send, status: int, body: bytes, headers: Headers) -> Non
 class WatchedSend:
     """`send`, remembering whether the response has started and finished."""
 
-    __slots__ = ("_send", "started", "finished")
+    __slots__ = ("_send", "finished", "started")
 
     def __init__(self, send: Send) -> None:
         self._send = send

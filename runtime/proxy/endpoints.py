@@ -3,7 +3,7 @@ counts, liveness, readiness, metrics."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 import orjson
@@ -37,7 +37,7 @@ class Endpoints:
 
     async def models(self, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
         serving = self.app.serving
-        key = authenticate(serving.table, key_hash(scope), datetime.now(timezone.utc))
+        key = authenticate(serving.table, key_hash(scope), datetime.now(UTC))
         if isinstance(key, Deny):
             body = openai_error(key.status, key.code, key.message)
             await answer(send, serving, key.status, body, error_headers(key.status))
@@ -53,7 +53,7 @@ class Endpoints:
         accounting works without a round trip to the provider: Anthropic's `count_tokens` and
         Gemini's `countTokens`, each decided (key, model) like a real request."""
         serving = self.app.serving
-        key = authenticate(serving.table, key_hash(scope), datetime.now(timezone.utc))
+        key = authenticate(serving.table, key_hash(scope), datetime.now(UTC))
         if isinstance(key, Deny):
             await refuse(send, serving, surface, key)
             return

@@ -21,7 +21,7 @@ class Exchange:
     tried. `decision`, `request` and `charge` are set once the request is allowed, before the
     forwarding and relaying that read them."""
 
-    __slots__ = ("serving", "surface", "send", "record", "attempts", "decision", "request", "charge")
+    __slots__ = ("attempts", "charge", "decision", "record", "request", "send", "serving", "surface")
 
     decision: Allow
     request: Outbound

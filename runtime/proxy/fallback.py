@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from ..access_log import Attempt
@@ -51,7 +51,7 @@ class Fallback:
             exchange.record.translation_error = steps[0].error
             deny = Deny(400, "untranslatable_request", str(steps[0].error), decision.key)
             return await refuse(exchange.send, serving, exchange.surface, deny)
-        for index, (target, step) in enumerate(zip(decision.targets, steps)):
+        for index, (target, step) in enumerate(zip(decision.targets, steps, strict=True)):
             provider = serving.table.providers[target.provider]
             if provider.api_key is not None and provider.id not in serving.credentials:
                 self._skipped(exchange, target, "no_credential")
@@ -173,7 +173,7 @@ def backoff_s(attempt: int, retry_after: bytes | None, now: datetime | None = No
     the same target sooner would only be refused again, so the route moves on (or the client gets
     the provider's Retry-After)."""
     if retry_after is not None:
-        wait = _retry_after_s(retry_after.decode("latin-1").strip(), now or datetime.now(timezone.utc))
+        wait = _retry_after_s(retry_after.decode("latin-1").strip(), now or datetime.now(UTC))
         if wait is not None:
             return None if wait > MAX_RETRY_AFTER_S else max(0.0, wait)
     return random.uniform(0, 0.25 * 2**attempt)
@@ -189,7 +189,7 @@ def _retry_after_s(value: str, now: datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return (when - now).total_seconds()
 
 

@@ -3,7 +3,7 @@ what it cost once the answer has been relayed, and the cost and usage logged."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..budget.gate import Admission, BudgetGate
@@ -26,7 +26,7 @@ class Spend:
             return Deny(503, "ledger_unavailable", f"virtual key {key.label} has budgets but no ledger is configured", key)
         table = exchange.serving.table
         try:
-            admitted = await self.gate.admit_async(table, key, targets, payload, size, datetime.now(timezone.utc))
+            admitted = await self.gate.admit_async(table, key, targets, payload, size, datetime.now(UTC))
         except LedgerError as exc:
             message = f"the spend ledger cannot be reached, so budgets cannot be enforced: {exc}"
             return Deny(503, "ledger_unavailable", message, key)

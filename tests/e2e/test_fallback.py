@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from runtime.access_log import AccessLog
-from runtime.circuit import Circuits
 from tests.support.apps import app_from
 from tests.support.clock import ManualClock
 from tests.support.proxy_process import free_port
@@ -99,9 +98,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     with MockUpstream() as primary, MockUpstream() as backup:
         (tmp_path / "policy.yaml").write_text(policy(primary.base_url, backup.base_url, f"http://127.0.0.1:{free_port()}"))
         log = io.StringIO()
-        app = app_from(tmp_path, access_log=AccessLog(log))
         clock = ManualClock()
-        app.circuits = Circuits(app.metrics, clock)
+        app = app_from(tmp_path, access_log=AccessLog(log), clock=clock)
         with ServerThread(app) as server:
             yield Setup(server.base_url, primary, backup, log, clock, server)
 

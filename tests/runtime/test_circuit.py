@@ -131,9 +131,8 @@ virtual_keys:
 @pytest.fixture
 def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     monkeypatch.setenv("UNIT_KEY", "upstream-credential")
-    app = app_from(policy(tmp_path))
     clock = ManualClock()
-    app.circuits = Circuits(app.metrics, clock)
+    app = app_from(policy(tmp_path), clock=clock)
     primary, backup = Scripted(), Scripted()
     app.serving = replace(app.serving, transports={"primary": primary, "backup": backup})
     return app, primary, backup, clock
