@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -62,20 +63,24 @@ async def keep_ledger(gate: BudgetGate, every_s: float = 5.0) -> None:
         await asyncio.sleep(every_s)
 
 
-async def serve(
-    source: Path,
-    load: LoadSource,
-    host: str,
-    port: int,
-    watch: bool = True,
-    access_log: bool = True,
-    data_dir: Path = Path(".gatepost"),
-    ledger_url: str | None = None,
-    events: EventLog | None = None,
-) -> None:
+@dataclass(frozen=True)
+class ServeOptions:
+    """How `policy serve` runs: where it listens, whether it watches its source and writes the
+    access log, and where its spend ledger is (SQLite in `data_dir`, or Redis at `ledger_url`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    watch: bool = True
+    access_log: bool = True
+    data_dir: Path = Path(".gatepost")
+    ledger_url: str | None = None
+
+
+async def serve(source: Path, load: LoadSource, options: ServeOptions, events: EventLog | None = None) -> None:
     events = events or EventLog()
-    ledger = open_ledger(data_dir, ledger_url)
-    app = build_app(load(source), AccessLog(enabled=access_log), ledger, events)
+    host, port = options.host, options.port
+    ledger = open_ledger(options.data_dir, options.ledger_url)
+    app = build_app(load(source), AccessLog(enabled=options.access_log), ledger, events)
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
@@ -91,7 +96,7 @@ async def serve(
     server = uvicorn.Server(config)
     reloader = Reloader(app, source, load, events)
     reloader.install_sighup()
-    watcher = asyncio.create_task(reloader.watch()) if watch else None
+    watcher = asyncio.create_task(reloader.watch()) if options.watch else None
     keeper = asyncio.create_task(keep_ledger(gate))
     events.event(
         "serving", url=f"http://{host}:{port}", revision=serving.table.revision,
@@ -111,17 +116,9 @@ async def serve(
         ledger.close()
 
 
-def run(
-    source: Path,
-    load: LoadSource,
-    host: str,
-    port: int,
-    watch: bool,
-    access_log: bool,
-    data_dir: Path,
-    ledger_url: str | None,
-) -> None:
-    main = serve(source, load, host, port, watch, access_log, data_dir, ledger_url)
+def run(source: Path, load: LoadSource, options: ServeOptions) -> None:
+    """Serve until interrupted, on uvloop where it is installed."""
+    main = serve(source, load, options)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on posix

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from runtime.ledger.base import LedgerError
-from runtime.server import run
+from runtime.server import ServeOptions, run
 from runtime.table import TableError
 
 from ..errors import PolicyError
@@ -19,10 +19,11 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"policy serve: error: {args.source}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE
     try:
-        run(
-            args.source, load_source, args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log,
-            data_dir=args.data, ledger_url=args.ledger,
+        options = ServeOptions(
+            args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log, data_dir=args.data,
+            ledger_url=args.ledger,
         )
+        run(args.source, load_source, options)
     except PolicyError as exc:
         sys.stderr.write(exc.report)
         print(f"policy serve: {args.source} does not compile; not starting", file=sys.stderr)
