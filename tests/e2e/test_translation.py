@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anthropic
@@ -45,7 +46,7 @@ budgets:
 
 
 @pytest.fixture
-def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream, Path]]:
+def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, MockUpstream, Spend]]:
     monkeypatch.setenv("E2E_OPENAI_KEY", "openai-credential")
     monkeypatch.setenv("E2E_ANTHROPIC_KEY", "anthropic-credential")
     with MockUpstream() as upstream:
@@ -53,14 +54,23 @@ def proxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
         (tmp_path / "policy" / "policy.yaml").write_text(policy(upstream.base_url))
         app = app_from(tmp_path / "policy", ledger=SqliteLedger(tmp_path / "data"))
         with ServerThread(app) as server:
-            yield server.base_url, upstream, tmp_path / "data"
+            yield server.base_url, upstream, Spend(tmp_path / "data", server)
 
 
-def spent(data: Path) -> int:
-    return sum(r.spent for r in SqliteLedger(data).counters())
+@dataclass(frozen=True)
+class Spend:
+    """The proxy's ledger, read once the proxy has settled every answer its clients received."""
+
+    data: Path
+    server: ServerThread
 
 
-def test_chat_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -> None:
+def spent(spend: Spend) -> int:
+    spend.server.wait_idle()
+    return sum(r.spent for r in SqliteLedger(spend.data).counters())
+
+
+def test_chat_client_answered_by_claude(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, data = proxy
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
@@ -73,7 +83,7 @@ def test_chat_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -
     assert spent(data) == (11 * 1000 + 5 * 5000) * 10**6
 
 
-def test_chat_stream_with_a_tool_call(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_chat_stream_with_a_tool_call(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     upstream.ask_tool("get_weather", {"city": "Amsterdam"})
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
@@ -90,7 +100,7 @@ def test_chat_stream_with_a_tool_call(proxy: tuple[str, MockUpstream, Path]) -> 
     assert all(c.choices and c.usage is None for c in plain), "no usage chunk the client did not ask for"
 
 
-def test_responses_client_answered_by_claude(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_responses_client_answered_by_claude(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, _, _ = proxy
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
     assert client.responses.create(model="gpt-4o", input="hi").output_text == f"mock reply from {CLAUDE}"
@@ -100,7 +110,7 @@ def test_responses_client_answered_by_claude(proxy: tuple[str, MockUpstream, Pat
     assert events[-1].response.usage is not None and events[-1].response.usage.total_tokens == 16
 
 
-def test_anthropic_client_answered_by_an_openai_model(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_anthropic_client_answered_by_an_openai_model(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     client = anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0)
     reply = client.messages.create(model="sonnet", max_tokens=64, system="be brief", messages=[{"role": "user", "content": "hi"}])
@@ -112,7 +122,7 @@ def test_anthropic_client_answered_by_an_openai_model(proxy: tuple[str, MockUpst
     assert sent["messages"][0] == {"role": "system", "content": "be brief"} and sent["max_completion_tokens"] == 64
 
 
-def test_codex_through_translation_runs_the_tool_claude_asks_for(proxy: tuple[str, MockUpstream, Path], tmp_path: Path) -> None:
+def test_codex_through_translation_runs_the_tool_claude_asks_for(proxy: tuple[str, MockUpstream, Spend], tmp_path: Path) -> None:
     base_url, upstream, data = proxy
     upstream.ask_tool("exec_command", {"cmd": "echo hello-from-codex"})
     run = run_codex(base_url + "/v1", KEY, "gpt-4o", "run the command", tmp_path, 120,
@@ -128,7 +138,7 @@ def test_codex_through_translation_runs_the_tool_claude_asks_for(proxy: tuple[st
     assert spent(data) == len(turns) * (11 * 1000 + 5 * 5000) * 10**6
 
 
-def test_a_field_the_answer_depends_on_is_refused_before_any_upstream_call(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_a_field_the_answer_depends_on_is_refused_before_any_upstream_call(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
     schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
@@ -143,7 +153,7 @@ def test_a_field_the_answer_depends_on_is_refused_before_any_upstream_call(proxy
     assert upstream.requests == []
 
 
-def test_hints_without_an_equivalent_are_named_in_a_header_not_silently_lost(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_hints_without_an_equivalent_are_named_in_a_header_not_silently_lost(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
@@ -161,7 +171,7 @@ def test_hints_without_an_equivalent_are_named_in_a_header_not_silently_lost(pro
     assert responses.headers["x-langwatch-translation-dropped"] == "prompt_cache_key,reasoning,tools:web_search"
 
 
-def test_a_translated_hops_error_reaches_the_client_in_its_own_shape(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_a_translated_hops_error_reaches_the_client_in_its_own_shape(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     upstream.fail(status=400, times=1, body={"type": "error", "error": {"type": "invalid_request_error",
                                                                         "message": "messages: text content blocks must be non-empty"}})
@@ -183,7 +193,7 @@ def test_a_translated_hops_error_reaches_the_client_in_its_own_shape(proxy: tupl
     assert native.value.body["error"]["message"].endswith("(openai, translated) answered 400: bad tool schema")  # type: ignore[index]
 
 
-def test_an_anthropic_client_on_an_openai_model(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_an_anthropic_client_on_an_openai_model(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     client = anthropic.Anthropic(base_url=base_url, api_key=KEY, max_retries=0)
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
@@ -217,7 +227,7 @@ def test_an_anthropic_client_on_an_openai_model(proxy: tuple[str, MockUpstream, 
     assert upstream.requests == []
 
 
-def test_a_malformed_request_on_a_translated_route_is_a_400_not_a_crash(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_a_malformed_request_on_a_translated_route_is_a_400_not_a_crash(proxy: tuple[str, MockUpstream, Spend]) -> None:
     import httpx
 
     base_url, upstream, _ = proxy
@@ -231,7 +241,7 @@ def test_a_malformed_request_on_a_translated_route_is_a_400_not_a_crash(proxy: t
     assert upstream.requests == []
 
 
-def test_a_translated_answer_that_is_not_one_is_a_502(proxy: tuple[str, MockUpstream, Path]) -> None:
+def test_a_translated_answer_that_is_not_one_is_a_502(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
     for body in ("<html>maintenance</html>", {"unexpected": True}):
