@@ -37,7 +37,8 @@ $(CLAUDE):
 
 run: $(STAMP)
 	$(BIN)/policy compile examples/acme -o $(BUILD)/acme.routing-table.json
-	@sed -e 's|PORT|$(PORT)|g' -e 's|DEMO_KEY|$(DEMO_KEY)|g' examples/quickstart/banner.txt
+	@sed -e 's|PORT|$(PORT)|g' -e 's|DEMO_KEY|$(DEMO_KEY)|g' -e 's|CODEX_VERSION|$(CODEX_VERSION)|g' \
+	  -e 's|CLAUDE_CODE_VERSION|$(CLAUDE_CODE_VERSION)|g' examples/quickstart/banner.txt
 	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) $(CODEX) $(CLAUDE) $(REDIS_SERVER)

@@ -14,4 +14,6 @@ EXIT_USAGE = 2
 """The tool could not run: a usage error, an unreadable file or ledger."""
 EXIT_CHANGED = 3
 """`policy diff` found changes."""
+EXIT_CANNOT_SERVE = 4
+"""`policy serve` cannot listen on its address (in use, not permitted, not this host's)."""
 EXIT_INTERRUPTED = 130

@@ -10,6 +10,8 @@ from pathlib import Path
 from .exit_codes import EXIT_USAGE
 from .gatepost_source import RELEASE_REV, REPOSITORY_URL
 
+DATA_DEFAULT = "$GATEPOST_DATA, else $XDG_STATE_HOME/gatepost, else ~/.local/state/gatepost"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -22,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="policy",
         description="Gatepost: compile, check and serve LLM gateway policy kept in git.",
         epilog="Exit codes: 0 clean, 1 policy errors (or warnings with --strict; failing policy tests), "
-        "2 usage or I/O error, 3 `policy diff` found changes.",
+        "2 usage or I/O error, 3 `policy diff` found changes, 4 `policy serve` cannot listen on its address.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -71,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "routing table, translating where a route's target speaks another protocol. A policy directory is compiled at start (the proxy refuses to start "
         "if it does not compile); an artifact is verified (schema and revision). The table is reloaded on "
         "SIGHUP and whenever the source changes; a broken one is refused and the last good one keeps serving.",
-        epilog="Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics (Prometheus).",
+        epilog="Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics (Prometheus). "
+        "Exit codes: 1 the policy does not compile, 2 usage or I/O error (an unreadable source or ledger), "
+        "4 cannot listen on HOST:PORT (in use, not permitted, not this host's address).",
     )
     serve.add_argument("source", type=Path, metavar="DIR_OR_TABLE", help="a policy directory or an artifact")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -79,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-watch", action="store_true", help="reload on SIGHUP only, not on file changes")
     serve.add_argument("--no-access-log", action="store_true", help="do not write the JSON access log")
     serve.add_argument(
-        "--data", type=Path, default=Path(os.environ.get("GATEPOST_DATA", ".gatepost")),
-        help="directory of the SQLite spend ledger (default $GATEPOST_DATA or .gatepost)",
+        "--data", type=Path, metavar="DIR",
+        help=f"directory of the SQLite spend ledger (default {DATA_DEFAULT}; keep it out of the policy "
+        "repository, whose files are the only ones watched)",
     )
     serve.add_argument(
         "--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
@@ -200,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     budgets.add_argument("source", type=Path, nargs="?", metavar="DIR_OR_TABLE",
                          help="the policy directory or compiled table the proxy serves (optional)")
-    budgets.add_argument("--data", type=Path, default=Path(os.environ.get("GATEPOST_DATA", ".gatepost")),
-                         help="the SQLite ledger's directory (default $GATEPOST_DATA or .gatepost)")
+    budgets.add_argument("--data", type=Path, metavar="DIR",
+                         help=f"the SQLite ledger's directory (default {DATA_DEFAULT}, as for `policy serve`)")
     budgets.add_argument("--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
                          help="redis://host:port/db instead of SQLite")
     budgets.add_argument("--all", action="store_true", help="every window, not only the latest of each instance")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from compiler import compile_policy, render_text
+from policy.loader import discover
 from runtime.table import LoadedTable, TableError, load_table, table_from_artifact
 
 from .errors import PolicyError
@@ -24,6 +25,12 @@ def load_source(source: Path) -> LoadedTable:
             raise PolicyError(render_text(result.diagnostics, result.sources))
         return table_from_artifact(result.artifact)
     return load_table(source)
+
+
+def source_files(source: Path) -> list[Path]:
+    """The files `load_source` reads, which `policy serve` watches: the policy files the compiler
+    reads from a directory, or the artifact."""
+    return discover(source) if source.is_dir() else [source]
 
 
 def load_or_report(command: str, source: Path) -> LoadedTable | int:

@@ -93,7 +93,8 @@ class Gatepost:
             if route is not None and method in route.methods:
                 await route.handler(scope, receive, send, params)
             else:
-                await unrouted(send, self.serving, method, path, route)
+                meant = self.routes.meant(path) if route is None else None
+                await unrouted(send, self.serving, method, path, route, meant)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 

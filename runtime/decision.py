@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from difflib import get_close_matches
 from typing import Any
 
 from .table import KeyEntry, LoadedTable, Route, Target
@@ -59,15 +60,7 @@ def decide_for_key(key: KeyEntry, surface: str, model: str | None) -> Decision:
         return Deny(400, "invalid_request_error", "the request has no `model`", key, "model")
     route = key.routes.get(model)
     if route is None:
-        where = f" ({key.allowed_source})" if key.allowed_source else ""
-        return Deny(
-            403,
-            "model_not_allowed",
-            f"model '{model}' is not allowed for virtual key {key.label}: "
-            f"extend its models_allowed{where} or use an alias",
-            key,
-            "model",
-        )
+        return not_allowed(key, model)
     speakable = SURFACE_PROTOCOLS.get(surface, frozenset())
     targets = tuple(t for t in route.targets if t.protocol in speakable)
     if not targets:
@@ -81,3 +74,26 @@ def decide_for_key(key: KeyEntry, surface: str, model: str | None) -> Decision:
             "model",
         )
     return Allow(key, route, targets)
+
+
+def not_allowed(key: KeyEntry, model: str) -> Deny:
+    """403 naming the key's policy line and, for a near miss (`gpt-4oo`, `GPT-4o`), the model or
+    alias the caller most likely meant; only a refusal pays for the comparison."""
+    where = f" ({key.allowed_source})" if key.allowed_source else ""
+    near = nearest_name(model, key)
+    hint = f"did you mean '{near}'? Otherwise " if near else ""
+    return Deny(
+        403,
+        "model_not_allowed",
+        f"model '{model}' is not allowed for virtual key {key.label}: {hint}extend its models_allowed{where} "
+        "or use an alias",
+        key,
+        "model",
+    )
+
+
+def nearest_name(model: str, key: KeyEntry) -> str | None:
+    """The model or alias of the key closest to `model`, if one is close enough to be a typo."""
+    by_folded = {name.casefold(): name for name in sorted(key.routes)}
+    found = get_close_matches(model.casefold(), by_folded, n=1, cutoff=0.8)
+    return by_folded[found[0]] if found else None

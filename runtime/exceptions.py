@@ -9,6 +9,8 @@
     │   resolved; that provider is skipped, the rest serve
     ├── LedgerError: the spend ledger cannot be read or written; a request under budgets is refused
     │   (503 `ledger_unavailable`) rather than spent blind
+    ├── ListenError: the address to serve on cannot be bound (in use, not permitted, not this
+    │   host's); the proxy does not start
     ├── BodyTooLarge: a request body over the gateway's `max_body_bytes` (400 `request_too_large`)
     ├── TranslationError: a request or an answer that cannot be expressed in the other protocol;
     │   the message says what and why
@@ -44,6 +46,10 @@ class CredentialError(GatewayError):
 
 class LedgerError(GatewayError):
     """The ledger could not be read or written; the proxy fails closed (503) rather than spend blind."""
+
+
+class ListenError(GatewayError):
+    """The proxy cannot listen where it was asked to: `cannot listen on HOST:PORT: REASON`."""
 
 
 class BodyTooLarge(GatewayError):

@@ -24,9 +24,18 @@ LoadSource = Callable[[Path], LoadedTable]
 be served; the error's text is what the `reload_refused` event reports."""
 
 
-def fingerprint(source: Path) -> tuple[tuple[str, int, int], ...]:
-    """What changes when the source changes: every file's path, size and mtime."""
-    paths = [p for p in sorted(source.rglob("*")) if p.is_file()] if source.is_dir() else [source]
+SourceFiles = Callable[[Path], list[Path]]
+"""The files a table is loaded from: an artifact, or the policy files of a directory that the
+compiler reads (the CLI passes the compiler's own list). Only these are watched, so a ledger, an
+editor's swap file or a `*_test.yaml` beside the policy is never taken for a policy change."""
+
+
+def fingerprint(source: Path, files: SourceFiles) -> tuple[tuple[str, int, int], ...]:
+    """What changes when the source changes: each source file's path, size and mtime."""
+    try:
+        paths = files(source)
+    except OSError:
+        return ()
     found = []
     for path in paths:
         try:
@@ -39,22 +48,24 @@ def fingerprint(source: Path) -> tuple[tuple[str, int, int], ...]:
 
 class Reloader:
     def __init__(
-        self, app: Gatepost, source: Path, load: LoadSource, events: EventLog, retire_grace_s: float = 30.0
+        self, app: Gatepost, source: Path, load: LoadSource, files: SourceFiles, events: EventLog,
+        retire_grace_s: float = 30.0,
     ) -> None:
         self.app = app
         self.source = source
         self.load = load
+        self.files = files
         self.events = events
         self.retire_grace_s = retire_grace_s
         self.retiring: set[asyncio.Task[None]] = set()
         """The retirements of transports a reload dropped, each waiting out its grace: held so the
         loop does not lose them, and awaitable by whoever needs them done."""
         self._lock = asyncio.Lock()
-        self._seen = fingerprint(source)
+        self._seen = fingerprint(source, files)
 
     async def reload(self, reason: str) -> bool:
         async with self._lock:
-            self._seen = fingerprint(self.source)
+            self._seen = fingerprint(self.source, self.files)
             try:
                 table = await asyncio.to_thread(self.load, self.source)
             except (TableError, OSError) as exc:
@@ -94,7 +105,7 @@ class Reloader:
     async def watch(self, interval_s: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            current = await asyncio.to_thread(fingerprint, self.source)
+            current = await asyncio.to_thread(fingerprint, self.source, self.files)
             if current != self._seen:
                 await self.reload("changed")
 

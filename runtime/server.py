@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -15,9 +16,11 @@ from .access_log import AccessLog, EventLog
 from .app import Gatepost
 from .budget.gate import BudgetGate
 from .ledger.base import Ledger, LedgerError
+from .ledger.location import default_data_dir
 from .ledger.sqlite import SqliteLedger
+from .listen import address, bound_port, listen
 from .metrics import Metrics
-from .reload import LoadSource, Reloader
+from .reload import LoadSource, Reloader, SourceFiles
 from .state import build_serving
 from .table import LoadedTable
 
@@ -66,21 +69,39 @@ async def keep_ledger(gate: BudgetGate, every_s: float = 5.0) -> None:
 @dataclass(frozen=True)
 class ServeOptions:
     """How `policy serve` runs: where it listens, whether it watches its source and writes the
-    access log, and where its spend ledger is (SQLite in `data_dir`, or Redis at `ledger_url`)."""
+    access log, and where its spend ledger is (SQLite in `data_dir`, by default a per-user state
+    directory and never the policy's, or Redis at `ledger_url`)."""
 
     host: str = "127.0.0.1"
     port: int = 4000
     watch: bool = True
     access_log: bool = True
-    data_dir: Path = Path(".gatepost")
+    data_dir: Path = field(default_factory=default_data_dir)
     ledger_url: str | None = None
 
 
-async def serve(source: Path, load: LoadSource, options: ServeOptions, events: EventLog | None = None) -> None:
+async def serve(
+    source: Path, load: LoadSource, files: SourceFiles, options: ServeOptions, events: EventLog | None = None
+) -> None:
+    """Load the table, bind, then open the ledger: a policy that does not compile is reported
+    first, a busy port before the ledger is touched, and `serving` is said only once requests can
+    arrive."""
     events = events or EventLog()
-    host, port = options.host, options.port
+    table = load(source)
+    sockets = listen(options.host, options.port)
+    try:
+        await _serve_on(sockets, table, source, load, files, options, events)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _serve_on(
+    sockets: list[socket.socket], table: LoadedTable, source: Path, load: LoadSource, files: SourceFiles,
+    options: ServeOptions, events: EventLog,
+) -> None:
     ledger = open_ledger(options.data_dir, options.ledger_url)
-    app = build_app(load(source), AccessLog(enabled=options.access_log), ledger, events)
+    app = build_app(table, AccessLog(enabled=options.access_log), ledger, events)
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
@@ -90,20 +111,20 @@ async def serve(source: Path, load: LoadSource, options: ServeOptions, events: E
     for pid, problem in sorted(serving.credential_problems.items()):
         events.event("credential_missing", provider=pid, problem=problem)
     config = uvicorn.Config(
-        app, host=host, port=port, lifespan="on", access_log=False, log_level="warning", server_header=False,
-        timeout_graceful_shutdown=30,
+        app, host=options.host, port=options.port, lifespan="on", access_log=False, log_level="warning",
+        server_header=False, timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)
-    reloader = Reloader(app, source, load, events)
+    reloader = Reloader(app, source, load, files, events)
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if options.watch else None
     keeper = asyncio.create_task(keep_ledger(gate))
     events.event(
-        "serving", url=f"http://{host}:{port}", revision=serving.table.revision,
-        virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
+        "serving", url=f"http://{address(options.host, bound_port(sockets, options.port))}",
+        revision=serving.table.revision, virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
     )
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         keeper.cancel()
         if watcher is not None:
@@ -116,9 +137,9 @@ async def serve(source: Path, load: LoadSource, options: ServeOptions, events: E
         ledger.close()
 
 
-def run(source: Path, load: LoadSource, options: ServeOptions) -> None:
+def run(source: Path, load: LoadSource, files: SourceFiles, options: ServeOptions) -> None:
     """Serve until interrupted, on uvloop where it is installed."""
-    main = serve(source, load, options)
+    main = serve(source, load, files, options)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on posix

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from runtime.budget.cost import usd
 from runtime.budget.gate import decimal_usd, slot_for
 from runtime.ledger.base import CounterRow, LedgerError
+from runtime.ledger.location import default_data_dir
 from runtime.server import open_ledger
 from runtime.table import TableError
 
@@ -56,12 +57,13 @@ def from_policy(args: argparse.Namespace, rows: list[CounterRow], now: datetime)
 
 
 def run_budgets(args: argparse.Namespace) -> int:
-    if not args.ledger and not (args.data / "ledger.sqlite3").exists():
-        print(f"policy budgets: error: no ledger in {args.data} (the directory `policy serve --data` writes to; "
+    data = args.data or default_data_dir()
+    if not args.ledger and not (data / "ledger.sqlite3").exists():
+        print(f"policy budgets: error: no ledger in {data} (the directory `policy serve --data` writes to; "
               "or --ledger redis://...)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        ledger = open_ledger(args.data, args.ledger, read_only=True)
+        ledger = open_ledger(data, args.ledger, read_only=True)
         try:
             rows = ledger.counters()
         finally:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.exceptions import ListenError
 from runtime.ledger.base import LedgerError
+from runtime.ledger.location import default_data_dir
 from runtime.server import ServeOptions, run
 from runtime.table import TableError
 
 from ..errors import PolicyError
-from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from ..sources import load_source
+from ..exit_codes import EXIT_CANNOT_SERVE, EXIT_OK, EXIT_POLICY, EXIT_USAGE
+from ..sources import load_source, source_files
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -20,10 +22,13 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         options = ServeOptions(
-            args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log, data_dir=args.data,
-            ledger_url=args.ledger,
+            args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log,
+            data_dir=args.data or default_data_dir(), ledger_url=args.ledger,
         )
-        run(args.source, load_source, options)
+        run(args.source, load_source, source_files, options)
+    except ListenError as exc:
+        print(f"policy serve: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_SERVE
     except PolicyError as exc:
         sys.stderr.write(exc.report)
         print(f"policy serve: {args.source} does not compile; not starting", file=sys.stderr)

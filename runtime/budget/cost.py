@@ -21,6 +21,7 @@ OUTPUT_TOKENS_CEILING = 1_000_000
 """No model answers with more; a larger cap in a request (say 10^12) is estimated at this, so one
 request cannot reserve a team's whole budget or overflow a 64-bit counter."""
 BYTES_PER_TOKEN_FLOOR = 2
+MICRO_USD = Decimal("0.000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,13 @@ def estimate_pico(body_bytes: int, payload: Mapping[str, Any], prices: list[Pric
 
 
 def usd(pico: int) -> str:
-    """$100.04 — cents, rounded half up."""
-    value = (Decimal(pico) / PICO_PER_USD).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"${value:,.2f}"
+    """Dollars with the precision the amount needs, the one way money is written for people:
+    cents at least, down to micro-dollars (the precision of a limit or a price), trailing zeros
+    trimmed, rounded half up: $12.50, $0.001, $0.0015, $100.04. A non-zero amount below half a
+    micro-dollar is written exactly ($0.000000025) rather than as nothing."""
+    exact = Decimal(pico) / PICO_PER_USD
+    value = exact.quantize(MICRO_USD, rounding=ROUND_HALF_UP)
+    if pico and not value:
+        value = exact
+    whole, _, fraction = f"{value:,f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"

@@ -71,14 +71,26 @@ class Routes:
                 return route, params
         return None, None
 
+    def meant(self, path: str) -> str | None:
+        """The served path a missed one most likely meant, and why it was missed: a client whose
+        base URL lacks `/v1` (`/chat/completions`), or has it once too often (`/v1/v1/messages`)."""
+        if not path.startswith("/v1/") and self.find(f"/v1{path}")[0] is not None:
+            return f"/v1{path}? (the client's base URL is missing /v1)"
+        if path.startswith("/v1/v1/") and self.find(path[3:])[0] is not None:
+            return f"{path[3:]}? (the client's base URL ends in /v1 and the client adds another)"
+        return None
 
-async def unrouted(send: Send, serving: Serving, method: str, path: str, route: Route | None) -> None:
-    """404 when no route has the path, 405 when its route takes other methods; both in Google's
-    error shape for a path in Google's style."""
+
+async def unrouted(
+    send: Send, serving: Serving, method: str, path: str, route: Route | None, meant: str | None = None
+) -> None:
+    """404 when no route has the path (naming the path it most likely meant), 405 when its route
+    takes other methods; both in Google's error shape for a path in Google's style."""
     shape = google_error if looks_gemini(path) else openai_error
     if route is None:
         served = GEMINI_PATHS if shape is google_error else ""
-        body = shape(404, "not_found", f"no route for {method} {path}{served}")
+        hint = f": did you mean {method} {meant}" if meant else served
+        body = shape(404, "not_found", f"no route for {method} {path}{hint}")
         await answer(send, serving, 404, body, error_headers(404))
         return
     allow = route.allow

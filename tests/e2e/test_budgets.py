@@ -155,7 +155,7 @@ def test_team_budget_blocks_every_key_of_the_team_and_no_other(team_daily: Proxy
     for who in ("alice", "bob", "shared"):
         response = team_daily.call(who)
         assert response.status_code == 402
-        assert "team 'engineering' has spent $0.06 of its $0.05 day budget 'eng-daily'" in response.json()["error"]["message"]
+        assert "team 'engineering' has spent $0.064 of its $0.05 day budget 'eng-daily'" in response.json()["error"]["message"]
     assert team_daily.call("erin").status_code == 200
 
 
@@ -313,7 +313,7 @@ def test_policy_budgets_shows_each_instance(per_principal: Proxy) -> None:
     alice = next(ln for ln in lines if ln.startswith("per-engineer/alice@acme.com"))
     assert alice.split()[-5:] == ["$0.08", "$0.00", "$0.08", "100%", "blocked"]
     bob = next(ln for ln in lines if ln.startswith("per-engineer/bob@acme.com"))
-    assert bob.split()[-2:] == ["20%", "ok"]
+    assert bob.split()[-5:] == ["$0.016", "$0.00", "$0.08", "20%", "ok"]
     data = json.loads(subprocess.run(
         [sys.executable, "-m", "cli", "budgets", "--data", str(per_principal.data), "--format", "json"],
         capture_output=True, text=True,

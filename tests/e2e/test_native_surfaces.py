@@ -175,7 +175,7 @@ def test_gemini_budget_exceeded_is_a_402_in_googles_shape(proxy: tuple[str, Mock
     assert r.status_code == 402 and r.headers["x-should-retry"] == "false"
     error = r.json()["error"]
     assert error["code"] == 402 and error["status"] == "RESOURCE_EXHAUSTED"
-    assert error["message"].startswith("virtual key 'vk-broke' has spent $0.00 of its $0.00 day budget 'tiny'")
+    assert error["message"].startswith("virtual key 'vk-broke' has spent $0.000016 of its $0.00001 day budget 'tiny'")
     [info] = error["details"]
     assert info["reason"] == "budget_exceeded" and info["metadata"]["budget"] == "tiny"
     assert info["metadata"]["scope"] == "vk" and info["metadata"]["limit_usd"] == "0.00001"

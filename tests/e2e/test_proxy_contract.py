@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from cli.sources import load_source
+from cli.sources import load_source, source_files
 from runtime.access_log import EventLog
 from runtime.reload import Reloader
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, Stack, policy_text
@@ -42,7 +42,7 @@ def test_a_stream_outlives_the_reload_that_retired_its_provider(tmp_path: Path, 
         async def scenario() -> tuple[list[str], list[str], bool]:
             app = app_from(policy)
             events = io.StringIO()
-            reloader = Reloader(app, policy, load_source, EventLog(events), retire_grace_s=0)
+            reloader = Reloader(app, policy, load_source, source_files, EventLog(events), retire_grace_s=0)
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             listening = asyncio.Event()

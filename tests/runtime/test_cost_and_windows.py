@@ -30,9 +30,26 @@ def test_cached_and_reasoning_tokens_are_priced_apart() -> None:
     price = replace(PRICE, reasoning=20_000_000)
     expected = 600 * 2_500_000 + 400 * 1_250_000 + 150 * 10_000_000 + 50 * 20_000_000
     assert cost_pico(usage, price) == expected
-    assert usd(expected) == "$0.00"
-    assert usd(100_044_999_999_999) == "$100.04"
-    assert usd(100_045_000_000_000) == "$100.05"
+    assert usd(expected) == "$0.0045"
+
+
+@pytest.mark.parametrize(
+    ("pico", "shown"),
+    [
+        (0, "$0.00"),
+        (10**9, "$0.001"),
+        (15 * 10**8, "$0.0015"),
+        (125 * 10**11, "$12.50"),
+        (100_040_000_000_000, "$100.04"),
+        (20_000 * 10**12, "$20,000.00"),
+        (100_044_999_999_499, "$100.045"),
+        (1_499_999, "$0.000001"),
+        (1_500_000, "$0.000002"),
+        (25_000, "$0.000000025"),
+    ],
+)
+def test_amounts_show_the_precision_they_need(pico: int, shown: str) -> None:
+    assert usd(pico) == shown
 
 
 @pytest.mark.parametrize(

@@ -107,5 +107,5 @@ def test_decision_module_does_no_io() -> None:
         if isinstance(node, (ast.Import, ast.ImportFrom))
         for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
     }
-    assert imported <= {"__future__", "dataclasses", "datetime", "typing", "table", ""}
+    assert imported <= {"__future__", "dataclasses", "datetime", "difflib", "typing", "table", ""}
 

@@ -20,17 +20,25 @@ def free_port() -> int:
 
 
 class ProxyProcess:
-    def __init__(self, source: Path, log: Path, env: dict[str, str] | None = None, *extra: str) -> None:
+    """Without `--data` or $GATEPOST_DATA the proxy keeps its ledger in the default per-user state
+    directory, here $XDG_STATE_HOME under the log's folder, so no test writes to the user's home."""
+
+    def __init__(
+        self, source: Path, log: Path, env: dict[str, str] | None = None, *extra: str, cwd: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._args = [sys.executable, "-m", "cli", "serve", str(source), "--port", str(self.port), *extra]
-        self._env = {**os.environ, **(env or {})}
+        self._env = {**os.environ, "XDG_STATE_HOME": str(log.parent / "state"), **(env or {})}
+        self._cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ProxyProcess:
         self._log_file = self.log.open("ab")
-        self.proc = subprocess.Popen(self._args, stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env)
+        self.proc = subprocess.Popen(
+            self._args, stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env, cwd=self._cwd
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
