@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .budget_allowance import ALL_TIME, Allowance, compare
+
 WIDENS = "widens access"
 SPEND = "raises spend"
 RESILIENCE = "weakens resilience"
@@ -18,6 +20,7 @@ NARROWS = "narrows"
 NEUTRAL = "neutral"
 CLASSES = (WIDENS, SPEND, RESILIENCE, NARROWS, NEUTRAL)
 PRICE_FIELDS = ("input", "cached_input", "output", "reasoning")
+PERIODS = {"day": "in a day", "week": "in a week", "month": "in a month", ALL_TIME: "over all time"}
 
 
 @dataclass(frozen=True)
@@ -330,7 +333,7 @@ def _upstream_names(d: Diff, subject: str, name: str, old: list[dict[str, Any]],
 def _budgets(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
     for inst in sorted(b.keys() - a.keys()):
         x = b[inst]
-        d.add(f"budget {inst}", "+", f"{usd_micros(x['limit_micros'])} per {x['window']} on {x['scope']} {x['target']}", NARROWS)
+        d.add(f"budget {inst}", "+", f"{usd_micros(x['limit_micros'])} {_per(x['window'])} on {x['scope']} {x['target']}", NARROWS)
     for inst in sorted(a.keys() - b.keys()):
         d.add(f"budget {inst}", "-", "removed", SPEND)
     for inst in sorted(a.keys() & b.keys()):
@@ -340,18 +343,37 @@ def _budgets(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
 def _budget(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
     if (old["scope"], old["target"]) != (new["scope"], new["target"]):
         d.add(subject, "~", f"applies to {old['scope']} {old['target']} -> {new['scope']} {new['target']}", NEUTRAL)
-    if old["limit_micros"] != new["limit_micros"]:
+    if old["window"] != new["window"]:
+        _allowance(d, subject, old, new)
+    elif old["limit_micros"] != new["limit_micros"]:
         up = new["limit_micros"] > old["limit_micros"]
         d.add(subject, "~", f"limit {usd_micros(old['limit_micros'])} -> {usd_micros(new['limit_micros'])}"
-              + f" per {new['window']}", SPEND if up else NARROWS)
+              + f" {_per(new['window'])}", SPEND if up else NARROWS)
     if old["block_bp"] != new["block_bp"]:
         d.add(subject, "~", f"block threshold {_pct(old['block_bp'])} -> {_pct(new['block_bp'])}",
               SPEND if new["block_bp"] > old["block_bp"] else NARROWS)
     if old["warn_bp"] != new["warn_bp"]:
         d.add(subject, "~", f"warn threshold {_pct(old['warn_bp'])} -> {_pct(new['warn_bp'])}", NEUTRAL)
-    for name in ("window", "timezone"):
-        if old[name] != new[name]:
-            d.add(subject, "~", f"{name}: {old[name]} -> {new[name]}", NEUTRAL)
+    if old["timezone"] != new["timezone"]:
+        d.add(subject, "~", f"timezone: {old['timezone']} -> {new['timezone']}", NEUTRAL)
+
+
+def _allowance(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A new window changes what the limit means: compared over the periods both windows name."""
+    found = compare(old["limit_micros"], old["window"], new["limit_micros"], new["window"])
+    details = "; ".join(f"{PERIODS[o.period]}: {_allowed(o)} -> {_allowed(n)}" for o, n in found.differences)
+    klass = SPEND if found.allows_more else NARROWS if found.allows_less else NEUTRAL
+    d.add(subject, "~", f"limit {usd_micros(old['limit_micros'])} {_per(old['window'])} -> "
+          f"{usd_micros(new['limit_micros'])} {_per(new['window'])}" + (f" (at most, {details})" if details else ""),
+          klass)
+
+
+def _per(window: str) -> str:
+    return "in total" if window == ALL_TIME else f"per {window}"
+
+
+def _allowed(a: Allowance) -> str:
+    return "no cap" if a.micros is None else usd_micros(round(a.micros))
 
 
 def _pct(bp: int | None) -> str:
