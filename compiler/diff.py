@@ -243,8 +243,9 @@ def _key(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any], sides:
         d.add(subject, "+", f"may now call: {', '.join(granted)}", WIDENS)
     if withdrawn:
         d.add(subject, "-", f"may no longer call: {', '.join(withdrawn)}", NARROWS)
+    requestable = {route["model"] for route in new["routes"].values()}
     for name in sorted(old["routes"].keys() & new["routes"].keys()):
-        _route(d, subject, name, old["routes"][name], new["routes"][name], sides)
+        _route(d, subject, name, old["routes"][name], new["routes"][name], sides, requestable)
     if old["cache"] != new["cache"]:
         oc, nc = old["cache"], new["cache"]
         klass = SPEND if nc["mode"] == "disable" and oc["mode"] != "disable" else NEUTRAL
@@ -275,7 +276,8 @@ def _pricier(sides: _Sides, old_model: str, new_model: str) -> tuple[bool, str]:
     return new > old, f"; input+output per 1M tokens {usd_micros(old)} -> {usd_micros(new)}"
 
 
-def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides) -> None:
+def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides,
+           requestable: set[str]) -> None:
     ot, nt = [_target(t) for t in old["targets"]], [_target(t) for t in new["targets"]]
     if old["model"] != new["model"]:
         up, prices = _pricier(sides, old["model"], new["model"])
@@ -283,9 +285,7 @@ def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str,
     if ot and nt and ot[0] != nt[0]:
         _first_target(d, subject, name, old["targets"][0], new["targets"][0], sides, old["model"] != new["model"])
     if ot[1:] != nt[1:]:
-        fewer = bool(set(ot) - set(nt))
-        d.add(subject, "~", f"{name} fallback: {' -> '.join(ot) or '-'}  =>  {' -> '.join(nt) or '-'}",
-              RESILIENCE if fewer else NEUTRAL)
+        _fallback(d, subject, name, old, new, sides, requestable)
     _upstream_names(d, subject, name, old["targets"], new["targets"], sides)
     lost = sorted(set(old["fallback_on"]) - set(new["fallback_on"]))
     gained = sorted(set(new["fallback_on"]) - set(old["fallback_on"]))
@@ -295,6 +295,48 @@ def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str,
     if old["retries"] != new["retries"]:
         d.add(subject, "~", f"{name} retries: {old['retries']} -> {new['retries']}",
               RESILIENCE if new["retries"] < old["retries"] else NEUTRAL)
+
+
+def _fallback(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides,
+              requestable: set[str]) -> None:
+    """The chain line, weakening resilience when it has fewer targets or fewer providers to turn to;
+    what a new hop reaches or costs is said beside it."""
+    ot, nt = [_target(t) for t in old["targets"]], [_target(t) for t in new["targets"]]
+    chain = f"{name} fallback: {' -> '.join(ot) or '-'}  =>  {' -> '.join(nt) or '-'}"
+    effects = _hop_effects(old, new, sides, requestable)
+    providers_before, providers_after = ({t["provider"] for t in r["targets"]} for r in (old, new))
+    if len(nt) < len(ot) or len(providers_after) < len(providers_before):
+        d.add(subject, "~", chain, RESILIENCE)
+    elif effects:
+        klass, reason = effects.pop(0)
+        d.add(subject, "~", f"{chain} ({reason})", klass)
+    else:
+        d.add(subject, "~", chain, NEUTRAL)
+    for klass, reason in effects:
+        d.add(subject, "~", f"{name} fallback {reason}", klass)
+
+
+def _hop_effects(old: dict[str, Any], new: dict[str, Any], sides: _Sides, requestable: set[str]) -> list[tuple[str, str]]:
+    """Each hop HEAD adds: a model the key may not call by name or a provider the route did not reach
+    widens access; a model dearer than the hop it replaces (or, added, than the routed model) raises
+    spend. Added and dropped hops pair up in chain order, as a moved hop."""
+    before = {_target(t) for t in old["targets"]}
+    providers = {t["provider"] for t in old["targets"]}
+    added = [t for t in new["targets"][1:] if _target(t) not in before]
+    dropped = [t for t in old["targets"][1:] if _target(t) not in {_target(n) for n in new["targets"]}]
+    widens: list[tuple[str, str]] = []
+    spends: list[tuple[str, str]] = []
+    for i, hop in enumerate(added):
+        if hop["model"] not in requestable:
+            widens.append((WIDENS, f"now reaches {_target(hop)}, a model this key may not call by name"))
+        elif hop["provider"] not in providers:
+            widens.append((WIDENS, f"now sends prompts to {hop['provider']}"))
+        replaced = dropped[i]["model"] if i < len(dropped) else new["model"]
+        was, now = _blended(sides.base["models"], replaced), _blended(sides.head["models"], hop["model"])
+        if was is not None and now is not None and now > was:
+            spends.append((SPEND, f"now costs more: {hop['model']} instead of {replaced}, input+output per 1M tokens "
+                                  f"{usd_micros(was)} -> {usd_micros(now)}"))
+    return widens + spends
 
 
 def _conditions_apply(route: dict[str, Any]) -> bool:
