@@ -15,6 +15,7 @@ from .secrets import looks_like_secret
 NEEDS_BASE_URL = {"azure_openai"}
 CREDENTIAL_PREFIXES = ("env:", "file:")
 SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def check_providers(ctx: Context) -> Iterator[Diagnostic]:
@@ -46,7 +47,7 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "api_key"),
                 hint=_reference_hint(shell)
                 + ("; rotate the key, it is in git history now" if literal and ctx.in_git_repository else ""),
-                secret=None if shell or provider.api_key in CREDENTIAL_PREFIXES else provider.api_key,
+                secret=None if _names_a_variable(provider.api_key, shell) else provider.api_key,
             )
         if provider.type in NEEDS_BASE_URL and not provider.base_url:
             yield Diagnostic.of(
@@ -73,6 +74,11 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 f"read_s ({provider.timeouts.read_s})",
                 ctx.index.value(*where, "timeouts", "total_s"),
             )
+
+
+def _names_a_variable(value: str, shell: re.Match[str] | None) -> bool:
+    """`${OPENAI_API_KEY}`, `OPENAI_API_KEY` or a bare `env:` name where the key is kept, not the key."""
+    return shell is not None or value in CREDENTIAL_PREFIXES or VARIABLE_NAME.fullmatch(value.strip()) is not None
 
 
 def _reference_hint(shell: re.Match[str] | None) -> str:

@@ -101,3 +101,15 @@ def test_git_history_is_mentioned_only_inside_a_git_repository(literal_provider_
 def test_json_never_carries_the_secret_field(pasted_vk_key: Path) -> None:
     data = json.loads(render_json(compile_policy(pasted_vk_key, now=FIXED_NOW).diagnostics))
     assert "secret" not in data["diagnostics"][0]
+
+
+def test_a_short_literal_key_is_masked_and_a_variable_name_is_shown(tmp_path: Path) -> None:
+    literal = policy_with(tmp_path / "literal", "literal-api-key", "providers.yaml", "sk-Xq7fJ2mR9vLc4TnB8wKd1Z",
+                          "hunter2-hunter2")
+    result = compile_policy(literal, now=FIXED_NOW)
+    assert [d.code for d in result.diagnostics] == ["GP505"]
+    assert "hunter2" not in render_text(result.diagnostics, result.sources)
+    named = policy_with(tmp_path / "named", "literal-api-key", "providers.yaml", "sk-Xq7fJ2mR9vLc4TnB8wKd1Z",
+                        "OPENAI_API_KEY")
+    result = compile_policy(named, now=FIXED_NOW)
+    assert "api_key: OPENAI_API_KEY" in render_text(result.diagnostics, result.sources)
