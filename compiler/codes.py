@@ -66,6 +66,7 @@ BASE_URL_MISSING = _code("GP310", "provider needs a base_url")
 CROSS_PROTOCOL_CACHE = _code("GP312", "cache directives do not cross protocols", Severity.WARNING)
 EXPIRED_KEY = _code("GP313", "virtual key has expired", Severity.WARNING)
 UNTRANSLATABLE_ROUTE = _code("GP314", "route mixes protocols that cannot be translated")
+FALLBACK_BEYOND_ACCESS = _code("GP315", "fallback hop serves a model the key may not call", Severity.WARNING)
 
 BUDGET_UNREACHABLE = _code("GP401", "budget applies to no virtual key")
 BUDGET_TARGET_UNKNOWN = _code("GP402", "budget target does not exist")

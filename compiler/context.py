@@ -22,6 +22,8 @@ class Context:
     resolved: Resolved
     now: datetime
     raw: dict[str, Any]
+    in_git_repository: bool = False
+    """Whether the policy is read from a git repository, where a committed secret stays in history."""
 
     def defined(self, section: str, entity_id: str) -> bool:
         """True for an entity that exists, even one whose own errors were already reported."""

@@ -11,6 +11,7 @@ from policy.source import Span
 
 from . import codes
 from .codes import Code, Severity
+from .redact import redact_line, redact_text
 
 JSON_FORMAT_VERSION = 1
 
@@ -29,6 +30,8 @@ class Diagnostic:
     span: Span | None
     hint: str | None = None
     related: tuple[Related, ...] = field(default=())
+    secret: str | None = field(default=None, repr=False)
+    """The credential this diagnostic is about: never printed, masked wherever it would be."""
 
     @classmethod
     def of(
@@ -38,8 +41,9 @@ class Diagnostic:
         span: Span | None,
         hint: str | None = None,
         related: Iterable[Related] = (),
+        secret: str | None = None,
     ) -> Diagnostic:
-        return cls(code.code, code.severity, message, span, hint, tuple(related))
+        return cls(code.code, code.severity, message, span, hint, tuple(related), secret)
 
     @property
     def is_error(self) -> bool:
@@ -50,19 +54,19 @@ class Diagnostic:
             return ("", 0, 0, self.code, self.message)
         return (self.span.file, self.span.line, self.span.col, self.code, self.message)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, secrets: Iterable[str] = ()) -> dict[str, object]:
         data: dict[str, object] = {
             "code": self.code,
             "severity": self.severity.value,
-            "message": self.message,
+            "message": redact_text(self.message, secrets),
             "file": self.span.file if self.span else None,
             "line": self.span.line if self.span else None,
             "col": self.span.col if self.span else None,
             "end_line": self.span.end_line if self.span else None,
             "end_col": self.span.end_col if self.span else None,
-            "hint": self.hint,
+            "hint": None if self.hint is None else redact_text(self.hint, secrets),
             "related": [
-                {"file": r.span.file, "line": r.span.line, "col": r.span.col, "message": r.message}
+                {"file": r.span.file, "line": r.span.line, "col": r.span.col, "message": redact_text(r.message, secrets)}
                 for r in self.related
             ],
         }
@@ -84,6 +88,10 @@ def suggest(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
+def secrets_of(diagnostics: Iterable[Diagnostic]) -> set[str]:
+    return {d.secret for d in diagnostics if d.secret}
+
+
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     unique = {(d.sort_key(), d.hint, d.related): d for d in diagnostics}
     return [unique[k] for k in sorted(unique, key=lambda k: k[0])]
@@ -98,46 +106,51 @@ def summary_line(diagnostics: Iterable[Diagnostic]) -> str:
 
 def render_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
     """Compiler-style text: `file:line:col: severity[CODE]: message`, the line, a caret, a hint."""
-    blocks = [_render_one(d, sources) for d in diagnostics]
-    return "\n".join(blocks)
+    items = list(diagnostics)
+    secrets = secrets_of(items)
+    return "\n".join(_render_one(d, sources, secrets) for d in items)
 
 
-def _render_one(d: Diagnostic, sources: Mapping[str, str]) -> str:
+def _render_one(d: Diagnostic, sources: Mapping[str, str], secrets: set[str]) -> str:
     where = f"{d.span}: " if d.span else ""
-    out = [f"{where}{d.severity.value}[{d.code}]: {d.message}"]
+    out = [f"{where}{d.severity.value}[{d.code}]: {redact_text(d.message, secrets)}"]
     if d.span is not None:
-        out.extend(_excerpt(d.span, sources))
+        out.extend(_excerpt(d, d.span, sources, secrets))
     for rel in d.related:
-        out.append(f"  note: {rel.message} at {rel.span}")
+        out.append(f"  note: {redact_text(rel.message, secrets)} at {rel.span}")
     if d.hint:
-        out.append(f"  = hint: {d.hint}")
+        out.append(f"  = hint: {redact_text(d.hint, secrets)}")
     return "\n".join(out) + "\n"
 
 
-def _excerpt(span: Span, sources: Mapping[str, str]) -> list[str]:
+def _excerpt(d: Diagnostic, span: Span, sources: Mapping[str, str], secrets: set[str]) -> list[str]:
     text = sources.get(span.file)
     if text is None:
         return []
     lines = text.splitlines()
     if not 0 < span.line <= len(lines):
         return []
-    line = lines[span.line - 1].expandtabs(1)
+    original = lines[span.line - 1].expandtabs(1)
     gutter = " " * len(str(span.line))
     end = span.end_col if span.end_line == span.line and span.end_col > span.col else span.col + 1
-    end = min(end, max(len(line) + 1, span.col + 1))
-    caret = " " * (span.col - 1) + "^" * max(1, end - span.col)
+    end = min(end, max(len(original) + 1, span.col + 1))
+    regions = [(span.col - 1, end - 1, d.secret)] if d.secret and span.end_line == span.line else []
+    redacted = redact_line(original, secrets, regions)
+    line, col, end = redacted.text, redacted.column(span.col), redacted.column(end, end=True)
+    caret = " " * (col - 1) + "^" * max(1, end - col)
     return [f"{gutter} |", f"{span.line} | {line}", f"{gutter} | {caret}"]
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
     items = list(diagnostics)
+    secrets = secrets_of(items)
     payload = {
         "format_version": JSON_FORMAT_VERSION,
         "summary": {
             "errors": sum(1 for d in items if d.is_error),
             "warnings": sum(1 for d in items if not d.is_error),
         },
-        "diagnostics": [d.to_json() for d in items],
+        "diagnostics": [d.to_json(secrets) for d in items],
     }
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
@@ -152,8 +165,10 @@ def _escape_property(value: str) -> str:
 
 def render_github(diagnostics: Iterable[Diagnostic], root_prefix: str = "") -> str:
     """GitHub Actions workflow commands, so a pull request shows each problem on its line."""
+    items = list(diagnostics)
+    secrets = secrets_of(items)
     out = []
-    for d in diagnostics:
+    for d in items:
         command = "error" if d.is_error else "warning"
         props = [f"title={_escape_property(f'{d.code} {codes.BY_CODE[d.code].title}')}"]
         if d.span is not None:
@@ -168,7 +183,7 @@ def render_github(diagnostics: Iterable[Diagnostic], root_prefix: str = "") -> s
                 ),
                 *props,
             ]
-        message = d.message + (f" ({d.hint})" if d.hint else "")
+        message = redact_text(d.message + (f" ({d.hint})" if d.hint else ""), secrets)
         out.append(f"::{command} {','.join(props)}::{_escape_data(f'{d.code}: {message}')}")
     return "\n".join(out) + ("\n" if out else "")
 
@@ -182,6 +197,7 @@ def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", versi
     particular (GP006 "no policy files found"), the policy directory itself at line 1.
     """
     items = list(diagnostics)
+    secrets = secrets_of(items)
     used = sorted({d.code for d in items})
     rules = [
         {"id": code, "name": codes.BY_CODE[code].title.replace(" ", "-"),
@@ -195,7 +211,7 @@ def render_sarif(diagnostics: Iterable[Diagnostic], root_prefix: str = "", versi
             "ruleId": d.code,
             "ruleIndex": used.index(d.code),
             "level": d.severity.value,
-            "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
+            "message": {"text": redact_text(d.message + (f" ({d.hint})" if d.hint else ""), secrets)},
             "locations": [{"physicalLocation": _sarif_location(d, root_prefix)}],
         })
     srcroot: dict[str, object] = {"description": {"text": "The root of the git repository holding the policy (else the directory policy compile ran in)"}}

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .budget_allowance import ALL_TIME, Allowance, compare
+
 WIDENS = "widens access"
 SPEND = "raises spend"
 RESILIENCE = "weakens resilience"
@@ -18,6 +20,7 @@ NARROWS = "narrows"
 NEUTRAL = "neutral"
 CLASSES = (WIDENS, SPEND, RESILIENCE, NARROWS, NEUTRAL)
 PRICE_FIELDS = ("input", "cached_input", "output", "reasoning")
+PERIODS = {"day": "in a day", "week": "in a week", "month": "in a month", ALL_TIME: "over all time"}
 
 
 @dataclass(frozen=True)
@@ -240,8 +243,9 @@ def _key(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any], sides:
         d.add(subject, "+", f"may now call: {', '.join(granted)}", WIDENS)
     if withdrawn:
         d.add(subject, "-", f"may no longer call: {', '.join(withdrawn)}", NARROWS)
+    requestable = {route["model"] for route in new["routes"].values()}
     for name in sorted(old["routes"].keys() & new["routes"].keys()):
-        _route(d, subject, name, old["routes"][name], new["routes"][name], sides)
+        _route(d, subject, name, old["routes"][name], new["routes"][name], sides, requestable)
     if old["cache"] != new["cache"]:
         oc, nc = old["cache"], new["cache"]
         klass = SPEND if nc["mode"] == "disable" and oc["mode"] != "disable" else NEUTRAL
@@ -272,7 +276,8 @@ def _pricier(sides: _Sides, old_model: str, new_model: str) -> tuple[bool, str]:
     return new > old, f"; input+output per 1M tokens {usd_micros(old)} -> {usd_micros(new)}"
 
 
-def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides) -> None:
+def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides,
+           requestable: set[str]) -> None:
     ot, nt = [_target(t) for t in old["targets"]], [_target(t) for t in new["targets"]]
     if old["model"] != new["model"]:
         up, prices = _pricier(sides, old["model"], new["model"])
@@ -280,9 +285,7 @@ def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str,
     if ot and nt and ot[0] != nt[0]:
         _first_target(d, subject, name, old["targets"][0], new["targets"][0], sides, old["model"] != new["model"])
     if ot[1:] != nt[1:]:
-        fewer = bool(set(ot) - set(nt))
-        d.add(subject, "~", f"{name} fallback: {' -> '.join(ot) or '-'}  =>  {' -> '.join(nt) or '-'}",
-              RESILIENCE if fewer else NEUTRAL)
+        _fallback(d, subject, name, old, new, sides, requestable)
     _upstream_names(d, subject, name, old["targets"], new["targets"], sides)
     lost = sorted(set(old["fallback_on"]) - set(new["fallback_on"]))
     gained = sorted(set(new["fallback_on"]) - set(old["fallback_on"]))
@@ -292,6 +295,48 @@ def _route(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str,
     if old["retries"] != new["retries"]:
         d.add(subject, "~", f"{name} retries: {old['retries']} -> {new['retries']}",
               RESILIENCE if new["retries"] < old["retries"] else NEUTRAL)
+
+
+def _fallback(d: Diff, subject: str, name: str, old: dict[str, Any], new: dict[str, Any], sides: _Sides,
+              requestable: set[str]) -> None:
+    """The chain line, weakening resilience when it has fewer targets or fewer providers to turn to;
+    what a new hop reaches or costs is said beside it."""
+    ot, nt = [_target(t) for t in old["targets"]], [_target(t) for t in new["targets"]]
+    chain = f"{name} fallback: {' -> '.join(ot) or '-'}  =>  {' -> '.join(nt) or '-'}"
+    effects = _hop_effects(old, new, sides, requestable)
+    providers_before, providers_after = ({t["provider"] for t in r["targets"]} for r in (old, new))
+    if len(nt) < len(ot) or len(providers_after) < len(providers_before):
+        d.add(subject, "~", chain, RESILIENCE)
+    elif effects:
+        klass, reason = effects.pop(0)
+        d.add(subject, "~", f"{chain} ({reason})", klass)
+    else:
+        d.add(subject, "~", chain, NEUTRAL)
+    for klass, reason in effects:
+        d.add(subject, "~", f"{name} fallback {reason}", klass)
+
+
+def _hop_effects(old: dict[str, Any], new: dict[str, Any], sides: _Sides, requestable: set[str]) -> list[tuple[str, str]]:
+    """Each hop HEAD adds: a model the key may not call by name or a provider the route did not reach
+    widens access; a model dearer than the hop it replaces (or, added, than the routed model) raises
+    spend. Added and dropped hops pair up in chain order, as a moved hop."""
+    before = {_target(t) for t in old["targets"]}
+    providers = {t["provider"] for t in old["targets"]}
+    added = [t for t in new["targets"][1:] if _target(t) not in before]
+    dropped = [t for t in old["targets"][1:] if _target(t) not in {_target(n) for n in new["targets"]}]
+    widens: list[tuple[str, str]] = []
+    spends: list[tuple[str, str]] = []
+    for i, hop in enumerate(added):
+        if hop["model"] not in requestable:
+            widens.append((WIDENS, f"now reaches {_target(hop)}, a model this key may not call by name"))
+        elif hop["provider"] not in providers:
+            widens.append((WIDENS, f"now sends prompts to {hop['provider']}"))
+        replaced = dropped[i]["model"] if i < len(dropped) else new["model"]
+        was, now = _blended(sides.base["models"], replaced), _blended(sides.head["models"], hop["model"])
+        if was is not None and now is not None and now > was:
+            spends.append((SPEND, f"now costs more: {hop['model']} instead of {replaced}, input+output per 1M tokens "
+                                  f"{usd_micros(was)} -> {usd_micros(now)}"))
+    return widens + spends
 
 
 def _conditions_apply(route: dict[str, Any]) -> bool:
@@ -330,7 +375,7 @@ def _upstream_names(d: Diff, subject: str, name: str, old: list[dict[str, Any]],
 def _budgets(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
     for inst in sorted(b.keys() - a.keys()):
         x = b[inst]
-        d.add(f"budget {inst}", "+", f"{usd_micros(x['limit_micros'])} per {x['window']} on {x['scope']} {x['target']}", NARROWS)
+        d.add(f"budget {inst}", "+", f"{usd_micros(x['limit_micros'])} {_per(x['window'])} on {x['scope']} {x['target']}", NARROWS)
     for inst in sorted(a.keys() - b.keys()):
         d.add(f"budget {inst}", "-", "removed", SPEND)
     for inst in sorted(a.keys() & b.keys()):
@@ -340,18 +385,37 @@ def _budgets(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
 def _budget(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
     if (old["scope"], old["target"]) != (new["scope"], new["target"]):
         d.add(subject, "~", f"applies to {old['scope']} {old['target']} -> {new['scope']} {new['target']}", NEUTRAL)
-    if old["limit_micros"] != new["limit_micros"]:
+    if old["window"] != new["window"]:
+        _allowance(d, subject, old, new)
+    elif old["limit_micros"] != new["limit_micros"]:
         up = new["limit_micros"] > old["limit_micros"]
         d.add(subject, "~", f"limit {usd_micros(old['limit_micros'])} -> {usd_micros(new['limit_micros'])}"
-              + f" per {new['window']}", SPEND if up else NARROWS)
+              + f" {_per(new['window'])}", SPEND if up else NARROWS)
     if old["block_bp"] != new["block_bp"]:
         d.add(subject, "~", f"block threshold {_pct(old['block_bp'])} -> {_pct(new['block_bp'])}",
               SPEND if new["block_bp"] > old["block_bp"] else NARROWS)
     if old["warn_bp"] != new["warn_bp"]:
         d.add(subject, "~", f"warn threshold {_pct(old['warn_bp'])} -> {_pct(new['warn_bp'])}", NEUTRAL)
-    for name in ("window", "timezone"):
-        if old[name] != new[name]:
-            d.add(subject, "~", f"{name}: {old[name]} -> {new[name]}", NEUTRAL)
+    if old["timezone"] != new["timezone"]:
+        d.add(subject, "~", f"timezone: {old['timezone']} -> {new['timezone']}", NEUTRAL)
+
+
+def _allowance(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A new window changes what the limit means: compared over the periods both windows name."""
+    found = compare(old["limit_micros"], old["window"], new["limit_micros"], new["window"])
+    details = "; ".join(f"{PERIODS[o.period]}: {_allowed(o)} -> {_allowed(n)}" for o, n in found.differences)
+    klass = SPEND if found.allows_more else NARROWS if found.allows_less else NEUTRAL
+    d.add(subject, "~", f"limit {usd_micros(old['limit_micros'])} {_per(old['window'])} -> "
+          f"{usd_micros(new['limit_micros'])} {_per(new['window'])}" + (f" (at most, {details})" if details else ""),
+          klass)
+
+
+def _per(window: str) -> str:
+    return "in total" if window == ALL_TIME else f"per {window}"
+
+
+def _allowed(a: Allowance) -> str:
+    return "no cap" if a.micros is None else usd_micros(round(a.micros))
 
 
 def _pct(bp: int | None) -> str:

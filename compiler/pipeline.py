@@ -58,13 +58,18 @@ def compile_policy(root: Path, now: datetime | None = None) -> CompileResult:
             sources.append(read_source(root, path))
         except LoadError as exc:
             diagnostics.append(_from_load_error(exc))
-    result = compile_sources(sources, now, complete=not diagnostics)
+    result = compile_sources(sources, now, complete=not diagnostics, in_git_repository=inside_git_repository(root))
     result.diagnostics = sort_diagnostics([*diagnostics, *result.diagnostics])
     return result
 
 
 def compile_sources(
-    sources: list[SourceFile], now: datetime | None = None, *, complete: bool = True, allow_empty: bool = False
+    sources: list[SourceFile],
+    now: datetime | None = None,
+    *,
+    complete: bool = True,
+    allow_empty: bool = False,
+    in_git_repository: bool = False,
 ) -> CompileResult:
     """Compile already-read files (from disk or from git objects).
 
@@ -72,20 +77,22 @@ def compile_sources(
     missing, so only per-file and per-entity problems are reported, not references between them.
     `allow_empty=True` compiles no files to the empty policy (no providers, keys or budgets)
     instead of reporting GP006, for the side of a diff that predates the policy.
+    `in_git_repository=True` says the files are committed or about to be, so a literal secret in
+    them has to be rotated.
     """
     # A compile allocates many long-lived objects and no cycles worth collecting; the cyclic
     # collector's full passes over a growing heap would make large repositories superlinear.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _compile_sources(sources, now, complete, allow_empty)
+        return _compile_sources(sources, now, complete, allow_empty, in_git_repository)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _compile_sources(
-    sources: list[SourceFile], now: datetime | None, complete: bool, allow_empty: bool
+    sources: list[SourceFile], now: datetime | None, complete: bool, allow_empty: bool, in_git_repository: bool
 ) -> CompileResult:
     now = now or datetime.now(UTC)
     diagnostics: list[Diagnostic] = []
@@ -119,7 +126,7 @@ def _compile_sources(
     validated, found = validate(raw, index)
     diagnostics += found
     resolved = resolve(validated.policy)
-    ctx = Context(validated.policy, index, validated.broken, resolved, now, _raw_dict(raw))
+    ctx = Context(validated.policy, index, validated.broken, resolved, now, _raw_dict(raw), in_git_repository)
     for check in CHECKS if complete else LOCAL_CHECKS:
         diagnostics.extend(check(ctx))
     if not complete:
@@ -132,6 +139,12 @@ def _compile_sources(
         table, [(s.path, s.sha256) for s in sources], source_map(validated.policy, resolved, index)
     )
     return result
+
+
+def inside_git_repository(root: Path) -> bool:
+    """True when root or a folder above it holds `.git` (a directory, or a file in a worktree)."""
+    here = root.resolve()
+    return any((folder / ".git").exists() for folder in (here, *here.parents))
 
 
 def _raw_dict(raw: Any) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def load_side(spec: str, directory: Path, *, is_base: bool = False) -> dict[str,
         empty = is_base and not sources
         if empty:
             print(f"policy diff: {label} has no policy files; compared as an empty policy", file=sys.stderr)
-        result = compile_sources(sources, allow_empty=empty)
+        result = compile_sources(sources, allow_empty=empty, in_git_repository=True)
     if result.artifact is None:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
         raise SideError(f"{label} does not compile", EXIT_POLICY)

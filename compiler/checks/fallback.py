@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from policy.models import FALLBACK_CONDITIONS, Fallback, Timeouts
+from policy.source import Path
 
 from .. import codes
 from ..context import Context
-from ..diagnostics import Diagnostic, suggest
+from ..diagnostics import Diagnostic, Related, suggest
 from ..naming import describe
 from ..resolve import hop_of, serves
 from ..values import normalise_condition
@@ -30,6 +31,7 @@ def check_fallback(ctx: Context) -> Iterator[Diagnostic]:
         if settings.fallback is not None:
             yield from _check_chain(ctx, settings.fallback, (*path, "fallback"))
     yield from _unusable_hops(ctx)
+    yield from _hops_beyond_access(ctx)
     yield from _deadline(ctx)
 
 
@@ -123,6 +125,46 @@ def _unusable_hops(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*fallback.path, "chain", i),
                 hint=f"name the model to ask it for: {{provider: {hop.provider}, model: <a model it serves>}}",
             )
+
+
+def _hops_beyond_access(ctx: Context) -> Iterator[Diagnostic]:
+    """A hop may answer with a model the key cannot request by name: the operator's resilience
+    decision, allowed, but told once per settings line with every active key it reaches."""
+    reached: dict[tuple[Path, int, str, str], list[str]] = {}
+    grants: dict[tuple[Path, int, str, str], dict[Path, None]] = {}
+    for vid, resolved in ctx.resolved.keys.items():
+        fallback = resolved.settings.fallback
+        if fallback is None or resolved.key.status != "active" or resolved.settings.models_allowed is None:
+            continue
+        for route in resolved.routes.values():
+            for target in route.targets:
+                if target.hop is None or target.model in resolved.allowed:
+                    continue
+                key = (fallback.path, target.hop, target.provider, target.model)
+                if vid not in reached.setdefault(key, []):
+                    reached[key].append(vid)
+                grants.setdefault(key, {})[resolved.settings.models_allowed.path] = None
+    for (path, i, provider, model), vids in sorted(reached.items(), key=lambda item: item[0]):
+        yield Diagnostic.of(
+            codes.FALLBACK_BEYOND_ACCESS,
+            f"fallback hop '{provider}' of {describe(path)} answers with '{model}', which {_keys(path, vids)} "
+            "may not call by name",
+            ctx.index.value(*path, "chain", i),
+            hint=f"a fallback may reach further than access on purpose; if not, add '{model}' to models_allowed "
+            "or name a hop model these keys may call",
+            related=[
+                Related(span, f"models_allowed of {describe(grant)} does not list '{model}'")
+                for grant in list(grants[(path, i, provider, model)])[:3]
+                if (span := ctx.index.value(*grant)) is not None
+            ],
+        )
+
+
+def _keys(path: Path, vids: list[str]) -> str:
+    if path[0] == "virtual_keys":
+        return "the key"
+    shown = ", ".join(vids[:5]) + (f" and {len(vids) - 5} more" if len(vids) > 5 else "")
+    return f"{len(vids)} virtual key{'s' * (len(vids) != 1)} ({shown})"
 
 
 def _total_seconds(timeouts: Timeouts | None) -> Decimal:

@@ -15,6 +15,7 @@ from .secrets import looks_like_secret
 NEEDS_BASE_URL = {"azure_openai"}
 CREDENTIAL_PREFIXES = ("env:", "file:")
 SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def check_providers(ctx: Context) -> Iterator[Diagnostic]:
@@ -37,13 +38,16 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 )
         elif not provider.api_key.startswith(CREDENTIAL_PREFIXES) or provider.api_key in CREDENTIAL_PREFIXES:
             literal = looks_like_secret(provider.api_key)
+            shell = SHELL_VARIABLE.fullmatch(provider.api_key.strip())
             yield Diagnostic.of(
                 codes.PLAINTEXT_SECRET if literal else codes.INVALID_SECRET_REF,
                 f"provider '{pid}' api_key looks like a literal key; secrets never belong in the policy"
                 if literal
                 else f"provider '{pid}' api_key must be an env:NAME or file:PATH reference",
                 ctx.index.value(*where, "api_key"),
-                hint=_reference_hint(provider.api_key) + ("; rotate the key, it is in git history now" if literal else ""),
+                hint=_reference_hint(shell)
+                + ("; rotate the key, it is in git history now" if literal and ctx.in_git_repository else ""),
+                secret=None if _names_a_variable(provider.api_key, shell) else provider.api_key,
             )
         if provider.type in NEEDS_BASE_URL and not provider.base_url:
             yield Diagnostic.of(
@@ -72,8 +76,12 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def _reference_hint(value: str) -> str:
-    shell = SHELL_VARIABLE.fullmatch(value.strip())
+def _names_a_variable(value: str, shell: re.Match[str] | None) -> bool:
+    """`${OPENAI_API_KEY}`, `OPENAI_API_KEY` or a bare `env:` name where the key is kept, not the key."""
+    return shell is not None or value in CREDENTIAL_PREFIXES or VARIABLE_NAME.fullmatch(value.strip()) is not None
+
+
+def _reference_hint(shell: re.Match[str] | None) -> str:
     if shell:
         return f"write `api_key: env:{shell.group(1)}`; the policy does not expand shell variables"
     return "use `api_key: env:NAME` and set NAME where the proxy runs"

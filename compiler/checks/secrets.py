@@ -16,6 +16,9 @@ from ..context import Context
 from ..diagnostics import Diagnostic, Related
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+HEX = re.compile(r"[0-9a-fA-F]*")
+DIGEST_CUT_SHORT = re.compile(r"[0-9a-fA-F]*(\.\.\.|…)?")
+"""A digest, whole or shortened for display, is no secret; anything else in key_sha256 may be the key itself."""
 SECRET_SHAPES = (
     re.compile(r"sk-(proj-|ant-|svcacct-)?[A-Za-z0-9_-]{20,}"),
     re.compile(r"AKIA[0-9A-Z]{16}"),
@@ -54,9 +57,10 @@ def check_keys(ctx: Context) -> Iterator[Diagnostic]:
             yield Diagnostic.of(
                 codes.MALFORMED_SHA256,
                 f"virtual key '{vid}' key_sha256 must be 64 lowercase hex characters, found {len(digest)} "
-                "characters" + ("" if re.fullmatch(r"[0-9a-fA-F]*", digest) else " that are not all hex"),
+                "characters" + ("" if HEX.fullmatch(digest) else " that are not all hex"),
                 ctx.index.value(*where, "key_sha256"),
                 hint="run `policy keys new` and paste the key_sha256 it prints; never paste the key itself",
+                secret=None if DIGEST_CUT_SHORT.fullmatch(digest) else digest,
             )
         else:
             owners.setdefault(digest, []).append(vid)
@@ -101,7 +105,9 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
                 codes.PLAINTEXT_SECRET,
                 "this value looks like a credential; secrets never belong in the policy repository",
                 ctx.index.value(*path),
-                hint="reference it as env:NAME instead, and rotate it: it is in git history now",
+                hint="reference it as env:NAME instead" + (", and rotate it: it is in git history now"
+                                                          if ctx.in_git_repository else ""),
+                secret=text,
             )
 
 

@@ -209,6 +209,66 @@ def test_block_threshold_lowered_narrows_and_raised_raises_spend(tmp_path: Path)
     assert changes_on(raised, "budget org-monthly") == [("block threshold 110% -> 150%", SPEND)]
 
 
+HOP = "{provider: anthropic-fallback, model: claude-haiku-4-5-20251001}"
+
+
+def test_a_hop_moved_to_a_dearer_model_the_key_may_not_call_widens_access_and_raises_spend(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("profiles.yaml", HOP, "{provider: anthropic-fallback, model: claude-sonnet-4-5-20250929}"))
+    bob = changes_on(d, "vk vk-bob-codex")
+    gpt5 = [change for change in bob if change[0].startswith("gpt-5 fallback")]
+    assert gpt5 == [
+        ("gpt-5 fallback: openai-primary/gpt-5 -> anthropic-fallback/claude-haiku-4-5-20251001  =>  "
+         "openai-primary/gpt-5 -> anthropic-fallback/claude-sonnet-4-5-20250929 (now reaches "
+         "anthropic-fallback/claude-sonnet-4-5-20250929, a model this key may not call by name)", WIDENS),
+        ("gpt-5 fallback now costs more: claude-sonnet-4-5-20250929 instead of claude-haiku-4-5-20251001, "
+         "input+output per 1M tokens $6.00 -> $18.00", SPEND),
+    ]
+    assert [klass for _, klass in bob] == [WIDENS, SPEND] * 5
+
+
+def test_a_hop_added_on_another_provider_widens_access(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("profiles.yaml", f"chain: [openai-primary, {HOP}]", f"chain: [openai-primary, azure-east, {HOP}]"))
+    assert changes_on(d, "vk vk-bob-codex") == [
+        ("gpt-4o fallback: openai-primary/gpt-4o -> anthropic-fallback/claude-haiku-4-5-20251001  =>  "
+         "openai-primary/gpt-4o -> azure-east/gpt-4o -> anthropic-fallback/claude-haiku-4-5-20251001 "
+         "(now sends prompts to azure-east)", WIDENS)]
+
+
+def test_a_hop_moved_to_a_cheaper_model_the_key_may_call_raises_neither(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("profiles.yaml", HOP, "{provider: openai-primary, model: gpt-5-mini}"))
+    gpt5 = [change for change in changes_on(d, "vk vk-bob-codex") if change[0].startswith("gpt-5 fallback")]
+    assert gpt5 == [("gpt-5 fallback: openai-primary/gpt-5 -> anthropic-fallback/claude-haiku-4-5-20251001  =>  "
+                     "openai-primary/gpt-5 -> openai-primary/gpt-5-mini", RESILIENCE)]
+
+
+def test_a_shorter_window_with_the_same_limit_raises_spend(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("budgets.yaml", "window: month\n    limit_usd: 300", "window: day\n    limit_usd: 300"))
+    assert changes_on(d, "budget per-engineer/alice@acme.com") == [
+        ("limit $300.00 per month -> $300.00 per day (at most, in a month: $300.00 -> $9,131.25)", SPEND)]
+
+
+def test_a_total_window_caps_what_a_periodic_one_left_open(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("budgets.yaml", "window: day\n    timezone: Europe/Amsterdam", "window: total\n    timezone: Europe/Amsterdam"))
+    assert changes_on(d, "budget eng-daily") == [
+        ("limit $100.00 per day -> $100.00 in total (at most, over all time: no cap -> $100.00)", NARROWS)]
+    reopened = diff_tables(artifact(tmp_path / "head"), artifact(ACME))
+    assert changes_on(reopened, "budget eng-daily") == [
+        ("limit $100.00 in total -> $100.00 per day (at most, over all time: $100.00 -> no cap)", SPEND)]
+
+
+def test_window_and_limit_changed_together_are_compared_over_each_period(tmp_path: Path) -> None:
+    cheaper = edited(tmp_path / "cheaper", ("budgets.yaml", "window: week\n    timezone: America/New_York\n    limit_usd: 250",
+                                            "window: day\n    timezone: America/New_York\n    limit_usd: 20"))
+    assert changes_on(cheaper, "budget ds-weekly") == [
+        ("limit $250.00 per week -> $20.00 per day (at most, in a day: $250.00 -> $20.00; "
+         "in a week: $250.00 -> $140.00)", NARROWS)]
+    burstier = edited(tmp_path / "burstier", ("budgets.yaml", "window: week\n    timezone: America/New_York\n    limit_usd: 250",
+                                              "window: month\n    timezone: America/New_York\n    limit_usd: 900"))
+    assert changes_on(burstier, "budget ds-weekly") == [
+        ("limit $250.00 per week -> $900.00 per month (at most, in a week: $250.00 -> $900.00; "
+         "in a month: $1,087.05 -> $900.00)", SPEND)]
+
+
 def test_budget_scope_and_target_are_compared(tmp_path: Path) -> None:
     d = edited(tmp_path, ("budgets.yaml", "scope: vk\n    target: vk-cold-benchmark",
                           "scope: principal\n    target: alice@acme.com"))
