@@ -67,7 +67,9 @@ class _Sides:
 
 
 def usd_micros(value: int) -> str:
-    return f"${Decimal(value) / 1_000_000:,.2f}"
+    """Dollars with the precision the amount needs (as the proxy writes them): $12.50, $0.001."""
+    whole, _, fraction = f"{Decimal(value) / 1_000_000:,.6f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def _target(t: dict[str, Any]) -> str:
@@ -415,7 +417,11 @@ def _per(window: str) -> str:
 
 
 def _allowed(a: Allowance) -> str:
-    return "no cap" if a.micros is None else usd_micros(round(a.micros))
+    """A prorated amount is an estimate: cents suffice unless it is below one."""
+    if a.micros is None:
+        return "no cap"
+    micros = round(a.micros)
+    return usd_micros(round(micros, -4) if micros >= 10_000 else micros)
 
 
 def _pct(bp: int | None) -> str:

@@ -362,3 +362,10 @@ def test_an_artifact_side_is_verified_before_it_is_compared(tmp_path: Path) -> N
     assert proc.returncode == 2 and "is not a policy directory, an artifact file, or a git revision" in proc.stderr
     proc = policy("diff", str(built), str(ACME), cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_limit_under_a_cent_is_shown_to_its_precision(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("budgets.yaml", "window: day\n    timezone: Europe/Amsterdam\n    limit_usd: 100",
+                          "window: day\n    timezone: Europe/Amsterdam\n    limit_usd: 0.0015"))
+    [(line, _)] = changes_on(d, "budget eng-daily")
+    assert line.startswith("limit $100.00 -> $0.0015")
