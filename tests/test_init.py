@@ -23,7 +23,7 @@ def test_init_writes_a_repository_that_compiles_and_passes_its_tests(tmp_path: P
     assert key.group(1) not in "".join(p.read_text() for p in repo.rglob("*") if p.is_file())
     assert (repo / "virtual_keys" / "sam-lee.yaml").exists()
     assert (repo / ".github" / "workflows" / "gatepost.yml").exists() and (repo / ".pre-commit-config.yaml").exists()
-    assert policy("compile", ".", "--check", cwd=repo).returncode == 0
+    assert policy("compile", ".", "--check", "--strict", cwd=repo).returncode == 0
     tested = policy("test", ".", cwd=repo)
     assert tested.returncode == 0 and "2 passed, 0 failed" in tested.stdout
     assert "id: gatepost-fmt" in (repo / ".pre-commit-config.yaml").read_text()
