@@ -210,8 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser(
         "schema",
         help="regenerate the JSON Schemas from the models",
-        description="Write schemas/policy.schema.json, schemas/policy-test.schema.json and schemas/routing-table.schema.json.",
+        description="Write policy.schema.json, policy-test.schema.json and routing-table.schema.json: into "
+        ".schemas/ in a policy repository made by `policy init` (where its files point editors), else into schemas/.",
     )
-    schema.add_argument("--out", type=Path, default=Path("schemas"), help="directory to write to (default schemas/)")
+    schema.add_argument("--out", type=Path, default=None,
+                        help="directory to write to (default .schemas/ when it exists here, else schemas/)")
     schema.add_argument("--check", action="store_true", help="exit 1 if the files on disk are stale")
     return parser
