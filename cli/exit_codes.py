@@ -15,3 +15,6 @@ EXIT_USAGE = 2
 EXIT_CHANGED = 3
 """`policy diff` found changes."""
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""Whoever read the output stopped reading (`policy keys new | head -3`): 128 + SIGPIPE, as a
+shell reports a command its pipe closed on."""
