@@ -70,3 +70,20 @@ def test_keys_new_refuses_an_id_the_compiler_would_refuse() -> None:
     proc = policy("keys", "new", "--id", "Bob Codex")
     assert proc.returncode == 2 and proc.stdout == ""
     assert "--id 'Bob Codex' is not a virtual key id" in proc.stderr
+
+
+def test_explain_suggests_the_nearest_key_id() -> None:
+    proc = policy("explain", str(ACME), "--vk", "vk-bobb-codex", "--model", "gpt-4o")
+    assert proc.returncode == 2
+    assert "no virtual key 'vk-bobb-codex' in" in proc.stderr and "did you mean 'vk-bob-codex'?" in proc.stderr
+
+
+def test_explain_names_the_nearest_name_the_key_may_request() -> None:
+    proc = policy("explain", str(ACME), "--vk", "vk-alice-codex", "--model", "gpt-4oo")
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[-1].strip() == "hint: did you mean 'gpt-4o'? (a name this key may request)"
+    far = policy("explain", str(ACME), "--vk", "vk-alice-codex", "--model", "o3")
+    assert far.stdout.splitlines()[-1].strip() == (
+        "hint: this key may request claude-haiku-4-5-20251001, fast, gpt-4o, gpt-5, gpt-5-mini")
+    allowed = policy("explain", str(ACME), "--vk", "vk-alice-codex", "--model", "gpt-4o")
+    assert "hint:" not in allowed.stdout
