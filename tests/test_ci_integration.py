@@ -43,6 +43,14 @@ def test_each_workflow_command_passes_on_the_example_repo(command: str, tmp_path
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("example", ["acme", "acme-dsl"])
+def test_the_examples_are_clean_under_strict(example: str) -> None:
+    """`make check` gates examples/acme with --strict, as the workflow gates a policy repository."""
+    proc = subprocess.run([str(BIN / "policy"), "compile", str(ACME.parent / example), "--check", "--strict"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
 
