@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a high-entropy virtual key. The key is printed once, to hand to its holder; "
         "only its sha256 and 12-character prefix go into the policy.",
     )
-    new.add_argument("--id", default="vk-new", help="the virtual key id to show in the YAML snippet")
+    new.add_argument("--id", default="vk-new", help="the virtual key id to show in the YAML snippet (letters, digits and . _ @ + : -, as the compiler requires)")
 
     serve = sub.add_parser(
         "serve",
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for Codex as a profile, one personal key (printed once), budgets, policy tests, a CI workflow "
         "(check, test, diff as a PR comment) and a pre-commit config.",
     )
-    init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
+    init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory (dot-entries such as .git are fine; no file is overwritten)")
     init.add_argument("--principal", default="you@example.com", help="the engineer the starter key belongs to")
     init.add_argument("--gatepost-url", metavar="URL", default=REPOSITORY_URL,
                       help="the git repository the CI workflow (pip install \"gatepost @ git+URL@REV\") and the "
