@@ -36,8 +36,8 @@ def _verify_revision(revision: str, directory: Path) -> Path:
     try:
         top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
     except (SideError, OSError) as exc:
-        raise SideError(f"'{revision}' is not a policy directory or an artifact file, and --dir {directory} "
-                        "is not inside a git repository to read it as a revision from", EXIT_USAGE) from exc
+        raise SideError(f"'{revision}' is not a policy directory, an artifact file, or a git revision: "
+                        f"--dir {directory} is not inside a git repository to read revisions from", EXIT_USAGE) from exc
     try:
         _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=top)
     except (SideError, OSError) as exc:
