@@ -81,26 +81,36 @@ def _crossings(ctx: Context, resolved: ResolvedKey) -> list[_Crossing]:
     return found
 
 
-def _affected(crossed: list[tuple[str, _Crossing]]) -> str:
-    """What one setting makes cross: the route itself when it is one, else counts and an example."""
-    vid, first = crossed[0]
-    example = f"route '{first.route}' of virtual key '{vid}'"
-    if len(crossed) == 1:
-        return example
-    keys = len({v for v, _ in crossed})
-    return (f"{len(crossed)} routes of {keys} virtual key{'s' if keys > 1 else ''} "
-            f"(e.g. {example})")
+@dataclass
+class _Affected:
+    """What one setting makes cross: routes and keys counted, the first of them as the example.
+    Keys are added in order, each with all its routes at once."""
 
+    example_key: str
+    example: _Crossing
+    routes: int = 0
+    keys: int = 0
+    last_key: str = ""
 
-def _keys_affected(crossed: list[tuple[str, _Crossing]]) -> str:
-    keys = sorted({vid for vid, _ in crossed})
-    if len(keys) == 1:
-        return f"virtual key '{keys[0]}'"
-    return f"{len(keys)} virtual keys (e.g. '{keys[0]}')"
+    def add(self, vid: str) -> None:
+        self.routes += 1
+        if vid != self.last_key:
+            self.keys += 1
+            self.last_key = vid
 
+    def routes_text(self) -> str:
+        example = f"route '{self.example.route}' of virtual key '{self.example_key}'"
+        if self.routes == 1:
+            return example
+        return f"{self.routes} routes of {self.keys} virtual key{'s' * (self.keys > 1)} (e.g. {example})"
 
-def _through(crossing: _Crossing) -> str:
-    return " through this fallback hop" if crossing.by_hop else ""
+    def keys_text(self) -> str:
+        if self.keys == 1:
+            return f"virtual key '{self.example_key}'"
+        return f"{self.keys} virtual keys (e.g. '{self.example_key}')"
+
+    def through(self) -> str:
+        return " through this fallback hop" if self.example.by_hop else ""
 
 
 def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
@@ -108,41 +118,43 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     fallback hop crosses on every route of every key that inherits it, so it is reported once,
     with how many routes and keys it affects and one of them as an example."""
     by_routes: dict[int, list[_Crossing]] = {}
-    gemini: dict[Path, list[tuple[str, _Crossing]]] = {}
-    uncached: dict[Path, list[tuple[str, _Crossing]]] = {}
+    gemini: dict[Path, _Affected] = {}
+    uncached: dict[Path, _Affected] = {}
     for vid, resolved in sorted(ctx.resolved.keys.items()):
         crossings = by_routes.get(id(resolved.routes))
         if crossings is None:
             crossings = by_routes[id(resolved.routes)] = _crossings(ctx, resolved)
+        if not crossings:
+            continue
         cache = resolved.settings.cache
         caches = cache is None or cache.value.mode not in ("force", "disable")
         for crossing in crossings:
-            if "gemini" in crossing.protocols:
-                gemini.setdefault(crossing.where, []).append((vid, crossing))
-            elif caches:
-                uncached.setdefault(crossing.where, []).append((vid, crossing))
-    for where, crossed in gemini.items():
-        first = crossed[0][1]
+            found = gemini if "gemini" in crossing.protocols else uncached if caches else None
+            if found is not None:
+                found.setdefault(crossing.where, _Affected(vid, crossing)).add(vid)
+    for where, affected in gemini.items():
+        first = affected.example
         if first.by_alias:
             mixes = (f"alias '{first.route}' sends requests for that {first.protocols[0]} model to "
-                     f"{' and '.join(first.protocols[1:])} targets on {_keys_affected(crossed)}")
+                     f"{' and '.join(first.protocols[1:])} targets on {affected.keys_text()}")
         else:
-            verb = "mixes" if len(crossed) == 1 else "mix"
-            mixes = f"{_affected(crossed)} {verb} {' and '.join(first.protocols)} targets{_through(first)}"
+            verb = "mixes" if affected.routes == 1 else "mix"
+            mixes = f"{affected.routes_text()} {verb} {' and '.join(first.protocols)} targets{affected.through()}"
         yield Diagnostic.of(
             codes.UNTRANSLATABLE_ROUTE,
             f"{mixes}; there is no translation to or from gemini, so no client surface could use every target",
             ctx.index.value(*where),
             hint="keep gemini models on routes of their own (gemini-cli talks to them natively)",
         )
-    for where, crossed in uncached.items():
-        first = crossed[0][1]
+    for where, affected in uncached.items():
+        first = affected.example
         if first.by_alias:
             crossing_text = (f"alias '{first.route}' sends requests for that {first.protocols[0]} model to "
-                             f"{first.protocols[1]} targets on {_keys_affected(crossed)}: they are translated")
+                             f"{first.protocols[1]} targets on {affected.keys_text()}: they are translated")
         else:
-            crossing_text = (f"{_affected(crossed)} reach{'es' if len(crossed) == 1 else ''} {first.protocols[1]} "
-                             f"targets from {first.protocols[0]} ones{_through(first)}: those requests are translated")
+            verb = "reaches" if affected.routes == 1 else "reach"
+            crossing_text = (f"{affected.routes_text()} {verb} {first.protocols[1]} targets from "
+                             f"{first.protocols[0]} ones{affected.through()}: those requests are translated")
         yield Diagnostic.of(
             codes.CROSS_PROTOCOL_CACHE,
             f"{crossing_text}, and native prompt-cache directives (prompt_cache_key, "
