@@ -17,3 +17,6 @@ EXIT_CHANGED = 3
 EXIT_CANNOT_SERVE = 4
 """`policy serve` cannot listen on its address (in use, not permitted, not this host's)."""
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""Whoever read the output stopped reading (`policy keys new | head -3`): 128 + SIGPIPE, as a
+shell reports a command its pipe closed on."""

@@ -7,11 +7,12 @@ the layers it composes, and only when it runs, so `policy --help` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from .exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
+from .exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
 from .parser import build_parser
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,16 +31,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     found = COMMANDS.get(args.command)
     if found is None:
         return EXIT_USAGE
     module, function = found
     run = cast(Callable[[object], int], getattr(importlib.import_module(f"cli.commands.{module}"), function))
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    return run(args)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush at exit does not hit the closed
+    pipe again and print a traceback of its own."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a high-entropy virtual key. The key is printed once, to hand to its holder; "
         "only its sha256 and 12-character prefix go into the policy.",
     )
-    new.add_argument("--id", default="vk-new", help="the virtual key id to show in the YAML snippet")
+    new.add_argument("--id", default="vk-new", help="the virtual key id to show in the YAML snippet (letters, digits and . _ @ + : -, as the compiler requires)")
 
     serve = sub.add_parser(
         "serve",
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for Codex as a profile, one personal key (printed once), budgets, policy tests, a CI workflow "
         "(check, test, diff as a PR comment) and a pre-commit config.",
     )
-    init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
+    init.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory (dot-entries such as .git are fine; no file is overwritten)")
     init.add_argument("--principal", default="you@example.com", help="the engineer the starter key belongs to")
     init.add_argument("--gatepost-url", metavar="URL", default=REPOSITORY_URL,
                       help="the git repository the CI workflow (pip install \"gatepost @ git+URL@REV\") and the "
@@ -215,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser(
         "schema",
         help="regenerate the JSON Schemas from the models",
-        description="Write schemas/policy.schema.json, schemas/policy-test.schema.json and schemas/routing-table.schema.json.",
+        description="Write policy.schema.json, policy-test.schema.json and routing-table.schema.json: into "
+        ".schemas/ in a policy repository made by `policy init` (where its files point editors), else into schemas/.",
     )
-    schema.add_argument("--out", type=Path, default=Path("schemas"), help="directory to write to (default schemas/)")
+    schema.add_argument("--out", type=Path, default=None,
+                        help="directory to write to (default .schemas/ when it exists here, else schemas/)")
     schema.add_argument("--check", action="store_true", help="exit 1 if the files on disk are stale")
     return parser

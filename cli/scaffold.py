@@ -17,7 +17,7 @@ SCHEMA_DIR = ".schemas"
 
 @dataclass(frozen=True)
 class Scaffolded:
-    files: list[Path]
+    files: dict[Path, str]  # relative to the repository's root
     vk_id: str
     key: str
 
@@ -33,9 +33,9 @@ def _walk(node: Traversable, rel: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def scaffold(target: Path, principal: str, gatepost: GatepostSource) -> Scaffolded:
-    """Write the starter repository into target (which must be empty or absent); its CI workflow and
-    pre-commit hooks install Gatepost from `gatepost`."""
+def render(principal: str, gatepost: GatepostSource) -> Scaffolded:
+    """The starter repository's files, relative to its root, and the starter key; nothing is
+    written. Its CI workflow and pre-commit hooks install Gatepost from `gatepost`."""
     key = new_key()
     handle = principal.split("@")[0].replace(".", "-").lower() or "you"
     vk_id = f"vk-{handle}-codex"
@@ -49,14 +49,29 @@ def scaffold(target: Path, principal: str, gatepost: GatepostSource) -> Scaffold
         "@@GATEPOST_URL@@": gatepost.url,
         "@@GATEPOST_REV@@": gatepost.rev,
     }
-    written = []
+    files: dict[Path, str] = {}
     for rel, text in _walk(resources.files("cli").joinpath(TEMPLATE)):
         for marker, value in values.items():
             rel = rel.replace(marker, value)
             text = text.replace(marker, value)
+        files[Path(rel)] = text.replace(SCHEMA_URL, "../" * rel.count("/") + SCHEMA_DIR + "/")
+    return Scaffolded(files, vk_id, key)
+
+
+def write(target: Path, files: dict[Path, str]) -> list[Path]:
+    written = []
+    for rel, text in files.items():
         path = target / rel
-        text = text.replace(SCHEMA_URL, "../" * rel.count("/") + SCHEMA_DIR + "/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
-    return Scaffolded(written, vk_id, key)
+    return written
+
+
+def blockers(target: Path, files: dict[Path, str]) -> list[Path]:
+    """Why target cannot take the starter: entries that are not dot-entries (a directory holding
+    only `.git`, `.github` or `.venv` is as good as empty), and files the starter would overwrite."""
+    if not target.exists():
+        return []
+    found = [entry for entry in sorted(target.iterdir()) if not entry.name.startswith(".")]
+    return found + [target / rel for rel in files if (target / rel).exists()]

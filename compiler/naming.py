@@ -21,6 +21,8 @@ def singular(section: str) -> str:
 
 def describe(path: PolicyPath) -> str:
     """How a message names the entity a policy path belongs to: virtual key 'vk-alice', section 'gateway'."""
+    if not path:
+        return "file"
     if len(path) < 2 or path[0] not in SINGULAR:
         return f"section '{path[0]}'"
     return f"{SINGULAR[str(path[0])]} '{path[1]}'"

@@ -20,6 +20,7 @@ from .merge import RawPolicy
 from .naming import SINGULAR, describe
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+:-]*$")
+M = typing.TypeVar("M", bound=BaseModel)
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+:-]*$")
 
 
@@ -58,6 +59,12 @@ def validate(raw: RawPolicy, index: SourceIndex) -> tuple[Validated, list[Diagno
         sections[section] = valid
     policy = PolicyDocument.model_construct(None, gateway=gateway, **sections)
     return Validated(policy, broken), diagnostics
+
+
+def validate_model(model_cls: type[M], value: Any, index: SourceIndex, out: list[Diagnostic]) -> M | None:
+    """A whole document as one model (a `*_test.yaml` file), its errors appended to `out`."""
+    validated: M | None = _validate_entity(model_cls, value, (), index, out)
+    return validated
 
 
 def _validate_entity(

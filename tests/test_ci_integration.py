@@ -26,13 +26,13 @@ def workflow_commands() -> list[str]:
 
 def test_the_workflow_runs_the_commands_the_tests_run() -> None:
     commands = workflow_commands()
-    assert any(c.startswith("policy compile . --check --format github") for c in commands)
+    assert any(c.startswith("policy compile . --check --strict --format github") for c in commands)
     assert "policy test ." in commands
     assert any("policy diff" in c and "--format markdown" in c for c in commands)
 
 
-@pytest.mark.parametrize("command", ["policy compile . --check --format github", "policy test .",
-                                     "policy compile . --check --format sarif > gatepost.sarif || true",
+@pytest.mark.parametrize("command", ["policy compile . --check --strict --format github", "policy test .",
+                                     "policy compile . --check --strict --format sarif > gatepost.sarif || true",
                                      "policy compile . -o routing-table.json"])
 def test_each_workflow_command_passes_on_the_example_repo(command: str, tmp_path: Path) -> None:
     assert command in workflow_commands()
@@ -41,6 +41,14 @@ def test_each_workflow_command_passes_on_the_example_repo(command: str, tmp_path
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(["bash", "-c", command], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("example", ["acme", "acme-dsl"])
+def test_the_examples_are_clean_under_strict(example: str) -> None:
+    """`make check` gates examples/acme with --strict, as the workflow gates a policy repository."""
+    proc = subprocess.run([str(BIN / "policy"), "compile", str(ACME.parent / example), "--check", "--strict"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def git(repo: Path, *args: str) -> str:

@@ -30,8 +30,15 @@ def _git(*args: str, cwd: Path) -> str:
 
 def _verify_revision(revision: str, directory: Path) -> Path:
     """The repository's top level, once `revision` is known to name a commit there."""
+    if not directory.is_dir():
+        raise SideError(f"--dir {directory}: no such directory (revisions are read below it; "
+                        f"'{revision}' is not a policy directory or an artifact file either)", EXIT_USAGE)
     try:
         top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+    except (SideError, OSError) as exc:
+        raise SideError(f"'{revision}' is not a policy directory, an artifact file, or a git revision: "
+                        f"--dir {directory} is not inside a git repository to read revisions from", EXIT_USAGE) from exc
+    try:
         _git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", cwd=top)
     except (SideError, OSError) as exc:
         raise SideError(f"'{revision}' is not a policy directory, an artifact file, or a git revision "

@@ -7,16 +7,21 @@ import json
 import sys
 from datetime import UTC, datetime
 
+from compiler.diagnostics import suggest
+from runtime.decision import Deny
 from runtime.explain import Explanation, explain, find_key, keys_with_prefix
 from runtime.table import LoadedTable
 
 from ..exit_codes import EXIT_OK, EXIT_USAGE
 from ..sources import load_or_report
 
+MAX_NAMES_SHOWN = 12
+
 
 def _not_found(table: LoadedTable, args: argparse.Namespace) -> str:
     if args.vk:
-        return f"no virtual key '{args.vk}' in {args.source}"
+        hint = suggest(args.vk, table.keys)
+        return f"no virtual key '{args.vk}' in {args.source}" + (f"; {hint}" if hint else "")
     matches = keys_with_prefix(table, args.key_prefix)
     if not matches:
         return f"no key with prefix '{args.key_prefix}' in {args.source}"
@@ -33,11 +38,32 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"policy explain: error: {_not_found(table, args)}", file=sys.stderr)
         return EXIT_USAGE
     result = explain(table, key, args.model, args.surface, datetime.now(UTC))
+    hint = model_hint(result)
     if args.format == "json":
-        print(json.dumps({"revision": table.revision, **result.to_json(table)}, indent=2))
+        print(json.dumps({"revision": table.revision, **result.to_json(table),
+                          **({"hint": hint} if hint else {})}, indent=2))
         return EXIT_OK
+    if hint:
+        result.steps.append((f"hint: {hint}", None))
     print(render_text(table, result), end="")
     return EXIT_OK
+
+
+def model_hint(result: Explanation) -> str | None:
+    """For a model the key may not request, the nearest name it may (a model or an alias), or the
+    names it may when none is close; nothing when the denial already suggests one."""
+    decision = result.decision
+    if not isinstance(decision, Deny) or decision.code != "model_not_allowed" or "did you mean" in decision.message:
+        return None
+    if result.key is None or not result.key.routes:
+        return None
+    close = suggest(result.model, result.key.routes)
+    if close:
+        return f"{close} (a name this key may request)"
+    names = sorted(result.key.routes)
+    shown = ", ".join(names[:MAX_NAMES_SHOWN]) + (f" and {len(names) - MAX_NAMES_SHOWN} more"
+                                                   if len(names) > MAX_NAMES_SHOWN else "")
+    return f"this key may request {shown}"
 
 
 def render_text(table: LoadedTable, result: Explanation) -> str:

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ..exit_codes import EXIT_OK, EXIT_POLICY
+from ..scaffold import SCHEMA_DIR
 
 POLICY_SCHEMA = "policy.schema.json"
 TABLE_SCHEMA = "routing-table.schema.json"
 TEST_SCHEMA = "policy-test.schema.json"
+POLICY_REPO_SCHEMAS = Path(SCHEMA_DIR)
+GATEPOST_SCHEMAS = Path("schemas")
 
 
 def generate() -> dict[str, str]:
@@ -38,8 +41,16 @@ def _dump(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
+def schema_dir(out: Path | None) -> Path:
+    """Where the schemas live: the one asked for, else a policy repository's `.schemas/` (what
+    `policy init` writes and its files' `$schema` lines name), else Gatepost's own `schemas/`."""
+    if out is not None:
+        return out
+    return POLICY_REPO_SCHEMAS if POLICY_REPO_SCHEMAS.is_dir() else GATEPOST_SCHEMAS
+
+
 def run_schema(args: argparse.Namespace) -> int:
-    out: Path = args.out
+    out = schema_dir(args.out)
     stale = []
     for name, text in generate().items():
         target = out / name

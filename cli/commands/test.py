@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
+from compiler import render_text
+from compiler.documents import load_error_diagnostic, validate_document
 from policy.errors import LoadError
 from policy.loader import TEST_SUFFIXES, parse, read_source
 from policy.models import PolicyTestFile, TestCase
@@ -82,19 +82,17 @@ def run_test(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     test_files = discover_tests(root)
     for path in test_files:
+        rel = path.relative_to(root).as_posix()
         try:
             doc = parse(read_source(root, path))
-            suite = PolicyTestFile.model_validate(doc.data)
         except LoadError as exc:
-            print(f"{exc.span}: error[{exc.code}]: {exc.message}", file=sys.stderr)
-            skipped.append(path.relative_to(root).as_posix())
+            sys.stderr.write(render_text([load_error_diagnostic(exc)], {}))
+            skipped.append(rel)
             continue
-        except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                loc = tuple(error["loc"])
-                span = doc.values.get(loc) or doc.values.get(loc[:-1]) or doc.values.get(())
-                print(f"{span}: error: {'.'.join(map(str, loc))}: {error['msg']}", file=sys.stderr)
-            skipped.append(path.relative_to(root).as_posix())
+        suite, diagnostics = validate_document(PolicyTestFile, doc)
+        if suite is None:
+            sys.stderr.write(render_text(diagnostics, {doc.source.path: doc.source.text}))
+            skipped.append(rel)
             continue
         for i, case in enumerate(suite.tests):
             got = outcome(table, case)

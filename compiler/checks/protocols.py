@@ -11,7 +11,9 @@ codex- for OpenAI, claude- for Anthropic, gemini- for Gemini); a name like `fast
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+from policy.source import Path
 
 from .. import codes
 from ..context import Context
@@ -53,61 +55,116 @@ def _protocols(ctx: Context, route: Route) -> list[str]:
     return found
 
 
-def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
-    reported: set[object] = set()
-    seen_routes: set[int] = set()
-    for vid, resolved in ctx.resolved.keys.items():
-        if id(resolved.routes) in seen_routes:
+@dataclass(frozen=True)
+class _Crossing:
+    """One route that crosses protocols, and the setting (alias or fallback hop) that makes it."""
+
+    route: str
+    protocols: tuple[str, ...]
+    by_alias: bool
+    by_hop: bool
+    where: Path
+
+
+def _crossings(ctx: Context, resolved: ResolvedKey) -> list[_Crossing]:
+    found = []
+    for name, route in sorted(resolved.routes.items()):
+        protocols = _protocols(ctx, route)
+        asked = _requested_protocol(ctx, route)
+        by_alias = asked is not None and bool(protocols) and asked not in protocols
+        if asked is not None and by_alias:
+            protocols.insert(0, asked)
+        if len(protocols) < 2:
             continue
-        seen_routes.add(id(resolved.routes))
-        for name, route in sorted(resolved.routes.items()):
-            protocols = _protocols(ctx, route)
-            asked = _requested_protocol(ctx, route)
-            by_alias = asked is not None and bool(protocols) and asked not in protocols
-            if by_alias:
-                protocols.insert(0, asked)  # type: ignore[arg-type]
-            if len(protocols) < 2:
-                continue
-            where = route.source if by_alias else _source_of_crossing(ctx, resolved, route)
-            if "gemini" in protocols:
-                key = ("gemini", where)
-                if key not in reported:
-                    reported.add(key)
-                    mixes = (
-                        f"alias '{name}' of virtual key '{vid}' sends requests for that {protocols[0]} model to "
-                        f"{' and '.join(protocols[1:])} targets"
-                        if by_alias else f"route '{name}' of virtual key '{vid}' mixes {' and '.join(protocols)} targets"
-                    )
-                    yield Diagnostic.of(
-                        codes.UNTRANSLATABLE_ROUTE,
-                        f"{mixes}; there is no translation to or from gemini, so no client surface could use every target",
-                        ctx.index.value(*where),
-                        hint="keep gemini models on routes of their own (gemini-cli talks to them natively)",
-                    )
-                continue
-            if resolved.settings.cache is not None and resolved.settings.cache.value.mode in ("force", "disable"):
-                continue
-            key = ("cache", where)
-            if key in reported:
-                continue
-            reported.add(key)
-            crossing = (
-                f"alias '{name}' of virtual key '{vid}' sends requests for that {protocols[0]} model to "
-                f"{protocols[1]} targets: they are translated"
-                if by_alias else
-                f"route '{name}' of virtual key '{vid}' reaches {protocols[1]} targets from {protocols[0]} ones: "
-                "those requests are translated"
-            )
-            yield Diagnostic.of(
-                codes.CROSS_PROTOCOL_CACHE,
-                f"{crossing}, and native prompt-cache directives (prompt_cache_key, "
-                "cache_control, cached_content) do not cross a translation",
-                ctx.index.value(*where),
-                hint="cache: {mode: force} injects Anthropic cache breakpoints into translated requests",
-            )
+        where = route.source if by_alias else _source_of_crossing(ctx, resolved, route)
+        found.append(_Crossing(name, tuple(protocols), by_alias, where != route.source, where))
+    return found
 
 
-def _source_of_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> tuple[str | int, ...]:
+@dataclass
+class _Affected:
+    """What one setting makes cross: routes and keys counted, the first of them as the example.
+    Keys are added in order, each with all its routes at once."""
+
+    example_key: str
+    example: _Crossing
+    routes: int = 0
+    keys: int = 0
+    last_key: str = ""
+
+    def add(self, vid: str) -> None:
+        self.routes += 1
+        if vid != self.last_key:
+            self.keys += 1
+            self.last_key = vid
+
+    def routes_text(self) -> str:
+        example = f"route '{self.example.route}' of virtual key '{self.example_key}'"
+        if self.routes == 1:
+            return example
+        return f"{self.routes} routes of {self.keys} virtual key{'s' * (self.keys > 1)} (e.g. {example})"
+
+    def keys_text(self) -> str:
+        if self.keys == 1:
+            return f"virtual key '{self.example_key}'"
+        return f"{self.keys} virtual keys (e.g. '{self.example_key}')"
+
+    def through(self) -> str:
+        return " through this fallback hop" if self.example.by_hop else ""
+
+
+def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
+    """One diagnostic per setting that makes routes cross, at that setting's line: a profile's
+    fallback hop crosses on every route of every key that inherits it, so it is reported once,
+    with how many routes and keys it affects and one of them as an example."""
+    by_routes: dict[int, list[_Crossing]] = {}
+    gemini: dict[Path, _Affected] = {}
+    uncached: dict[Path, _Affected] = {}
+    for vid, resolved in sorted(ctx.resolved.keys.items()):
+        crossings = by_routes.get(id(resolved.routes))
+        if crossings is None:
+            crossings = by_routes[id(resolved.routes)] = _crossings(ctx, resolved)
+        if not crossings:
+            continue
+        cache = resolved.settings.cache
+        caches = cache is None or cache.value.mode not in ("force", "disable")
+        for crossing in crossings:
+            found = gemini if "gemini" in crossing.protocols else uncached if caches else None
+            if found is not None:
+                found.setdefault(crossing.where, _Affected(vid, crossing)).add(vid)
+    for where, affected in gemini.items():
+        first = affected.example
+        if first.by_alias:
+            mixes = (f"alias '{first.route}' sends requests for that {first.protocols[0]} model to "
+                     f"{' and '.join(first.protocols[1:])} targets on {affected.keys_text()}")
+        else:
+            verb = "mixes" if affected.routes == 1 else "mix"
+            mixes = f"{affected.routes_text()} {verb} {' and '.join(first.protocols)} targets{affected.through()}"
+        yield Diagnostic.of(
+            codes.UNTRANSLATABLE_ROUTE,
+            f"{mixes}; there is no translation to or from gemini, so no client surface could use every target",
+            ctx.index.value(*where),
+            hint="keep gemini models on routes of their own (gemini-cli talks to them natively)",
+        )
+    for where, affected in uncached.items():
+        first = affected.example
+        if first.by_alias:
+            crossing_text = (f"alias '{first.route}' sends requests for that {first.protocols[0]} model to "
+                             f"{first.protocols[1]} targets on {affected.keys_text()}: they are translated")
+        else:
+            verb = "reaches" if affected.routes == 1 else "reach"
+            crossing_text = (f"{affected.routes_text()} {verb} {first.protocols[1]} targets from "
+                             f"{first.protocols[0]} ones{affected.through()}: those requests are translated")
+        yield Diagnostic.of(
+            codes.CROSS_PROTOCOL_CACHE,
+            f"{crossing_text}, and native prompt-cache directives (prompt_cache_key, "
+            "cache_control, cached_content) do not cross a translation",
+            ctx.index.value(*where),
+            hint="cache: {mode: force} injects Anthropic cache breakpoints into translated requests",
+        )
+
+
+def _source_of_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> Path:
     """The alias or fallback hop that brought the first target of another protocol."""
     settings = resolved.settings
     first = _protocols(ctx, replace(route, targets=route.targets[:1]))
