@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="policy",
         description="Gatepost: compile, check and serve LLM gateway policy kept in git.",
         epilog="Exit codes: 0 clean, 1 policy errors (or warnings with --strict; failing policy tests), "
-        "2 usage or I/O error, 3 `policy diff` found changes, 4 `policy serve` cannot listen on its address.",
+        "2 usage or I/O error, 3 `policy diff` found changes, 4 `policy serve` cannot listen on its address, "
+        "130 interrupted, 141 its output was closed (e.g. piped into head).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
