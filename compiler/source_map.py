@@ -38,6 +38,7 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
     keys: dict[str, KeyLines] = {}
     route_sets: dict[str, dict[str, RouteLines]] = {}
     set_ids: dict[int, str] = {}
+    route_lines: dict[tuple[int, object], RouteLines] = {}
     for vid, rk in resolved.keys.items():
         entry: KeyLines = {"self": line("virtual_keys", vid)}
         status = index.keys.get(("virtual_keys", vid, "status"))
@@ -59,7 +60,14 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
         if rk.routes:
             set_id = set_ids.get(id(rk.routes))
             if set_id is None:
-                routes = {name: _route(policy, eff, route, line) for name, route in rk.routes.items()}
+                routes: dict[str, RouteLines] = {}
+                for name, route in rk.routes.items():
+                    # Route sets share the route objects of their models (see resolve), so their lines once.
+                    memo = (id(route), eff.fallback.path if eff.fallback else None)
+                    lines = route_lines.get(memo)
+                    if lines is None:
+                        lines = route_lines[memo] = _route(policy, eff, route, line)
+                    routes[name] = lines
                 set_id = set_ids[id(rk.routes)] = hashlib.sha256(canonical_json(routes)).hexdigest()[:16]
                 route_sets[set_id] = routes
             entry["routes"] = set_id
