@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+from policy.source import Path
+
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic
@@ -53,22 +55,35 @@ def _protocols(ctx: Context, route: Route) -> list[str]:
     return found
 
 
+def _crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> tuple[list[str], bool, Path]:
+    """The protocols a route's requests meet, first the one they are asked in; whether an alias
+    brought the crossing (its name's protocol is not its targets'); and the path that brought it."""
+    protocols = _protocols(ctx, route)
+    asked = _requested_protocol(ctx, route)
+    by_alias = asked is not None and bool(protocols) and asked not in protocols
+    if asked is not None and by_alias:
+        protocols.insert(0, asked)
+    if len(protocols) < 2:
+        return protocols, by_alias, route.source
+    return protocols, by_alias, route.source if by_alias else _source_of_crossing(ctx, resolved, route)
+
+
 def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     reported: set[object] = set()
     seen_routes: set[int] = set()
+    crossings: dict[int, tuple[list[str], bool, Path]] = {}
     for vid, resolved in ctx.resolved.keys.items():
         if id(resolved.routes) in seen_routes:
             continue
         seen_routes.add(id(resolved.routes))
         for name, route in sorted(resolved.routes.items()):
-            protocols = _protocols(ctx, route)
-            asked = _requested_protocol(ctx, route)
-            by_alias = asked is not None and bool(protocols) and asked not in protocols
-            if by_alias:
-                protocols.insert(0, asked)  # type: ignore[arg-type]
+            # Route sets that differ only in an alias share their models' routes (see resolve).
+            found = crossings.get(id(route))
+            if found is None:
+                found = crossings[id(route)] = _crossing(ctx, resolved, route)
+            protocols, by_alias, where = found
             if len(protocols) < 2:
                 continue
-            where = route.source if by_alias else _source_of_crossing(ctx, resolved, route)
             if "gemini" in protocols:
                 key = ("gemini", where)
                 if key not in reported:
