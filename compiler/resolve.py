@@ -195,10 +195,11 @@ def route_targets(policy: PolicyDocument, model: str, pinned: str | None, hops: 
     return targets
 
 
-def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> BudgetInstance | None:
+def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> tuple[str, str] | None:
+    """The id and target of the instance of `budget` that applies to the key, if one does."""
     subject: str | None
     if budget.scope == "org":
-        return BudgetInstance(budget_id, budget_id, budget.target)
+        return budget_id, budget.target
     if budget.scope == "team":
         subject = vk.team
     elif budget.scope == "principal":
@@ -208,8 +209,8 @@ def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> Bud
     if subject is None:
         return None
     if budget.target == "*":
-        return BudgetInstance(f"{budget_id}/{subject}", budget_id, subject)
-    return BudgetInstance(budget_id, budget_id, subject) if budget.target == subject else None
+        return f"{budget_id}/{subject}", subject
+    return (budget_id, subject) if budget.target == subject else None
 
 
 def resolve(policy: PolicyDocument) -> Resolved:
@@ -239,10 +240,12 @@ def resolve(policy: PolicyDocument) -> Resolved:
         aliases, routes, allowed = cached
         budgets: list[str] = []
         for budget_id, budget in policy.budgets.items():
-            instance = _instance(budget_id, budget, vk_id, vk)
-            if instance is not None:
-                instances.setdefault(instance.id, instance)
-                budgets.append(instance.id)
+            found = _instance(budget_id, budget, vk_id, vk)
+            if found is not None:
+                instance_id, target = found
+                if instance_id not in instances:
+                    instances[instance_id] = BudgetInstance(instance_id, budget_id, target)
+                budgets.append(instance_id)
         keys[vk_id] = ResolvedKey(vk_id, vk, profiles, cycle, eff, allowed, aliases, routes, sorted(budgets))
     return Resolved(keys, instances)
 
