@@ -6,7 +6,7 @@ depend on it without depending on each other.
 """
 
 from .canonical import canonical_json, table_revision
-from .codec import decode, encode, from_data, read, routing_table
+from .codec import decode, encode, encoded_parts, from_data, read, routing_table, write_to
 from .errors import ArtifactError, NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
 from .models import (
     FORMAT_VERSION,
@@ -56,8 +56,10 @@ __all__ = [
     "canonical_json",
     "decode",
     "encode",
+    "encoded_parts",
     "from_data",
     "read",
     "routing_table",
     "table_revision",
+    "write_to",
 ]

@@ -13,7 +13,7 @@ import hashlib
 import orjson
 from pydantic import BaseModel
 
-from .models import RouteSpec
+from .models import KeySpec, RouteSpec
 
 
 def canonical_json(value: object) -> bytes:
@@ -34,15 +34,33 @@ def table_revision(table_json: bytes) -> str:
 class _Encoder:
     def __init__(self) -> None:
         self.routes: dict[int, orjson.Fragment] = {}
+        self.route_sets: dict[tuple[tuple[str, ...], tuple[int, ...]], orjson.Fragment] = {}
 
     def default(self, value: object) -> object:
+        if type(value) is KeySpec:
+            fields = dict(value.__dict__)
+            fields["routes"] = self.route_set(value.routes)
+            return fields
         if type(value) is RouteSpec:
-            encoded = self.routes.get(id(value))
-            if encoded is None:
-                encoded = self.routes[id(value)] = orjson.Fragment(
-                    orjson.dumps(value.__dict__, default=self.default, option=orjson.OPT_SORT_KEYS)
-                )
-            return encoded
+            return self.route(value)
         if isinstance(value, BaseModel):
             return value.__dict__
         raise TypeError(f"{type(value).__name__} is not part of a routing table")
+
+    def route(self, route: RouteSpec) -> orjson.Fragment:
+        encoded = self.routes.get(id(route))
+        if encoded is None:
+            encoded = self.routes[id(route)] = orjson.Fragment(
+                orjson.dumps(route.__dict__, default=self.default, option=orjson.OPT_SORT_KEYS)
+            )
+        return encoded
+
+    def route_set(self, routes: dict[str, RouteSpec]) -> orjson.Fragment:
+        """A key's routes, encoded once for every key whose routes are the same route objects by the same names."""
+        memo = (tuple(routes), tuple(map(id, routes.values())))
+        encoded = self.route_sets.get(memo)
+        if encoded is None:
+            encoded = self.route_sets[memo] = orjson.Fragment(
+                orjson.dumps(routes, default=self.default, option=orjson.OPT_SORT_KEYS)
+            )
+        return encoded

@@ -8,6 +8,7 @@ so a truncated, hand-edited or foreign file is refused before it can decide a si
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 from pydantic import ValidationError
@@ -37,11 +38,23 @@ def routing_table(
 
 def encode(artifact: RoutingTable) -> bytes:
     """The artifact file's bytes: canonical JSON and a final newline."""
+    return b"".join(encoded_parts(artifact))
+
+
+def encoded_parts(artifact: RoutingTable) -> tuple[bytes, ...]:
+    """The artifact file's bytes in pieces that `encode` joins: a writer that takes them one by one
+    does not hold the table's canonical JSON twice (at 50k keys that is 480 MB)."""
     table_json = artifact._table_json or canonical_json(artifact.table)
     rest = canonical_json({name: value for name, value in artifact.__dict__.items() if name != "table"})
     # "table" sorts last among the artifact's keys, so it is spliced in as already encoded.
     assert rest.endswith(b"}") and max(artifact.__dict__) == "table"
-    return b"".join((rest[:-1], b',"table":', table_json, b"}\n"))
+    return rest[:-1], b',"table":', table_json, b"}\n"
+
+
+def write_to(artifact: RoutingTable, stream: BinaryIO) -> None:
+    """Write the artifact file's bytes to `stream`, as `encode` gives them."""
+    for part in encoded_parts(artifact):
+        stream.write(part)
 
 
 def read(path: Path) -> RoutingTable:

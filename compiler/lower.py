@@ -133,6 +133,7 @@ class _Shared:
         self.policy = policy
         self.by_set: dict[int, dict[str, RouteSpec]] = {}
         self.routes: dict[tuple[object, ...], RouteSpec] = {}
+        self.by_route: dict[tuple[int, tuple[str, ...], int], RouteSpec] = {}
         self.targets: dict[tuple[str, str], TargetSpec] = {}
         self.caches: dict[tuple[str, bool, bool], CacheSpec] = {}
 
@@ -146,8 +147,16 @@ class _Shared:
             ))
             retries = fallback.retries if fallback else 0
             found = self.by_set[id(rk.routes)] = {
-                name: self.route(route, conditions, retries) for name, route in rk.routes.items()
+                name: self.shared_route(route, conditions, retries) for name, route in rk.routes.items()
             }
+        return found
+
+    def shared_route(self, route: Route, conditions: tuple[str, ...], retries: int) -> RouteSpec:
+        """`route` lowered once, however many route sets hold it (see resolve)."""
+        memo = (id(route), conditions, retries)
+        found = self.by_route.get(memo)
+        if found is None:
+            found = self.by_route[memo] = self.route(route, conditions, retries)
         return found
 
     def route(self, route: Route, conditions: tuple[str, ...], retries: int) -> RouteSpec:

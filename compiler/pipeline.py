@@ -122,6 +122,7 @@ def _compile_sources(
 
     index = SourceIndex()
     raw, found = merge(documents, index)
+    del documents  # their span maps are copied into the index: the passes below reuse that memory
     diagnostics += found
     validated, found = validate(raw, index)
     diagnostics += found

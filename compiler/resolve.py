@@ -195,10 +195,11 @@ def route_targets(policy: PolicyDocument, model: str, pinned: str | None, hops: 
     return targets
 
 
-def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> BudgetInstance | None:
+def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> tuple[str, str] | None:
+    """The id and target of the instance of `budget` that applies to the key, if one does."""
     subject: str | None
     if budget.scope == "org":
-        return BudgetInstance(budget_id, budget_id, budget.target)
+        return budget_id, budget.target
     if budget.scope == "team":
         subject = vk.team
     elif budget.scope == "principal":
@@ -208,8 +209,8 @@ def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> Bud
     if subject is None:
         return None
     if budget.target == "*":
-        return BudgetInstance(f"{budget_id}/{subject}", budget_id, subject)
-    return BudgetInstance(budget_id, budget_id, subject) if budget.target == subject else None
+        return f"{budget_id}/{subject}", subject
+    return (budget_id, subject) if budget.target == subject else None
 
 
 def resolve(policy: PolicyDocument) -> Resolved:
@@ -217,6 +218,7 @@ def resolve(policy: PolicyDocument) -> Resolved:
     instances: dict[str, BudgetInstance] = {}
     inherited: dict[tuple[str | None, str | None], tuple[list[str], bool, Effective]] = {}
     route_cache: dict[tuple[object, ...], tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
+    model_routes: dict[tuple[object, ...], Route] = {}
     for vk_id, vk in policy.virtual_keys.items():
         base = inherited.get((vk.extends, vk.team))
         if base is None:
@@ -233,15 +235,17 @@ def resolve(policy: PolicyDocument) -> Resolved:
         if cached is None:
             allowed = expand_allowed(policy, eff)
             aliases = {name: resolve_alias(policy, eff.aliases, name) for name in eff.aliases}
-            routes = _routes(policy, eff, allowed, aliases)
+            routes = _routes(policy, eff, allowed, aliases, model_routes)
             cached = route_cache[cache_key] = (aliases, routes, allowed)
         aliases, routes, allowed = cached
         budgets: list[str] = []
         for budget_id, budget in policy.budgets.items():
-            instance = _instance(budget_id, budget, vk_id, vk)
-            if instance is not None:
-                instances.setdefault(instance.id, instance)
-                budgets.append(instance.id)
+            found = _instance(budget_id, budget, vk_id, vk)
+            if found is not None:
+                instance_id, target = found
+                if instance_id not in instances:
+                    instances[instance_id] = BudgetInstance(instance_id, budget_id, target)
+                budgets.append(instance_id)
         keys[vk_id] = ResolvedKey(vk_id, vk, profiles, cycle, eff, allowed, aliases, routes, sorted(budgets))
     return Resolved(keys, instances)
 
@@ -265,14 +269,26 @@ def _settings_key(eff: Effective) -> tuple[object, ...]:
 
 
 def _routes(
-    policy: PolicyDocument, eff: Effective, allowed: dict[str, Path], aliases: dict[str, AliasResolution]
+    policy: PolicyDocument,
+    eff: Effective,
+    allowed: dict[str, Path],
+    aliases: dict[str, AliasResolution],
+    model_routes: dict[tuple[object, ...], Route],
 ) -> dict[str, Route]:
+    """The routes of one set of settings. A model's own route depends only on the entry that allows
+    it and the fallback, so sets that differ in an alias share it (`model_routes`), and the passes
+    after this one can do a route's work once by its identity."""
     hops = [hop_of(h) for h in eff.fallback.value.chain] if eff.fallback else []
+    fallback_path = eff.fallback.path if eff.fallback else None
     routes: dict[str, Route] = {}
     for model, path in allowed.items():
         if model in aliases:
             continue
-        routes[model] = Route(model, model, (), route_targets(policy, model, None, hops), path, path)
+        memo = (model, path, fallback_path)
+        route = model_routes.get(memo)
+        if route is None:
+            route = model_routes[memo] = Route(model, model, (), route_targets(policy, model, None, hops), path, path)
+        routes[model] = route
     for name, res in aliases.items():
         if res.model is None or res.model not in allowed:
             continue

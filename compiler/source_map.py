@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from artifact import KeyLines, RouteLines, SourceMap, canonical_json
 from policy.models import PolicyDocument
+from policy.source import Path
 
 from .index import SourceIndex
 from .resolve import Effective, Resolved, Route, Target
@@ -25,6 +26,14 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
     def line(*path: str | int) -> str | None:
         span = index.key(*path)
         return span.short if span else None
+
+    setting_lines: dict[Path, str | None] = {}
+
+    def setting_line(path: Path) -> str | None:
+        """The line of a setting, once per setting however many keys inherit it."""
+        if path not in setting_lines:
+            setting_lines[path] = line(*path)
+        return setting_lines[path]
 
     result: SourceMap = {
         "providers": {eid: line("providers", eid) for eid in policy.providers},
@@ -38,6 +47,7 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
     keys: dict[str, KeyLines] = {}
     route_sets: dict[str, dict[str, RouteLines]] = {}
     set_ids: dict[int, str] = {}
+    route_lines: dict[tuple[int, object], RouteLines] = {}
     for vid, rk in resolved.keys.items():
         entry: KeyLines = {"self": line("virtual_keys", vid)}
         status = index.keys.get(("virtual_keys", vid, "status"))
@@ -48,18 +58,25 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
             entry["expires_at"] = expires_at.short
         eff = rk.settings
         if eff.models_allowed is not None:
-            entry["models_allowed"] = line(*eff.models_allowed.path)
+            entry["models_allowed"] = setting_line(eff.models_allowed.path)
         if eff.fallback is not None:
-            entry["fallback"] = line(*eff.fallback.path)
+            entry["fallback"] = setting_line(eff.fallback.path)
         if eff.cache is not None:
-            entry["cache"] = line(*eff.cache.path)
-        aliases = {name: line(*s.path) for name, s in eff.aliases.items() if name in rk.routes}
+            entry["cache"] = setting_line(eff.cache.path)
+        aliases = {name: setting_line(s.path) for name, s in eff.aliases.items() if name in rk.routes}
         if aliases:
             entry["model_aliases"] = aliases
         if rk.routes:
             set_id = set_ids.get(id(rk.routes))
             if set_id is None:
-                routes = {name: _route(policy, eff, route, line) for name, route in rk.routes.items()}
+                routes: dict[str, RouteLines] = {}
+                for name, route in rk.routes.items():
+                    # Route sets share the route objects of their models (see resolve), so their lines once.
+                    memo = (id(route), eff.fallback.path if eff.fallback else None)
+                    lines = route_lines.get(memo)
+                    if lines is None:
+                        lines = route_lines[memo] = _route(policy, eff, route, line)
+                    routes[name] = lines
                 set_id = set_ids[id(rk.routes)] = hashlib.sha256(canonical_json(routes)).hexdigest()[:16]
                 route_sets[set_id] = routes
             entry["routes"] = set_id

@@ -7,6 +7,7 @@ numbers (money must not pass through float) and records a Span for every path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,12 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 _constructor = yaml.constructor.SafeConstructor()
+_new_span = functools.partial(tuple.__new__, Span)
+"""`Span(...)` without the keyword handling of a NamedTuple's `__new__`: one per node and key."""
+_STR = "tag:yaml.org,2002:str"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
 
 POLICY_SUFFIXES = (".yaml", ".yml", ".gp")
 TEST_SUFFIXES = ("_test.yaml", "_test.yml")
@@ -113,7 +120,7 @@ def parse(source: SourceFile) -> Document:
         )
     doc = Document(source, None)
     if nodes and nodes[0] is not None:
-        doc.data = _convert(nodes[0], (), doc, set())
+        doc.data = _Converter(doc).convert(nodes[0], ())
     return doc
 
 
@@ -125,58 +132,72 @@ def _second_document(source: SourceFile) -> Span:
     return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
-def _span(file: str, node: yaml.Node) -> Span:
-    start, end = node.start_mark, node.end_mark
-    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+class _Converter:
+    """Composed nodes of one file to plain data, recording the span of every value and key in `doc`.
 
+    Every node converted passes through `convert`, once per path: an alias is converted again at
+    each place it is used.
+    """
 
-def _convert(node: yaml.Node, path: Path, doc: Document, active: set[int]) -> Any:
-    doc.values[path] = _span(doc.source.path, node)
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node, doc)
-    if id(node) in active:
-        raise LoadError("GP007", "recursive YAML alias", doc.values[path])
-    active.add(id(node))
-    try:
-        if isinstance(node, yaml.SequenceNode):
-            return [_convert(item, (*path, i), doc, active) for i, item in enumerate(node.value)]
-        if isinstance(node, yaml.MappingNode):
-            return _mapping(node, path, doc, active)
-    finally:
-        active.discard(id(node))
-    raise LoadError("GP007", f"unsupported YAML node {node.tag}", doc.values[path])
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.file = doc.source.path
+        self.values = doc.values
+        self.keys = doc.keys
+        self.active: set[int] = set()
 
+    def span(self, node: yaml.Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        return _new_span((self.file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
 
-def _mapping(node: yaml.MappingNode, path: Path, doc: Document, active: set[int]) -> dict[Any, Any]:
-    result: dict[Any, Any] = {}
-    seen: dict[Any, Span] = {}
-    for key_node, value_node in node.value:
-        key_span = _span(doc.source.path, key_node)
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            doc.problems.append(
-                LoadError("GP007", "YAML merge keys (<<) are not supported; use a profile's `extends`", key_span)
-            )
-            continue
-        if not isinstance(key_node, yaml.ScalarNode):
-            doc.problems.append(LoadError("GP104", "mapping keys must be plain strings", key_span))
-            continue
-        key = key_node.value
-        if key in seen:
-            first = seen[key]
-            doc.problems.append(
-                LoadError(
-                    "GP003",
-                    f"key '{key}' is repeated in this mapping (first at line {first.line}); "
-                    "YAML would silently keep only the last",
-                    key_span,
+    def convert(self, node: yaml.Node, path: Path) -> Any:
+        span = self.values[path] = self.span(node)
+        if isinstance(node, yaml.ScalarNode):
+            # A plain string is most of a policy; every other scalar is built by its tag.
+            return node.value if node.tag == _STR else _scalar(node, span, self.doc)
+        if id(node) in self.active:
+            raise LoadError("GP007", "recursive YAML alias", span)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+        raise LoadError("GP007", f"unsupported YAML node {node.tag}", span)
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        result: dict[Any, Any] = {}
+        seen: dict[Any, Span] = {}
+        problems = self.doc.problems
+        for key_node, value_node in node.value:
+            key_span = self.span(key_node)
+            if key_node.tag == _MERGE:
+                problems.append(
+                    LoadError("GP007", "YAML merge keys (<<) are not supported; use a profile's `extends`", key_span)
                 )
-            )
-            continue
-        seen[key] = key_span
-        child = (*path, key)
-        doc.keys[child] = key_span
-        result[key] = _convert(value_node, child, doc, active)
-    return result
+                continue
+            if type(key_node) is not yaml.ScalarNode:
+                problems.append(LoadError("GP104", "mapping keys must be plain strings", key_span))
+                continue
+            key = key_node.value
+            if key in seen:
+                first = seen[key]
+                problems.append(
+                    LoadError(
+                        "GP003",
+                        f"key '{key}' is repeated in this mapping (first at line {first.line}); "
+                        "YAML would silently keep only the last",
+                        key_span,
+                    )
+                )
+                continue
+            seen[key] = key_span
+            child = (*path, key)
+            self.keys[child] = key_span
+            result[key] = self.convert(value_node, child)
+        return result
 
 
 def _construct(node: yaml.ScalarNode) -> Any:
@@ -186,14 +207,14 @@ def _construct(node: yaml.ScalarNode) -> Any:
     return build(_constructor, node)
 
 
-def _scalar(node: yaml.ScalarNode, doc: Document) -> Any:
+def _scalar(node: yaml.ScalarNode, span: Span, doc: Document) -> Any:
     """A scalar's value; an impossible date (2027-02-30) stays text for its field's type to report."""
-    if node.tag == "tag:yaml.org,2002:timestamp":
+    if node.tag == _TIMESTAMP:
         try:
             return _construct(node)
         except ValueError:
             return node.value
-    if node.tag == "tag:yaml.org,2002:float":
+    if node.tag == _FLOAT:
         text = node.value.replace("_", "")
         try:
             number = Decimal(text)
@@ -204,5 +225,5 @@ def _scalar(node: yaml.ScalarNode, doc: Document) -> Any:
         return _construct(node)
     except (yaml.constructor.ConstructorError, ValueError) as exc:
         problem = getattr(exc, "problem", None) or str(exc)
-        doc.problems.append(LoadError("GP104", f"invalid scalar: {problem}", _span(doc.source.path, node)))
+        doc.problems.append(LoadError("GP104", f"invalid scalar: {problem}", span))
         return node.value

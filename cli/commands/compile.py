@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from artifact import encode
+from artifact import RoutingTable, write_to
 from compiler import compile_policy, render_github, render_json, render_sarif, render_text
 from compiler.diagnostics import summary_line
 from compiler.version import COMPILER_VERSION
@@ -35,9 +35,8 @@ def run_compile(args: argparse.Namespace) -> int:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
     failed = result.failed(strict=args.strict)
     if result.artifact is not None and args.output is not None and not failed:
-        data = encode(result.artifact)
         try:
-            _write(args.output, data)
+            _write(args.output, result.artifact)
         except OSError as exc:
             print(f"policy compile: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -82,15 +81,15 @@ def _prefix(root: Path, base: Path) -> str:
     return "" if text == "." else text + "/"
 
 
-def _write(target: Path, data: bytes) -> None:
+def _write(target: Path, artifact: RoutingTable) -> None:
     if str(target) == "-":
-        sys.stdout.buffer.write(data)
+        write_to(artifact, sys.stdout.buffer)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write_to(artifact, fh)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -102,11 +102,13 @@ def _check_chain(ctx: Context, fallback: Fallback, path: tuple[str | int, ...]) 
 
 def _unusable_hops(ctx: Context) -> Iterator[Diagnostic]:
     reported: set[tuple[object, ...]] = set()
+    checked: set[tuple[int, Path]] = set()
     policy = ctx.policy
     for vid, resolved in ctx.resolved.keys.items():
         fallback = resolved.settings.fallback
-        if fallback is None or not resolved.routes:
+        if fallback is None or not resolved.routes or (id(resolved.routes), fallback.path) in checked:
             continue
+        checked.add((id(resolved.routes), fallback.path))
         routed = {route.model for route in resolved.routes.values()}
         for i, raw_hop in enumerate(fallback.value.chain):
             hop = hop_of(raw_hop)
@@ -174,6 +176,8 @@ def _total_seconds(timeouts: Timeouts | None) -> Decimal:
 def _deadline(ctx: Context) -> Iterator[Diagnostic]:
     policy = ctx.policy
     deadline = policy.gateway.client_deadline_s if policy.gateway else Decimal(600)
+    provider_totals = {pid: _total_seconds(p.timeouts) for pid, p in policy.providers.items()}
+    route_totals: dict[int, tuple[list[tuple[str, Decimal]], Decimal]] = {}
     reported: set[object] = set()
     seen_routes: set[int] = set()
     for resolved in ctx.resolved.keys.values():
@@ -185,12 +189,13 @@ def _deadline(ctx: Context) -> Iterator[Diagnostic]:
         for route in resolved.routes.values():
             if len(route.targets) < 2 and tries == 1:
                 continue
-            totals = [
-                (t.provider, _total_seconds(policy.providers[t.provider].timeouts))
-                for t in route.targets
-                if t.provider in policy.providers
-            ]
-            worst = sum((seconds for _, seconds in totals), Decimal(0)) * tries
+            # Route sets that differ only in an alias share their models' routes (see resolve).
+            found = route_totals.get(id(route))
+            if found is None:
+                totals = [(t.provider, provider_totals[t.provider]) for t in route.targets if t.provider in provider_totals]
+                found = route_totals[id(route)] = (totals, sum((seconds for _, seconds in totals), Decimal(0)))
+            totals, once = found
+            worst = once * tries
             if worst > deadline:
                 reported.add(fallback.path)
                 each = " + ".join(f"{provider} {seconds}s" for provider, seconds in totals)

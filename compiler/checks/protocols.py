@@ -66,19 +66,36 @@ class _Crossing:
     where: Path
 
 
-def _crossings(ctx: Context, resolved: ResolvedKey) -> list[_Crossing]:
+_RouteCrossing = tuple[tuple[str, ...], bool, Path] | None
+"""A route's protocols (the asked one first), whether an alias brought the crossing, and the path
+of the setting that did; None when the route stays in one protocol."""
+
+
+def _crossings(ctx: Context, resolved: ResolvedKey, memo: dict[int, _RouteCrossing]) -> list[_Crossing]:
+    """Route sets that differ only in an alias share their models' route objects (see resolve), so
+    each route's crossing is worked out once, by identity."""
     found = []
     for name, route in sorted(resolved.routes.items()):
-        protocols = _protocols(ctx, route)
-        asked = _requested_protocol(ctx, route)
-        by_alias = asked is not None and bool(protocols) and asked not in protocols
-        if asked is not None and by_alias:
-            protocols.insert(0, asked)
-        if len(protocols) < 2:
-            continue
-        where = route.source if by_alias else _source_of_crossing(ctx, resolved, route)
-        found.append(_Crossing(name, tuple(protocols), by_alias, where != route.source, where))
+        if id(route) in memo:
+            crossing = memo[id(route)]
+        else:
+            crossing = memo[id(route)] = _route_crossing(ctx, resolved, route)
+        if crossing is not None:
+            protocols, by_alias, where = crossing
+            found.append(_Crossing(name, protocols, by_alias, where != route.source, where))
     return found
+
+
+def _route_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> _RouteCrossing:
+    protocols = _protocols(ctx, route)
+    asked = _requested_protocol(ctx, route)
+    by_alias = asked is not None and bool(protocols) and asked not in protocols
+    if asked is not None and by_alias:
+        protocols.insert(0, asked)
+    if len(protocols) < 2:
+        return None
+    where = route.source if by_alias else _source_of_crossing(ctx, resolved, route)
+    return tuple(protocols), by_alias, where
 
 
 @dataclass
@@ -118,12 +135,13 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     fallback hop crosses on every route of every key that inherits it, so it is reported once,
     with how many routes and keys it affects and one of them as an example."""
     by_routes: dict[int, list[_Crossing]] = {}
+    memo: dict[int, _RouteCrossing] = {}
     gemini: dict[Path, _Affected] = {}
     uncached: dict[Path, _Affected] = {}
     for vid, resolved in sorted(ctx.resolved.keys.items()):
         crossings = by_routes.get(id(resolved.routes))
         if crossings is None:
-            crossings = by_routes[id(resolved.routes)] = _crossings(ctx, resolved)
+            crossings = by_routes[id(resolved.routes)] = _crossings(ctx, resolved, memo)
         if not crossings:
             continue
         cache = resolved.settings.cache

@@ -122,3 +122,25 @@ virtual_keys:
     assert c.routes is not a.routes
     assert [t.model for t in c.routes["gpt-4o"].targets] == ["gpt-5", "claude-haiku"]
     assert [t.model for t in a.routes["gpt-4o"].targets] == ["gpt-4o", "claude-haiku"]
+
+
+def test_route_maps_that_differ_in_an_alias_share_the_routes_of_their_models() -> None:
+    """A key with an alias of its own has a route map of its own, but a model's route depends only
+    on the entry that allows it and the fallback: the two maps hold the same route object, so the
+    checks, lowering and the source map do its work once (at 10k keys, one in ten with an alias)."""
+    keys = source("keys.yaml", """\
+profiles:
+  codex:
+    models_allowed: [gpt-4o, gpt-5]
+    fallback: {on: [5xx], chain: [{provider: anthropic, model: claude-haiku}]}
+virtual_keys:
+  vk-a: {key_sha256: a1, extends: codex}
+  vk-b: {key_sha256: b2, extends: codex, model_aliases: {fast: gpt-5}}
+  vk-c: {key_sha256: c3, models_allowed: [gpt-4o, gpt-5]}
+""")
+    result = resolved([source("registry.yaml", REGISTRY), keys])
+    a, b, c = (result.keys[k] for k in ("vk-a", "vk-b", "vk-c"))
+    assert b.routes is not a.routes and set(b.routes) == {*a.routes, "fast"}
+    assert all(b.routes[name] is route for name, route in a.routes.items())
+    assert c.routes["gpt-5"] is not a.routes["gpt-5"]
+    assert [t.model for t in c.routes["gpt-5"].targets] == ["gpt-5"]
