@@ -23,6 +23,12 @@ def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
     return number
 
 
+def decimal_places(value: Decimal) -> int:
+    """Digits after the point that carry a value: 2 for 1.50 and 1.25, 0 for 1E+23; never raises."""
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 def normalise_condition(value: str | int) -> str:
     """A fallback condition as the artifact spells it: `5XX`, ` 429` and 429 are `5xx` and `429`."""
     return str(value).strip().lower()

@@ -13,9 +13,8 @@ from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
 from ..errors import UnreadableValue
-from ..values import parse_percent
+from ..values import decimal_places, parse_percent
 
-MICRO = Decimal("0.000001")
 LEDGER_CEILING_USD = Decimal(9_000_000)
 """The ledgers count pico-USD in signed 64-bit integers (SQLite INTEGER, and the same bound is kept
 for Redis): a block threshold above this could not be counted up to."""
@@ -33,14 +32,14 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "limit_usd"),
                 hint="to stop all spend, revoke the keys instead",
             )
-        elif budget.limit_usd != budget.limit_usd.quantize(MICRO):
+        elif not (ceiling := list(_ceiling(ctx, bid, budget))) and decimal_places(budget.limit_usd) > 6:
             yield Diagnostic.of(
                 codes.INVALID_VALUE,
                 f"budget '{bid}' limit_usd {budget.limit_usd} is finer than 0.000001 USD",
                 ctx.index.value(*where, "limit_usd"),
             )
         else:
-            yield from _ceiling(ctx, bid, budget)
+            yield from ceiling
         try:
             zoneinfo.ZoneInfo(budget.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -137,11 +136,14 @@ def _ceiling(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         block = parse_percent(budget.on_breach.block) or Decimal(100)
     except UnreadableValue:
         return
-    blocks_at = budget.limit_usd * block / 100
-    if blocks_at > LEDGER_CEILING_USD:
+    if budget.limit_usd > LEDGER_CEILING_USD * 100 / block:
+        if budget.limit_usd.adjusted() < 15:
+            amount = f"blocks at ${budget.limit_usd * block / 100:,.2f} per {budget.window}, above"
+        else:
+            amount = f"limit_usd {budget.limit_usd} is far above"
         yield Diagnostic.of(
             codes.INVALID_VALUE,
-            f"budget '{bid}' blocks at ${blocks_at:,.2f} per {budget.window}, above the ledger's ceiling of "
+            f"budget '{bid}' {amount} the ledger's ceiling of "
             f"${LEDGER_CEILING_USD:,.0f} for one budget instance and window",
             ctx.index.value("budgets", bid, "limit_usd"),
             hint="split it by scope (one budget per team or principal) or use a shorter window",
