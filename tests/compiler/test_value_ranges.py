@@ -102,3 +102,22 @@ budgets:
     assert table.models["dear"].price is not None and table.models["dear"].price.input == 10_000_000_000
     assert table.gateway.client_deadline_ms == 86_400_000
     assert len(canonical_json(table)) > 0
+
+
+@pytest.mark.parametrize(("threshold", "where"), [("block: 0.004%", "1:74"), ("warn: 80.555%", "1:73")])
+def test_a_threshold_finer_than_a_basis_point_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], threshold: str, where: str
+) -> None:
+    budget = f"budgets: {{b: {{scope: org, window: day, limit_usd: 10, on_breach: {{{threshold}}}}}}}\n"
+    root = repo(tmp_path, "extra.yaml", budget)
+    assert main(["compile", str(root), "--check"]) == 1
+    out = capsys.readouterr().err
+    assert f"extra.yaml:{where}: error[GP104]" in out and "finer than a basis point" in out, out
+
+
+def test_a_threshold_of_two_decimals_is_kept_exactly(tmp_path: Path) -> None:
+    budget = "budgets: {b: {scope: org, window: day, limit_usd: 10, on_breach: {warn: 80.25%, block: 99.5%}}}\n"
+    result = compile_policy(repo(tmp_path, "extra.yaml", budget))
+    assert result.artifact is not None, [str(d) for d in result.diagnostics]
+    spec = result.artifact.table.budgets["b"]
+    assert (spec.warn_bp, spec.block_bp) == (8025, 9950)
