@@ -161,7 +161,7 @@ class Budget(_Model):
     scope: Scope
     target: str = Field("*", description='An id, or "*" for one instance per team/principal/VK')
     window: Window
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="An IANA zone name such as Europe/Amsterdam, not the host's localtime")
     limit_usd: Decimal = Field(
         description="USD per window: above 0, at most 6 decimals, and where it blocks (limit_usd times "
         "on_breach.block) at most 9,000,000, the ledger's ceiling for one budget instance and window"

@@ -3,6 +3,7 @@ sensible thresholds, a positive limit and a timezone that exists."""
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
@@ -18,6 +19,13 @@ from ..values import decimal_places, parse_percent
 LEDGER_CEILING_USD = Decimal(9_000_000)
 """The ledgers count pico-USD in signed 64-bit integers (SQLite INTEGER, and the same bound is kept
 for Redis): a block threshold above this could not be counted up to."""
+HOST_DEPENDENT_ZONES = {
+    "localtime": "it is whatever zone the host is set to",
+    "posixrules": "it is the host's default rules for POSIX TZ strings",
+    "Factory": "it is tzdata's placeholder for an unset zone",
+}
+"""Names a zoneinfo directory may hold that are not a place: a budget's windows would start at
+different times on different machines, or at no real zone's midnight."""
 
 
 def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
@@ -40,14 +48,13 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
             )
         else:
             yield from ceiling
-        try:
-            zoneinfo.ZoneInfo(budget.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if budget.timezone not in iana_zones():
             yield Diagnostic.of(
                 codes.UNKNOWN_TIMEZONE,
-                f"budget '{bid}' timezone '{budget.timezone}' is not an IANA time zone",
+                f"budget '{bid}' timezone '{budget.timezone}' is not an IANA time zone"
+                + (f": {HOST_DEPENDENT_ZONES[budget.timezone]}" if budget.timezone in HOST_DEPENDENT_ZONES else ""),
                 ctx.index.value(*where, "timezone"),
-                hint=suggest(budget.timezone, zoneinfo.available_timezones()) or "e.g. UTC, Europe/Amsterdam",
+                hint=_zone_hint(budget.timezone),
             )
         if budget.target != "*" and not _target_exists(ctx, budget):
             yield Diagnostic.of(
@@ -64,6 +71,19 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 hint="a budget nobody can spend against enforces nothing; fix its scope/target or remove it",
             )
     yield from _unpriced(ctx)
+
+
+@functools.cache
+def iana_zones() -> frozenset[str]:
+    """The IANA zone names, without the host's own (`localtime`) and tzdata's placeholders."""
+    return frozenset(zoneinfo.available_timezones() - HOST_DEPENDENT_ZONES.keys())
+
+
+def _zone_hint(name: str) -> str:
+    same_but_case = [zone for zone in iana_zones() if zone.lower() == name.lower()]
+    if same_but_case:
+        return f"did you mean '{same_but_case[0]}'? zone names are case-sensitive"
+    return suggest(name, iana_zones()) or "name the zone the budget's days start in, e.g. UTC, Europe/Amsterdam"
 
 
 def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
