@@ -25,6 +25,14 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 
 _constructor = yaml.constructor.SafeConstructor()
 
+ALIAS_ALLOWANCE = 100_000
+"""Values that aliases may add to a file beyond its length in characters.
+
+Without aliases a file holds fewer values than characters; each alias repeats what its anchor
+holds, and anchors of aliases nested a few deep ("billion laughs") grow exponentially. Counting
+converted values (one span each, so `len(doc.values)`) bounds a file at its length plus this,
+refusing such a file in well under a second whatever its aliases would expand to."""
+
 POLICY_SUFFIXES = (".yaml", ".yml", ".gp")
 TEST_SUFFIXES = ("_test.yaml", "_test.yml")
 SYNTAX_HINTS = {
@@ -125,6 +133,54 @@ def _second_document(source: SourceFile) -> Span:
     return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
+def _alias_on(source: SourceFile, path: Path) -> Span | None:
+    """The span of the outermost alias written on `path`: the one whose expansion led there.
+
+    Composed nodes forget where an alias was written (it is its anchor's node), so this re-reads
+    the file's events, which keep aliases, following the path through mappings and sequences."""
+    frames: list[_Frame] = []
+    for event in yaml.parse(source.text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frames.pop()
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        parent = frames[-1] if frames else None
+        if parent is not None and (parent.skip or parent.key_next):
+            where: Path | None = None
+            if parent.key_next and isinstance(event, yaml.ScalarEvent):
+                parent.key = event.value
+            parent.key_next = False
+        else:
+            where = parent.child() if parent is not None else ()
+            start, end = event.start_mark, event.end_mark
+            if isinstance(event, yaml.AliasEvent) and path[: len(where)] == where and start and end:
+                return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            mapping = isinstance(event, yaml.MappingStartEvent)
+            frames.append(_Frame(where or (), mapping, skip=where is None, key_next=mapping and where is not None))
+    return None
+
+
+@dataclass
+class _Frame:
+    """A mapping or sequence being read by `_alias_on`; `skip` for one inside a complex key."""
+
+    path: Path
+    mapping: bool
+    skip: bool
+    key_next: bool
+    key: str = ""
+    index: int = 0
+
+    def child(self) -> Path:
+        if self.mapping:
+            self.key_next = True
+            return (*self.path, self.key)
+        self.index += 1
+        return (*self.path, self.index - 1)
+
+
 def _span(file: str, node: yaml.Node) -> Span:
     start, end = node.start_mark, node.end_mark
     return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
@@ -134,6 +190,13 @@ def _convert(node: yaml.Node, path: Path, doc: Document, active: set[int]) -> An
     doc.values[path] = _span(doc.source.path, node)
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node, doc)
+    if len(doc.values) > len(doc.source.text) + ALIAS_ALLOWANCE:
+        raise LoadError(
+            "GP007",
+            f"YAML aliases expand this file to more than {len(doc.source.text) + ALIAS_ALLOWANCE:,} values",
+            _alias_on(doc.source, path) or doc.values[path],
+            hint="write the values out, or share settings with a profile's `extends`",
+        )
     if id(node) in active:
         raise LoadError("GP007", "recursive YAML alias", doc.values[path])
     active.add(id(node))
