@@ -38,5 +38,8 @@ def decimal_places(value: Decimal) -> int:
 
 
 def normalise_condition(value: str | int) -> str:
-    """A fallback condition as the artifact spells it: `5XX`, ` 429` and 429 are `5xx` and `429`."""
+    """A fallback condition as text, the way a check compares it with the known ones: 429 is `429`.
+
+    Conditions are case-sensitive like every enumerated value (the check refuses `5XX`, naming
+    `5xx`); lowering folds case only for conditions the check already accepted."""
     return str(value).strip().lower()

@@ -33,6 +33,13 @@ holds, and anchors of aliases nested a few deep ("billion laughs") grow exponent
 converted values (one span each, so `len(doc.values)`) bounds a file at its length plus this,
 refusing such a file in well under a second whatever its aliases would expand to."""
 
+STR_TAG = "tag:yaml.org,2002:str"
+KEY_KINDS = {"int": "a number", "float": "a number", "bool": "a boolean", "null": "null", "timestamp": "a date"}
+YAML11_ONLY_BOOLEANS = frozenset({"yes", "no", "on", "off"})
+"""Plain keys YAML 1.1 (PyYAML) reads as booleans and YAML 1.2 (editors, `policy fmt`) as text:
+`on` is a field name (`fallback.on`). Other plain keys that are not text, such as `1` or `true`
+in `model_aliases`, are a problem, since readers would disagree about the name."""
+
 POLICY_SUFFIXES = (".yaml", ".yml", ".gp")
 TEST_SUFFIXES = ("_test.yaml", "_test.yml")
 SYNTAX_HINTS = {
@@ -224,6 +231,16 @@ def _mapping(node: yaml.MappingNode, path: Path, doc: Document, active: set[int]
             doc.problems.append(LoadError("GP104", "mapping keys must be plain strings", key_span))
             continue
         key = key_node.value
+        if key_node.tag != STR_TAG and not key_node.style and key.lower() not in YAML11_ONLY_BOOLEANS:
+            kind = KEY_KINDS.get(key_node.tag.rpartition(":")[2], "not text")
+            doc.problems.append(
+                LoadError(
+                    "GP104",
+                    f"YAML reads the key `{key}` as {kind}, not as a name",
+                    key_span,
+                    hint=f"quote it, '{key}': ..., so every YAML reader sees the same name",
+                )
+            )
         if key in seen:
             first = seen[key]
             doc.problems.append(

@@ -80,9 +80,6 @@ def iana_zones() -> frozenset[str]:
 
 
 def _zone_hint(name: str) -> str:
-    same_but_case = [zone for zone in iana_zones() if zone.lower() == name.lower()]
-    if same_but_case:
-        return f"did you mean '{same_but_case[0]}'? zone names are case-sensitive"
     return suggest(name, iana_zones()) or "name the zone the budget's days start in, e.g. UTC, Europe/Amsterdam"
 
 
