@@ -7,6 +7,7 @@ import functools
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 from policy.models import Budget
 
@@ -63,7 +64,7 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "target"),
                 hint=suggest(budget.target, _candidates(ctx, budget)),
             )
-        elif bid not in reached:
+        elif bid not in reached and not _may_reach_a_broken_key(ctx, budget):
             yield Diagnostic.of(
                 codes.BUDGET_UNREACHABLE,
                 f"budget '{bid}' applies to no virtual key ({budget.scope} '{budget.target}')",
@@ -103,13 +104,37 @@ def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         )
 
 
+def _may_reach_a_broken_key(ctx: Context, budget: Budget) -> bool:
+    """Whether a virtual key whose own errors were reported could be one the budget applies to:
+    then "applies to no virtual key" would follow from those errors, not be news."""
+    for vid, raw in _broken_keys(ctx):
+        if budget.scope == "org" or (budget.scope == "vk" and budget.target in ("*", vid)):
+            return True
+        subject = raw.get(budget.scope) if isinstance(raw, dict) else budget.target
+        if budget.scope != "vk" and subject is not None and (
+            budget.target in ("*", subject) or not isinstance(subject, str)
+        ):
+            return True
+    return False
+
+
+def _broken_keys(ctx: Context) -> Iterator[tuple[str, Any]]:
+    """The virtual keys that failed their schema, as written."""
+    written = ctx.raw.get("virtual_keys") or {}
+    for section, vid in ctx.broken:
+        if section == "virtual_keys":
+            yield vid, written.get(vid)
+
+
 def _candidates(ctx: Context, budget: Budget) -> list[str]:
     keys = ctx.policy.virtual_keys
+    written = [raw.get(budget.scope) for _, raw in _broken_keys(ctx) if isinstance(raw, dict)]
+    broken = [subject for subject in written if isinstance(subject, str)]
     if budget.scope == "team":
-        return [*ctx.policy.teams, *(vk.team for vk in keys.values() if vk.team)]
+        return [*ctx.policy.teams, *(vk.team for vk in keys.values() if vk.team), *broken]
     if budget.scope == "principal":
         members = [m for t in ctx.policy.teams.values() for m in t.members or []]
-        return [*members, *(vk.principal for vk in keys.values() if vk.principal)]
+        return [*members, *(vk.principal for vk in keys.values() if vk.principal), *broken]
     if budget.scope == "vk":
         return list(keys)
     return []
