@@ -69,9 +69,9 @@ class Gateway(_Model):
 class Timeouts(_Model):
     """Seconds, each above 0 and at most 86,400 (a day), to the millisecond."""
 
-    connect_s: Seconds = Field(Decimal(5), description="Seconds to connect: above 0, at most 86,400")
-    read_s: Seconds = Field(Decimal(60), description="Seconds between two reads: above 0, at most 86,400")
-    total_s: Seconds = Field(Decimal(180), description="Seconds for the whole answer: above 0, at most 86,400")
+    connect_s: Seconds = Field(Decimal(5), description="Seconds to connect: above 0, at most 86,400, to the millisecond")
+    read_s: Seconds = Field(Decimal(60), description="Seconds between two reads: above 0, at most 86,400, to the millisecond")
+    total_s: Seconds = Field(Decimal(180), description="Seconds for the whole answer: above 0, at most 86,400, to the millisecond")
 
 
 class Provider(_Model):
