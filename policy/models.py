@@ -27,6 +27,7 @@ Money = Annotated[
     Decimal,
     Field(ge=0, le=MAX_PRICE_USD, description=f"USD per 1M tokens, 0 to {MAX_PRICE_USD:,}, at most 6 decimals"),
 ]
+SECONDS_RANGE = "above 0, at most 86,400, to the millisecond"
 Seconds = Annotated[Decimal, Field(gt=0, le=MAX_SECONDS, decimal_places=3)]
 """A duration: above 0, at most a day, to the millisecond (the artifact counts milliseconds)."""
 Percent = Annotated[
@@ -56,7 +57,7 @@ class Gateway(_Model):
     header_prefix: str = Field("X-Gatepost-", description="Prefix of the response headers the proxy adds")
     client_deadline_s: Seconds = Field(
         Decimal(600),
-        description="Seconds clients wait for an answer (above 0, at most 86,400, to the millisecond); "
+        description=f"Seconds clients wait for an answer ({SECONDS_RANGE}); "
         "fallback that can take longer warns",
     )
     max_body_bytes: Annotated[int, Field(gt=0, le=MAX_BODY_BYTES)] = Field(
@@ -69,9 +70,9 @@ class Gateway(_Model):
 class Timeouts(_Model):
     """Seconds, each above 0 and at most 86,400 (a day), to the millisecond."""
 
-    connect_s: Seconds = Field(Decimal(5), description="Seconds to connect: above 0, at most 86,400, to the millisecond")
-    read_s: Seconds = Field(Decimal(60), description="Seconds between two reads: above 0, at most 86,400, to the millisecond")
-    total_s: Seconds = Field(Decimal(180), description="Seconds for the whole answer: above 0, at most 86,400, to the millisecond")
+    connect_s: Seconds = Field(Decimal(5), description=f"Seconds to connect: {SECONDS_RANGE}")
+    read_s: Seconds = Field(Decimal(60), description=f"Seconds between two reads: {SECONDS_RANGE}")
+    total_s: Seconds = Field(Decimal(180), description=f"Seconds for the whole answer: {SECONDS_RANGE}")
 
 
 class Provider(_Model):
