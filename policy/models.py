@@ -19,9 +19,13 @@ Scope = Literal["org", "team", "principal", "vk"]
 Window = Literal["day", "week", "month", "total"]
 FALLBACK_CONDITIONS: tuple[str, ...] = ("5xx", "429", "timeout", "connect")
 
-MAX_PRICE_USD = 10_000
+MAX_PRICE_USD = 5_000
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Eight times the dearest list price today, and above every provider's request size limit. Together
+they bound one request's reserved estimate ((64 MiB / 2 + 1M output tokens) at 5,000 USD per 1M
+tokens: about $173,000) below the ledger's headroom over its $9,000,000 ceiling (64-bit pico-USD
+holds $9,223,372), so a counter cannot overflow however the thresholds are crossed."""
 MAX_SECONDS = 86_400
-MAX_BODY_BYTES = 1024**3
 
 Money = Annotated[
     Decimal,
@@ -61,7 +65,7 @@ class Gateway(_Model):
         "fallback that can take longer warns",
     )
     max_body_bytes: Annotated[int, Field(gt=0, le=MAX_BODY_BYTES)] = Field(
-        10 * 1024 * 1024, description="Largest request body accepted, in bytes: 1 to 1 GiB (1,073,741,824)"
+        10 * 1024 * 1024, description="Largest request body accepted, in bytes: 1 to 64 MiB (67,108,864)"
     )
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None
@@ -89,7 +93,7 @@ class Provider(_Model):
 
 
 class Price(_Model):
-    """USD per 1M tokens, each 0 to 10,000 with at most 6 decimals."""
+    """USD per 1M tokens, each 0 to 5,000 with at most 6 decimals."""
 
     input: Money
     output: Money

@@ -11,6 +11,9 @@ import pytest
 from artifact import canonical_json
 from cli.main import main
 from compiler import compile_policy
+from compiler.checks.budgets import LEDGER_CEILING_USD
+from policy.models import MAX_BODY_BYTES, MAX_PRICE_USD
+from runtime.budget.cost import BYTES_PER_TOKEN_FLOOR, OUTPUT_TOKENS_CEILING
 
 BASE = """\
 providers:
@@ -83,12 +86,12 @@ def test_the_largest_value_of_every_range_compiles_and_encodes(tmp_path: Path) -
     largest = """\
 gateway:
   client_deadline_s: 86400
-  max_body_bytes: 1073741824
+  max_body_bytes: 67108864
   circuit: {failures: 1000, cooldown_s: 3600}
 providers:
   slow: {type: mock, timeouts: {connect_s: 86400, read_s: 86400, total_s: 86400}}
 models:
-  dear: {providers: [slow], price: {input: 10000, cached_input: 10000, output: 10000, reasoning: 10000}}
+  dear: {providers: [slow], price: {input: 5000, cached_input: 5000, output: 5000, reasoning: 5000}}
 profiles:
   patient: {models_allowed: [dear], fallback: {on: [5xx], chain: [mock], retries: 10}}
 budgets:
@@ -99,7 +102,7 @@ budgets:
     assert not result.errors, [str(d) for d in result.errors]
     assert result.artifact is not None
     table = result.artifact.table
-    assert table.models["dear"].price is not None and table.models["dear"].price.input == 10_000_000_000
+    assert table.models["dear"].price is not None and table.models["dear"].price.input == 5_000_000_000
     assert table.gateway.client_deadline_ms == 86_400_000
     assert len(canonical_json(table)) > 0
 
@@ -121,3 +124,10 @@ def test_a_threshold_of_two_decimals_is_kept_exactly(tmp_path: Path) -> None:
     assert result.artifact is not None, [str(d) for d in result.diagnostics]
     spec = result.artifact.table.budgets["b"]
     assert (spec.warn_bp, spec.block_bp) == (8025, 9950)
+
+
+def test_the_dearest_largest_request_cannot_overflow_a_ledger_counter() -> None:
+    """Admission lets spend plus reservations reach the block threshold and then adds one estimate."""
+    most_tokens = MAX_BODY_BYTES // BYTES_PER_TOKEN_FLOOR + OUTPUT_TOKENS_CEILING
+    dearest_estimate_pico = most_tokens * MAX_PRICE_USD * 10**6
+    assert int(LEDGER_CEILING_USD) * 10**12 + dearest_estimate_pico < 2**63
