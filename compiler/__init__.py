@@ -2,7 +2,7 @@
 
 from .codes import Severity
 from .diagnostics import Diagnostic, render_github, render_json, render_sarif, render_text
-from .pipeline import CompileResult, compile_policy, compile_sources
+from .pipeline import CompileResult, compile_policy, compile_sources, load_diagnostics
 
 __all__ = [
     "CompileResult",
@@ -10,6 +10,7 @@ __all__ = [
     "Severity",
     "compile_policy",
     "compile_sources",
+    "load_diagnostics",
     "render_github",
     "render_json",
     "render_sarif",

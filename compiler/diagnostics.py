@@ -76,9 +76,13 @@ class Diagnostic:
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean" hint for a misspelt name, or None when nothing is close.
 
-    Addresses of one domain all look alike, so an email is compared by the part before '@'.
+    Addresses of one domain all look alike, so an email is compared by the part before '@'. Names
+    and values are case-sensitive, so one that differs only in case ('Week', 'GPT-4o') is named first.
     """
     pool = sorted(set(candidates))
+    same_but_case = next((c for c in pool if c.lower() == name.lower() and c != name), None)
+    if same_but_case is not None:
+        return f"did you mean '{same_but_case}'?"
     local, at, domain = name.partition("@")
     same_domain = {c.partition("@")[0]: c for c in pool if at and c.partition("@")[2] == domain}
     if same_domain:

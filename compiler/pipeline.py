@@ -148,6 +148,17 @@ def inside_git_repository(root: Path) -> bool:
     return any((folder / ".git").exists() for folder in (here, *here.parents))
 
 
+def load_diagnostics(source: SourceFile) -> list[Diagnostic]:
+    """What reading one file reports before any check: syntax, repeated keys, keys that are not text.
+
+    `policy fmt` refuses to lay out a file with such problems, reporting them as compile does."""
+    try:
+        doc = parse_dsl(source) if source.path.endswith(".gp") else parse(source)
+    except LoadError as exc:
+        return [_from_load_error(exc)]
+    return sort_diagnostics(_from_load_error(p) for p in doc.problems)
+
+
 def _raw_dict(raw: Any) -> dict[str, Any]:
     data: dict[str, Any] = dict(raw.sections)
     if raw.gateway is not None:
@@ -159,4 +170,4 @@ def _from_load_error(exc: LoadError) -> Diagnostic:
     return Diagnostic.of(BY_CODE[exc.code], exc.message, exc.span, hint=exc.hint)
 
 
-__all__ = ["CompileResult", "Span", "compile_policy", "compile_sources"]
+__all__ = ["CompileResult", "Span", "compile_policy", "compile_sources", "load_diagnostics"]

@@ -6,9 +6,12 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import UnreadableValue
 
+PERCENT_DECIMALS = 2
+"""The artifact holds thresholds in basis points (8000 = 80%), so 80.25% is exact and 80.255% is not."""
+
 
 def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
-    """'80%' or 80 -> Decimal(80); raises UnreadableValue for anything else."""
+    """'80%' or 80 -> Decimal(80); raises UnreadableValue for anything else, finer than a basis point included."""
     if value is None:
         return None
     text = str(value).strip()
@@ -20,9 +23,23 @@ def parse_percent(value: str | int | Decimal | None) -> Decimal | None:
         raise UnreadableValue(f"'{value}' is not a percentage such as 80%") from exc
     if not number.is_finite() or number <= 0 or number > 1000:
         raise UnreadableValue(f"'{value}' must be a percentage above 0% and at most 1000%")
+    if decimal_places(number) > PERCENT_DECIMALS:
+        raise UnreadableValue(
+            f"'{value}' is finer than a basis point, which the table cannot hold: "
+            f"at most {PERCENT_DECIMALS} decimals, e.g. 80.25%"
+        )
     return number
 
 
+def decimal_places(value: Decimal) -> int:
+    """Digits after the point that carry a value: 2 for 1.50 and 1.25, 0 for 1E+23; never raises."""
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 def normalise_condition(value: str | int) -> str:
-    """A fallback condition as the artifact spells it: `5XX`, ` 429` and 429 are `5xx` and `429`."""
+    """A fallback condition as text, the way a check compares it with the known ones: 429 is `429`.
+
+    Conditions are case-sensitive like every enumerated value (the check refuses `5XX`, naming
+    `5xx`); lowering folds case only for conditions the check already accepted."""
     return str(value).strip().lower()

@@ -32,6 +32,20 @@ _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 
+ALIAS_ALLOWANCE = 100_000
+"""Values that aliases may add to a file beyond its length in characters.
+
+Without aliases a file holds fewer values than characters; each alias repeats what its anchor
+holds, and anchors of aliases nested a few deep ("billion laughs") grow exponentially. Counting
+converted values (one span each, so `len(doc.values)`) bounds a file at its length plus this,
+refusing such a file in well under a second whatever its aliases would expand to."""
+
+KEY_KINDS = {"int": "a number", "float": "a number", "bool": "a boolean", "null": "null", "timestamp": "a date"}
+YAML11_ONLY_BOOLEANS = frozenset({"yes", "no", "on", "off"})
+"""Plain keys YAML 1.1 (PyYAML) reads as booleans and YAML 1.2 (editors, `policy fmt`) as text:
+`on` is a field name (`fallback.on`). Other plain keys that are not text, such as `1` or `true`
+in `model_aliases`, are a problem, since readers would disagree about the name."""
+
 POLICY_SUFFIXES = (".yaml", ".yml", ".gp")
 TEST_SUFFIXES = ("_test.yaml", "_test.yml")
 SYNTAX_HINTS = {
@@ -132,6 +146,54 @@ def _second_document(source: SourceFile) -> Span:
     return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
+def _alias_on(source: SourceFile, path: Path) -> Span | None:
+    """The span of the outermost alias written on `path`: the one whose expansion led there.
+
+    Composed nodes forget where an alias was written (it is its anchor's node), so this re-reads
+    the file's events, which keep aliases, following the path through mappings and sequences."""
+    frames: list[_Frame] = []
+    for event in yaml.parse(source.text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frames.pop()
+            continue
+        if not isinstance(event, yaml.NodeEvent):
+            continue
+        parent = frames[-1] if frames else None
+        if parent is not None and (parent.skip or parent.key_next):
+            where: Path | None = None
+            if parent.key_next and isinstance(event, yaml.ScalarEvent):
+                parent.key = event.value
+            parent.key_next = False
+        else:
+            where = parent.child() if parent is not None else ()
+            start, end = event.start_mark, event.end_mark
+            if isinstance(event, yaml.AliasEvent) and path[: len(where)] == where and start and end:
+                return Span(source.path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            mapping = isinstance(event, yaml.MappingStartEvent)
+            frames.append(_Frame(where or (), mapping, skip=where is None, key_next=mapping and where is not None))
+    return None
+
+
+@dataclass
+class _Frame:
+    """A mapping or sequence being read by `_alias_on`; `skip` for one inside a complex key."""
+
+    path: Path
+    mapping: bool
+    skip: bool
+    key_next: bool
+    key: str = ""
+    index: int = 0
+
+    def child(self) -> Path:
+        if self.mapping:
+            self.key_next = True
+            return (*self.path, self.key)
+        self.index += 1
+        return (*self.path, self.index - 1)
+
+
 class _Converter:
     """Composed nodes of one file to plain data, recording the span of every value and key in `doc`.
 
@@ -145,6 +207,8 @@ class _Converter:
         self.values = doc.values
         self.keys = doc.keys
         self.active: set[int] = set()
+        self.bound = len(doc.source.text) + ALIAS_ALLOWANCE
+        """At most this many values (one span each): the bound on what aliases may expand to."""
 
     def span(self, node: yaml.Node) -> Span:
         start, end = node.start_mark, node.end_mark
@@ -155,6 +219,13 @@ class _Converter:
         if isinstance(node, yaml.ScalarNode):
             # A plain string is most of a policy; every other scalar is built by its tag.
             return node.value if node.tag == _STR else _scalar(node, span, self.doc)
+        if len(self.values) > self.bound:
+            raise LoadError(
+                "GP007",
+                f"YAML aliases expand this file to more than {self.bound:,} values",
+                _alias_on(self.doc.source, path) or span,
+                hint="write the values out, or share settings with a profile's `extends`",
+            )
         if id(node) in self.active:
             raise LoadError("GP007", "recursive YAML alias", span)
         self.active.add(id(node))
@@ -182,6 +253,16 @@ class _Converter:
                 problems.append(LoadError("GP104", "mapping keys must be plain strings", key_span))
                 continue
             key = key_node.value
+            if key_node.tag != _STR and not key_node.style and key.lower() not in YAML11_ONLY_BOOLEANS:
+                kind = KEY_KINDS.get(key_node.tag.rpartition(":")[2], "not text")
+                problems.append(
+                    LoadError(
+                        "GP104",
+                        f"YAML reads the key `{key}` as {kind}, not as a name",
+                        key_span,
+                        hint=f"quote it, '{key}': ..., so every YAML reader sees the same name",
+                    )
+                )
             if key in seen:
                 first = seen[key]
                 problems.append(

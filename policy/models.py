@@ -19,8 +19,25 @@ Scope = Literal["org", "team", "principal", "vk"]
 Window = Literal["day", "week", "month", "total"]
 FALLBACK_CONDITIONS: tuple[str, ...] = ("5xx", "429", "timeout", "connect")
 
-Money = Annotated[Decimal, Field(ge=0)]
-Percent = Annotated[str | int | Decimal, Field(description='A percentage such as "80%" (or the number 80)')]
+MAX_PRICE_USD = 5_000
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Eight times the dearest list price today, and above every provider's request size limit. Together
+they bound one request's reserved estimate ((64 MiB / 2 + 1M output tokens) at 5,000 USD per 1M
+tokens: about $173,000) below the ledger's headroom over its $9,000,000 ceiling (64-bit pico-USD
+holds $9,223,372), so a counter cannot overflow however the thresholds are crossed."""
+MAX_SECONDS = 86_400
+
+Money = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE_USD, description=f"USD per 1M tokens, 0 to {MAX_PRICE_USD:,}, at most 6 decimals"),
+]
+SECONDS_RANGE = "above 0, at most 86,400, to the millisecond"
+Seconds = Annotated[Decimal, Field(gt=0, le=MAX_SECONDS, decimal_places=3)]
+"""A duration: above 0, at most a day, to the millisecond (the artifact counts milliseconds)."""
+Percent = Annotated[
+    str | int | Decimal,
+    Field(description='A percentage such as "80%" (or the number 80): above 0%, at most 1000%, at most 2 decimals'),
+]
 
 
 class _Model(BaseModel):
@@ -30,26 +47,36 @@ class _Model(BaseModel):
 class Circuit(_Model):
     """Cool-down of a provider that keeps failing (5xx, timeout, connect)."""
 
-    failures: Annotated[int, Field(ge=0, le=1000)] = Field(5, description="Consecutive failures that open it; 0 never")
-    cooldown_s: Annotated[Decimal, Field(gt=0, le=3600)] = Field(Decimal(30), description="How long it is skipped")
+    failures: Annotated[int, Field(ge=0, le=1000)] = Field(
+        5, description="Consecutive failures that open it, 0 to 1,000; 0 never"
+    )
+    cooldown_s: Annotated[Decimal, Field(gt=0, le=3600, decimal_places=3)] = Field(
+        Decimal(30), description="Seconds it is skipped: above 0, at most 3,600, to the millisecond"
+    )
 
 
 class Gateway(_Model):
     """Settings of the gateway as a whole."""
 
     header_prefix: str = Field("X-Gatepost-", description="Prefix of the response headers the proxy adds")
-    client_deadline_s: Annotated[Decimal, Field(gt=0)] = Field(
-        Decimal(600), description="How long clients wait for an answer; fallback that can take longer warns"
+    client_deadline_s: Seconds = Field(
+        Decimal(600),
+        description=f"Seconds clients wait for an answer ({SECONDS_RANGE}); "
+        "fallback that can take longer warns",
     )
-    max_body_bytes: Annotated[int, Field(gt=0)] = Field(10 * 1024 * 1024, description="Largest request body accepted")
+    max_body_bytes: Annotated[int, Field(gt=0, le=MAX_BODY_BYTES)] = Field(
+        10 * 1024 * 1024, description="Largest request body accepted, in bytes: 1 to 64 MiB (67,108,864)"
+    )
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None
 
 
 class Timeouts(_Model):
-    connect_s: Annotated[Decimal, Field(gt=0)] = Decimal(5)
-    read_s: Annotated[Decimal, Field(gt=0)] = Decimal(60)
-    total_s: Annotated[Decimal, Field(gt=0)] = Decimal(180)
+    """Seconds, each above 0 and at most 86,400 (a day), to the millisecond."""
+
+    connect_s: Seconds = Field(Decimal(5), description=f"Seconds to connect: {SECONDS_RANGE}")
+    read_s: Seconds = Field(Decimal(60), description=f"Seconds between two reads: {SECONDS_RANGE}")
+    total_s: Seconds = Field(Decimal(180), description=f"Seconds for the whole answer: {SECONDS_RANGE}")
 
 
 class Provider(_Model):
@@ -66,12 +93,12 @@ class Provider(_Model):
 
 
 class Price(_Model):
-    """USD per 1M tokens."""
+    """USD per 1M tokens, each 0 to 5,000 with at most 6 decimals."""
 
     input: Money
     output: Money
-    cached_input: Money | None = Field(None, description="Defaults to the input price")
-    reasoning: Money | None = Field(None, description="Defaults to the output price")
+    cached_input: Money | None = Field(None, description="Defaults to the input price; same range")
+    reasoning: Money | None = Field(None, description="Defaults to the output price; same range")
 
 
 class Model(_Model):
@@ -90,7 +117,7 @@ class FallbackHop(_Model):
 class Fallback(_Model):
     on: list[str | int] = Field(description="Conditions that move to the next target: 5xx, 429, timeout, connect")
     chain: list[str | FallbackHop] = Field(description="Providers (or {provider, model}) tried after the first")
-    retries: Annotated[int, Field(ge=0, le=10)] = 0
+    retries: Annotated[int, Field(ge=0, le=10)] = Field(0, description="Retries of the same target first, 0 to 10")
 
 
 class Cache(_Model):
@@ -139,8 +166,11 @@ class Budget(_Model):
     scope: Scope
     target: str = Field("*", description='An id, or "*" for one instance per team/principal/VK')
     window: Window
-    timezone: str = "UTC"
-    limit_usd: Decimal
+    timezone: str = Field("UTC", description="An IANA zone name such as Europe/Amsterdam, not the host's localtime")
+    limit_usd: Decimal = Field(
+        description="USD per window: above 0, at most 6 decimals, and where it blocks (limit_usd times "
+        "on_breach.block) at most 9,000,000, the ledger's ceiling for one budget instance and window"
+    )
     on_breach: Breach = Breach()
     description: str | None = None
 

@@ -7,7 +7,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from compiler import compile_sources
+from compiler import compile_sources, load_diagnostics, render_text
 from policy.fmt import format_text
 from policy.loader import SourceFile, discover, read_source
 
@@ -29,6 +29,11 @@ def run_fmt(args: argparse.Namespace) -> int:
     for source in sources:
         if not source.path.endswith((".yaml", ".yml")):
             continue
+        problems = load_diagnostics(source)
+        if problems:
+            sys.stderr.write(render_text(problems, {source.path: source.text}) + "\n")
+            print(f"{source.path}: cannot format: fix what compile reports first", file=sys.stderr)
+            return EXIT_POLICY
         try:
             formatted = format_text(source.text)
         except Exception as exc:  # noqa: BLE001 - ruamel raises many kinds; the file is left alone and reported

@@ -3,9 +3,11 @@ sensible thresholds, a positive limit and a timezone that exists."""
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 from policy.models import Budget
 
@@ -13,12 +15,18 @@ from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
 from ..errors import UnreadableValue
-from ..values import parse_percent
+from ..values import decimal_places, parse_percent
 
-MICRO = Decimal("0.000001")
 LEDGER_CEILING_USD = Decimal(9_000_000)
 """The ledgers count pico-USD in signed 64-bit integers (SQLite INTEGER, and the same bound is kept
 for Redis): a block threshold above this could not be counted up to."""
+HOST_DEPENDENT_ZONES = {
+    "localtime": "it is whatever zone the host is set to",
+    "posixrules": "it is the host's default rules for POSIX TZ strings",
+    "Factory": "it is tzdata's placeholder for an unset zone",
+}
+"""Names a zoneinfo directory may hold that are not a place: a budget's windows would start at
+different times on different machines, or at no real zone's midnight."""
 
 
 def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
@@ -33,22 +41,21 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "limit_usd"),
                 hint="to stop all spend, revoke the keys instead",
             )
-        elif budget.limit_usd != budget.limit_usd.quantize(MICRO):
+        elif not (ceiling := list(_ceiling(ctx, bid, budget))) and decimal_places(budget.limit_usd) > 6:
             yield Diagnostic.of(
                 codes.INVALID_VALUE,
                 f"budget '{bid}' limit_usd {budget.limit_usd} is finer than 0.000001 USD",
                 ctx.index.value(*where, "limit_usd"),
             )
         else:
-            yield from _ceiling(ctx, bid, budget)
-        try:
-            zoneinfo.ZoneInfo(budget.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            yield from ceiling
+        if budget.timezone not in iana_zones():
             yield Diagnostic.of(
                 codes.UNKNOWN_TIMEZONE,
-                f"budget '{bid}' timezone '{budget.timezone}' is not an IANA time zone",
+                f"budget '{bid}' timezone '{budget.timezone}' is not an IANA time zone"
+                + (f": {HOST_DEPENDENT_ZONES[budget.timezone]}" if budget.timezone in HOST_DEPENDENT_ZONES else ""),
                 ctx.index.value(*where, "timezone"),
-                hint=suggest(budget.timezone, zoneinfo.available_timezones()) or "e.g. UTC, Europe/Amsterdam",
+                hint=_zone_hint(budget.timezone),
             )
         if budget.target != "*" and not _target_exists(ctx, budget):
             yield Diagnostic.of(
@@ -57,7 +64,7 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "target"),
                 hint=suggest(budget.target, _candidates(ctx, budget)),
             )
-        elif bid not in reached:
+        elif bid not in reached and not _may_reach_a_broken_key(ctx, budget):
             yield Diagnostic.of(
                 codes.BUDGET_UNREACHABLE,
                 f"budget '{bid}' applies to no virtual key ({budget.scope} '{budget.target}')",
@@ -65,6 +72,16 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 hint="a budget nobody can spend against enforces nothing; fix its scope/target or remove it",
             )
     yield from _unpriced(ctx)
+
+
+@functools.cache
+def iana_zones() -> frozenset[str]:
+    """The IANA zone names, without the host's own (`localtime`) and tzdata's placeholders."""
+    return frozenset(zoneinfo.available_timezones() - HOST_DEPENDENT_ZONES.keys())
+
+
+def _zone_hint(name: str) -> str:
+    return suggest(name, iana_zones()) or "name the zone the budget's days start in, e.g. UTC, Europe/Amsterdam"
 
 
 def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
@@ -87,13 +104,37 @@ def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         )
 
 
+def _may_reach_a_broken_key(ctx: Context, budget: Budget) -> bool:
+    """Whether a virtual key whose own errors were reported could be one the budget applies to:
+    then "applies to no virtual key" would follow from those errors, not be news."""
+    for vid, raw in _broken_keys(ctx):
+        if budget.scope == "org" or (budget.scope == "vk" and budget.target in ("*", vid)):
+            return True
+        subject = raw.get(budget.scope) if isinstance(raw, dict) else budget.target
+        if budget.scope != "vk" and subject is not None and (
+            budget.target in ("*", subject) or not isinstance(subject, str)
+        ):
+            return True
+    return False
+
+
+def _broken_keys(ctx: Context) -> Iterator[tuple[str, Any]]:
+    """The virtual keys that failed their schema, as written."""
+    written = ctx.raw.get("virtual_keys") or {}
+    for section, vid in ctx.broken:
+        if section == "virtual_keys":
+            yield vid, written.get(vid)
+
+
 def _candidates(ctx: Context, budget: Budget) -> list[str]:
     keys = ctx.policy.virtual_keys
+    written = [raw.get(budget.scope) for _, raw in _broken_keys(ctx) if isinstance(raw, dict)]
+    broken = [subject for subject in written if isinstance(subject, str)]
     if budget.scope == "team":
-        return [*ctx.policy.teams, *(vk.team for vk in keys.values() if vk.team)]
+        return [*ctx.policy.teams, *(vk.team for vk in keys.values() if vk.team), *broken]
     if budget.scope == "principal":
         members = [m for t in ctx.policy.teams.values() for m in t.members or []]
-        return [*members, *(vk.principal for vk in keys.values() if vk.principal)]
+        return [*members, *(vk.principal for vk in keys.values() if vk.principal), *broken]
     if budget.scope == "vk":
         return list(keys)
     return []
@@ -137,11 +178,14 @@ def _ceiling(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         block = parse_percent(budget.on_breach.block) or Decimal(100)
     except UnreadableValue:
         return
-    blocks_at = budget.limit_usd * block / 100
-    if blocks_at > LEDGER_CEILING_USD:
+    if budget.limit_usd > LEDGER_CEILING_USD * 100 / block:
+        if budget.limit_usd.adjusted() < 15:
+            amount = f"blocks at ${budget.limit_usd * block / 100:,.2f} per {budget.window}, above"
+        else:
+            amount = f"limit_usd {budget.limit_usd} is far above"
         yield Diagnostic.of(
             codes.INVALID_VALUE,
-            f"budget '{bid}' blocks at ${blocks_at:,.2f} per {budget.window}, above the ledger's ceiling of "
+            f"budget '{bid}' {amount} the ledger's ceiling of "
             f"${LEDGER_CEILING_USD:,.0f} for one budget instance and window",
             ctx.index.value("budgets", bid, "limit_usd"),
             hint="split it by scope (one budget per team or principal) or use a shorter window",

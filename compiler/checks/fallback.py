@@ -40,7 +40,7 @@ def _check_conditions(ctx: Context, fallback: Fallback, path: tuple[str | int, .
     for i, raw in enumerate(fallback.on):
         condition = normalise_condition(raw)
         span = ctx.index.value(*path, "on", i)
-        if condition in FALLBACK_CONDITIONS:
+        if str(raw) in FALLBACK_CONDITIONS:
             continue
         if condition in NOT_RETRYABLE or (condition.isdigit() and condition.startswith("4")):
             yield Diagnostic.of(
@@ -55,7 +55,7 @@ def _check_conditions(ctx: Context, fallback: Fallback, path: tuple[str | int, .
                 codes.INVALID_VALUE,
                 f"fallback of {owner} has unknown condition '{raw}'",
                 span,
-                hint=suggest(condition, FALLBACK_CONDITIONS) or f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
+                hint=suggest(str(raw).strip(), FALLBACK_CONDITIONS) or f"conditions are: {', '.join(FALLBACK_CONDITIONS)}",
             )
 
 

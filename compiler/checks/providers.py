@@ -29,7 +29,7 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 hint=suggest(provider.type, PROVIDER_TYPES) or f"types are: {', '.join(PROVIDER_TYPES)}",
             )
         if provider.api_key is None:
-            if provider.type not in ("mock",):
+            if provider.type in PROVIDER_TYPES and provider.type != "mock":
                 yield Diagnostic.of(
                     codes.MISSING_CREDENTIAL,
                     f"provider '{pid}' has no api_key",

@@ -25,7 +25,7 @@ POLICY = """\
 providers:
   p: {type: mock}
 models:
-  m: {providers: [p], price: {input: 1000000, output: 1000000}}
+  m: {providers: [p], price: {input: 5000, output: 5000}}
 teams:
   eng: {defaults: {models_allowed: [m]}}
 virtual_keys:
