@@ -138,7 +138,9 @@ def _excerpt(d: Diagnostic, span: Span, sources: Mapping[str, str], secrets: set
     gutter = " " * len(str(span.line))
     end = span.end_col if span.end_line == span.line and span.end_col > span.col else span.col + 1
     end = min(end, max(len(original) + 1, span.col + 1))
-    regions = [(span.col - 1, end - 1, d.secret)] if d.secret and span.end_line == span.line else []
+    # The span holds the secret as written (quoted or escaped) when the line lacks it verbatim.
+    spelled = d.secret is not None and d.secret not in original and span.end_line == span.line
+    regions = [(span.col - 1, end - 1, d.secret)] if d.secret and spelled else []
     redacted = redact_line(original, secrets, regions)
     line, col, end = redacted.text, redacted.column(span.col), redacted.column(end, end=True)
     caret = " " * (col - 1) + "^" * max(1, end - col)

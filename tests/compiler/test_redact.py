@@ -113,3 +113,19 @@ def test_a_short_literal_key_is_masked_and_a_variable_name_is_shown(tmp_path: Pa
                         "OPENAI_API_KEY")
     result = compile_policy(named, now=FIXED_NOW)
     assert "api_key: OPENAI_API_KEY" in render_text(result.diagnostics, result.sources)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif"])
+def test_a_secret_on_a_line_that_does_not_parse_is_masked(tmp_path: Path, fmt: str) -> None:
+    """The file never becomes data, so no check finds the key; its syntax error still quotes the line."""
+    key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    (tmp_path / "providers.yaml").write_text(f"providers:\n  p:\n    type: openai\n    api_key: {key}: x: y\n")
+    result = compile_policy(tmp_path, now=FIXED_NOW)
+    assert [d.code for d in result.diagnostics] == ["GP002"]
+    rendered = {"text": render_text(result.diagnostics, result.sources),
+                "json": json.dumps(render_json(result.diagnostics)),
+                "github": render_github(result.diagnostics),
+                "sarif": json.dumps(render_sarif(result.diagnostics))}[fmt]
+    assert key not in rendered
+    if fmt == "text":
+        assert "api_key: sk-p…(48 chars): x: y" in rendered
