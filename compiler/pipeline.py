@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +16,9 @@ from policy.source import Span
 
 from . import codes
 from .checks import CHECKS, LOCAL_CHECKS
-from .checks.secrets import looks_like_secret
-from .codes import BY_CODE
 from .context import Context
 from .diagnostics import Diagnostic, sort_diagnostics
+from .documents import load_error_diagnostic
 from .emit import build_artifact
 from .index import SourceIndex
 from .lower import lower
@@ -59,7 +57,7 @@ def compile_policy(root: Path, now: datetime | None = None) -> CompileResult:
         try:
             sources.append(read_source(root, path))
         except LoadError as exc:
-            diagnostics.append(_from_load_error(exc))
+            diagnostics.append(load_error_diagnostic(exc))
     result = compile_sources(sources, now, complete=not diagnostics, in_git_repository=inside_git_repository(root))
     result.diagnostics = sort_diagnostics([*diagnostics, *result.diagnostics])
     return result
@@ -103,11 +101,11 @@ def _compile_sources(
         try:
             doc = parse_dsl(source) if source.path.endswith(".gp") else parse(source)
         except LoadError as exc:
-            diagnostics.append(_from_load_error(exc, source))
+            diagnostics.append(load_error_diagnostic(exc, source))
             documents.append(Document(source, None))
             complete = False
             continue
-        diagnostics.extend(_from_load_error(p, source) for p in doc.problems)
+        diagnostics.extend(load_error_diagnostic(p, source) for p in doc.problems)
         documents.append(doc)
     texts = {s.path: s.text for s in sources}
     if not sources and not allow_empty:
@@ -157,8 +155,8 @@ def load_diagnostics(source: SourceFile) -> list[Diagnostic]:
     try:
         doc = parse_dsl(source) if source.path.endswith(".gp") else parse(source)
     except LoadError as exc:
-        return [_from_load_error(exc, source)]
-    return sort_diagnostics(_from_load_error(p, source) for p in doc.problems)
+        return [load_error_diagnostic(exc, source)]
+    return sort_diagnostics(load_error_diagnostic(p, source) for p in doc.problems)
 
 
 def _raw_dict(raw: Any) -> dict[str, Any]:
@@ -166,21 +164,6 @@ def _raw_dict(raw: Any) -> dict[str, Any]:
     if raw.gateway is not None:
         data["gateway"] = raw.gateway
     return data
-
-
-def _from_load_error(exc: LoadError, source: SourceFile | None = None) -> Diagnostic:
-    """A file that cannot be read as data is never checked for secrets, yet its diagnostic quotes
-    the line it stopped at: a secret-looking token on that line is masked like any found secret."""
-    secret = _secret_on_line(source, exc.span.line) if source is not None else None
-    return Diagnostic.of(BY_CODE[exc.code], exc.message, exc.span, hint=exc.hint, secret=secret)
-
-
-def _secret_on_line(source: SourceFile, line: int) -> str | None:
-    found = [t for t in (t.rstrip(":.") for t in _TOKEN.findall(source.line(line))) if looks_like_secret(t)]
-    return max(found, key=len) if found else None
-
-
-_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.:]{16,}")
 
 
 __all__ = ["CompileResult", "Span", "compile_policy", "compile_sources", "load_diagnostics"]
