@@ -15,7 +15,8 @@ from compiler.pipeline import CompileResult
 from compiler.redact import redact_line
 from tests.conftest import EXAMPLES, FIXED_NOW
 
-PROVIDER_KEY = "sk-proj-Xq7fJ2mR9vLc4TnB8wKd1ZpQ3sY6uH0aE5gN2kLm"
+PROVIDER_KEY = "sk-proj-" + "FakeKeyForRedactionTests" + "0123456789abcdef"
+"""Shaped like an OpenAI project key (48 characters) so the checks take it for one; made up."""
 VK_KEY = "gp-Q2VvYJcN1x8aTqWm3Lr5ZsKd7Hf0Ue9BiPo4GjXnAy"
 
 FORMATS: dict[str, Callable[[CompileResult], str]] = {
@@ -118,7 +119,7 @@ def test_a_short_literal_key_is_masked_and_a_variable_name_is_shown(tmp_path: Pa
 @pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif"])
 def test_a_secret_on_a_line_that_does_not_parse_is_masked(tmp_path: Path, fmt: str) -> None:
     """The file never becomes data, so no check finds the key; its syntax error still quotes the line."""
-    key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd"
+    key = PROVIDER_KEY
     (tmp_path / "providers.yaml").write_text(f"providers:\n  p:\n    type: openai\n    api_key: {key}: x: y\n")
     result = compile_policy(tmp_path, now=FIXED_NOW)
     assert [d.code for d in result.diagnostics] == ["GP002"]
