@@ -5,7 +5,7 @@ file's bytes and to read one back verified. It imports nothing else of Gatepost,
 depend on it without depending on each other.
 """
 
-from .canonical import canonical_json, table_revision
+from .canonical import canonical_json, canonical_parts, table_revision
 from .codec import decode, encode, encoded_parts, from_data, read, routing_table, write_to
 from .errors import ArtifactError, NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
 from .models import (
@@ -54,6 +54,7 @@ __all__ = [
     "TimeoutsSpec",
     "UnreadableArtifact",
     "canonical_json",
+    "canonical_parts",
     "decode",
     "encode",
     "encoded_parts",

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import orjson
 from pydantic import ValidationError
 
-from .canonical import canonical_json, table_revision
+from .canonical import canonical_json, canonical_parts, table_revision
 from .errors import NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
 from .models import FORMAT_VERSION, RoutingTable, SourceFileSpec, Table
 from .source_map import SourceMap
@@ -23,16 +23,16 @@ def routing_table(
     compiler_version: str, table: Table, sources: list[SourceFileSpec], source_map: SourceMap
 ) -> RoutingTable:
     """A new routing table of this format, its revision computed from `table`."""
-    table_json = canonical_json(table)
+    table_parts = canonical_parts(table)
     artifact = RoutingTable(
         format_version=FORMAT_VERSION,
         compiler_version=compiler_version,
-        revision=table_revision(table_json),
+        revision=table_revision(table_parts),
         table=table,
         sources=sources,
         source_map=source_map,
     )
-    artifact._table_json = table_json
+    artifact._table_parts = table_parts
     return artifact
 
 
@@ -43,12 +43,12 @@ def encode(artifact: RoutingTable) -> bytes:
 
 def encoded_parts(artifact: RoutingTable) -> tuple[bytes, ...]:
     """The artifact file's bytes in pieces that `encode` joins: a writer that takes them one by one
-    does not hold the table's canonical JSON twice (at 50k keys that is 480 MB)."""
-    table_json = artifact._table_json or canonical_json(artifact.table)
+    never holds the table's canonical JSON as one object (at 50k keys that is 477 MB)."""
+    table_parts = artifact._table_parts or canonical_parts(artifact.table)
     rest = canonical_json({name: value for name, value in artifact.__dict__.items() if name != "table"})
     # "table" sorts last among the artifact's keys, so it is spliced in as already encoded.
     assert rest.endswith(b"}") and max(artifact.__dict__) == "table"
-    return rest[:-1], b',"table":', table_json, b"}\n"
+    return rest[:-1], b',"table":', *table_parts, b"}\n"
 
 
 def write_to(artifact: RoutingTable, stream: BinaryIO) -> None:
@@ -96,5 +96,5 @@ def from_data(data: object, name: str = "<artifact>") -> RoutingTable:
             artifact.revision,
             revision,
         )
-    artifact._table_json = table_json
+    artifact._table_parts = (table_json,)
     return artifact

@@ -131,9 +131,9 @@ class RoutingTable(_Spec):
         "and the id of their route set); section `routes`: route set id -> requested name -> the models_allowed "
         "entry that grants it (`granted_by`: entry and line) and the line behind each target (`targets`)"
     )
-    _table_json: bytes | None = PrivateAttr(None)
-    """The canonical JSON of `table` when it was made already (for the revision), so encoding the
-    artifact does not make it twice; not part of the format."""
+    _table_parts: tuple[bytes, ...] | None = PrivateAttr(None)
+    """The canonical JSON of `table` when it was made already (for the revision), in the pieces
+    `canonical_parts` gives, so encoding the artifact does not make it twice; not part of the format."""
 
     def __eq__(self, other: object) -> bool:
         """Equal fields make equal tables, whether or not either kept its table's bytes."""

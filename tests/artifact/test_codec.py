@@ -45,11 +45,16 @@ def test_models_encode_to_the_bytes_of_their_plain_data(acme: RoutingTable) -> N
 
 
 def test_an_artifact_is_written_in_pieces_without_joining_them(acme: RoutingTable, tmp_path: Path) -> None:
-    """A writer takes the table's canonical JSON as the piece it already is (a second copy of it
-    was 480 MB at 50k keys)."""
+    """A writer takes the table's canonical JSON as the pieces it already is (a second copy of it
+    was 480 MB at 50k keys), and keys that share a route set share its piece."""
     parts = encoded_parts(acme)
     assert b"".join(parts) == encode(acme)
-    assert parts[2] is acme._table_json
+    table_parts = acme._table_parts
+    assert table_parts is not None and len(table_parts) > 1
+    assert all(a is b for a, b in zip(parts[2:-1], table_parts, strict=True))
+    assert b"".join(table_parts) == canonical_json(acme.table)
+    routes = table_parts[1::2]
+    assert len(routes) == len(acme.table.virtual_keys) > len({id(piece) for piece in routes})
     with (tmp_path / "t.json").open("wb") as fh:
         write_to(acme, fh)
     assert (tmp_path / "t.json").read_bytes() == encode(acme)
