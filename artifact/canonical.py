@@ -38,11 +38,12 @@ def canonical_parts(value: object) -> tuple[bytes, ...]:
     set once: the table's JSON, 477 MB at 50k keys, is never one object; it is hashed and written
     piece by piece (and a piece shared by many keys stays in the processor's cache while it is).
     """
-    encoder = _Encoder(route_holes=True)
+    holes: list[bytes] = []
+    encoder = _Encoder(holes)
     spaced = orjson.dumps(value, default=encoder.default, option=orjson.OPT_SORT_KEYS).split(_HOLE)
     # The holes are numbered (b"\0<n>\0"), so each piece is found by its number whatever the order
     # orjson met the keys in.
-    spaced[1::2] = [encoder.holes[int(number)] for number in spaced[1::2]]
+    spaced[1::2] = [holes[int(number)] for number in spaced[1::2]]
     return tuple(spaced)
 
 
@@ -56,11 +57,11 @@ def table_revision(table_json: bytes | Iterable[bytes]) -> str:
 
 
 class _Encoder:
-    def __init__(self, route_holes: bool = False) -> None:
+    def __init__(self, holes: list[bytes] | None = None) -> None:
         self.routes: dict[int, orjson.Fragment] = {}
         self.route_sets: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[bytes, orjson.Fragment]] = {}
-        self.holes: list[bytes] | None = [] if route_holes else None
-        """With `route_holes`, each key's routes are left out as a numbered hole and kept here."""
+        self.holes = holes
+        """Given `holes`, each key's routes are left out as a numbered hole and their JSON kept here."""
 
     def default(self, value: object) -> object:
         if type(value) is KeySpec:
