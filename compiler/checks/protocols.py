@@ -109,8 +109,8 @@ class _Affected:
     keys: int = 0
     last_key: str = ""
 
-    def add(self, vid: str) -> None:
-        self.routes += 1
+    def add(self, vid: str, routes: int) -> None:
+        self.routes += routes
         if vid != self.last_key:
             self.keys += 1
             self.last_key = vid
@@ -130,26 +130,53 @@ class _Affected:
         return " through this fallback hop" if self.example.by_hop else ""
 
 
+@dataclass
+class _Setting:
+    """The crossings of one route set that one setting makes, of one kind (to gemini or not): what
+    each key with that route set adds to the setting's `_Affected`."""
+
+    gemini: bool
+    where: Path
+    example: _Crossing
+    routes: int = 0
+
+
+def _by_setting(crossings: list[_Crossing]) -> list[_Setting]:
+    """A route set's crossings grouped by the setting that makes them, in the order the settings
+    first occur, so a key adds each setting's routes at once (at 10k keys that was 163,000 adds)."""
+    found: dict[tuple[bool, Path], _Setting] = {}
+    for crossing in crossings:
+        gemini = "gemini" in crossing.protocols
+        setting = found.get((gemini, crossing.where))
+        if setting is None:
+            setting = found[(gemini, crossing.where)] = _Setting(gemini, crossing.where, crossing)
+        setting.routes += 1
+    return list(found.values())
+
+
 def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     """One diagnostic per setting that makes routes cross, at that setting's line: a profile's
     fallback hop crosses on every route of every key that inherits it, so it is reported once,
     with how many routes and keys it affects and one of them as an example."""
-    by_routes: dict[int, list[_Crossing]] = {}
+    by_routes: dict[int, list[_Setting]] = {}
     memo: dict[int, _RouteCrossing] = {}
     gemini: dict[Path, _Affected] = {}
     uncached: dict[Path, _Affected] = {}
     for vid, resolved in sorted(ctx.resolved.keys.items()):
-        crossings = by_routes.get(id(resolved.routes))
-        if crossings is None:
-            crossings = by_routes[id(resolved.routes)] = _crossings(ctx, resolved, memo)
-        if not crossings:
+        settings = by_routes.get(id(resolved.routes))
+        if settings is None:
+            settings = by_routes[id(resolved.routes)] = _by_setting(_crossings(ctx, resolved, memo))
+        if not settings:
             continue
         cache = resolved.settings.cache
         caches = cache is None or cache.value.mode not in ("force", "disable")
-        for crossing in crossings:
-            found = gemini if "gemini" in crossing.protocols else uncached if caches else None
+        for setting in settings:
+            found = gemini if setting.gemini else uncached if caches else None
             if found is not None:
-                found.setdefault(crossing.where, _Affected(vid, crossing)).add(vid)
+                affected = found.get(setting.where)
+                if affected is None:
+                    affected = found[setting.where] = _Affected(vid, setting.example)
+                affected.add(vid, setting.routes)
     for where, affected in gemini.items():
         first = affected.example
         if first.by_alias:
