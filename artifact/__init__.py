@@ -18,12 +18,15 @@ from .models import (
     ModelSpec,
     PriceSpec,
     ProviderSpec,
+    RouteSet,
     RouteSpec,
     RoutingTable,
     SourceFileSpec,
     Table,
     TargetSpec,
     TimeoutsSpec,
+    route_set,
+    sharing_field_names,
 )
 from .source_map import GrantLine, KeyLines, RouteLines, SourceMap
 
@@ -44,6 +47,7 @@ __all__ = [
     "ProviderSpec",
     "RevisionMismatch",
     "RouteLines",
+    "RouteSet",
     "RouteSpec",
     "RoutingTable",
     "SchemaMismatch",
@@ -60,7 +64,9 @@ __all__ = [
     "encoded_parts",
     "from_data",
     "read",
+    "route_set",
     "routing_table",
+    "sharing_field_names",
     "table_revision",
     "write_to",
 ]

@@ -7,9 +7,10 @@ milliseconds, thresholds integers of basis points (8000 = 80%).
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidatorFunctionWrapHandler, WrapValidator
 
 from .source_map import SourceMap
 
@@ -75,6 +76,24 @@ class RouteSpec(_Spec):
     retries: int
 
 
+class RouteSet(dict[str, RouteSpec]):
+    """A key's routes, validated once for every key that has them (see `route_set`): a key's
+    `routes` takes it as it is instead of copying it, so thousands of keys of one profile hold
+    one dict of routes, not one each."""
+
+
+_ROUTES: TypeAdapter[dict[str, RouteSpec]] = TypeAdapter(dict[str, RouteSpec])
+
+
+def route_set(routes: Mapping[str, RouteSpec]) -> RouteSet:
+    """`routes` validated as a key's routes, to be shared by the keys that have them."""
+    return RouteSet(_ROUTES.validate_python(routes))
+
+
+def _validated_once(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    return value if type(value) is RouteSet else handler(value)
+
+
 class CacheSpec(_Spec):
     mode: Literal["respect", "disable", "force"]
     allow_override: bool
@@ -90,7 +109,25 @@ class KeySpec(_Spec):
     profile: str | None
     cache: CacheSpec
     budgets: list[str]
-    routes: dict[str, RouteSpec]
+    routes: Annotated[dict[str, RouteSpec], WrapValidator(_validated_once)]
+
+
+S = TypeVar("S", bound=_Spec)
+_FIELD_NAMES: dict[type[_Spec], set[str]] = {}
+
+
+def sharing_field_names(spec: S) -> S:
+    """`spec`, its set of fields set shared with every spec of its type.
+
+    Pydantic gives each instance a set of the fields it was given, 728 bytes for a key or a budget
+    instance, twice their fields; every field of a spec is required, so the sets are all equal, and
+    a table of 50k keys has 150k such specs. Specs are frozen: the set is never added to."""
+    names = _FIELD_NAMES.get(type(spec))
+    if names is None:
+        names = _FIELD_NAMES[type(spec)] = set(type(spec).model_fields)
+    if spec.__pydantic_fields_set__ == names:
+        object.__setattr__(spec, "__pydantic_fields_set__", names)
+    return spec
 
 
 class BudgetSpec(_Spec):

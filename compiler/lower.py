@@ -19,10 +19,13 @@ from artifact import (
     ModelSpec,
     PriceSpec,
     ProviderSpec,
+    RouteSet,
     RouteSpec,
     Table,
     TargetSpec,
     TimeoutsSpec,
+    route_set,
+    sharing_field_names,
 )
 from policy.models import FALLBACK_CONDITIONS, Budget, Cache, Circuit, Model, PolicyDocument, Provider, Timeouts
 
@@ -91,7 +94,7 @@ def _budgets(policy: PolicyDocument, resolved: Resolved) -> dict[str, BudgetSpec
     """One instance per target of each budget (a `target: '*'` budget has one per team, principal or key)."""
     limits = {bid: _limits(budget) for bid, budget in policy.budgets.items()}
     return {
-        inst_id: BudgetSpec(budget=inst.budget, target=inst.target, **limits[inst.budget])
+        inst_id: sharing_field_names(BudgetSpec(budget=inst.budget, target=inst.target, **limits[inst.budget]))
         for inst_id, inst in resolved.budget_instances.items()
     }
 
@@ -113,7 +116,7 @@ def _limits(budget: Budget) -> dict[str, Any]:
 def _key(rk: ResolvedKey, shared: _Shared) -> KeySpec:
     vk = rk.key
     cache = rk.settings.cache.value if rk.settings.cache else Cache()
-    return KeySpec(
+    spec = KeySpec(
         status=vk.status,
         expires_at=vk.expires_at.isoformat() if vk.expires_at else None,
         principal=vk.principal,
@@ -124,6 +127,7 @@ def _key(rk: ResolvedKey, shared: _Shared) -> KeySpec:
         budgets=rk.budgets,
         routes=shared.routes_of(rk),
     )
+    return sharing_field_names(spec)
 
 
 class _Shared:
@@ -131,14 +135,15 @@ class _Shared:
 
     def __init__(self, policy: PolicyDocument) -> None:
         self.policy = policy
-        self.by_set: dict[int, dict[str, RouteSpec]] = {}
+        self.by_set: dict[int, RouteSet] = {}
         self.routes: dict[tuple[object, ...], RouteSpec] = {}
         self.by_route: dict[tuple[int, tuple[str, ...], int], RouteSpec] = {}
         self.targets: dict[tuple[str, str], TargetSpec] = {}
         self.caches: dict[tuple[str, bool, bool], CacheSpec] = {}
 
-    def routes_of(self, rk: ResolvedKey) -> dict[str, RouteSpec]:
-        """The key's routes; keys with the same effective settings share one resolved route set."""
+    def routes_of(self, rk: ResolvedKey) -> RouteSet:
+        """The key's routes; keys with the same effective settings share one resolved route set,
+        and so one validated `RouteSet`."""
         found = self.by_set.get(id(rk.routes))
         if found is None:
             fallback = rk.settings.fallback.value if rk.settings.fallback else None
@@ -146,9 +151,9 @@ class _Shared:
                 {normalise_condition(c) for c in fallback.on} if fallback else set(), key=FALLBACK_CONDITIONS.index
             ))
             retries = fallback.retries if fallback else 0
-            found = self.by_set[id(rk.routes)] = {
-                name: self.shared_route(route, conditions, retries) for name, route in rk.routes.items()
-            }
+            found = self.by_set[id(rk.routes)] = route_set(
+                {name: self.shared_route(route, conditions, retries) for name, route in rk.routes.items()}
+            )
         return found
 
     def shared_route(self, route: Route, conditions: tuple[str, ...], retries: int) -> RouteSpec:

@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from artifact import (
     ArtifactError,
+    KeySpec,
     NotARoutingTable,
     NotJSON,
     RevisionMismatch,
+    RouteSet,
     RoutingTable,
     SchemaMismatch,
     UnreadableArtifact,
@@ -21,6 +24,7 @@ from artifact import (
     encode,
     encoded_parts,
     read,
+    route_set,
     table_revision,
     write_to,
 )
@@ -99,3 +103,27 @@ def test_a_source_map_with_lines_the_format_does_not_have_is_refused(acme: Routi
     data["source_map"]["virtual_keys"]["vk-alice-codex"]["colour"] = "blue"
     with pytest.raises(SchemaMismatch, match="source_map.virtual_keys.vk-alice-codex.colour"):
         decode(json.dumps(data).encode())
+
+
+def test_keys_with_the_same_routes_hold_one_validated_route_set(acme: RoutingTable) -> None:
+    """A compile validates a route set once for all the keys that have it and they share it, as
+    they share the set of field names pydantic keeps per spec: at 50k keys a dict of routes and
+    a set of names per key were ~100 MB."""
+    keys = list(acme.table.virtual_keys.values())
+    sets = {id(key.routes) for key in keys}
+    assert all(isinstance(key.routes, RouteSet) for key in keys) and len(sets) < len(keys)
+    assert len({id(key.__pydantic_fields_set__) for key in keys}) == 1
+    assert len({id(b.__pydantic_fields_set__) for b in acme.table.budgets.values()}) == 1
+    read_back = decode(encode(acme))
+    assert read_back == acme and not isinstance(next(iter(read_back.table.virtual_keys.values())).routes, RouteSet)
+
+
+def test_only_a_validated_route_set_is_taken_as_it_is(acme: RoutingTable) -> None:
+    key = next(iter(acme.table.virtual_keys.values()))
+    fields = dict(key.__dict__)
+    assert KeySpec(**fields).routes is key.routes
+    fields["routes"] = {"gpt-4o": {"model": "gpt-4o"}}
+    with pytest.raises(ValidationError, match="routes.gpt-4o.alias_chain"):
+        KeySpec(**fields)
+    with pytest.raises(ValidationError, match="gpt-4o.alias_chain"):
+        route_set(fields["routes"])
