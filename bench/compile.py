@@ -101,12 +101,16 @@ def child(root: Path) -> None:
     from artifact import write_to
     from compiler import compile_policy
 
+    target = root.parent / f"{root.name}.routing-table.json"
+    # A compile writes a new file (`policy compile -o` writes a temporary one and renames it); the
+    # previous run's artifact is removed before the clock starts: truncating it dropped its 95-477 MB
+    # from the page cache inside the timed write (0.03-0.07 s at 10k, 0.1-0.18 s at 50k).
+    target.unlink(missing_ok=True)
     start, cpu_start = time.perf_counter(), time.process_time()
     result = compile_policy(root)
     if result.artifact is None:
         sys.stderr.write("\n".join(f"{d.code} {d.span} {d.message}" for d in result.errors[:20]) + "\n")
         raise SystemExit(1)
-    target = root.parent / f"{root.name}.routing-table.json"
     with target.open("wb") as fh:
         write_to(result.artifact, fh)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
