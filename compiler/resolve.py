@@ -89,7 +89,7 @@ class Resolved:
 
 
 def is_glob(pattern: str) -> bool:
-    return any(c in GLOB_CHARS for c in pattern)
+    return not GLOB_CHARS.isdisjoint(pattern)
 
 
 def profile_chain(policy: PolicyDocument, start: str | None) -> tuple[list[str], bool]:

@@ -13,7 +13,7 @@ from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, Related, suggest
 from ..naming import describe
-from ..resolve import hop_of, serves
+from ..resolve import ResolvedKey, hop_of, serves
 from ..values import normalise_condition
 
 NOT_RETRYABLE = {"4xx", "400", "401", "403", "404", "409", "413", "422"}
@@ -134,18 +134,18 @@ def _hops_beyond_access(ctx: Context) -> Iterator[Diagnostic]:
     decision, allowed, but told once per settings line with every active key it reaches."""
     reached: dict[tuple[Path, int, str, str], list[str]] = {}
     grants: dict[tuple[Path, int, str, str], dict[Path, None]] = {}
+    by_routes: dict[int, list[tuple[int, str, str]]] = {}
     for vid, resolved in ctx.resolved.keys.items():
         fallback = resolved.settings.fallback
         if fallback is None or resolved.key.status != "active" or resolved.settings.models_allowed is None:
             continue
-        for route in resolved.routes.values():
-            for target in route.targets:
-                if target.hop is None or target.model in resolved.allowed:
-                    continue
-                key = (fallback.path, target.hop, target.provider, target.model)
-                if vid not in reached.setdefault(key, []):
-                    reached[key].append(vid)
-                grants.setdefault(key, {})[resolved.settings.models_allowed.path] = None
+        hops = by_routes.get(id(resolved.routes))
+        if hops is None:
+            hops = by_routes[id(resolved.routes)] = _hops_past_allowed(resolved)
+        for hop, provider, model in hops:
+            key = (fallback.path, hop, provider, model)
+            reached.setdefault(key, []).append(vid)
+            grants.setdefault(key, {})[resolved.settings.models_allowed.path] = None
     for (path, i, provider, model), vids in sorted(reached.items(), key=lambda item: item[0]):
         yield Diagnostic.of(
             codes.FALLBACK_BEYOND_ACCESS,
@@ -160,6 +160,17 @@ def _hops_beyond_access(ctx: Context) -> Iterator[Diagnostic]:
                 if (span := ctx.index.value(*grant)) is not None
             ],
         )
+
+
+def _hops_past_allowed(resolved: ResolvedKey) -> list[tuple[int, str, str]]:
+    """The hops (index, provider, model) of a key's routes that answer with a model it may not
+    request, each once; keys with the same route set have the same allowed models (see resolve)."""
+    found: dict[tuple[int, str, str], None] = {}
+    for route in resolved.routes.values():
+        for target in route.targets:
+            if target.hop is not None and target.model not in resolved.allowed:
+                found[(target.hop, target.provider, target.model)] = None
+    return list(found)
 
 
 def _keys(path: Path, vids: list[str]) -> str:

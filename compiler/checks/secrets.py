@@ -95,12 +95,17 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+SECRET_MIN_LENGTH = 20
+
+
 def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
     """Any string value anywhere in the policy that looks like a credential."""
-    for path, text in _strings(ctx.raw, ()):
+    found: list[tuple[Path, str]] = []
+    _long_strings(ctx.raw, [], found)
+    for path, text in found:
         if path[-1] in SECRET_FIELDS or (len(path) == 3 and path[0] == "providers" and path[2] == "api_key"):
             continue
-        if len(text) >= 20 and looks_like_secret(text):
+        if looks_like_secret(text):
             yield Diagnostic.of(
                 codes.PLAINTEXT_SECRET,
                 "this value looks like a credential; secrets never belong in the policy repository",
@@ -111,13 +116,15 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
-def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    if isinstance(value, str):
-        if path:
-            yield path, value
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            yield from _strings(child, (*path, key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _strings(child, (*path, i))
+def _long_strings(value: Any, path: list[str | int], out: list[tuple[Path, str]]) -> None:
+    """Every string of at least `SECRET_MIN_LENGTH` characters below `value`, with its path, in
+    document order. A path is made only for such a string: most values of a policy are shorter."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        if isinstance(child, str):
+            if len(child) >= SECRET_MIN_LENGTH:
+                out.append(((*path, key), child))
+        elif isinstance(child, (dict, list)):
+            path.append(key)
+            _long_strings(child, path, out)
+            path.pop()
