@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import orjson
 from pydantic import BaseModel
 
-from .models import KeySpec, RouteSpec
+from .models import KeySpec, RouteSet, RouteSpec
 
 _HOLE = b"\x00"
 """Marks where a key's routes go in `canonical_parts`: orjson writes a NUL in a string as `\\u0000`,
@@ -60,6 +60,7 @@ class _Encoder:
     def __init__(self, holes: list[bytes] | None = None) -> None:
         self.routes: dict[int, orjson.Fragment] = {}
         self.route_sets: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[bytes, orjson.Fragment]] = {}
+        self.shared_sets: dict[int, tuple[bytes, orjson.Fragment]] = {}
         self.holes = holes
         """Given `holes`, each key's routes are left out as a numbered hole and their JSON kept here."""
 
@@ -83,12 +84,17 @@ class _Encoder:
         return encoded
 
     def route_set(self, routes: dict[str, RouteSpec]) -> orjson.Fragment:
-        """A key's routes, encoded once for every key whose routes are the same route objects by the same names."""
-        memo = (tuple(routes), tuple(map(id, routes.values())))
-        encoded = self.route_sets.get(memo)
+        """A key's routes, encoded once for every key whose routes are the same route objects by the
+        same names; keys a compile gave one `RouteSet` are told by its identity alone."""
+        encoded = self.shared_sets.get(id(routes)) if type(routes) is RouteSet else None
         if encoded is None:
-            json = orjson.dumps(routes, default=self.default, option=orjson.OPT_SORT_KEYS)
-            encoded = self.route_sets[memo] = (json, orjson.Fragment(json))
+            memo = (tuple(routes), tuple(map(id, routes.values())))
+            encoded = self.route_sets.get(memo)
+            if encoded is None:
+                json = orjson.dumps(routes, default=self.default, option=orjson.OPT_SORT_KEYS)
+                encoded = self.route_sets[memo] = (json, orjson.Fragment(json))
+            if type(routes) is RouteSet:
+                self.shared_sets[id(routes)] = encoded
         if self.holes is None:
             return encoded[1]
         self.holes.append(encoded[0])

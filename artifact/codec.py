@@ -7,6 +7,8 @@ so a truncated, hand-edited or foreign file is refused before it can decide a si
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,9 +54,44 @@ def encoded_parts(artifact: RoutingTable) -> tuple[bytes, ...]:
 
 
 def write_to(artifact: RoutingTable, stream: BinaryIO) -> None:
-    """Write the artifact file's bytes to `stream`, as `encode` gives them."""
-    for part in encoded_parts(artifact):
-        stream.write(part)
+    """Write the artifact file's bytes to `stream`, as `encode` gives them.
+
+    To a regular file, its thousands of pieces go a thousand to a system call (`os.writev`): one
+    write per piece cost a third of the time at 10k keys."""
+    parts = encoded_parts(artifact)
+    fd = _regular_file(stream)
+    if fd is None:
+        for part in parts:
+            stream.write(part)
+        return
+    stream.flush()
+    for start in range(0, len(parts), _PIECES_PER_WRITE):
+        _write_all(fd, list(parts[start : start + _PIECES_PER_WRITE]))
+
+
+_PIECES_PER_WRITE = 1024
+"""At most IOV_MAX buffers per `os.writev`: 1024 on Linux, the least POSIX allows."""
+
+
+def _regular_file(stream: BinaryIO) -> int | None:
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
+def _write_all(fd: int, pieces: list[bytes | memoryview]) -> None:
+    """Write every piece, going on after a write that took only some of them."""
+    while pieces:
+        written = os.writev(fd, pieces)
+        done = 0
+        while done < len(pieces) and written >= len(pieces[done]):
+            written -= len(pieces[done])
+            done += 1
+        pieces = pieces[done:]
+        if pieces and written:
+            pieces[0] = memoryview(pieces[0])[written:]
 
 
 def read(path: Path) -> RoutingTable:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,26 @@ def test_only_a_validated_route_set_is_taken_as_it_is(acme: RoutingTable) -> Non
         KeySpec(**fields)
     with pytest.raises(ValidationError, match="gpt-4o.alias_chain"):
         route_set(fields["routes"])
+
+
+def test_a_file_takes_the_pieces_a_thousand_to_a_write_whatever_each_write_takes(
+    acme: RoutingTable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regular file gets the pieces by `os.writev`, which may write fewer bytes than it was
+    given: here never more than 100, so most writes end inside a piece."""
+    real_writev = os.writev
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:
+        calls.append(len(buffers))
+        return real_writev(fd, [b"".join(bytes(b) for b in buffers)[:100]])
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    with (tmp_path / "t.json").open("wb") as fh:
+        write_to(acme, fh)
+    assert (tmp_path / "t.json").read_bytes() == encode(acme)
+    assert len(calls) > 1 and max(calls) <= 1024
+    writes = len(calls)
+    stream = io.BytesIO()
+    write_to(acme, stream)
+    assert stream.getvalue() == encode(acme) and len(calls) == writes
