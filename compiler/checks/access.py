@@ -112,12 +112,20 @@ def _pinned(ctx: Context, alias: str, target: str, span: Span | None) -> Iterato
 
 
 def _per_key(ctx: Context, names: set[str]) -> Iterator[Diagnostic]:
+    """Each problem of a key's aliases once, on the first key that has it.
+
+    Keys with the same settings share their alias resolutions (see resolve), and everything a
+    problem is told apart by (the alias's line, the allowed list's) is part of those settings: after
+    the first key of a shared resolution, the others would only repeat what was reported."""
     policy = ctx.policy
     reported: set[tuple[object, ...]] = set()
+    seen: set[int] = set()
     for vid, resolved in ctx.resolved.keys.items():
+        if id(resolved.aliases) in seen:
+            continue
+        seen.add(id(resolved.aliases))
         for name, res in resolved.aliases.items():
             source = resolved.settings.aliases[name].path
-            span = ctx.index.value(*source)
             if res.cycle:
                 loop = _alias_loop(resolved.settings.aliases, res.chain)
                 cycle = ("cycle", frozenset((n, resolved.settings.aliases[n].path) for n in loop))
@@ -148,7 +156,7 @@ def _per_key(ctx: Context, names: set[str]) -> Iterator[Diagnostic]:
                     codes.ALIAS_WIDENS_ACCESS,
                     f"alias '{name}' leads to '{res.model}', which virtual key '{vid}' may not call; "
                     "an alias can rename a model, never widen access",
-                    span,
+                    ctx.index.value(*source),
                     hint=f"add '{res.model}' to models_allowed or remove the alias",
                     related=[Related(allowed_span, f"models_allowed for '{vid}'")] if allowed_span else [],
                 )
