@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from policy.models import Budget, Cache, Fallback, FallbackHop, PolicyDocument, Settings, VirtualKey
 from policy.source import Path
@@ -62,7 +62,7 @@ class Route:
     pinned_by: Path | None = None  # the alias that chose the first target's provider
 
 
-@dataclass
+@dataclass(slots=True)
 class ResolvedKey:
     id: str
     key: VirtualKey
@@ -75,8 +75,10 @@ class ResolvedKey:
     budgets: list[str]
 
 
-@dataclass(frozen=True)
-class BudgetInstance:
+class BudgetInstance(NamedTuple):
+    """One budget's instance for a team, principal or key (or the budget itself): one per key
+    of a `target: '*'` budget of keys, 100k at 50k keys, so a tuple rather than an object."""
+
     id: str
     budget: str
     target: str
@@ -216,21 +218,18 @@ def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> tup
 def resolve(policy: PolicyDocument) -> Resolved:
     keys: dict[str, ResolvedKey] = {}
     instances: dict[str, BudgetInstance] = {}
-    inherited: dict[tuple[str | None, str | None], tuple[list[str], bool, Effective]] = {}
+    inherited: dict[tuple[str | None, str | None], tuple[list[str], bool, Effective, tuple[object, ...]]] = {}
     route_cache: dict[tuple[object, ...], tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
     model_routes: dict[tuple[object, ...], Route] = {}
     for vk_id, vk in policy.virtual_keys.items():
         base = inherited.get((vk.extends, vk.team))
         if base is None:
             profiles, cycle = profile_chain(policy, vk.extends)
-            base = inherited[(vk.extends, vk.team)] = (
-                profiles,
-                cycle,
-                effective_settings(_levels(policy, vk_id, vk, profiles)[1:]),
-            )
-        profiles, cycle, inherited_settings = base
+            settings = effective_settings(_levels(policy, vk_id, vk, profiles)[1:])
+            base = inherited[(vk.extends, vk.team)] = (profiles, cycle, settings, _settings_key(settings))
+        profiles, cycle, inherited_settings, inherited_key = base
         eff = _overlay(inherited_settings, vk, ("virtual_keys", vk_id))
-        cache_key = _settings_key(eff)
+        cache_key = inherited_key if eff is inherited_settings else _settings_key(eff)
         cached = route_cache.get(cache_key)
         if cached is None:
             allowed = expand_allowed(policy, eff)
