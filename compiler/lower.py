@@ -136,6 +136,7 @@ class _Shared:
     def __init__(self, policy: PolicyDocument) -> None:
         self.policy = policy
         self.by_set: dict[int, RouteSet] = {}
+        self.sets: dict[tuple[tuple[str, ...], tuple[int, ...]], RouteSet] = {}
         self.routes: dict[tuple[object, ...], RouteSpec] = {}
         self.by_route: dict[tuple[int, tuple[str, ...], int], RouteSpec] = {}
         self.targets: dict[tuple[str, str], TargetSpec] = {}
@@ -151,9 +152,17 @@ class _Shared:
                 {normalise_condition(c) for c in fallback.on} if fallback else set(), key=FALLBACK_CONDITIONS.index
             ))
             retries = fallback.retries if fallback else 0
-            found = self.by_set[id(rk.routes)] = route_set(
-                {name: self.shared_route(route, conditions, retries) for name, route in rk.routes.items()}
-            )
+            routes = {name: self.shared_route(route, conditions, retries) for name, route in rk.routes.items()}
+            found = self.by_set[id(rk.routes)] = self.shared_set(routes)
+        return found
+
+    def shared_set(self, routes: dict[str, RouteSpec]) -> RouteSet:
+        """`routes` validated once however many resolved route sets lower to them: keys whose aliases
+        were written on lines of their own resolve to route sets of their own, with the same routes."""
+        memo = (tuple(routes), tuple(map(id, routes.values())))
+        found = self.sets.get(memo)
+        if found is None:
+            found = self.sets[memo] = route_set(routes)
         return found
 
     def shared_route(self, route: Route, conditions: tuple[str, ...], retries: int) -> RouteSpec:
