@@ -11,14 +11,14 @@ codex- for OpenAI, claude- for Anthropic, gemini- for Gemini); a name like `fast
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from policy.source import Path
 
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic
-from ..resolve import PROTOCOLS, ResolvedKey, Route
+from ..resolve import PROTOCOLS, ResolvedKey, Route, Target
 
 NAMED_PROTOCOLS = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-"), "openai"),
@@ -45,9 +45,9 @@ def _requested_protocol(ctx: Context, route: Route) -> str | None:
     return None
 
 
-def _protocols(ctx: Context, route: Route) -> list[str]:
+def _protocols(ctx: Context, targets: list[Target]) -> list[str]:
     found = []
-    for target in route.targets:
+    for target in targets:
         provider = ctx.policy.providers.get(target.provider)
         protocol = PROTOCOLS.get(provider.type) if provider is not None else None
         if protocol is not None and protocol != "mock" and protocol not in found:
@@ -71,23 +71,32 @@ _RouteCrossing = tuple[tuple[str, ...], bool, Path] | None
 of the setting that did; None when the route stays in one protocol."""
 
 
-def _crossings(ctx: Context, resolved: ResolvedKey, memo: dict[int, _RouteCrossing]) -> list[_Crossing]:
-    """Route sets that differ only in an alias share their models' route objects (see resolve), so
-    each route's crossing is worked out once, by identity."""
-    found = []
-    for name, route in sorted(resolved.routes.items()):
-        if id(route) in memo:
-            crossing = memo[id(route)]
+class _Memo:
+    """Each route's crossing worked out once. Route sets that differ only in an alias share their
+    models' route objects (see resolve), known by identity; an alias's route is a route set's own,
+    and is known by what its crossing depends on, the same for every key of a profile's alias."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.by_id: dict[int, _RouteCrossing] = {}
+        self.by_content: dict[tuple[object, ...], _RouteCrossing] = {}
+
+    def crossing(self, resolved: ResolvedKey, route: Route) -> _RouteCrossing:
+        if id(route) in self.by_id:
+            return self.by_id[id(route)]
+        fallback = resolved.settings.fallback
+        content = (route.requested, bool(route.alias_chain), tuple(route.targets), route.source,
+                   fallback.path if fallback is not None else None)
+        if content in self.by_content:
+            crossing = self.by_content[content]
         else:
-            crossing = memo[id(route)] = _route_crossing(ctx, resolved, route)
-        if crossing is not None:
-            protocols, by_alias, where = crossing
-            found.append(_Crossing(name, protocols, by_alias, where != route.source, where))
-    return found
+            crossing = self.by_content[content] = _route_crossing(self.ctx, resolved, route)
+        self.by_id[id(route)] = crossing
+        return crossing
 
 
 def _route_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> _RouteCrossing:
-    protocols = _protocols(ctx, route)
+    protocols = _protocols(ctx, route.targets)
     asked = _requested_protocol(ctx, route)
     by_alias = asked is not None and bool(protocols) and asked not in protocols
     if asked is not None and by_alias:
@@ -141,15 +150,21 @@ class _Setting:
     routes: int = 0
 
 
-def _by_setting(crossings: list[_Crossing]) -> list[_Setting]:
-    """A route set's crossings grouped by the setting that makes them, in the order the settings
-    first occur, so a key adds each setting's routes at once (at 10k keys that was 163,000 adds)."""
+def _by_setting(resolved: ResolvedKey, memo: _Memo) -> list[_Setting]:
+    """A route set's crossing routes grouped by the setting that makes them, in the order the
+    settings first occur among its routes by name, so a key adds each setting's routes at once
+    (at 10k keys that was 163,000 adds); the first route of each is its example."""
     found: dict[tuple[bool, Path], _Setting] = {}
-    for crossing in crossings:
-        gemini = "gemini" in crossing.protocols
-        setting = found.get((gemini, crossing.where))
+    for name, route in sorted(resolved.routes.items()):
+        crossing = memo.crossing(resolved, route)
+        if crossing is None:
+            continue
+        protocols, by_alias, where = crossing
+        gemini = "gemini" in protocols
+        setting = found.get((gemini, where))
         if setting is None:
-            setting = found[(gemini, crossing.where)] = _Setting(gemini, crossing.where, crossing)
+            example = _Crossing(name, protocols, by_alias, where != route.source, where)
+            setting = found[(gemini, where)] = _Setting(gemini, where, example)
         setting.routes += 1
     return list(found.values())
 
@@ -159,13 +174,13 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     fallback hop crosses on every route of every key that inherits it, so it is reported once,
     with how many routes and keys it affects and one of them as an example."""
     by_routes: dict[int, list[_Setting]] = {}
-    memo: dict[int, _RouteCrossing] = {}
+    memo = _Memo(ctx)
     gemini: dict[Path, _Affected] = {}
     uncached: dict[Path, _Affected] = {}
     for vid, resolved in sorted(ctx.resolved.keys.items()):
         settings = by_routes.get(id(resolved.routes))
         if settings is None:
-            settings = by_routes[id(resolved.routes)] = _by_setting(_crossings(ctx, resolved, memo))
+            settings = by_routes[id(resolved.routes)] = _by_setting(resolved, memo)
         if not settings:
             continue
         cache = resolved.settings.cache
@@ -212,7 +227,7 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
 def _source_of_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> Path:
     """The alias or fallback hop that brought the first target of another protocol."""
     settings = resolved.settings
-    first = _protocols(ctx, replace(route, targets=route.targets[:1]))
+    first = _protocols(ctx, route.targets[:1])
     for target in route.targets[1:]:
         provider = ctx.policy.providers.get(target.provider)
         if provider is not None and PROTOCOLS.get(provider.type) not in (*first, "mock"):
