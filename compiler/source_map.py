@@ -17,7 +17,7 @@ from policy.models import PolicyDocument
 from policy.source import Path
 
 from .index import SourceIndex
-from .resolve import Effective, Resolved, Route, Target
+from .resolve import Effective, Resolved, ResolvedKey, Route, Target
 
 Line = Callable[..., str | None]
 
@@ -45,45 +45,78 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
     if policy.gateway is not None:
         result["gateway"] = {"gateway": line("gateway")}
     keys: dict[str, KeyLines] = {}
-    route_sets: dict[str, dict[str, RouteLines]] = {}
-    set_ids: dict[int, str] = {}
-    route_lines: dict[tuple[int, object], RouteLines] = {}
+    route_sets = _RouteSets(policy, line)
+    inherited: dict[tuple[int, int], KeyLines] = {}
     for vid, rk in resolved.keys.items():
-        entry: KeyLines = {"self": line("virtual_keys", vid)}
+        # Keys without settings of their own share their effective settings and routes (see resolve).
+        settings = inherited.get((id(rk.settings), id(rk.routes)))
+        if settings is None:
+            settings = inherited[(id(rk.settings), id(rk.routes))] = _settings(rk, setting_line, route_sets)
+        entry = settings.copy()
+        entry["self"] = line("virtual_keys", vid)
         status = index.keys.get(("virtual_keys", vid, "status"))
         if status is not None:
             entry["status"] = status.short
         expires_at = index.keys.get(("virtual_keys", vid, "expires_at"))
         if expires_at is not None:
             entry["expires_at"] = expires_at.short
-        eff = rk.settings
-        if eff.models_allowed is not None:
-            entry["models_allowed"] = setting_line(eff.models_allowed.path)
-        if eff.fallback is not None:
-            entry["fallback"] = setting_line(eff.fallback.path)
-        if eff.cache is not None:
-            entry["cache"] = setting_line(eff.cache.path)
-        aliases = {name: setting_line(s.path) for name, s in eff.aliases.items() if name in rk.routes}
-        if aliases:
-            entry["model_aliases"] = aliases
-        if rk.routes:
-            set_id = set_ids.get(id(rk.routes))
-            if set_id is None:
-                routes: dict[str, RouteLines] = {}
-                for name, route in rk.routes.items():
-                    # Route sets share the route objects of their models (see resolve), so their lines once.
-                    memo = (id(route), eff.fallback.path if eff.fallback else None)
-                    lines = route_lines.get(memo)
-                    if lines is None:
-                        lines = route_lines[memo] = _route(policy, eff, route, line)
-                    routes[name] = lines
-                set_id = set_ids[id(rk.routes)] = hashlib.sha256(canonical_json(routes)).hexdigest()[:16]
-                route_sets[set_id] = routes
-            entry["routes"] = set_id
         keys[vid] = entry
     result["virtual_keys"] = keys
-    result["routes"] = route_sets
+    result["routes"] = route_sets.by_id
     return result
+
+
+def _settings(rk: ResolvedKey, setting_line: Callable[[Path], str | None], route_sets: _RouteSets) -> KeyLines:
+    """The lines of a key's settings and the id of its route set, the same for every key with the
+    same effective settings and routes; its own line is the key's to fill in."""
+    eff = rk.settings
+    entry: KeyLines = {"self": None}
+    if eff.models_allowed is not None:
+        entry["models_allowed"] = setting_line(eff.models_allowed.path)
+    if eff.fallback is not None:
+        entry["fallback"] = setting_line(eff.fallback.path)
+    if eff.cache is not None:
+        entry["cache"] = setting_line(eff.cache.path)
+    aliases = {name: setting_line(s.path) for name, s in eff.aliases.items() if name in rk.routes}
+    if aliases:
+        entry["model_aliases"] = aliases
+    if rk.routes:
+        entry["routes"] = route_sets.id_of(rk)
+    return entry
+
+
+class _RouteSets:
+    """Route sets by id, the id the sha256 of their lines' content."""
+
+    def __init__(self, policy: PolicyDocument, line: Line) -> None:
+        self.policy = policy
+        self.line = line
+        self.by_id: dict[str, dict[str, RouteLines]] = {}
+        self.ids: dict[int, str] = {}
+        self.by_route: dict[tuple[int, object], RouteLines] = {}
+        self.by_content: dict[tuple[object, ...], RouteLines] = {}
+
+    def id_of(self, rk: ResolvedKey) -> str:
+        set_id = self.ids.get(id(rk.routes))
+        if set_id is None:
+            routes = {name: self.route_lines(rk.settings, route) for name, route in rk.routes.items()}
+            set_id = self.ids[id(rk.routes)] = hashlib.sha256(canonical_json(routes)).hexdigest()[:16]
+            self.by_id[set_id] = routes
+        return set_id
+
+    def route_lines(self, eff: Effective, route: Route) -> RouteLines:
+        """A route's lines once: route sets share the route objects of their models (see resolve),
+        and an alias's route, a route set's own, is known by what its lines depend on."""
+        fallback = eff.fallback.path if eff.fallback else None
+        found = self.by_route.get((id(route), fallback))
+        if found is None:
+            allowed = eff.models_allowed.path if eff.models_allowed else None
+            content = (route.model, route.grant, tuple(route.targets), route.pinned_by, fallback, allowed)
+            found = self.by_content.get(content)
+            if found is None:
+                found = self.by_content[content] = _route(self.policy, eff, route, self.line)
+            self.by_route[(id(route), fallback)] = found
+        return found
 
 
 def _route(policy: PolicyDocument, eff: Effective, route: Route, line: Line) -> RouteLines:
