@@ -193,7 +193,7 @@ def _deadline(ctx: Context) -> Iterator[Diagnostic]:
     seen_routes: set[int] = set()
     for resolved in ctx.resolved.keys.values():
         fallback = resolved.settings.fallback
-        if fallback is None or fallback.path in reported or id(resolved.routes) in seen_routes:
+        if id(resolved.routes) in seen_routes or fallback is None or fallback.path in reported:
             continue
         seen_routes.add(id(resolved.routes))
         tries = fallback.value.retries + 1

@@ -26,6 +26,8 @@ SECRET_SHAPES = (
     re.compile(r"gh[pousr]_[A-Za-z0-9]{36}"),
     re.compile(r"xox[abpr]-[A-Za-z0-9-]{10,}"),
 )
+ANY_SECRET_SHAPE = re.compile("|".join(f"(?:{shape.pattern})" for shape in SECRET_SHAPES))
+"""One search for all of them: every string of 20 characters or more in a policy is searched."""
 NAME = re.compile(r"^[a-z0-9][a-z0-9._:@-]*(/[a-z0-9][a-z0-9._:@-]*)?$")
 TOKEN = re.compile(r"^[A-Za-z0-9_\-+/=.]{32,}$")
 SECRET_FIELDS = {"key_sha256", "key_prefix"}
@@ -34,7 +36,7 @@ SECRET_FIELDS = {"key_sha256", "key_prefix"}
 def looks_like_secret(value: str) -> bool:
     """Known key shapes, or a long high-entropy token (hex digests, and lower-case names such as
     `anthropic-main/claude-haiku-4-5-20251001`, excepted)."""
-    if any(shape.search(value) for shape in SECRET_SHAPES):
+    if ANY_SECRET_SHAPE.search(value):
         return True
     if NAME.match(value):
         return False
@@ -103,7 +105,7 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
     found: list[tuple[Path, str]] = []
     _long_strings(ctx.raw, [], found)
     for path, text in found:
-        if path[-1] in SECRET_FIELDS or (len(path) == 3 and path[0] == "providers" and path[2] == "api_key"):
+        if len(path) == 3 and path[0] == "providers" and path[2] == "api_key":
             continue
         if looks_like_secret(text):
             yield Diagnostic.of(
@@ -118,11 +120,12 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
 
 def _long_strings(value: Any, path: list[str | int], out: list[tuple[Path, str]]) -> None:
     """Every string of at least `SECRET_MIN_LENGTH` characters below `value`, with its path, in
-    document order. A path is made only for such a string: most values of a policy are shorter."""
+    document order, but those of `SECRET_FIELDS` (digests and prefixes of keys, checked apart). A
+    path is made only for such a string: most values of a policy are shorter."""
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in items:
         if isinstance(child, str):
-            if len(child) >= SECRET_MIN_LENGTH:
+            if len(child) >= SECRET_MIN_LENGTH and key not in SECRET_FIELDS:
                 out.append(((*path, key), child))
         elif isinstance(child, (dict, list)):
             path.append(key)
