@@ -188,9 +188,12 @@ def _deadline(ctx: Context) -> Iterator[Diagnostic]:
     policy = ctx.policy
     deadline = policy.gateway.client_deadline_s if policy.gateway else Decimal(600)
     provider_totals = {pid: _total_seconds(p.timeouts) for pid, p in policy.providers.items()}
-    route_totals: dict[int, tuple[list[tuple[str, Decimal]], Decimal]] = {}
     reported: set[object] = set()
     seen_routes: set[int] = set()
+    within: set[int] = set()
+    """Routes found within the deadline. Route sets that differ only in an alias share their models'
+    routes (see resolve), and only sets with the same fallback do, so a route's worst case is the same
+    wherever it is: it is worked out once."""
     for resolved in ctx.resolved.keys.values():
         fallback = resolved.settings.fallback
         if id(resolved.routes) in seen_routes or fallback is None or fallback.path in reported:
@@ -200,13 +203,10 @@ def _deadline(ctx: Context) -> Iterator[Diagnostic]:
         for route in resolved.routes.values():
             if len(route.targets) < 2 and tries == 1:
                 continue
-            # Route sets that differ only in an alias share their models' routes (see resolve).
-            found = route_totals.get(id(route))
-            if found is None:
-                totals = [(t.provider, provider_totals[t.provider]) for t in route.targets if t.provider in provider_totals]
-                found = route_totals[id(route)] = (totals, sum((seconds for _, seconds in totals), Decimal(0)))
-            totals, once = found
-            worst = once * tries
+            if id(route) in within:
+                continue
+            totals = [(t.provider, provider_totals[t.provider]) for t in route.targets if t.provider in provider_totals]
+            worst = sum((seconds for _, seconds in totals), Decimal(0)) * tries
             if worst > deadline:
                 reported.add(fallback.path)
                 each = " + ".join(f"{provider} {seconds}s" for provider, seconds in totals)
@@ -220,3 +220,4 @@ def _deadline(ctx: Context) -> Iterator[Diagnostic]:
                     "or raise gateway.client_deadline_s",
                 )
                 break
+            within.add(id(route))
