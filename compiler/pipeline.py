@@ -135,10 +135,15 @@ def _compile_sources(
     result = CompileResult(sort_diagnostics(diagnostics), texts)
     if result.errors:
         return result
-    table = lower(validated.policy, resolved)
-    result.artifact = build_artifact(
-        table, [(s.path, s.sha256) for s in sources], source_map(validated.policy, resolved, index)
-    )
+    # What no pass below needs is let go as soon as it is done with, so the next pass reuses its
+    # memory rather than the process growing (fresh pages cost more than the work on them).
+    policy = validated.policy
+    del raw, ctx, validated
+    lines = source_map(policy, resolved, index)
+    del index
+    table = lower(policy, resolved)
+    del policy, resolved
+    result.artifact = build_artifact(table, [(s.path, s.sha256) for s in sources], lines)
     return result
 
 
