@@ -40,6 +40,8 @@ holds, and anchors of aliases nested a few deep ("billion laughs") grow exponent
 converted values (one span each, so `len(doc.values)`) bounds a file at its length plus this,
 refusing such a file in well under a second whatever its aliases would expand to."""
 
+LINE_BREAKS = ("\n", "\r", "\x85", "\u2028", "\u2029")
+"""What YAML 1.1 counts as a line break (a CR LF pair counts once)."""
 KEY_KINDS = {"int": "a number", "float": "a number", "bool": "a boolean", "null": "null", "timestamp": "a date"}
 YAML11_ONLY_BOOLEANS = frozenset({"yes", "no", "on", "off"})
 """Plain keys YAML 1.1 (PyYAML) reads as booleans and YAML 1.2 (editors, `policy fmt`) as text:
@@ -209,10 +211,18 @@ class _Converter:
         self.active: set[int] = set()
         self.bound = len(doc.source.text) + ALIAS_ALLOWANCE
         """At most this many values (one span each): the bound on what aliases may expand to."""
+        breaks = sum(doc.source.text.count(mark) for mark in LINE_BREAKS)
+        self.line_numbers = list(range(1, breaks + 3))
+        """Line `i + 1` at index `i`, for each line YAML can count: the spans of a line share its
+        number (an int above 256 is an object of its own, and 50k keys have 1.2M spans of two)."""
 
     def span(self, node: yaml.Node) -> Span:
         start, end = node.start_mark, node.end_mark
-        return _new_span((self.file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
+        lines = self.line_numbers
+        try:
+            return _new_span((self.file, lines[start.line], start.column + 1, lines[end.line], end.column + 1))
+        except IndexError:  # a mark past every line break counted: libyaml's to place, never seen
+            return _new_span((self.file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         span = self.values[path] = self.span(node)
