@@ -70,6 +70,7 @@ def merge(documents: list[Document], index: SourceIndex) -> tuple[RawPolicy, lis
                 if key_span:
                     origin[("gateway", "")] = key_span
                 raw.gateway = body
+                _own_children(doc, index, body)
                 continue
             if body is None:
                 continue
@@ -101,16 +102,25 @@ def merge(documents: list[Document], index: SourceIndex) -> tuple[RawPolicy, lis
                 if span:
                     origin[(section, entity_id)] = span
                 raw.sections[section][entity_id] = value
-        _copy_spans(doc, index, dropped)
+                index.own((section, entity_id), (doc.values, doc.keys))
+        _index_roots(doc, index, dropped)
     return raw, diagnostics
 
 
-def _copy_spans(doc: Document, index: SourceIndex, dropped: list[tuple[str, ...]]) -> None:
-    if not dropped:
-        index.values.update(doc.values)
-        index.keys.update(doc.keys)
-        return
-    for source, target in ((doc.values, index.values), (doc.keys, index.keys)):
-        for path, span in source.items():
-            if not any(path[: len(d)] == d for d in dropped):
+def _own_children(doc: Document, index: SourceIndex, gateway: Any) -> None:
+    """The gateway's settings are looked up in the spans of the file it was kept from."""
+    children = gateway if isinstance(gateway, dict) else range(len(gateway)) if isinstance(gateway, list) else ()
+    for child in children:
+        index.own(("gateway", child), (doc.values, doc.keys))
+
+
+def _index_roots(doc: Document, index: SourceIndex, dropped: list[tuple[str, ...]]) -> None:
+    """The spans of the file's root and of its sections that were kept; what is below them is
+    looked up in the file's own spans (`SourceIndex.owners`), where it was kept from that file."""
+    for path in [(), *((section,) for section in doc.data)]:
+        if path in dropped:
+            continue
+        for source, target in ((doc.values, index.values), (doc.keys, index.keys)):
+            span = source.get(path)
+            if span is not None:
                 target[path] = span

@@ -122,7 +122,7 @@ def _compile_sources(
 
     index = SourceIndex()
     raw, found = merge(documents, index)
-    del documents  # their span maps are copied into the index: the passes below reuse that memory
+    del documents  # the index holds their span maps; their data is in `raw`
     diagnostics += found
     validated, found = validate(raw, index)
     diagnostics += found

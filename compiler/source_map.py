@@ -54,10 +54,10 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
             settings = inherited[(id(rk.settings), id(rk.routes))] = _settings(rk, setting_line, route_sets)
         entry = settings.copy()
         entry["self"] = line("virtual_keys", vid)
-        status = index.keys.get(("virtual_keys", vid, "status"))
+        status = index.written_key("virtual_keys", vid, "status")
         if status is not None:
             entry["status"] = status.short
-        expires_at = index.keys.get(("virtual_keys", vid, "expires_at"))
+        expires_at = index.written_key("virtual_keys", vid, "expires_at")
         if expires_at is not None:
             entry["expires_at"] = expires_at.short
         keys[vid] = entry
