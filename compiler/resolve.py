@@ -221,6 +221,9 @@ def resolve(policy: PolicyDocument) -> Resolved:
     inherited: dict[tuple[str | None, str | None], tuple[list[str], bool, Effective, tuple[object, ...]]] = {}
     route_cache: dict[tuple[object, ...], tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
     model_routes: dict[tuple[object, ...], Route] = {}
+    allowed_by: dict[Path | None, dict[str, Path]] = {}
+    """The models a `models_allowed` line allows, once per line: settings that differ in an alias
+    or a fallback share it."""
     for vk_id, vk in policy.virtual_keys.items():
         base = inherited.get((vk.extends, vk.team))
         if base is None:
@@ -232,7 +235,10 @@ def resolve(policy: PolicyDocument) -> Resolved:
         cache_key = inherited_key if eff is inherited_settings else _settings_key(eff)
         cached = route_cache.get(cache_key)
         if cached is None:
-            allowed = expand_allowed(policy, eff)
+            granted = eff.models_allowed.path if eff.models_allowed else None
+            allowed = allowed_by.get(granted)
+            if allowed is None:
+                allowed = allowed_by[granted] = expand_allowed(policy, eff)
             aliases = {name: resolve_alias(policy, eff.aliases, name) for name in eff.aliases}
             routes = _routes(policy, eff, allowed, aliases, model_routes)
             cached = route_cache[cache_key] = (aliases, routes, allowed)
