@@ -6,6 +6,7 @@ of one compile (parse, validate, resolve, check, lower, emit and write the artif
     .venv/bin/python bench/compile.py                 # 1k and 10k
     .venv/bin/python bench/compile.py --sizes 1000 --repeat 5
     .venv/bin/python bench/compile.py --sizes 1000 10000 50000
+    .venv/bin/python bench/compile.py --sizes 1000 10000 --repeat 6 --baseline /tmp/before
 
 `cpu s` (the child's process time, median) is steadier than wall time on a shared machine.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -119,23 +121,57 @@ def child(root: Path) -> None:
     print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "peak_mib": peak_kib / 1024, "bytes": target.stat().st_size, "routes": routes}))
 
 
-def measure(root: Path) -> dict[str, float]:
+def measure(root: Path, code: Path = HERE.parent) -> dict[str, float]:
+    """One compile of `root` in a fresh process, with the packages of the checkout `code`."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", str(root)], capture_output=True, text=True, check=False
+        [sys.executable, __file__, "--child", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(code)},
     )
     if proc.returncode != 0:
         raise SystemExit(f"compile of {root} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout)
+    result: dict[str, float] = json.loads(proc.stdout)
+    return result
+
+
+def compare(sizes: list[int], repeat: int, baseline: Path) -> None:
+    """This checkout against `baseline`, run by run in turn, the order swapped every round: on a
+    shared machine the load changes between runs, so they share it."""
+    print(f"{'keys':>6} {'code':>9} {'wall median (min) s':>20} {'cpu median (min) s':>19} {'peak MiB':>9}")
+    for size in sizes:
+        root = OUT / f"vk{size}"
+        if not root.exists():
+            generate(root, size)
+        codes = {"baseline": baseline, "this": HERE.parent}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
+        for round_ in range(repeat):
+            for name in sorted(codes, reverse=round_ % 2 == 1):
+                runs[name].append(measure(root, codes[name]))
+        for name, found in runs.items():
+            wall = [r["seconds"] for r in found]
+            cpu = [r["cpu_seconds"] for r in found]
+            print(
+                f"{size:>6} {name:>9} {statistics.median(wall):>10.2f} ({min(wall):.2f}) "
+                f"{statistics.median(cpu):>10.2f} ({min(cpu):.2f}) {max(r['peak_mib'] for r in found):>9.0f}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; the median is reported")
+    parser.add_argument(
+        "--baseline", type=Path, help="a checkout of other code (git worktree add ...) to run in turn with this one"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.baseline:
+        compare(args.sizes, args.repeat, args.baseline.resolve())
         return
     results = {}
     print(f"{'keys':>6} {'routes':>8} {'median s':>9} {'cpu s':>6} {'peak MiB':>9} {'artifact MiB':>13}")
