@@ -88,6 +88,11 @@ def compile_sources(
         return _compile_sources(sources, now, complete, allow_empty, in_git_repository)
     finally:
         if gc_was_enabled:
+            # What the compile made and kept is old by now: it joins the oldest generation at once
+            # (freeze then unfreeze moves every tracked object there without looking at any) rather
+            # than being walked by the next young collection (0.12 s after a compile of 50k keys).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 

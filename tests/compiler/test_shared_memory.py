@@ -4,11 +4,24 @@ a machine where every fresh page is slow the compile's peak memory is most of it
 
 from __future__ import annotations
 
+import gc
+
+from compiler import compile_sources
 from compiler.index import SourceIndex
 from compiler.merge import merge
 from compiler.validate import validate
 from policy.loader import SourceFile, parse
 
+BASE = """\
+providers:
+  mock: {type: mock}
+models:
+  gpt-4o: {providers: [mock], price: {input: 2.50, output: 10.00}}
+profiles:
+  base: {models_allowed: [gpt-4o]}
+teams:
+  t: {}
+"""
 KEYS = "virtual_keys:\n" + "".join(
     f"  vk-{n:03d}: {{key_sha256: '{n:064x}', principal: p{n}@example.com, team: t, extends: base}}\n"
     for n in range(300)
@@ -39,3 +52,13 @@ def test_a_shared_set_of_field_names_still_tells_what_each_key_was_given() -> No
     keys = validate(raw, index)[0].policy.virtual_keys
     assert "status" in keys["vk-000"].model_fields_set and "status" not in keys["vk-001"].model_fields_set
     assert keys["vk-000"].__pydantic_fields_set__ is not keys["vk-001"].__pydantic_fields_set__
+
+
+def test_what_a_compile_keeps_is_not_left_to_the_next_young_collection() -> None:
+    """The collector is paused during a compile; what it kept then joins the oldest generation at
+    once, instead of the next young collection walking all of it (0.12 s after 50k keys)."""
+    gc.collect()
+    result = compile_sources([SourceFile("keys.yaml", BASE + KEYS, "")])
+    assert result.artifact is not None and gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert {id(result.artifact), id(result.artifact.table), id(result.artifact.table.virtual_keys)} <= oldest
