@@ -41,6 +41,7 @@ def canonical_parts(value: object) -> tuple[bytes, ...]:
     holes: list[bytes] = []
     encoder = _Encoder(holes)
     spaced = orjson.dumps(value, default=encoder.default, option=orjson.OPT_SORT_KEYS).split(_HOLE)
+    assert len(spaced) == 2 * len(holes) + 1, "a NUL byte in orjson's output that is not a hole"
     # The holes are numbered (b"\0<n>\0"), so each piece is found by its number whatever the order
     # orjson met the keys in.
     spaced[1::2] = [holes[int(number)] for number in spaced[1::2]]
