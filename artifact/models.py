@@ -119,9 +119,9 @@ _FIELD_NAMES: dict[type[_Spec], set[str]] = {}
 def sharing_field_names(spec: S) -> S:
     """`spec`, its set of fields set shared with every spec of its type.
 
-    Pydantic gives each instance a set of the fields it was given, 728 bytes for a key or a budget
-    instance, twice their fields; every field of a spec is required, so the sets are all equal, and
-    a table of 50k keys has 150k such specs. Specs are frozen: the set is never added to."""
+    Pydantic gives each instance a set of the fields it was given: 728 bytes for a key or a budget
+    instance, twice the rest of it, and a table of 50k keys has 150k of them. Every field of a spec
+    is required, so the sets are equal; specs are frozen, so the shared set is never added to."""
     names = _FIELD_NAMES.get(type(spec))
     if names is None:
         names = _FIELD_NAMES[type(spec)] = set(type(spec).model_fields)
