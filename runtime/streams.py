@@ -3,21 +3,33 @@
 Bytes reach the client only at event boundaries, so when the upstream fails mid-event the
 client's parser never sees half an event glued to the proxy's error event. A stream counts as
 complete only when its last event is the protocol's terminal one (`[DONE]`, `response.completed`,
-`message_stop`, a Gemini chunk with a `finishReason`); anything else was cut short.
+`message_stop`, a Gemini chunk with a `finishReason`); anything else was cut short. Once that
+event has arrived the stream is over, whatever the upstream does with its connection afterwards.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import orjson
 
-from .exceptions import UpstreamConnectError
+from .exceptions import AnswerTooLarge, NotItsProtocol, UpstreamConnectError
+from .table import Gateway
 from .translators.sse import SseParser
 from .upstream import UpstreamResponse
 
 RESPONSES_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 MESSAGES_ENDS = frozenset({"message_stop", "error"})
+FINAL_MARKS = {
+    "chat": (b"[DONE]",),
+    "responses": (b"response.completed", b"response.incomplete", b"response.failed", b'"error"'),
+    "messages": (b"message_stop", b'"error"'),
+    "gemini": (b"finishReason", b'"error"'),
+}
+"""Bytes one of which a stream's final event must hold: a cheap test before the event is parsed."""
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+_BOUNDARY = re.compile(rb"\n\r?\n|\r\r")
 
 
 def _event_end(data: bytes, start: int = 0) -> int:
@@ -31,34 +43,74 @@ def _event_end(data: bytes, start: int = 0) -> int:
 
 
 class EventFramer:
-    """Cuts upstream bytes into whole events; remembers the last one for `ended`."""
+    """Cuts upstream bytes into whole events; remembers the last one, and whether it ended the
+    stream (`ended`). An event is held in pieces until its end arrives, never re-joined per chunk,
+    and one that grows past `max_event_bytes` raises AnswerTooLarge."""
 
-    def __init__(self, wire: str) -> None:
+    def __init__(self, wire: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self.wire = wire
-        self._pending = b""
+        self.max_event_bytes = max_event_bytes
+        self.ended = False
+        self._marks = FINAL_MARKS.get(wire, ())
+        self._parts: list[bytes] = []
+        self._held = 0
+        self._tail = b""
         self._last = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._pending + chunk if self._pending else chunk
-        end = _event_end(data, max(0, len(self._pending) - 3))
-        if end == 0:
-            self._pending = data
-            return b""
-        self._pending = data[end:]
-        whole = data[:end]
+        held = self._held
+        if held:
+            if not _event_end(chunk) and not _event_end(self._tail + chunk[:3]):
+                self._hold(chunk)
+                return b""
+            data = b"".join((*self._parts, chunk))
+            end = _event_end(data, max(0, held - 3))
+        else:
+            data = chunk
+            end = _event_end(data)
+            if not end:
+                self._hold(chunk)
+                return b""
+        if end > self.max_event_bytes:
+            self._check_sizes(data[:end])
+        self._parts, self._held, self._tail = [], 0, b""
+        if end < len(data):
+            self._hold(data[end:])
+        whole = data[:end] if end < len(data) else data
         self._remember(whole)
         return whole
+
+    def _hold(self, piece: bytes) -> None:
+        self._parts.append(piece)
+        self._held += len(piece)
+        self._tail = (self._tail + piece)[-3:] if len(piece) < 3 else piece[-3:]
+        if self._held > self.max_event_bytes:
+            raise self._too_large()
+
+    def _check_sizes(self, whole: bytes) -> None:
+        if max(len(event) for event in _BOUNDARY.split(whole)) > self.max_event_bytes:
+            raise self._too_large()
+
+    def _too_large(self) -> AnswerTooLarge:
+        return AnswerTooLarge(f"an event larger than gateway.max_event_bytes ({self.max_event_bytes:,} bytes)")
 
     def _remember(self, whole: bytes) -> None:
         body = whole.rstrip(b"\r\n")
         event = body[_event_end(body):]
         if b"data:" in event:
             self._last = event
+            ended = False
+            for mark in self._marks:
+                if mark in event:
+                    ended = ends_stream(self.wire, event)
+                    break
+            self.ended = ended
 
     def close(self) -> tuple[bytes, bool]:
         """At the upstream's end: (bytes still to relay, whether the stream ended with its terminal
         event). An unfinished last event is relayed only when it is the terminal one."""
-        tail, self._pending = self._pending, b""
+        tail = b"".join(self._parts)
+        self._parts, self._held, self._tail = [], 0, b""
         if tail.strip():
             if ends_stream(self.wire, tail):
                 return tail.rstrip(b"\r\n") + b"\n\n", True
@@ -97,31 +149,96 @@ def _json(data: str) -> dict[str, object]:
 
 
 class HeldAnswer:
-    """An upstream answer whose start is held back until its first whole event (a stream) or its
-    whole body arrived: until then nothing has reached the client, so a failure can still fall
-    back to the next target."""
+    """An upstream answer whose start is held back until its first event with data (a stream) or
+    its whole body arrived: until then nothing has reached the client, so a failure can still fall
+    back to the next target. A 2xx must be its protocol's: a whole answer a JSON object (`parsed`),
+    a stream an event stream whose first event carries a JSON object."""
 
-    def __init__(self, response: UpstreamResponse, head: bytes, rest: AsyncIterator[bytes], framer: EventFramer | None) -> None:
+    def __init__(
+        self, response: UpstreamResponse, head: bytes, rest: AsyncIterator[bytes], framer: EventFramer | None,
+        parsed: object = None,
+    ) -> None:
         self.response = response
         self.head = head
         self.rest = rest
         self.framer = framer
+        self.parsed = parsed
 
     @classmethod
-    async def hold(cls, response: UpstreamResponse, stream: bool, wire: str) -> HeldAnswer:
-        """Raises UpstreamError when the answer fails or ends before its first event."""
+    async def hold(cls, response: UpstreamResponse, stream: bool, wire: str, limits: Gateway) -> HeldAnswer:
+        """Raises UpstreamError when the answer fails, ends before its first event, is not its
+        protocol's (a 2xx) or is larger than the gateway allows."""
         chunks = response.aiter_bytes().__aiter__()
-        if not stream or not _is_sse(response):
-            return cls(response, b"".join([chunk async for chunk in chunks]), _empty(), None)
-        framer = EventFramer(wire)
+        ok = 200 <= response.status < 300
+        if not (stream and ok):
+            body = await _whole(chunks, limits.max_answer_bytes)
+            return cls(response, body, _empty(), None, _protocol_json(response, body) if ok else None)
+        if not _is_sse(response):
+            raise NotItsProtocol(f"answered {response.status} with {_kind(response, b'')}, not an event stream")
+        framer = EventFramer(wire, limits.max_event_bytes)
+        head = b""
         async for chunk in chunks:
-            head = framer.feed(chunk)
-            if head:
-                return cls(response, head, chunks, framer)
+            events = framer.feed(chunk)
+            if events:
+                head += events
+                if _first_event_checked(head, response):
+                    return cls(response, head, chunks, framer)
         tail, ended = framer.close()
-        if not tail:
+        head += tail
+        if not head.strip():
             raise UpstreamConnectError("the stream ended before its first event")
-        return cls(response, tail, _empty(), None if ended else framer)
+        if not _first_event_checked(head, response):
+            raise NotItsProtocol(f"answered {response.status} with an event stream that has no event with data")
+        return cls(response, head, _empty(), None if ended else framer)
+
+
+async def _whole(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLarge(f"an answer larger than gateway.max_answer_bytes ({limit:,} bytes)")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _protocol_json(response: UpstreamResponse, body: bytes) -> object:
+    """The answer's JSON object; Gemini's stream without `alt=sse` is a JSON array of them."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise NotItsProtocol(f"answered {response.status} with {_kind(response, body)}, not JSON") from None
+    if not isinstance(parsed, dict | list):
+        raise NotItsProtocol(f"answered {response.status} with JSON that is not an object")
+    return parsed
+
+
+def _first_event_checked(head: bytes, response: UpstreamResponse) -> bool:
+    """Whether `head` holds an event with data (False: read on); raises NotItsProtocol when the first
+    such event's data is neither a JSON object nor `[DONE]`."""
+    for event in SseParser().feed(head):
+        data = event.data.strip()
+        if data == "[DONE]":
+            return True
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise NotItsProtocol(f"answered {response.status} with an event stream whose first event is not JSON") from None
+        if not isinstance(parsed, dict):
+            raise NotItsProtocol(f"answered {response.status} with an event stream whose first event is not a JSON object")
+        return True
+    return False
+
+
+def _kind(response: UpstreamResponse, body: bytes) -> str:
+    """What an answer is, in words, from its content type (and its first byte)."""
+    content_type = next((v for k, v in response.headers if k == b"content-type"), b"").split(b";")[0].strip()
+    if content_type == b"text/html" or body.lstrip()[:1] == b"<":
+        return "an HTML page"
+    if not body and not content_type:
+        return "an empty body"
+    return f"a body of type {content_type.decode('latin-1') or 'unknown'}"
 
 
 def _is_sse(response: UpstreamResponse) -> bool:
