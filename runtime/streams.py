@@ -60,6 +60,8 @@ class EventFramer:
     def feed(self, chunk: bytes) -> bytes:
         held = self._held
         if held:
+            if held > self.max_event_bytes:
+                raise self._too_large()
             if not _event_end(chunk) and not _event_end(self._tail + chunk[:3]):
                 self._hold(chunk)
                 return b""
@@ -75,16 +77,18 @@ class EventFramer:
             self._check_sizes(data[:end])
         self._parts, self._held, self._tail = [], 0, b""
         if end < len(data):
-            self._hold(data[end:])
+            self._hold(data[end:], check=False)
         whole = data[:end] if end < len(data) else data
         self._remember(whole)
         return whole
 
-    def _hold(self, piece: bytes) -> None:
+    def _hold(self, piece: bytes, check: bool = True) -> None:
+        """`check=False` for the start of an event that came with whole ones: they are relayed
+        first, and the next feed (or the close) raises when it is already too large."""
         self._parts.append(piece)
         self._held += len(piece)
         self._tail = (self._tail + piece)[-3:] if len(piece) < 3 else piece[-3:]
-        if self._held > self.max_event_bytes:
+        if check and self._held > self.max_event_bytes:
             raise self._too_large()
 
     def _check_sizes(self, whole: bytes) -> None:
@@ -92,7 +96,7 @@ class EventFramer:
             raise self._too_large()
 
     def _too_large(self) -> AnswerTooLarge:
-        return AnswerTooLarge(f"an event larger than gateway.max_event_bytes ({self.max_event_bytes:,} bytes)")
+        return AnswerTooLarge(f"sent an event larger than gateway.max_event_bytes ({self.max_event_bytes:,} bytes)")
 
     def _remember(self, whole: bytes) -> None:
         body = whole.rstrip(b"\r\n")
@@ -109,6 +113,8 @@ class EventFramer:
     def close(self) -> tuple[bytes, bool]:
         """At the upstream's end: (bytes still to relay, whether the stream ended with its terminal
         event). An unfinished last event is relayed only when it is the terminal one."""
+        if self._held > self.max_event_bytes:
+            raise self._too_large()
         tail = b"".join(self._parts)
         self._parts, self._held, self._tail = [], 0, b""
         if tail.strip():
@@ -198,7 +204,7 @@ async def _whole(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise AnswerTooLarge(f"an answer larger than gateway.max_answer_bytes ({limit:,} bytes)")
+            raise AnswerTooLarge(f"sent an answer larger than gateway.max_answer_bytes ({limit:,} bytes)")
         parts.append(chunk)
     return b"".join(parts)
 
