@@ -21,14 +21,22 @@ from .upstream import UpstreamResponse
 
 RESPONSES_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 MESSAGES_ENDS = frozenset({"message_stop", "error"})
+_ERROR_MARKS = (b"event: error", b'"type":"error"', b'"type": "error"')
 FINAL_MARKS = {
     "chat": (b"[DONE]",),
-    "responses": (b"response.completed", b"response.incomplete", b"response.failed", b'"error"'),
-    "messages": (b"message_stop", b'"error"'),
+    "responses": (b"response.completed", b"response.incomplete", b"response.failed", *_ERROR_MARKS),
+    "messages": (b"message_stop", *_ERROR_MARKS),
     "gemini": (b"finishReason", b'"error"'),
 }
-"""Bytes one of which a stream's final event must hold: a cheap test before the event is parsed."""
+"""Bytes one of which a stream's final event must hold: a cheap test before the event is parsed
+(`"error"` alone would match every Responses event that carries a response, `"error": null`)."""
+NAMED_ENDS = {
+    "responses": frozenset({b"response.completed", b"response.incomplete", b"response.failed", b"error"}),
+    "messages": frozenset({b"message_stop", b"error"}),
+}
+DONE_EVENTS = frozenset({b"data: [DONE]", b"data:[DONE]"})
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+PIECES_FROM = 64 * 1024
 _BOUNDARY = re.compile(rb"\n\r?\n|\r\r")
 
 
@@ -44,50 +52,77 @@ def _event_end(data: bytes, start: int = 0) -> int:
 
 class EventFramer:
     """Cuts upstream bytes into whole events; remembers the last one, and whether it ended the
-    stream (`ended`). An event is held in pieces until its end arrives, never re-joined per chunk,
-    and one that grows past `max_event_bytes` raises AnswerTooLarge."""
+    stream (`ended`). A partial event is kept as one bytes value while small, as it was; past
+    PIECES_FROM it is gathered in pieces (joined once, when its end arrives, never per chunk), and
+    past `max_event_bytes` it raises AnswerTooLarge."""
 
     def __init__(self, wire: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self.wire = wire
         self.max_event_bytes = max_event_bytes
         self.ended = False
         self._marks = FINAL_MARKS.get(wire, ())
-        self._parts: list[bytes] = []
+        self._named_ends = NAMED_ENDS.get(wire)
+        self._pending = b""
+        self._pieces: list[bytes] = []
         self._held = 0
-        self._tail = b""
         self._last = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        held = self._held
-        if held:
-            if held > self.max_event_bytes:
-                raise self._too_large()
-            if not _event_end(chunk) and not _event_end(self._tail + chunk[:3]):
-                self._hold(chunk)
-                return b""
-            data = b"".join((*self._parts, chunk))
-            end = _event_end(data, max(0, held - 3))
-        else:
-            data = chunk
-            end = _event_end(data)
-            if not end:
-                self._hold(chunk)
-                return b""
+        if self._pieces:
+            return self._feed_piece(chunk)
+        pending = self._pending
+        data = pending + chunk if pending else chunk
+        end = _event_end(data, max(0, len(pending) - 3))
+        if end == 0:
+            if len(data) < PIECES_FROM:
+                self._pending = data
+            else:
+                self._keep(data)
+            return b""
         if end > self.max_event_bytes:
             self._check_sizes(data[:end])
-        self._parts, self._held, self._tail = [], 0, b""
-        if end < len(data):
-            self._hold(data[end:], check=False)
-        whole = data[:end] if end < len(data) else data
+        rest = data[end:]
+        if len(rest) < PIECES_FROM:
+            self._pending = rest
+        else:
+            self._keep(rest, check=False)
+        whole = data[:end]
         self._remember(whole)
         return whole
 
-    def _hold(self, piece: bytes, check: bool = True) -> None:
+    def _feed_piece(self, chunk: bytes) -> bytes:
+        """A large partial event: the chunk is searched for its end (and the seam), not the event."""
+        held = self._held
+        if held > self.max_event_bytes:
+            raise self._too_large()
+        if not _event_end(chunk) and not _event_end(self._pieces[-1][-3:] + chunk[:3]):
+            self._pieces.append(chunk)
+            self._held += len(chunk)
+            if self._held > self.max_event_bytes:
+                raise self._too_large()
+            return b""
+        data = b"".join((*self._pieces, chunk))
+        self._pieces, self._held = [], 0
+        return self._cut(data, _event_end(data, max(0, held - 3)))
+
+    def _cut(self, data: bytes, end: int) -> bytes:
+        """The whole events of `data` (up to `end`), keeping the rest for the next feed."""
+        if end > self.max_event_bytes:
+            self._check_sizes(data[:end])
+        self._keep(data[end:], check=False)
+        whole = data[:end]
+        self._remember(whole)
+        return whole
+
+    def _keep(self, partial: bytes, check: bool = True) -> None:
         """`check=False` for the start of an event that came with whole ones: they are relayed
         first, and the next feed (or the close) raises when it is already too large."""
-        self._parts.append(piece)
-        self._held += len(piece)
-        self._tail = (self._tail + piece)[-3:] if len(piece) < 3 else piece[-3:]
+        if len(partial) < PIECES_FROM:
+            self._pending = partial
+            return
+        self._pending = b""
+        self._pieces = [partial]
+        self._held = len(partial)
         if check and self._held > self.max_event_bytes:
             raise self._too_large()
 
@@ -103,25 +138,33 @@ class EventFramer:
         event = body[_event_end(body):]
         if b"data:" in event:
             self._last = event
-            ended = False
-            for mark in self._marks:
-                if mark in event:
-                    ended = ends_stream(self.wire, event)
-                    break
-            self.ended = ended
+            if self._named_ends is not None and event.startswith(b"event:"):
+                self.ended = event[6:event.find(b"\n")].strip() in self._named_ends
+            elif event in DONE_EVENTS:
+                self.ended = self.wire == "chat"
+            else:
+                self.ended = self._final(event)
+
+    def _final(self, event: bytes) -> bool:
+        """`ends_stream`, cheaply: an event without a name (see `_remember` for those with one, and
+        `[DONE]`) is parsed only when it holds one of its protocol's final marks."""
+        for mark in self._marks:
+            if mark in event:
+                return ends_stream(self.wire, event)
+        return False
 
     def close(self) -> tuple[bytes, bool]:
         """At the upstream's end: (bytes still to relay, whether the stream ended with its terminal
         event). An unfinished last event is relayed only when it is the terminal one."""
         if self._held > self.max_event_bytes:
             raise self._too_large()
-        tail = b"".join(self._parts)
-        self._parts, self._held, self._tail = [], 0, b""
+        tail = b"".join(self._pieces) if self._pieces else self._pending
+        self._pending, self._pieces, self._held = b"", [], 0
         if tail.strip():
             if ends_stream(self.wire, tail):
                 return tail.rstrip(b"\r\n") + b"\n\n", True
             return b"", False
-        return b"", ends_stream(self.wire, self._last)
+        return b"", self.ended or ends_stream(self.wire, self._last)
 
 
 def ends_stream(wire: str, event: bytes) -> bool:
@@ -221,20 +264,30 @@ def _protocol_json(response: UpstreamResponse, body: bytes) -> object:
 
 
 def _first_event_checked(head: bytes, response: UpstreamResponse) -> bool:
-    """Whether `head` holds an event with data (False: read on); raises NotItsProtocol when the first
-    such event's data is neither a JSON object nor `[DONE]`."""
-    for event in SseParser().feed(head):
-        data = event.data.strip()
-        if data == "[DONE]":
-            return True
-        try:
-            parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise NotItsProtocol(f"answered {response.status} with an event stream whose first event is not JSON") from None
-        if not isinstance(parsed, dict):
-            raise NotItsProtocol(f"answered {response.status} with an event stream whose first event is not a JSON object")
-        return True
-    return False
+    """Whether `head` (whole events) holds an event with data (False: read on); raises NotItsProtocol
+    when the first such event's data is neither a JSON object nor `[DONE]`. The first `data:` line
+    is read directly; only data spanning several lines goes through the SSE parser."""
+    at = head.find(b"data:")
+    while at > 0 and head[at - 1] not in b"\r\n":
+        at = head.find(b"data:", at + 1)
+    if at < 0:
+        return False
+    line_end = head.find(b"\n", at)
+    data = head[at + 5:line_end if line_end >= 0 else len(head)].strip()
+    parsed = _json_or_none(data)
+    if parsed is None:
+        data = next((e.data for e in SseParser().feed(head)), "").strip().encode()
+        parsed = _json_or_none(data)
+    if not isinstance(parsed, dict) and data != b"[DONE]":
+        raise NotItsProtocol(f"answered {response.status} with an event stream whose first event is not a JSON object")
+    return True
+
+
+def _json_or_none(data: bytes) -> object:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _kind(response: UpstreamResponse, body: bytes) -> str:

@@ -3,6 +3,7 @@ the target speaks another protocol; with the gateway's headers and the cache sta
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from ..budget.tap import UsageTap
@@ -140,6 +141,7 @@ class Relay:
                     if events:
                         await _relay_part(send, events, tap, translator, scrub)
                         if framer.ended:
+                            await _stop(held.rest)
                             break
                 else:
                     tail, ended = framer.close()
@@ -197,6 +199,13 @@ class Relay:
             record.cache_lookup = lookup
             self.metrics.cache_lookups.inc(record.vk or "-", charge.model or "-", record.provider, lookup)
         return status
+
+
+async def _stop(rest: AsyncIterator[bytes]) -> None:
+    """Close the answer's byte iterator left at its final event: now, rather than by a task the
+    event loop would start for it once it is collected."""
+    if isinstance(rest, AsyncGenerator):
+        await rest.aclose()
 
 
 async def _relay_part(

@@ -227,7 +227,7 @@ NOT_ITS_PROTOCOL = {
                      "answered 200 with an HTML page, not JSON"),
     "invalid JSON": (False, ("application/json", b'{"id": "chatcmpl-1", "choices": ['), "answered 200 with a body of type"),
     "SSE whose first event is not JSON": (True, ("text/event-stream", b"data: <html>maintenance</html>\n\n"),
-                                          "an event stream whose first event is not JSON"),
+                                          "an event stream whose first event is not a JSON object"),
     "an HTML page for a stream": (True, ("text/html", b"<html>maintenance</html>"),
                                   "answered 200 with an HTML page, not an event stream"),
 }

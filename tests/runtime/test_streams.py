@@ -19,6 +19,14 @@ def test_events_split_anywhere_come_out_whole() -> None:
         assert out == stream and framer.ended and framer.close() == (b"", True)
 
 
+@pytest.mark.parametrize("size", [1000, 1023, 4096])
+def test_a_large_event_gathered_in_pieces_comes_out_whole(size: int) -> None:
+    stream = b'data: {"x": "' + b"a" * 300_000 + b'"}\r\n\r\n' + b"data: [DONE]\n\n"
+    framer = EventFramer("chat", 1024 * 1024)
+    out = b"".join(framer.feed(stream[i:i + size]) for i in range(0, len(stream), size))
+    assert out == stream and framer.ended
+
+
 def test_an_event_growing_past_the_limit_raises_naming_it() -> None:
     framer = EventFramer("chat", LIMIT)
     framer.feed(b'data: {"x": "')
