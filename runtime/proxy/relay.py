@@ -135,7 +135,9 @@ class Relay:
         complete = False
         try:
             await _relay_part(send, held.head, tap, translator, scrub)
-            if framer is not None and not framer.ended:
+            if framer is not None and framer.ended:
+                await _stop(held.rest)
+            elif framer is not None:
                 async for chunk in held.rest:
                     events = framer.feed(chunk)
                     if events:
