@@ -25,6 +25,8 @@ class GatewaySpec(_Spec):
     header_prefix: str
     client_deadline_ms: int
     max_body_bytes: int
+    max_answer_bytes: int
+    max_event_bytes: int
 
 
 class TimeoutsSpec(_Spec):

@@ -21,6 +21,7 @@ NEUTRAL = "neutral"
 CLASSES = (WIDENS, SPEND, RESILIENCE, NARROWS, NEUTRAL)
 PRICE_FIELDS = ("input", "cached_input", "output", "reasoning")
 PERIODS = {"day": "in a day", "week": "in a week", "month": "in a month", ALL_TIME: "over all time"}
+UPSTREAM_LIMITS = {"max_answer_bytes": "answers", "max_event_bytes": "stream events"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,13 @@ def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
         smaller = new["max_body_bytes"] < old["max_body_bytes"]
         d.add("gateway", "~", f"max_body_bytes: {old['max_body_bytes']:,} -> {new['max_body_bytes']:,}"
               + (" (larger requests are refused)" if smaller else ""), NARROWS if smaller else NEUTRAL)
-    for name in sorted((old.keys() | new.keys()) - {"header_prefix", "client_deadline_ms", "max_body_bytes"}):
+    for name, what in UPSTREAM_LIMITS.items():
+        if old.get(name) != new.get(name):
+            smaller = name in old and name in new and new[name] < old[name]
+            before, after = (f"{side[name]:,}" if name in side else "(none)" for side in (old, new))
+            d.add("gateway", "~", f"{name}: {before} -> {after}" + (f" (larger {what} now fail)" if smaller else ""),
+                  RESILIENCE if smaller else NEUTRAL)
+    for name in sorted((old.keys() | new.keys()) - {"header_prefix", "client_deadline_ms", "max_body_bytes", *UPSTREAM_LIMITS}):
         if old.get(name) != new.get(name):
             d.add("gateway", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
 

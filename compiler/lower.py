@@ -27,7 +27,17 @@ from artifact import (
     route_set,
     sharing_field_names,
 )
-from policy.models import FALLBACK_CONDITIONS, Budget, Cache, Circuit, Model, PolicyDocument, Provider, Timeouts
+from policy.models import (
+    FALLBACK_CONDITIONS,
+    Budget,
+    Cache,
+    Circuit,
+    Gateway,
+    Model,
+    PolicyDocument,
+    Provider,
+    Timeouts,
+)
 
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
 from .values import normalise_condition, parse_percent
@@ -52,6 +62,8 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
             header_prefix=gateway.header_prefix if gateway else DEFAULT_PREFIX,
             client_deadline_ms=millis(gateway.client_deadline_s) if gateway else 600_000,
             max_body_bytes=gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
+            max_answer_bytes=(gateway or Gateway()).max_answer_bytes,
+            max_event_bytes=(gateway or Gateway()).max_event_bytes,
         ),
         providers={pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         models={name: _model(m) for name, m in policy.models.items()},

@@ -26,6 +26,10 @@ they bound one request's reserved estimate ((64 MiB / 2 + 1M output tokens) at 5
 tokens: about $173,000) below the ledger's headroom over its $9,000,000 ceiling (64-bit pico-USD
 holds $9,223,372), so a counter cannot overflow however the thresholds are crossed."""
 MAX_SECONDS = 86_400
+MIN_UPSTREAM_BYTES = 64 * 1024
+MAX_UPSTREAM_BYTES = 1024 * 1024 * 1024
+"""Range of the upstream answer and event limits: 64 KiB holds any text answer's event, 1 GiB is
+past anything a provider sends and still a bound on one request's memory."""
 
 Money = Annotated[
     Decimal,
@@ -66,6 +70,16 @@ class Gateway(_Model):
     )
     max_body_bytes: Annotated[int, Field(gt=0, le=MAX_BODY_BYTES)] = Field(
         10 * 1024 * 1024, description="Largest request body accepted, in bytes: 1 to 64 MiB (67,108,864)"
+    )
+    max_answer_bytes: Annotated[int, Field(ge=MIN_UPSTREAM_BYTES, le=MAX_UPSTREAM_BYTES)] = Field(
+        32 * 1024 * 1024,
+        description="Largest whole (non-streamed) upstream answer relayed, in bytes: 64 KiB (65,536) to 1 GiB "
+        "(1,073,741,824); beyond it the client gets a 502 provider_error",
+    )
+    max_event_bytes: Annotated[int, Field(ge=MIN_UPSTREAM_BYTES, le=MAX_UPSTREAM_BYTES)] = Field(
+        16 * 1024 * 1024,
+        description="Largest event of an upstream stream relayed, in bytes: 64 KiB (65,536) to 1 GiB "
+        "(1,073,741,824); beyond it the stream ends with an error event",
     )
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None

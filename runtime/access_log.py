@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO, TypedDict
+from typing import Any, NotRequired, TextIO, TypedDict
 
 import orjson
 
@@ -14,6 +14,8 @@ class Attempt(TypedDict):
     provider: str
     model: str
     reason: str
+    detail: NotRequired[str]
+    """What the answer was, where the reason alone does not say (`invalid_answer`, `too_large`)."""
 
 
 class AccessRecord:

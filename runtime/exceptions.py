@@ -20,8 +20,13 @@
         ├── UpstreamTimeout ("timeout"): no answer, or no next byte, within the provider's deadline
         ├── UpstreamConnectError ("connect"): cannot connect, the connection dropped, or a stream
         │   ended before its first event
-        └── StreamCutShort ("cut_short"): a stream ended before its protocol's final event, after
-            its first events were relayed (so never a fallback)
+        ├── StreamCutShort ("cut_short"): a stream ended before its protocol's final event, after
+        │   its first events were relayed (so never a fallback)
+        ├── NotItsProtocol ("invalid_answer"): a 2xx that is not its protocol's (not JSON, an HTML
+        │   page, a stream whose first event is not one); falls back where the route lists `5xx`
+        └── AnswerTooLarge ("too_large"): a whole answer over `gateway.max_answer_bytes`, or a
+            stream event over `gateway.max_event_bytes`; its message names the limit, it is never
+            a fallback condition, and the connection is dropped rather than read on
 
 A fault that is none of these (a bug) reaches the request's last line of defence: a typed 500
 and an access-log line naming the exception's type.
@@ -61,9 +66,14 @@ class TranslationError(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """The provider could not be reached or did not answer in full; `reason` is the fallback condition."""
+    """The provider could not be reached or did not answer in full; `reason` names what happened
+    and `condition` is the `fallback.on` condition it counts as (None: none)."""
 
     reason: ClassVar[str]
+
+    @property
+    def condition(self) -> str | None:
+        return self.reason
 
 
 class UpstreamTimeout(UpstreamError):
@@ -76,3 +86,23 @@ class UpstreamConnectError(UpstreamError):
 
 class StreamCutShort(UpstreamError):
     reason = "cut_short"
+
+
+class NotItsProtocol(UpstreamError):
+    """A 2xx answer that is not its protocol's; the message says what it was instead."""
+
+    reason = "invalid_answer"
+
+    @property
+    def condition(self) -> str | None:
+        return "5xx"
+
+
+class AnswerTooLarge(UpstreamError):
+    """An answer or a stream event over the gateway's limit; the message names the limit."""
+
+    reason = "too_large"
+
+    @property
+    def condition(self) -> str | None:
+        return None

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from .credentials import resolve_credentials
+from .scrub import CredentialScrubber
 from .table import LoadedTable
 from .upstream import Transport, transport_for
 
@@ -24,6 +26,11 @@ class Serving:
     revision_header: bytes
     header_prefix: bytes
     """The gateway's header prefix, lower-cased as ASGI header names are (`x-langwatch-`)."""
+
+    @cached_property
+    def scrub(self) -> CredentialScrubber:
+        """Takes the value of every credential held here out of bytes bound for a client."""
+        return CredentialScrubber(self.credentials.values())
 
 
 def build_serving(table: LoadedTable, previous: Serving | None = None) -> Serving:

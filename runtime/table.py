@@ -117,6 +117,8 @@ class Gateway:
     header_prefix: str
     client_deadline_s: float
     max_body_bytes: int
+    max_answer_bytes: int
+    max_event_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,9 @@ def _build(artifact: RoutingTable) -> LoadedTable:
     budget_lines = lines.get("budgets", {})
     return LoadedTable(
         revision=artifact.revision,
-        gateway=Gateway(gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes),
+        gateway=Gateway(
+            gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes, gw.max_answer_bytes, gw.max_event_bytes
+        ),
         providers=MappingProxyType({pid: _provider(pid, p) for pid, p in table.providers.items()}),
         keys_by_hash=MappingProxyType({digest: keys[vid] for digest, vid in table.keys.items()}),
         keys=MappingProxyType(keys),

@@ -22,10 +22,15 @@ class UsageTap:
         self._pending = b""
         self._body: list[bytes] = []
         self._size = 0
+        self._parsed: Any = None
         self.usage: Usage | None = None
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, parsed: Any = None) -> None:
+        """`parsed`: a whole JSON answer already parsed, so it is not parsed again (nor bounded)."""
         if not self.sse:
+            if parsed is not None:
+                self._parsed = parsed
+                return
             self._size += len(chunk)
             if self._size <= MAX_JSON_BODY:
                 self._body.append(chunk)
@@ -41,6 +46,8 @@ class UsageTap:
         if self.sse:
             if self._pending.startswith(b"data:") and (b'"usage"' in self._pending or b'"usageMetadata"' in self._pending):
                 self._consider(self._pending[5:].strip())
+        elif self._parsed is not None:
+            self._take(self._parsed)
         elif self._body and self._size <= MAX_JSON_BODY:
             self._consider(b"".join(self._body))
         return self.usage
@@ -50,6 +57,9 @@ class UsageTap:
             payload: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return
+        self._take(payload)
+
+    def _take(self, payload: Any) -> None:
         found = usage_from(payload)
         if found is not None:
             merged = merge(self.usage, found)

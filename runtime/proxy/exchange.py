@@ -39,7 +39,8 @@ class Exchange:
         return self.serving.header_prefix + name
 
     async def respond(self, status: int, body: bytes, headers: Headers) -> None:
-        await respond(self.send, status, body, stamped(self.serving, headers))
+        """The gateway's own answer (an error), with no credential in it whatever its message quotes."""
+        await respond(self.send, status, self.serving.scrub(body), stamped(self.serving, headers))
 
     async def refuse(self, deny: Deny) -> int:
         """Refused before any provider was asked: the log's decision is the refusal's code."""

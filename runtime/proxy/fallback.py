@@ -4,8 +4,9 @@ answer has reached the client there is no going back: a stream that fails later 
 (see relay.py).
 
 A target is skipped without a call when its provider has no credential, the request cannot be
-translated to its protocol, or its circuit is open. When no target answers, the client gets one
-error naming every attempt; the providers' own error bodies are not relayed.
+translated to its protocol, or its circuit is open. A 2xx that is not its protocol's fails like a
+5xx. When no target answers, the client gets one error saying what became of each target and why
+any were not tried (route_failure.py); the providers' own error bodies are not relayed.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from ..access_log import Attempt
 from ..circuit import Circuits
 from ..decision import Deny
 from ..errors import error_headers
-from ..exceptions import UpstreamError
+from ..exceptions import AnswerTooLarge, NotItsProtocol, UpstreamError
 from ..metrics import Metrics
 from ..streams import HeldAnswer
-from ..table import Target
+from ..table import Gateway, Target
 from ..translation import Step, plan
 from ..upstream import ADAPTERS, UpstreamResponse
 from .answers import refuse
 from .exchange import Exchange
 from .relay import Relay
+from .route_failure import route_failure_message
 
 PROVIDER_CREDENTIAL_REFUSED = frozenset({401, 403, 407})
 MAX_RETRY_AFTER_S = 30.0
@@ -89,7 +91,7 @@ class Fallback:
             try:
                 response = await transport.send(call)
             except UpstreamError as exc:
-                reason, retry_after = exc.reason, None
+                reason, condition, retry_after = exc.reason, exc.condition, None
                 attempts.append({"provider": provider.id, "model": target.model, "reason": exc.reason})
             else:
                 self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
@@ -98,21 +100,21 @@ class Fallback:
                     return await self._credential_refused(exchange, target, response.status), None
                 condition = _fallback_reason(response.status)
                 if condition is None:
-                    held = await _hold(response, exchange.request.stream, step.outbound.surface)
+                    held = await _hold(response, exchange.request.stream, step.outbound.surface, serving.table.gateway)
                     if isinstance(held, HeldAnswer):
                         self.circuits.succeeded(provider.id)
                         return await self.relay.answer(exchange, target, step, held, abandoned), None
-                    reason, retry_after = held, None
-                    attempts.append({"provider": provider.id, "model": target.model, "reason": held})
+                    reason, condition, retry_after = held.reason, held.condition, None
+                    attempts.append(_failed_attempt(provider.id, target.model, held))
                 else:
                     reason = condition
                     attempts.append({"provider": provider.id, "model": target.model, "reason": str(response.status)})
                     retry_after = _header(response.headers, b"retry-after")
                     await response.aclose()
             self.metrics.upstream_attempts.inc(provider.id, reason)
-            if reason != "429":
+            if condition is not None and condition != "429":
                 self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
-            if reason not in route.fallback_on:
+            if condition not in route.fallback_on:
                 return await self._all_failed(exchange, retry_after), None
             wait = backoff_s(attempt, retry_after) if attempt < route.retries else None
             if wait is not None and not self.circuits.is_open(provider.id):
@@ -154,10 +156,9 @@ class Fallback:
             status, code = 429, "rate_limited"
         else:
             status, code = 502, "provider_error"
-        listed = "; ".join(f"{a['provider']} ({a['model']}): {a['reason']}" for a in attempts)
-        targets = len({(a["provider"], a["model"]) for a in attempts})
-        noun = "the only target" if targets == 1 else f"all {targets} targets"
-        message = f"{noun} failed: {listed}"
+        decision = exchange.decision
+        route = decision.route
+        message = route_failure_message(decision.targets, attempts, route.fallback_on, decision.key.fallback_source)
         headers = error_headers(status)
         if retry_after is not None and status == 429:
             headers.append((b"retry-after", retry_after))
@@ -198,6 +199,13 @@ def _fallback_count(attempts: list[Attempt]) -> int:
     return max(0, len({(a["provider"], a["model"]) for a in attempts}) - 1)
 
 
+def _failed_attempt(provider: str, model: str, failure: UpstreamError) -> Attempt:
+    attempt: Attempt = {"provider": provider, "model": model, "reason": failure.reason}
+    if isinstance(failure, NotItsProtocol | AnswerTooLarge):
+        attempt["detail"] = str(failure)
+    return attempt
+
+
 def _fallback_reason(status: int) -> str | None:
     if status == 429:
         return "429"
@@ -213,13 +221,14 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     return None
 
 
-async def _hold(response: UpstreamResponse, stream: bool, wire: str) -> HeldAnswer | str:
-    """The answer held until its first event (or whole body), or the fallback condition it failed with."""
+async def _hold(response: UpstreamResponse, stream: bool, wire: str, limits: Gateway) -> HeldAnswer | UpstreamError:
+    """The answer held until its first event (or whole body), or what it failed with; a failed
+    answer's connection is dropped, not read to its end."""
     try:
-        return await HeldAnswer.hold(response, stream and 200 <= response.status < 300, wire)
+        return await HeldAnswer.hold(response, stream, wire, limits)
     except UpstreamError as exc:
         await response.aclose()
-        return exc.reason
+        return exc
     except BaseException:
         await response.aclose()
         raise

@@ -3,13 +3,15 @@ the target speaks another protocol; with the gateway's headers and the cache sta
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
-from ..exceptions import StreamCutShort, TranslationError, UpstreamError
+from ..exceptions import AnswerTooLarge, StreamCutShort, TranslationError, UpstreamError
 from ..metrics import Metrics
+from ..scrub import CredentialScrubber
 from ..streams import HeldAnswer
 from ..table import Target
 from ..translation import ErrorTranslator, ResponseTranslator, Step
@@ -94,26 +96,27 @@ class Relay:
         header. A translated answer that is not one of its protocol's is a 502, not a crash or an
         empty answer."""
         charge, translator, target, headers = exchange.charge, answer.translator, answer.target, answer.headers
-        response, body = answer.held.response, answer.held.head
+        response, body, parsed = answer.held.response, answer.held.head, answer.held.parsed
         status = response.status
+        scrub = exchange.serving.scrub
         await response.aclose()
         if charge.tap is not None:
-            charge.tap.feed(body)
+            charge.tap.feed(body, parsed)
         charge.finish()
         if translator is not None:
             translator.feed(body)
             try:
                 body = translator.finish()
             except TranslationError as exc:
-                exchange.record.translation_error = str(exc)
-                message = f"{target.provider}/{target.upstream_model} answered {status}, but {exc}"
+                exchange.record.translation_error = scrub.text(str(exc))
+                message = f"{target.provider}/{target.upstream_model} answered {status}, but {exchange.record.translation_error}"
                 meta = {"provider": target.provider}
                 status, body = 502, exchange.surface.error_body(502, "provider_error", message, None, meta)
                 headers = [(k, v) for k, v in headers if k != b"content-type"] + [(b"content-type", b"application/json")]
         header = self._record_cache(exchange, answer.cache)
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
-        await respond(exchange.send, status, body, headers)
+        await respond(exchange.send, status, scrub(body), headers)
         charge.complete = True
         return status
 
@@ -123,35 +126,49 @@ class Relay:
         failure counts against the provider's circuit (it answered, then failed) and in
         `gatepost_stream_errors_total`; so does an event the proxy could not translate."""
         send, charge, translator, held = exchange.send, exchange.charge, answer.translator, answer.held
-        response, framer, tap = held.response, held.framer, charge.tap
+        response, framer, tap, scrub = held.response, held.framer, charge.tap, exchange.serving.scrub
         headers = answer.headers
         header = answer.cache.header(None)
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        complete = False
         try:
-            await _relay_part(send, held.head, tap, translator)
-            async for chunk in held.rest:
-                events = chunk if framer is None else framer.feed(chunk)
-                if events:
-                    await _relay_part(send, events, tap, translator)
-            tail, ended = framer.close() if framer is not None else (b"", True)
-            if tail:
-                await _relay_part(send, tail, tap, translator)
-            if not ended:
-                raise StreamCutShort("the stream ended before its final event")
+            await _relay_part(send, held.head, tap, translator, scrub)
+            if framer is not None and framer.ended:
+                await _stop(held.rest)
+            elif framer is not None:
+                async for chunk in held.rest:
+                    events = framer.feed(chunk)
+                    if events:
+                        await _relay_part(send, events, tap, translator, scrub)
+                        if framer.ended:
+                            await _stop(held.rest)
+                            break
+                else:
+                    tail, ended = framer.close()
+                    if tail:
+                        await _relay_part(send, tail, tap, translator, scrub)
+                    if not ended:
+                        raise StreamCutShort("the stream ended before its final event")
             if translator is not None:
                 tail = translator.finish()
                 if tail:
-                    await send({"type": "http.response.body", "body": tail, "more_body": True})
+                    await send({"type": "http.response.body", "body": scrub(tail), "more_body": True})
+            complete = True
         except Exception as exc:  # noqa: BLE001 - every failure after the start ends the stream in-band
             await self._stream_failed(exchange, answer, exc)
         finally:
-            await response.aclose()
+            if not complete:
+                await response.aclose()
             charge.finish()
             self._record_cache(exchange, answer.cache)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        charge.complete = True
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            charge.complete = True
+        finally:
+            if complete:
+                await response.end()
         return response.status
 
     async def _stream_failed(self, exchange: Exchange, answer: Answer, exc: Exception) -> None:
@@ -164,7 +181,8 @@ class Relay:
         provider = exchange.serving.table.providers[answer.target.provider]
         self.metrics.stream_errors.inc(provider.id, reason)
         self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
-        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}")
+        detail = f" ({exc})" if isinstance(exc, AnswerTooLarge) else ""
+        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}")
         if answer.translator is not None:
             error = answer.translator.error(error)
         await exchange.send({"type": "http.response.body", "body": error, "more_body": True})
@@ -185,9 +203,18 @@ class Relay:
         return status
 
 
-async def _relay_part(send: Send, events: bytes, tap: UsageTap | None, translator: ResponseTranslator | None) -> None:
+async def _stop(rest: AsyncIterator[bytes]) -> None:
+    """Close the answer's byte iterator left at its final event: now, rather than by a task the
+    event loop would start for it once it is collected."""
+    if isinstance(rest, AsyncGenerator):
+        await rest.aclose()
+
+
+async def _relay_part(
+    send: Send, events: bytes, tap: UsageTap | None, translator: ResponseTranslator | None, scrub: CredentialScrubber
+) -> None:
     if tap is not None:
         tap.feed(events)
     out = events if translator is None else translator.feed(events)
     if out:
-        await send({"type": "http.response.body", "body": out, "more_body": True})
+        await send({"type": "http.response.body", "body": scrub(out), "more_body": True})

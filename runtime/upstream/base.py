@@ -51,6 +51,10 @@ class UpstreamResponse(Protocol):
 
     async def aclose(self) -> None: ...
 
+    async def end(self) -> None:
+        """Close an answer whose final event has been relayed, whatever the upstream does next."""
+        ...
+
 
 class Transport(Protocol):
     async def send(self, call: UpstreamCall) -> UpstreamResponse: ...
@@ -74,4 +78,7 @@ class BufferedResponse:
         return b"".join(self.chunks)
 
     async def aclose(self) -> None:
+        return None
+
+    async def end(self) -> None:
         return None

@@ -23,6 +23,9 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"content-length", b"content-encoding", b"server", b"date"}
 )
 
+END_GRACE_S = 0.05
+"""How long an answer past its final event may take to end its body before its connection is dropped."""
+
 
 class HttpResponse:
     """An answer being read; `deadline` (event-loop time) is when the provider's total_s runs out,
@@ -54,6 +57,20 @@ class HttpResponse:
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    async def end(self) -> None:
+        """The answer's final event has been relayed: its connection goes back to the pool when the
+        upstream ends the body right after it, and is dropped when it holds it open or sends on."""
+        if not self._closed and not self._finished:
+            content = self._response.content
+            try:
+                async with asyncio.timeout(END_GRACE_S):
+                    while await content.readany():
+                        pass
+                self._finished = True
+            except (TimeoutError, aiohttp.ClientError, ConnectionError):
+                pass
+        await self.aclose()
 
     async def aclose(self) -> None:
         if self._closed:

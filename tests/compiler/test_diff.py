@@ -163,6 +163,15 @@ def test_gateway_settings_are_compared(tmp_path: Path) -> None:
     ]
 
 
+def test_a_smaller_upstream_answer_limit_weakens_resilience(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("gateway.yaml", "max_body_bytes: 16777216",
+                          "max_body_bytes: 16777216\n  max_answer_bytes: 1048576\n  max_event_bytes: 67108864"))
+    assert changes_on(d, "gateway") == [
+        ("max_answer_bytes: 33,554,432 -> 1,048,576 (larger answers now fail)", RESILIENCE),
+        ("max_event_bytes: 16,777,216 -> 67,108,864", NEUTRAL),
+    ]
+
+
 def test_a_provider_moved_to_another_host_widens_access(tmp_path: Path) -> None:
     d = edited(tmp_path, ("providers.yaml", "base_url: https://acme-east.openai.azure.com",
                           "base_url: https://acme-east.example.net"))

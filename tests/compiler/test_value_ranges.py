@@ -29,6 +29,8 @@ virtual_keys:
 
 YAML_CASES = {
     "body bytes past 64 bits": ("gateway: {max_body_bytes: 99999999999999999999}", "1:27"),
+    "answer limit below 64 KiB": ("gateway: {max_answer_bytes: 1024}", "1:29"),
+    "event limit past 1 GiB": ("gateway: {max_event_bytes: 1073741825}", "1:28"),
     "deadline of 3 billion years": ("gateway: {client_deadline_s: 100000000000000000}", "1:30"),
     "deadline of 1e400": ("gateway: {client_deadline_s: 1.0e+400}", "1:30"),
     "total timeout": ("providers: {p2: {type: mock, timeouts: {total_s: 100000000000000000}}}", "1:50"),
@@ -87,6 +89,8 @@ def test_the_largest_value_of_every_range_compiles_and_encodes(tmp_path: Path) -
 gateway:
   client_deadline_s: 86400
   max_body_bytes: 67108864
+  max_answer_bytes: 1073741824
+  max_event_bytes: 1073741824
   circuit: {failures: 1000, cooldown_s: 3600}
 providers:
   slow: {type: mock, timeouts: {connect_s: 86400, read_s: 86400, total_s: 86400}}

@@ -244,9 +244,10 @@ def test_a_malformed_request_on_a_translated_route_is_a_400_not_a_crash(proxy: t
 def test_a_translated_answer_that_is_not_one_is_a_502(proxy: tuple[str, MockUpstream, Spend]) -> None:
     base_url, upstream, _ = proxy
     client = openai.OpenAI(base_url=base_url + "/v1", api_key=KEY, max_retries=0)
-    for body in ("<html>maintenance</html>", {"unexpected": True}):
+    for body, message in (("<html>maintenance</html>", f"anthropic-main ({CLAUDE}) answered 200 with JSON that is not an object"),
+                          ({"unexpected": True}, f"anthropic-main/{CLAUDE} answered 200, but the answer")):
         upstream.fail(status=200, body=body, times=1)
         with pytest.raises(openai.InternalServerError) as failed:
             client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
         assert failed.value.status_code == 502 and failed.value.code == "provider_error"
-        assert f"anthropic-main/{CLAUDE} answered 200, but the answer" in failed.value.message
+        assert message in failed.value.message

@@ -1,8 +1,10 @@
 """A mock LLM provider for end-to-end tests: speaks OpenAI (and Azure OpenAI), Anthropic Messages
 and Gemini, records every request it receives, and fails on demand (status codes, Retry-After,
 answers held until the test releases them, streams that die mid-way or mid-event, streams that
-end early without their final event, streams held or paced mid-way, bodies cut short, and replays
-of the answers real providers gave the captured clients in `tests/fixtures/`)."""
+end early without their final event, streams held or paced mid-way, streams held open or dropped
+after their final event, bodies cut short, answers that echo the credential headers, 200s that are
+not their protocol's, floods of hundreds of megabytes, and replays of the answers real providers
+gave the captured clients in `tests/fixtures/`)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    port: int | None = None
+    """The client's port: the same one twice means a kept-alive connection."""
 
     @property
     def json(self) -> Any:
@@ -57,10 +61,24 @@ class Fault:
     """Wait this long after each event: a stream that trickles (for a deadline on the whole stream)."""
     junk_after: int | None = None
     """Send an event whose data is valid JSON of the wrong shape (`[1, 2]`) after this many events."""
+    after_final: str | None = None
+    """After the stream's final event: "hold" the connection open until `release()`, or "drop" it."""
+    echo: bool = False
+    """Echo the credential headers the request carried: in the error body with `status`, else in
+    the answer's text (a stream's too)."""
+    raw: tuple[str, bytes] | None = None
+    """Answer 200 with this content type and body, whatever was asked."""
+    flood: int | None = None
+    """Answer 200 with this many bytes of one JSON value (a stream: one SSE line) that never ends,
+    after `flood_after` events of a stream; `sent` counts what went out before the proxy hung up."""
+    flood_after: int = 0
     replay: str | None = None
     times: int | None = None
     path_contains: str | None = None
     released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    sent: int = field(default=0, init=False)
+    stopped: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    """Set once a flood ended, sent whole or cut off by the proxy."""
 
     async def held(self) -> None:
         await asyncio.to_thread(self.released.wait)
@@ -82,6 +100,7 @@ class MockUpstream:
             Route("/v1beta/models/{target}", self._gemini, methods=["POST"]),
         ]
         self.tool_calls: list[tuple[str, dict[str, Any]]] = []
+        self.last_fault: Fault | None = None
         self.app = Starlette(routes=routes)
         self._server = ServerThread(self.app)
         self.base_url = self._server.base_url
@@ -98,7 +117,7 @@ class MockUpstream:
         fault = Fault(**kwargs)
         with self._lock:
             self._faults.append(fault)
-            if fault.hold or fault.hold_after is not None:
+            if fault.hold or fault.hold_after is not None or fault.after_final == "hold":
                 self._holding.append(fault)
 
     def release(self) -> None:
@@ -137,13 +156,15 @@ class MockUpstream:
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
+                self.last_fault = fault
                 return fault
         return None
 
     async def _record(self, request: Request) -> tuple[Recorded, Fault | None]:
         body = await request.body()
         rec = Recorded(
-            request.method, request.url.path, dict(request.query_params), {k.lower(): v for k, v in request.headers.items()}, body
+            request.method, request.url.path, dict(request.query_params), {k.lower(): v for k, v in request.headers.items()}, body,
+            request.client.port if request.client is not None else None,
         )
         with self._lock:
             self.requests.append(rec)
@@ -154,12 +175,20 @@ class MockUpstream:
         return rec, fault
 
     @staticmethod
-    def _fault_response(fault: Fault) -> Response | None:
+    def _fault_response(fault: Fault, rec: Recorded) -> Response | None:
         if fault.replay is not None:
             captured = (FIXTURES / fault.replay).read_text()
             return MockUpstream._stream([event + "\n\n" for event in captured.strip().split("\n\n")], fault)
+        if fault.raw is not None:
+            return Response(fault.raw[1], media_type=fault.raw[0])
+        if fault.flood is not None and fault.flood_after == 0:
+            streamed = bool((rec.json or {}).get("stream")) or "stream" in rec.path
+            return MockUpstream._stream([], fault, media_type="text/event-stream" if streamed else "application/json")
         if fault.status is not None:
-            body = fault.body if fault.body is not None else {"error": {"message": f"mock failure {fault.status}", "type": "server_error"}}
+            message = f"mock failure {fault.status}"
+            if fault.echo:
+                message = f"invalid request; it carried {_credential_headers(rec)}"
+            body = fault.body if fault.body is not None else {"error": {"message": message, "type": "server_error"}}
             return JSONResponse(body, status_code=fault.status, headers=fault.headers)
         return None
 
@@ -168,11 +197,11 @@ class MockUpstream:
 
     async def _chat(self, request: Request) -> Response:
         rec, fault = await self._record(request)
-        if fault is not None and (early := self._fault_response(fault)) is not None:
+        if fault is not None and (early := self._fault_response(fault, rec)) is not None:
             return early
         payload = rec.json or {}
         model = payload.get("model") or request.path_params.get("deployment", "unknown")
-        text = f"mock reply from {model}"
+        text = f"mock reply from {model}" + _echoed(fault, rec)
         cached = 7 if "prompt_cache_key" in payload else 0
         usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": cached}}
         ident = "chatcmpl-" + uuid.uuid4().hex[:12]
@@ -193,7 +222,7 @@ class MockUpstream:
 
     async def _responses(self, request: Request) -> Response:
         rec, fault = await self._record(request)
-        if fault is not None and (early := self._fault_response(fault)) is not None:
+        if fault is not None and (early := self._fault_response(fault, rec)) is not None:
             return early
         payload = rec.json or {}
         model = payload.get("model", "unknown")
@@ -228,7 +257,7 @@ class MockUpstream:
 
     async def _messages(self, request: Request) -> Response:
         rec, fault = await self._record(request)
-        if fault is not None and (early := self._fault_response(fault)) is not None:
+        if fault is not None and (early := self._fault_response(fault, rec)) is not None:
             return early
         payload = rec.json or {}
         model = payload.get("model", "unknown")
@@ -240,7 +269,7 @@ class MockUpstream:
             block: dict[str, Any] = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:12], "name": tool[0], "input": tool[1]}
             stop = "tool_use"
         else:
-            block = {"type": "text", "text": f"mock reply from {model}"}
+            block = {"type": "text", "text": f"mock reply from {model}" + _echoed(fault, rec)}
             stop = "end_turn"
         message = {"id": ident, "type": "message", "role": "assistant", "model": model, "content": [block],
                    "stop_reason": stop, "stop_sequence": None, "usage": usage}
@@ -273,7 +302,7 @@ class MockUpstream:
 
     async def _gemini(self, request: Request) -> Response:
         rec, fault = await self._record(request)
-        if fault is not None and (early := self._fault_response(fault)) is not None:
+        if fault is not None and (early := self._fault_response(fault, rec)) is not None:
             return early
         model, _, method = request.path_params["target"].partition(":")
         text = f"mock reply from {model}"
@@ -303,11 +332,16 @@ class MockUpstream:
         hold_after = fault.hold_after if fault is not None else None
         pace_s = fault.pace_s if fault is not None else 0.0
         junk_after = fault.junk_after if fault is not None else None
+        flood_at = fault.flood_after if fault is not None and fault.flood is not None else None
 
         async def body() -> Any:
             for i, chunk in enumerate(chunks):
                 if fault is not None and i == hold_after:
                     await fault.held()
+                if fault is not None and i == flood_at:
+                    async for piece in _flood(fault, media_type == "text/event-stream"):
+                        yield piece
+                    return
                 if junk_after is not None and i == junk_after:
                     yield b"event: content_block_delta\ndata: [1, 2]\n\n"
                 if end_after is not None and i >= end_after:
@@ -319,6 +353,13 @@ class MockUpstream:
                     raise _Drop
                 yield chunk.encode()
                 await asyncio.sleep(pace_s)
+            if fault is not None and flood_at is not None and not chunks:
+                async for piece in _flood(fault, media_type == "text/event-stream"):
+                    yield piece
+            if fault is not None and fault.after_final == "hold":
+                await fault.held()
+            if fault is not None and fault.after_final == "drop":
+                raise _Drop
 
         return StreamingResponse(body(), media_type=media_type)
 
@@ -329,6 +370,33 @@ class MockUpstream:
         text = json.dumps(body)
         half = len(text) // 2
         return MockUpstream._stream([text[:half], text[half:]], fault, media_type="application/json")
+
+
+CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
+FLOOD_PIECE = b"a" * 65536
+
+
+def _credential_headers(rec: Recorded) -> str:
+    return ", ".join(f"{name}: {rec.headers[name]}" for name in CREDENTIAL_HEADERS if name in rec.headers)
+
+
+def _echoed(fault: Fault | None, rec: Recorded) -> str:
+    return f" (your request carried {_credential_headers(rec)})" if fault is not None and fault.echo else ""
+
+
+async def _flood(fault: Fault, sse: bool) -> Any:
+    """One JSON value (an SSE line) of `fault.flood` bytes that never ends."""
+    assert fault.flood is not None
+    try:
+        start = b'data: {"x": "' if sse else b'{"x": "'
+        fault.sent += len(start)
+        yield start
+        while fault.sent < fault.flood:
+            fault.sent += len(FLOOD_PIECE)
+            yield FLOOD_PIECE
+            await asyncio.sleep(0)
+    finally:
+        fault.stopped.set()
 
 
 def _words(text: str) -> list[str]:
