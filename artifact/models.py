@@ -24,6 +24,13 @@ class GatewaySpec(_Spec):
     header_prefix: str
     client_deadline_ms: int
     max_body_bytes: int
+    header_timeout_ms: int
+    body_timeout_ms: int
+    idle_timeout_ms: int
+    max_header_bytes: int
+    max_headers: int
+    max_connections: int
+    max_in_flight: int
 
 
 class TimeoutsSpec(_Spec):

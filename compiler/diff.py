@@ -101,9 +101,36 @@ def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
         smaller = new["max_body_bytes"] < old["max_body_bytes"]
         d.add("gateway", "~", f"max_body_bytes: {old['max_body_bytes']:,} -> {new['max_body_bytes']:,}"
               + (" (larger requests are refused)" if smaller else ""), NARROWS if smaller else NEUTRAL)
-    for name in sorted((old.keys() | new.keys()) - {"header_prefix", "client_deadline_ms", "max_body_bytes"}):
+    _inbound_bounds(d, old, new)
+    for name in sorted((old.keys() | new.keys()) - {"header_prefix", "client_deadline_ms", "max_body_bytes", *INBOUND}):
         if old.get(name) != new.get(name):
             d.add("gateway", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
+
+
+INBOUND = {
+    "header_timeout_ms": ("header timeout", NARROWS, "slower clients are cut off"),
+    "body_timeout_ms": ("body timeout", NARROWS, "slower uploads are cut off"),
+    "idle_timeout_ms": ("idle timeout", RESILIENCE, "clients reconnect more often"),
+    "max_header_bytes": ("max_header_bytes", NARROWS, "larger headers are refused"),
+    "max_headers": ("max_headers", NARROWS, "requests with more headers are refused"),
+    "max_connections": ("max_connections", RESILIENCE, "fewer clients are served at once"),
+    "max_in_flight": ("max_in_flight", RESILIENCE, "fewer requests are served at once"),
+}
+"""Each bound on client connections: how the diff names it, and the class and effect of lowering
+it; raising one is neutral."""
+
+
+def _inbound_bounds(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
+    for name, (label, lowered, effect) in INBOUND.items():
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        show = _seconds if name.endswith("_ms") else "{:,}".format
+        values = f"{label}: {'(none)' if before is None else show(before)} -> {'(none)' if after is None else show(after)}"
+        if before is not None and after is not None and after < before:
+            d.add("gateway", "~", f"{values} ({effect})", lowered)
+        else:
+            d.add("gateway", "~", values, NEUTRAL)
 
 
 def _seconds(ms: int) -> str:

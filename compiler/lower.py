@@ -24,7 +24,17 @@ from artifact import (
     TargetSpec,
     TimeoutsSpec,
 )
-from policy.models import FALLBACK_CONDITIONS, Budget, Cache, Circuit, Model, PolicyDocument, Provider, Timeouts
+from policy.models import (
+    FALLBACK_CONDITIONS,
+    Budget,
+    Cache,
+    Circuit,
+    Gateway,
+    Model,
+    PolicyDocument,
+    Provider,
+    Timeouts,
+)
 
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
 from .values import normalise_condition, parse_percent
@@ -49,6 +59,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
             header_prefix=gateway.header_prefix if gateway else DEFAULT_PREFIX,
             client_deadline_ms=millis(gateway.client_deadline_s) if gateway else 600_000,
             max_body_bytes=gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
+            **_inbound(gateway or Gateway()),
         ),
         providers={pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         models={name: _model(m) for name, m in policy.models.items()},
@@ -56,6 +67,19 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
         virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
         budgets=_budgets(policy, resolved),
     )
+
+
+def _inbound(gateway: Gateway) -> dict[str, int]:
+    """The bounds on client connections: their timeouts in milliseconds, their sizes and caps."""
+    return {
+        "header_timeout_ms": millis(gateway.header_timeout_s),
+        "body_timeout_ms": millis(gateway.body_timeout_s),
+        "idle_timeout_ms": millis(gateway.idle_timeout_s),
+        "max_header_bytes": gateway.max_header_bytes,
+        "max_headers": gateway.max_headers,
+        "max_connections": gateway.max_connections,
+        "max_in_flight": gateway.max_in_flight,
+    }
 
 
 def _provider(p: Provider, default_circuit: Circuit | None) -> ProviderSpec:

@@ -26,6 +26,7 @@ they bound one request's reserved estimate ((64 MiB / 2 + 1M output tokens) at 5
 tokens: about $173,000) below the ledger's headroom over its $9,000,000 ceiling (64-bit pico-USD
 holds $9,223,372), so a counter cannot overflow however the thresholds are crossed."""
 MAX_SECONDS = 86_400
+MAX_HEADER_BYTES = 1024 * 1024
 
 Money = Annotated[
     Decimal,
@@ -66,6 +67,32 @@ class Gateway(_Model):
     )
     max_body_bytes: Annotated[int, Field(gt=0, le=MAX_BODY_BYTES)] = Field(
         10 * 1024 * 1024, description="Largest request body accepted, in bytes: 1 to 64 MiB (67,108,864)"
+    )
+    header_timeout_s: Seconds = Field(
+        Decimal(10), description=f"Seconds a client has to send a request's line and headers ({SECONDS_RANGE}); "
+        "then the connection is closed"
+    )
+    body_timeout_s: Seconds = Field(
+        Decimal(60), description=f"Seconds a client has to send a request's whole body after its headers "
+        f"({SECONDS_RANGE}); then a 408 and the connection is closed. Answers and streams are not limited by it"
+    )
+    idle_timeout_s: Seconds = Field(
+        Decimal(120), description=f"Seconds an idle keep-alive connection is kept open ({SECONDS_RANGE})"
+    )
+    max_header_bytes: Annotated[int, Field(ge=1024, le=MAX_HEADER_BYTES)] = Field(
+        32 * 1024, description="Largest request line and headers, in bytes: 1,024 to 1 MiB (1,048,576); "
+        "beyond it a 431"
+    )
+    max_headers: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        100, description="Most headers a request may carry: 1 to 10,000; beyond it a 431"
+    )
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        4000, description="Most client connections one process keeps open: 1 to 1,000,000; requests on "
+        "connections beyond it get a 503 overloaded"
+    )
+    max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1000, description="Most requests one process forwards to providers at once: 1 to 1,000,000; beyond "
+        "it a 503 overloaded"
     )
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None
