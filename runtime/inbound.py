@@ -82,6 +82,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._request_begun = False
         self._given_up = False
+        self._pending: tuple[int | None, str, str, str] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -188,16 +189,32 @@ class BoundedHttpProtocol(HttpToolsProtocol):
                      "(gateway.body_timeout_s)", "body_timeout")
 
     def _give_up(self, status: int | None, code: str, message: str, reason: str) -> None:
-        """Answer `status` (None: nothing) and close; or, while an earlier request on the connection
-        is still being answered, stop reading and close once that answer has ended."""
+        """Answer `status` (None: nothing) and close. A request whose own body broke is ended for its
+        handler as if the client had gone; while earlier requests on the connection are still being
+        answered, reading stops and the answer follows theirs."""
         self._given_up = True
         self._cancel_timer()
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
-            cycle.keep_alive = False
-            self.flow.pause_reading()
-            self.gate.metrics.client_connections_closed.inc(reason)
+            if cycle.more_body and not cycle.response_started and not self.pipeline:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            else:
+                self._pending = (status, code, message, reason)
+                self.flow.pause_reading()
+                return
+        if status is None:
+            self._close(reason)
+        else:
+            self._answer(status, code, message, reason)
+
+    def on_response_complete(self) -> None:
+        if self._pending is None or self.pipeline:
+            super().on_response_complete()
             return
+        self.server_state.total_requests += 1
+        status, code, message, reason = self._pending
+        self._pending = None
         if status is None:
             self._close(reason)
         else:
