@@ -27,6 +27,13 @@ class GatewaySpec(_Spec):
     max_body_bytes: int
     max_answer_bytes: int
     max_event_bytes: int
+    header_timeout_ms: int
+    body_timeout_ms: int
+    idle_timeout_ms: int
+    max_header_bytes: int
+    max_headers: int
+    max_connections: int
+    max_in_flight: int
 
 
 class TimeoutsSpec(_Spec):

@@ -108,9 +108,37 @@ def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
             before, after = (f"{side[name]:,}" if name in side else "(none)" for side in (old, new))
             d.add("gateway", "~", f"{name}: {before} -> {after}" + (f" (larger {what} now fail)" if smaller else ""),
                   RESILIENCE if smaller else NEUTRAL)
-    for name in sorted((old.keys() | new.keys()) - {"header_prefix", "client_deadline_ms", "max_body_bytes", *UPSTREAM_LIMITS}):
+    _inbound_bounds(d, old, new)
+    settled = {"header_prefix", "client_deadline_ms", "max_body_bytes", *UPSTREAM_LIMITS, *INBOUND}
+    for name in sorted((old.keys() | new.keys()) - settled):
         if old.get(name) != new.get(name):
             d.add("gateway", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
+
+
+INBOUND = {
+    "header_timeout_ms": ("header timeout", NARROWS, "slower clients are cut off"),
+    "body_timeout_ms": ("body timeout", NARROWS, "slower uploads are cut off"),
+    "idle_timeout_ms": ("idle timeout", RESILIENCE, "clients reconnect more often"),
+    "max_header_bytes": ("max_header_bytes", NARROWS, "larger headers are refused"),
+    "max_headers": ("max_headers", NARROWS, "requests with more headers are refused"),
+    "max_connections": ("max_connections", RESILIENCE, "fewer clients are served at once"),
+    "max_in_flight": ("max_in_flight", RESILIENCE, "fewer requests are served at once"),
+}
+"""Each bound on client connections: how the diff names it, and the class and effect of lowering
+it; raising one is neutral."""
+
+
+def _inbound_bounds(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
+    for name, (label, lowered, effect) in INBOUND.items():
+        before, after = old.get(name), new.get(name)
+        if before == after:
+            continue
+        show = _seconds if name.endswith("_ms") else "{:,}".format
+        values = f"{label}: {'(none)' if before is None else show(before)} -> {'(none)' if after is None else show(after)}"
+        if before is not None and after is not None and after < before:
+            d.add("gateway", "~", f"{values} ({effect})", lowered)
+        else:
+            d.add("gateway", "~", values, NEUTRAL)
 
 
 def _seconds(ms: int) -> str:

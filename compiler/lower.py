@@ -64,6 +64,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
             max_body_bytes=gateway.max_body_bytes if gateway else 10 * 1024 * 1024,
             max_answer_bytes=(gateway or Gateway()).max_answer_bytes,
             max_event_bytes=(gateway or Gateway()).max_event_bytes,
+            **_inbound(gateway or Gateway()),
         ),
         providers={pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         models={name: _model(m) for name, m in policy.models.items()},
@@ -71,6 +72,19 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
         virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
         budgets=_budgets(policy, resolved),
     )
+
+
+def _inbound(gateway: Gateway) -> dict[str, int]:
+    """The bounds on client connections: their timeouts in milliseconds, their sizes and caps."""
+    return {
+        "header_timeout_ms": millis(gateway.header_timeout_s),
+        "body_timeout_ms": millis(gateway.body_timeout_s),
+        "idle_timeout_ms": millis(gateway.idle_timeout_s),
+        "max_header_bytes": gateway.max_header_bytes,
+        "max_headers": gateway.max_headers,
+        "max_connections": gateway.max_connections,
+        "max_in_flight": gateway.max_in_flight,
+    }
 
 
 def _provider(p: Provider, default_circuit: Circuit | None) -> ProviderSpec:

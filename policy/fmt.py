@@ -29,8 +29,12 @@ MODELINE = "# yaml-language-server:"
 SECTION_ORDER = ("gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets")
 SETTINGS = ("models_allowed", "model_aliases", "fallback", "cache")
 FIELD_ORDER: dict[str, tuple[str, ...]] = {
-    "gateway": ("header_prefix", "client_deadline_s", "max_body_bytes", "max_answer_bytes", "max_event_bytes", "circuit",
-                "description"),
+    "gateway": (
+        "header_prefix", "client_deadline_s", "max_body_bytes", "max_answer_bytes", "max_event_bytes",
+        "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_header_bytes", "max_headers",
+        "max_connections", "max_in_flight",
+        "circuit", "description",
+    ),
     "providers": ("type", "base_url", "api_version", "api_key", "deployments", "timeouts", "circuit", "description"),
     "models": ("providers", "price", "description"),
     "teams": ("description", "members", "defaults"),

@@ -30,6 +30,7 @@ MIN_UPSTREAM_BYTES = 64 * 1024
 MAX_UPSTREAM_BYTES = 1024 * 1024 * 1024
 """Range of the upstream answer and event limits: 64 KiB holds any text answer's event, 1 GiB is
 past anything a provider sends and still a bound on one request's memory."""
+MAX_HEADER_BYTES = 1024 * 1024
 
 Money = Annotated[
     Decimal,
@@ -80,6 +81,32 @@ class Gateway(_Model):
         16 * 1024 * 1024,
         description="Largest event of an upstream stream relayed, in bytes: 64 KiB (65,536) to 1 GiB "
         "(1,073,741,824); beyond it the stream ends with an error event",
+    )
+    header_timeout_s: Seconds = Field(
+        Decimal(10), description=f"Seconds a client has to send a request's line and headers ({SECONDS_RANGE}); "
+        "then the connection is closed"
+    )
+    body_timeout_s: Seconds = Field(
+        Decimal(60), description=f"Seconds a client has to send a request's whole body after its headers "
+        f"({SECONDS_RANGE}); then a 408 and the connection is closed. Answers and streams are not limited by it"
+    )
+    idle_timeout_s: Seconds = Field(
+        Decimal(120), description=f"Seconds an idle keep-alive connection is kept open ({SECONDS_RANGE})"
+    )
+    max_header_bytes: Annotated[int, Field(ge=1024, le=MAX_HEADER_BYTES)] = Field(
+        32 * 1024, description="Largest request line and headers, in bytes: 1,024 to 1 MiB (1,048,576); "
+        "beyond it a 431"
+    )
+    max_headers: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        100, description="Most headers a request may carry: 1 to 10,000; beyond it a 431"
+    )
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        4000, description="Most client connections one process keeps open: 1 to 1,000,000; requests on "
+        "connections beyond it get a 503 overloaded"
+    )
+    max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1000, description="Most requests one process forwards to providers at once: 1 to 1,000,000; beyond "
+        "it a 503 overloaded"
     )
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None

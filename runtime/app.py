@@ -26,8 +26,9 @@ from .budget.gate import BudgetGate
 from .cache import choose_mode
 from .circuit import Circuits
 from .decision import Deny, authenticate, decide_for_key
-from .exceptions import BodyTooLarge
+from .exceptions import BodyCutShort, BodyTooLarge
 from .metrics import Metrics
+from .proxy.answers import overloaded
 from .proxy.asgi import Receive, Scope, Send, WatchedSend, read_body
 from .proxy.endpoints import Endpoints
 from .proxy.exchange import Exchange
@@ -46,10 +47,12 @@ from .proxy.routes import (
 )
 from .proxy.spend import Spend
 from .state import Serving
-from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, wants_sse
+from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, error_body_for, wants_sse
 from .upstream import Outbound, RawBody
 
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
+CLIENT_CLOSED = 499
+"""The access log's status of a request whose connection ended before its body had arrived (nginx's)."""
 
 
 class Gatepost:
@@ -71,6 +74,8 @@ class Gatepost:
         self.circuits = Circuits(self.metrics, clock)
         self.metrics.set_revision(serving.table.revision)
         self.ready = True
+        self.in_flight = 0
+        """Requests being forwarded to providers now, held under `gateway.max_in_flight`."""
         self.spend = Spend(budgets, self.metrics)
         self.fallback = Fallback(self.metrics, self.circuits)
         endpoints = Endpoints(self)
@@ -113,12 +118,42 @@ class Gatepost:
         """One request for a provider, whatever becomes of it, ends in one access-log line."""
         started = time.perf_counter()
         exchange = Exchange(self.serving, surface, WatchedSend(send))
+        cap = exchange.serving.table.gateway.max_in_flight
+        if self.in_flight >= cap:
+            exchange.record.key_prefix = key_prefix(scope)
+            message = f"the gateway is forwarding its limit of {cap} requests at once (gateway.max_in_flight)"
+            status = await exchange.overloaded(message)
+            self._observe(exchange.record, status, time.perf_counter() - started)
+            return
+        self.in_flight += 1
         try:
             status = await self._proxy(exchange, scope, receive, params)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a typed answer and a log line
             exchange.record.internal_error = type(exc).__name__
             status = await exchange.internal_error()
+        finally:
+            self.in_flight -= 1
         self._observe(exchange.record, status, time.perf_counter() - started)
+
+    async def overloaded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app for a connection opened beyond `gateway.max_connections`: a 503 `overloaded` in
+        the shape of the path's surface, after which the connection is closed. `/healthz` and
+        `/metrics` are still answered: an operator looks there when the gateway is full."""
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path in ("/healthz", "/metrics"):
+            await self(scope, receive, send)
+            return
+        serving = self.serving
+        cap = serving.table.gateway.max_connections
+        self.metrics.client_connections_closed.inc("max_connections")
+        message = f"the gateway has its limit of {cap} client connections open (gateway.max_connections)"
+        route, _ = self.routes.find(path)
+        headers = [(b"connection", b"close")]
+        if route is not None and route.proxied:
+            headers.append((serving.header_prefix + b"fallback-count", b"0"))
+        await overloaded(send, serving, error_body_for(path), message, headers)
 
     async def _proxy(self, exchange: Exchange, scope: Scope, receive: Receive, params: Params) -> int:
         record, table = exchange.record, exchange.serving.table
@@ -134,6 +169,9 @@ class Gatepost:
         limit = table.gateway.max_body_bytes
         try:
             raw = await read_body(scope, receive, limit)
+        except BodyCutShort:
+            record.decision = "body_cut_short"
+            return CLIENT_CLOSED
         except BodyTooLarge:
             message = f"request body is larger than the gateway's limit of {limit} bytes"
             return await exchange.refuse(Deny(400, "request_too_large", message, key))

@@ -12,6 +12,8 @@
     ├── ListenError: the address to serve on cannot be bound (in use, not permitted, not this
     │   host's); the proxy does not start
     ├── BodyTooLarge: a request body over the gateway's `max_body_bytes` (400 `request_too_large`)
+    ├── BodyCutShort: the client closed the connection, or it was closed for the gateway's
+    │   `body_timeout_s`, before the request body had arrived; nothing is forwarded
     ├── TranslationError: a request or an answer that cannot be expressed in the other protocol;
     │   the message says what and why
     └── UpstreamError: the provider's answer never came or broke off; its `reason` names it in the
@@ -59,6 +61,10 @@ class ListenError(GatewayError):
 
 class BodyTooLarge(GatewayError):
     """A request body larger than the gateway's limit, told by its Content-Length or by reading it."""
+
+
+class BodyCutShort(GatewayError):
+    """The connection ended before the whole request body arrived: what did arrive is never parsed."""
 
 
 class TranslationError(GatewayError):

@@ -121,6 +121,12 @@ class Metrics:
             "Streams that failed after their first event reached the client, by provider and reason",
             ("provider", "reason"),
         )
+        self.client_connections_closed = Counter(
+            "gatepost_client_connections_closed_total",
+            "Client connections the gateway closed for its bounds, by reason (header_timeout, body_timeout, "
+            "header_too_large, too_many_headers, malformed, max_connections)",
+            ("reason",),
+        )
         self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
         self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
 
@@ -133,7 +139,7 @@ class Metrics:
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
             self.budget_blocks, self.spend, self.cache_lookups, self.circuit_open,
-            self.circuit_opened, self.stream_errors, self.reloads, self.revision,
+            self.circuit_opened, self.stream_errors, self.client_connections_closed, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from .access_log import AccessLog, EventLog
 from .app import Gatepost
 from .budget.gate import BudgetGate
+from .inbound import bounded_protocol
 from .ledger.base import Ledger, LedgerError
 from .ledger.location import default_data_dir
 from .ledger.sqlite import SqliteLedger
@@ -35,6 +37,16 @@ def build_app(
     metrics = Metrics()
     gate = BudgetGate(ledger, events or EventLog(), metrics) if ledger is not None else None
     return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate, clock=clock)
+
+
+def uvicorn_config(app: Gatepost, asgi: Any = None, **options: Any) -> uvicorn.Config:
+    """How `policy serve` runs `app` under uvicorn: on the protocol that bounds client connections
+    by the table's `gateway` settings, without websockets, uvicorn's access log or its `server`
+    header. `asgi` is what uvicorn calls, by default `app` (tests wrap it to count its calls)."""
+    return uvicorn.Config(
+        asgi if asgi is not None else app, http=bounded_protocol(app), ws="none", lifespan="on", access_log=False,
+        log_level="warning", server_header=False, timeout_graceful_shutdown=30, **options,
+    )
 
 
 def open_ledger(data_dir: Path, url: str | None = None, read_only: bool = False) -> Ledger:
@@ -110,11 +122,7 @@ async def _serve_on(
     serving = app.serving
     for pid, problem in sorted(serving.credential_problems.items()):
         events.event("credential_missing", provider=pid, problem=problem)
-    config = uvicorn.Config(
-        app, host=options.host, port=options.port, lifespan="on", access_log=False, log_level="warning",
-        server_header=False, timeout_graceful_shutdown=30,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, host=options.host, port=options.port))
     reloader = Reloader(app, source, load, files, events)
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if options.watch else None

@@ -62,3 +62,14 @@ def wants_sse(query: bytes) -> bool:
 def looks_gemini(path: str) -> bool:
     """A path in Google's style, answered in Google's error shape even when it is not served."""
     return path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path)
+
+
+def error_body_for(path: str) -> ErrorBody:
+    """The error shape the client of `path` parses, for answers given before any handler runs: its
+    surface's, Anthropic's below `/v1/messages`, Google's for a Google-style path, else OpenAI's."""
+    surface = BY_PATH.get(path)
+    if surface is not None:
+        return surface.error_body
+    if path.startswith("/v1/messages"):
+        return anthropic_error
+    return google_error if looks_gemini(path) else openai_error

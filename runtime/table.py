@@ -119,6 +119,13 @@ class Gateway:
     max_body_bytes: int
     max_answer_bytes: int
     max_event_bytes: int
+    header_timeout_s: float
+    body_timeout_s: float
+    idle_timeout_s: float
+    max_header_bytes: int
+    max_headers: int
+    max_connections: int
+    max_in_flight: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +218,9 @@ def _build(artifact: RoutingTable) -> LoadedTable:
     return LoadedTable(
         revision=artifact.revision,
         gateway=Gateway(
-            gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes, gw.max_answer_bytes, gw.max_event_bytes
+            gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes, gw.max_answer_bytes, gw.max_event_bytes,
+            gw.header_timeout_ms / 1000, gw.body_timeout_ms / 1000, gw.idle_timeout_ms / 1000,
+            gw.max_header_bytes, gw.max_headers, gw.max_connections, gw.max_in_flight,
         ),
         providers=MappingProxyType({pid: _provider(pid, p) for pid, p in table.providers.items()}),
         keys_by_hash=MappingProxyType({digest: keys[vid] for digest, vid in table.keys.items()}),

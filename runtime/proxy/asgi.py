@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..exceptions import BodyTooLarge
+from ..exceptions import BodyCutShort, BodyTooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -16,7 +16,8 @@ Headers = list[tuple[bytes, bytes]]
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body; BodyTooLarge as soon as its Content-Length or the bytes read pass `limit`."""
+    """The whole body; BodyTooLarge as soon as its Content-Length or the bytes read pass `limit`,
+    BodyCutShort when the connection ends first."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise BodyTooLarge
@@ -24,6 +25,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
+        if message.get("type") == "http.disconnect":
+            raise BodyCutShort
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

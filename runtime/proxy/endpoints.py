@@ -10,7 +10,7 @@ import orjson
 
 from ..decision import Deny, authenticate, decide_for_key
 from ..errors import error_headers, openai_error
-from ..exceptions import BodyTooLarge
+from ..exceptions import BodyCutShort, BodyTooLarge
 from ..metrics import Metrics
 from ..state import Serving
 from ..surfaces import Surface
@@ -59,6 +59,8 @@ class Endpoints:
             return
         try:
             payload = orjson.loads(await read_body(scope, receive, serving.table.gateway.max_body_bytes))
+        except BodyCutShort:
+            return
         except (BodyTooLarge, orjson.JSONDecodeError):
             await refuse(send, serving, surface, Deny(400, "invalid_request_error", "request body must be a JSON object", key))
             return

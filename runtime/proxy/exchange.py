@@ -9,7 +9,7 @@ from ..errors import error_headers
 from ..state import Serving
 from ..surfaces import Surface
 from ..upstream import Outbound
-from .answers import refuse, stamped
+from .answers import overloaded, refuse, stamped
 from .asgi import Headers, WatchedSend, respond
 
 INTERNAL_ERROR_MESSAGE = "the gateway failed while handling this request; the failure is in its access log"
@@ -46,6 +46,12 @@ class Exchange:
         """Refused before any provider was asked: the log's decision is the refusal's code."""
         self.record.decision = deny.code
         return await refuse(self.send, self.serving, self.surface, deny)
+
+    async def overloaded(self, message: str) -> int:
+        """Refused for the gateway's cap on requests in flight."""
+        self.record.decision = "overloaded"
+        return await overloaded(self.send, self.serving, self.surface.error_body, message,
+                                [(self.header(b"fallback-count"), b"0")])
 
     async def internal_error(self) -> int:
         """A fault of the gateway's own: a 500 in the surface's shape if nothing was sent yet, else

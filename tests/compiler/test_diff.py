@@ -172,6 +172,22 @@ def test_a_smaller_upstream_answer_limit_weakens_resilience(tmp_path: Path) -> N
     ]
 
 
+def test_lowering_a_client_bound_narrows_or_weakens_resilience_and_raising_one_is_neutral(tmp_path: Path) -> None:
+    d = edited(tmp_path / "defaults", ("gateway.yaml", "max_body_bytes: 16777216", "max_body_bytes: 16777216\n"
+                          "  header_timeout_s: 10\n  body_timeout_s: 60\n  max_connections: 4000\n  max_in_flight: 1000"))
+    assert changes_on(d, "gateway") == []
+    d = edited(tmp_path / "changed", ("gateway.yaml", "max_body_bytes: 16777216", "max_body_bytes: 16777216\n"
+                          "  header_timeout_s: 2\n  idle_timeout_s: 5\n  max_headers: 50\n  max_in_flight: 200\n"
+                          "  max_connections: 10000"))
+    assert changes_on(d, "gateway") == [
+        ("header timeout: 10s -> 2s (slower clients are cut off)", NARROWS),
+        ("idle timeout: 120s -> 5s (clients reconnect more often)", RESILIENCE),
+        ("max_headers: 100 -> 50 (requests with more headers are refused)", NARROWS),
+        ("max_connections: 4,000 -> 10,000", NEUTRAL),
+        ("max_in_flight: 1,000 -> 200 (fewer requests are served at once)", RESILIENCE),
+    ]
+
+
 def test_a_provider_moved_to_another_host_widens_access(tmp_path: Path) -> None:
     d = edited(tmp_path, ("providers.yaml", "base_url: https://acme-east.openai.azure.com",
                           "base_url: https://acme-east.example.net"))

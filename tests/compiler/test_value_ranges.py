@@ -33,6 +33,11 @@ YAML_CASES = {
     "event limit past 1 GiB": ("gateway: {max_event_bytes: 1073741825}", "1:28"),
     "deadline of 3 billion years": ("gateway: {client_deadline_s: 100000000000000000}", "1:30"),
     "deadline of 1e400": ("gateway: {client_deadline_s: 1.0e+400}", "1:30"),
+    "header timeout of a year": ("gateway: {header_timeout_s: 31536000}", "1:29"),
+    "headers of 2 MiB": ("gateway: {max_header_bytes: 2097152}", "1:29"),
+    "no headers at all": ("gateway: {max_headers: 0}", "1:24"),
+    "a billion connections": ("gateway: {max_connections: 1000000000}", "1:28"),
+    "no request in flight": ("gateway: {max_in_flight: 0}", "1:26"),
     "total timeout": ("providers: {p2: {type: mock, timeouts: {total_s: 100000000000000000}}}", "1:50"),
     "connect timeout below a millisecond": ("providers: {p2: {type: mock, timeouts: {connect_s: 0.0001}}}", "1:52"),
     "circuit failures": ("gateway: {circuit: {failures: 100000000000000000000}}", "1:31"),
@@ -91,6 +96,13 @@ gateway:
   max_body_bytes: 67108864
   max_answer_bytes: 1073741824
   max_event_bytes: 1073741824
+  header_timeout_s: 86400
+  body_timeout_s: 86400
+  idle_timeout_s: 86400
+  max_header_bytes: 1048576
+  max_headers: 10000
+  max_connections: 1000000
+  max_in_flight: 1000000
   circuit: {failures: 1000, cooldown_s: 3600}
 providers:
   slow: {type: mock, timeouts: {connect_s: 86400, read_s: 86400, total_s: 86400}}

@@ -15,6 +15,9 @@ from typing import Any
 import uvicorn
 import uvloop
 
+from runtime.app import Gatepost
+from runtime.server import uvicorn_config
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -70,10 +73,16 @@ class ServerThread:
         self.port: int = self._sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._in_flight = InFlight(app)
-        options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on", **config}
         self._listening = threading.Event()
-        self.server = ListeningServer(uvicorn.Config(self._in_flight, **options), self._listening.set)
+        self.server = ListeningServer(self._config(app, config), self._listening.set)
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _config(self, app: Any, config: dict[str, Any]) -> uvicorn.Config:
+        """The proxy as `policy serve` runs it (its protocol bounds client connections); any other app plainly."""
+        if isinstance(app, Gatepost):
+            return uvicorn_config(app, self._in_flight, **config)
+        options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on", **config}
+        return uvicorn.Config(self._in_flight, **options)
 
     def _run(self) -> None:
         # uvloop, as `policy serve` uses: it sets TCP_NODELAY on accepted sockets, without which a
