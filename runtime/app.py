@@ -18,21 +18,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-import orjson
-
 from .access_log import AccessLog, AccessRecord
 from .budget.charge import Charge
 from .budget.gate import BudgetGate
 from .cache import choose_mode
 from .circuit import Circuits
 from .decision import Deny, authenticate, decide_for_key
-from .exceptions import BodyTooLarge
 from .metrics import Metrics
-from .proxy.asgi import Receive, Scope, Send, WatchedSend, read_body
+from .proxy.asgi import Receive, Scope, Send, WatchedSend
 from .proxy.endpoints import Endpoints
 from .proxy.exchange import Exchange
 from .proxy.fallback import Fallback
 from .proxy.keys import key_hash, key_prefix
+from .proxy.payload import read_payload
 from .proxy.routes import (
     GET,
     POST,
@@ -131,18 +129,10 @@ class Gatepost:
                 record.key_prefix = prefix
             return await exchange.refuse(key)
         record.vk, record.key_prefix = key.id, key.key_prefix
-        limit = table.gateway.max_body_bytes
-        try:
-            raw = await read_body(scope, receive, limit)
-        except BodyTooLarge:
-            message = f"request body is larger than the gateway's limit of {limit} bytes"
-            return await exchange.refuse(Deny(400, "request_too_large", message, key))
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return await exchange.refuse(Deny(400, "invalid_json", f"request body is not valid JSON: {exc}", key))
-        if not isinstance(payload, dict):
-            return await exchange.refuse(Deny(400, "invalid_request_error", "request body must be a JSON object", key))
+        body = await read_payload(scope, receive, table.gateway.max_body_bytes, key)
+        if isinstance(body, Deny):
+            return await exchange.refuse(body)
+        raw, payload = body
         named = params[0] if params is not None else payload.get("model")
         record.model = named if isinstance(named, str) else None
         decision = decide_for_key(key, exchange.surface.name, record.model)
