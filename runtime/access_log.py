@@ -1,8 +1,10 @@
-"""One JSON line per request: who (VK id and key prefix, never the key), what, where it went, how it ended."""
+"""One JSON line per request: when, its request id, who (VK id and key prefix, never the key), what, where it
+went, how it ended."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO, TypedDict
 
 import orjson
@@ -22,6 +24,7 @@ class AccessRecord:
     set is left out (and reads as its default here). A plain class rather than a dataclass: its
     instance attributes are the line, with nothing to build per request."""
 
+    request_id: str
     surface: str
     revision: str
     vk: str | None = None
@@ -49,7 +52,8 @@ class AccessRecord:
     status: int | None = None
     latency_ms: float | None = None
 
-    def __init__(self, surface: str, revision: str) -> None:
+    def __init__(self, request_id: str, surface: str, revision: str) -> None:
+        self.request_id = request_id
         self.surface = surface
         self.revision = revision
 
@@ -58,7 +62,15 @@ class AccessRecord:
         return self.__dict__
 
 
+def rfc3339_now() -> str:
+    """The time now as RFC 3339 in UTC, to the millisecond: 2026-03-01T09:30:00.123Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
 class AccessLog:
+    """JSON lines, each opening with `ts`: when it was written (for a request, when it ended)."""
+
     def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
         self._stream = stream
         self.enabled = enabled
@@ -67,7 +79,8 @@ class AccessLog:
         if not self.enabled:
             return
         stream = self._stream or sys.stderr
-        stream.write(orjson.dumps(record).decode() + "\n")
+        fields = orjson.dumps(record).decode()
+        stream.write(f'{{"ts":"{rfc3339_now()}"' + ("," + fields[1:] if len(fields) > 2 else "}") + "\n")
         stream.flush()
 
     def request(self, record: AccessRecord) -> None:

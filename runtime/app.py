@@ -43,6 +43,7 @@ from .proxy.routes import (
     unrouted,
 )
 from .proxy.spend import Spend
+from .request_ids import request_id
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, wants_sse
 from .upstream import Outbound, RawBody
@@ -86,6 +87,7 @@ class Gatepost:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            send = WatchedSend(send, request_id(scope["headers"]))
             method, path = scope["method"], scope["path"]
             route, params = self.routes.find(path)
             if route is not None and method in route.methods:
@@ -107,10 +109,10 @@ class Gatepost:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def proxy(self, surface: Surface, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
+    async def proxy(self, surface: Surface, scope: Scope, receive: Receive, send: WatchedSend, params: Params) -> None:
         """One request for a provider, whatever becomes of it, ends in one access-log line."""
         started = time.perf_counter()
-        exchange = Exchange(self.serving, surface, WatchedSend(send))
+        exchange = Exchange(self.serving, surface, send)
         try:
             status = await self._proxy(exchange, scope, receive, params)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a typed answer and a log line

@@ -10,6 +10,7 @@ from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
 from ..exceptions import StreamCutShort, TranslationError, UpstreamError
 from ..metrics import Metrics
+from ..request_ids import HEADER as REQUEST_ID
 from ..streams import HeldAnswer
 from ..table import Target
 from ..translation import ErrorTranslator, ResponseTranslator, Step
@@ -48,7 +49,8 @@ class Relay:
         self.circuits = circuits
 
     async def answer(self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int) -> int:
-        """The answer of `target` on its way with the gateway's headers: provider, translation,
+        """The answer of `target` on its way with the gateway's headers (the provider's own request id
+        renamed `<prefix>Upstream-Request-Id`: `x-request-id` is the gateway's): provider, translation,
         Fallback-Count (the target's place in the route: every target before it was skipped or
         failed), a refused cache override, budget warnings, and the cache status."""
         surface, record, charge = exchange.surface, exchange.record, exchange.charge
@@ -67,7 +69,8 @@ class Relay:
         else:
             translator = ErrorTranslator(surface, target, status) if translated else None
         upstream_headers = held.response.headers if translator is None else translator.headers(held.response.headers)
-        headers = stamped(exchange.serving, upstream_headers)
+        upstream_id = prefix + b"upstream-request-id"
+        headers = stamped(exchange.serving, [(upstream_id, v) if k == REQUEST_ID else (k, v) for k, v in upstream_headers])
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
         if translated:

@@ -11,11 +11,11 @@ from ..errors import error_headers
 from ..state import Serving
 from ..surfaces import GEMINI, gemini_route, surface_of_path
 from .answers import answer
-from .asgi import Receive, Scope, Send
+from .asgi import Receive, Scope, Send, WatchedSend
 
 Params = tuple[str, str] | None
 """What a pattern read from the path: a Gemini path's (model, method)."""
-Handler = Callable[[Scope, Receive, Send, Params], Awaitable[None]]
+Handler = Callable[[Scope, Receive, WatchedSend, Params], Awaitable[None]]
 Pattern = Callable[[str], Params]
 
 POST = ("POST",)
