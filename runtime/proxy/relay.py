@@ -83,12 +83,11 @@ class Relay:
         refused = record.cache_override_refused
         if refused:
             headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))
-        if charge.admission is not None and charge.admission.warnings:
-            headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
         charge.answered(target.model, status, exchange.request.stream)
         cache = CacheState(exchange.request.cache_mode, step.injected, prefix + b"cache")
         answer = Answer(held, target, headers, translator, cache)
         if charge.stream:
+            _warn(exchange, headers, 0)
             return await self._stream(exchange, answer)
         return await self._whole(exchange, answer)
 
@@ -116,6 +115,9 @@ class Relay:
         header = self._record_cache(exchange, answer.cache)
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
+        if charge.admission is not None:
+            own = charge.amount(exchange.serving.table)
+            _warn(exchange, headers, charge.admission.estimate if own is None else own)
         await respond(exchange.send, status, body, headers)
         charge.complete = True
         return status
@@ -186,6 +188,14 @@ class Relay:
             record.cache_lookup = lookup
             self.metrics.cache_lookups.inc(record.vk or "-", charge.model or "-", record.provider, lookup)
         return status
+
+
+def _warn(exchange: Exchange, headers: Headers, own: int) -> None:
+    """`<prefix>Budget-Warning` for the key's instances at or over their warn threshold once `own`
+    (this answer's charge, when it is known before the headers go) is added to their spend."""
+    admission = exchange.charge.admission
+    if admission is not None and (warnings := admission.warnings_with(own)):
+        headers.append((exchange.header(b"budget-warning"), ",".join(warnings).encode()))
 
 
 async def _relay_part(send: Send, events: bytes, tap: UsageTap | None, translator: ResponseTranslator | None) -> None:
