@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
+from ..budget.cost import usage_from
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
@@ -14,6 +17,7 @@ from ..request_ids import HEADER as REQUEST_ID
 from ..streams import HeldAnswer
 from ..table import Target
 from ..translation import ErrorTranslator, ResponseTranslator, Step
+from ..translators.sse import SseParser
 from .answers import stamped
 from .asgi import Headers, Send, respond
 from .exchange import Exchange
@@ -123,14 +127,17 @@ class Relay:
         return status
 
     async def _stream(self, exchange: Exchange, answer: Answer) -> int:
-        """A stream, whole events at a time; it ends with an error event in the surface's format
+        """A stream, whole events at a time. Its cache status is its first event's, where that one
+        reports usage (Anthropic's `message_start`, Gemini's chunks); OpenAI's streams report usage
+        last, so under `respect` their headers have none (the access log and metrics do). It ends
+        with an error event in the surface's format
         when the upstream fails or stops before its final event, never as a silent success. Such a
         failure counts against the provider's circuit (it answered, then failed) and in
         `gatepost_stream_errors_total`; so does an event the proxy could not translate."""
         send, charge, translator, held = exchange.send, exchange.charge, answer.translator, answer.held
         response, framer, tap = held.response, held.framer, charge.tap
         headers = answer.headers
-        header = answer.cache.header(None)
+        header = answer.cache.header(_first_event_cached_tokens(held.head))
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -188,6 +195,21 @@ class Relay:
             record.cache_lookup = lookup
             self.metrics.cache_lookups.inc(record.vk or "-", charge.model or "-", record.provider, lookup)
         return status
+
+
+def _first_event_cached_tokens(head: bytes) -> int | None:
+    """The cached input tokens the stream's first event reports; None when it reports no usage."""
+    ends = [at + len(mark) for mark in (b"\n\n", b"\r\n\r\n") if (at := head.find(mark)) >= 0]
+    first = head[: min(ends)] if ends else head + b"\n\n"
+    if b'"usage' not in first:
+        return None
+    events = SseParser().feed(first)
+    try:
+        payload = orjson.loads(events[0].data) if events else None
+    except orjson.JSONDecodeError:
+        return None
+    usage = usage_from(payload) if isinstance(payload, dict) else None
+    return usage.cached_input_tokens if usage is not None else None
 
 
 def _warn(exchange: Exchange, headers: Headers, own: int) -> None:
