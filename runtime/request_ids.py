@@ -4,12 +4,14 @@ so one id follows a request from the client through the gateway to the provider.
 
 A client's id that is too long or holds other characters is replaced, not refused: the request is
 the client's business, the id only a label (and one that could forge log lines or headers is no
-label). A new id is 128 random bits in hex: unique across replicas and forks without coordination.
+label). A new id is 128 random bits in hex: unique across replicas without coordination. They come
+from `random` (reseeded in every forked child) rather than the OS: an id needs to be unique, not
+secret (a client may send any id it likes), and a system call per request is not free.
 """
 
 from __future__ import annotations
 
-import os
+import random
 import string
 from collections.abc import Iterable
 
@@ -31,4 +33,4 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    return random.getrandbits(128).to_bytes(16).hex()
