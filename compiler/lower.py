@@ -43,7 +43,7 @@ from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
 from .values import normalise_condition, parse_percent
 
 MILLION = Decimal(1_000_000)
-DEFAULT_PREFIX = "X-Gatepost-"
+DEFAULT_PREFIX = "X-LangWatch-"
 
 
 def micros(value: Decimal) -> int:

@@ -63,7 +63,9 @@ class Circuit(_Model):
 class Gateway(_Model):
     """Settings of the gateway as a whole."""
 
-    header_prefix: str = Field("X-Gatepost-", description="Prefix of the response headers the proxy adds")
+    header_prefix: str = Field(
+        "X-LangWatch-", description="Prefix of the response headers the proxy adds: <prefix>Cache, <prefix>Fallback-Count, ..."
+    )
     client_deadline_s: Seconds = Field(
         Decimal(600),
         description=f"Seconds clients wait for an answer ({SECONDS_RANGE}); "

@@ -1,8 +1,10 @@
-"""One JSON line per request: who (VK id and key prefix, never the key), what, where it went, how it ended."""
+"""One JSON line per request: when, its request id, who (VK id and key prefix, never the key), what, where it
+went, how it ended."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, NotRequired, TextIO, TypedDict
 
 import orjson
@@ -24,6 +26,9 @@ class AccessRecord:
     set is left out (and reads as its default here). A plain class rather than a dataclass: its
     instance attributes are the line, with nothing to build per request."""
 
+    ts: str
+    """When the line was written: RFC 3339, UTC, to the millisecond."""
+    request_id: str
     surface: str
     revision: str
     vk: str | None = None
@@ -51,7 +56,9 @@ class AccessRecord:
     status: int | None = None
     latency_ms: float | None = None
 
-    def __init__(self, surface: str, revision: str) -> None:
+    def __init__(self, request_id: str, surface: str, revision: str) -> None:
+        self.ts = ""
+        self.request_id = request_id
         self.surface = surface
         self.revision = revision
 
@@ -60,20 +67,44 @@ class AccessRecord:
         return self.__dict__
 
 
+class Rfc3339Clock:
+    """The time now as RFC 3339 in UTC, to the millisecond (2026-03-01T09:30:00.123Z); the part up
+    to the second is formatted once a second, as every log line needs one."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        millis = int(time.time() * 1000)
+        second, milli = divmod(millis, 1000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{milli:03d}Z"
+
+
 class AccessLog:
+    """JSON lines, each opening with `ts`: when it was written (for a request, when it ended)."""
+
     def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
         self._stream = stream
         self.enabled = enabled
+        self.clock = Rfc3339Clock()
 
     def write(self, record: dict[str, Any]) -> None:
+        """One line, as given."""
         if not self.enabled:
             return
         stream = self._stream or sys.stderr
-        stream.write(orjson.dumps(record).decode() + "\n")
+        stream.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE).decode())
         stream.flush()
 
     def request(self, record: AccessRecord) -> None:
         if self.enabled:
+            record.ts = self.clock.now()
             self.write(record.line())
 
 
@@ -81,4 +112,4 @@ class EventLog(AccessLog):
     """Operational events (reloads, start-up problems) as JSON lines, beside the access log."""
 
     def event(self, event: str, **fields: Any) -> None:
-        self.write({"event": event, **fields})
+        self.write({"ts": self.clock.now(), "event": event, **fields})

@@ -18,22 +18,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-import orjson
-
 from .access_log import AccessLog, AccessRecord
 from .budget.charge import Charge
 from .budget.gate import BudgetGate
 from .cache import choose_mode
 from .circuit import Circuits
 from .decision import Deny, authenticate, decide_for_key
-from .exceptions import BodyCutShort, BodyTooLarge
+from .exceptions import BodyCutShort
 from .metrics import Metrics
 from .proxy.answers import overloaded
-from .proxy.asgi import Receive, Scope, Send, WatchedSend, read_body
+from .proxy.asgi import Receive, Scope, Send, WatchedSend
 from .proxy.endpoints import Endpoints
 from .proxy.exchange import Exchange
 from .proxy.fallback import Fallback
 from .proxy.keys import key_hash, key_prefix
+from .proxy.payload import read_payload
 from .proxy.routes import (
     GET,
     POST,
@@ -46,6 +45,7 @@ from .proxy.routes import (
     unrouted,
 )
 from .proxy.spend import Spend
+from .request_ids import request_id
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, error_body_for, wants_sse
 from .upstream import Outbound, RawBody
@@ -93,6 +93,7 @@ class Gatepost:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            send = WatchedSend(send, request_id(scope["headers"]))
             method, path = scope["method"], scope["path"]
             route, params = self.routes.find(path)
             if route is not None and method in route.methods:
@@ -114,10 +115,10 @@ class Gatepost:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def proxy(self, surface: Surface, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
+    async def proxy(self, surface: Surface, scope: Scope, receive: Receive, send: WatchedSend, params: Params) -> None:
         """One request for a provider, whatever becomes of it, ends in one access-log line."""
         started = time.perf_counter()
-        exchange = Exchange(self.serving, surface, WatchedSend(send))
+        exchange = Exchange(self.serving, surface, send)
         cap = exchange.serving.table.gateway.max_in_flight
         if self.in_flight >= cap:
             exchange.record.key_prefix = key_prefix(scope)
@@ -153,7 +154,7 @@ class Gatepost:
         headers = [(b"connection", b"close")]
         if route is not None and route.proxied:
             headers.append((serving.header_prefix + b"fallback-count", b"0"))
-        await overloaded(send, serving, error_body_for(path), message, headers)
+        await overloaded(WatchedSend(send, request_id(scope["headers"])), serving, error_body_for(path), message, headers)
 
     async def _proxy(self, exchange: Exchange, scope: Scope, receive: Receive, params: Params) -> int:
         record, table = exchange.record, exchange.serving.table
@@ -166,21 +167,14 @@ class Gatepost:
                 record.key_prefix = prefix
             return await exchange.refuse(key)
         record.vk, record.key_prefix = key.id, key.key_prefix
-        limit = table.gateway.max_body_bytes
         try:
-            raw = await read_body(scope, receive, limit)
+            body = await read_payload(scope, receive, table.gateway.max_body_bytes, key)
         except BodyCutShort:
             record.decision = "body_cut_short"
             return CLIENT_CLOSED
-        except BodyTooLarge:
-            message = f"request body is larger than the gateway's limit of {limit} bytes"
-            return await exchange.refuse(Deny(400, "request_too_large", message, key))
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return await exchange.refuse(Deny(400, "invalid_json", f"request body is not valid JSON: {exc}", key))
-        if not isinstance(payload, dict):
-            return await exchange.refuse(Deny(400, "invalid_request_error", "request body must be a JSON object", key))
+        if isinstance(body, Deny):
+            return await exchange.refuse(body)
+        raw, payload = body
         named = params[0] if params is not None else payload.get("model")
         record.model = named if isinstance(named, str) else None
         decision = decide_for_key(key, exchange.surface.name, record.model)

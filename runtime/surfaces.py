@@ -38,6 +38,7 @@ MESSAGES = Surface("messages", "anthropic", anthropic_error)
 GEMINI = Surface("gemini", "gemini", google_error)
 
 BY_PATH = {"/v1/chat/completions": CHAT, "/v1/responses": RESPONSES, "/v1/messages": MESSAGES}
+ANTHROPIC_PATHS = ("/v1/messages", "/messages", "/v1/v1/messages")
 GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")
 """Google's v1beta (gemini-cli) and v1 (google-genai's default) paths; upstream is always v1beta, a superset."""
 GEMINI_METHODS = ("generateContent", "streamGenerateContent", "countTokens")
@@ -64,12 +65,17 @@ def looks_gemini(path: str) -> bool:
     return path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path)
 
 
+def surface_of_path(path: str) -> Surface:
+    """The surface whose error shape a path the gateway did not serve gets (a 404, a 405): Google's
+    for a Google-style path, Anthropic's for one in the Messages family (`/v1/messages/...`, and
+    `/messages` or `/v1/v1/messages` from a mis-set base URL), else OpenAI's."""
+    if looks_gemini(path):
+        return GEMINI
+    if path.startswith(ANTHROPIC_PATHS):
+        return MESSAGES
+    return CHAT
+
+
 def error_body_for(path: str) -> ErrorBody:
-    """The error shape the client of `path` parses, for answers given before any handler runs: its
-    surface's, Anthropic's below `/v1/messages`, Google's for a Google-style path, else OpenAI's."""
-    surface = BY_PATH.get(path)
-    if surface is not None:
-        return surface.error_body
-    if path.startswith("/v1/messages"):
-        return anthropic_error
-    return google_error if looks_gemini(path) else openai_error
+    """The error shape the client of `path` parses, for answers given before any handler runs."""
+    return (BY_PATH.get(path) or surface_of_path(path)).error_body

@@ -29,7 +29,22 @@ SCOPE_NOUNS = {"team": "team", "principal": "principal", "vk": "virtual key", "o
 class Admission:
     reservation_id: str
     estimate: int
-    warnings: list[str]
+    states: tuple[SlotState, ...]
+    """Each budget instance of the key as the reservation found it: spend settled before this request."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """`<scope>:<pct>` of each instance at or over its warn threshold before this request."""
+        return self.warnings_with(0)
+
+    def warnings_with(self, own: int) -> list[str]:
+        """The same once this request's own charge (pico-USD) is added: the answer whose charge
+        crosses a threshold says so itself."""
+        return [
+            f"{s.slot.scope}:{percent(s.spent + own, s.slot.limit_pico)}"
+            for s in self.states
+            if s.slot.warn_pico is not None and s.spent + own >= s.slot.warn_pico
+        ]
 
 
 def slot_for(instance: str, spec: BudgetInstance, now: datetime, window: Window | None = None) -> Slot:
@@ -187,12 +202,7 @@ class BudgetGate:
         if isinstance(result, Blocked):
             self.metrics.budget_blocks.inc(result.state.slot.budget, result.state.slot.scope)
             return blocked_deny(result.state, key)
-        warnings = [
-            f"{s.slot.scope}:{percent(s.spent, s.slot.limit_pico)}"
-            for s in result.states
-            if s.slot.warn_pico is not None and s.spent >= s.slot.warn_pico
-        ]
-        return Admission(result.reservation_id, estimate, warnings)
+        return Admission(result.reservation_id, estimate, result.states)
 
     def admit(
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,

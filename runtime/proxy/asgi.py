@@ -1,5 +1,5 @@
 """ASGI plumbing: reading a request body within a size limit, answering, and a `send` that
-remembers how far the answer got."""
+stamps the request id and remembers how far the answer got."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..exceptions import BodyCutShort, BodyTooLarge
+from ..request_ids import HEADER as REQUEST_ID
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,12 +43,14 @@ async def respond(send: Send, status: int, body: bytes, headers: Headers) -> Non
 
 
 class WatchedSend:
-    """`send`, remembering whether the response has started and finished."""
+    """`send`, adding the request's id to the answer's headers (whoever answers: the proxy, an
+    endpoint, a 404) and remembering whether the answer has started and finished."""
 
-    __slots__ = ("_send", "finished", "started")
+    __slots__ = ("_send", "finished", "request_id", "started")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, request_id: str) -> None:
         self._send = send
+        self.request_id = request_id
         self.started = False
         self.finished = False
 
@@ -55,6 +58,7 @@ class WatchedSend:
         kind = message["type"]
         if kind == "http.response.start":
             self.started = True
+            message["headers"] = [*message.get("headers", ()), (REQUEST_ID, self.request_id.encode())]
         elif kind == "http.response.body" and not message.get("more_body", False):
             self.finished = True
         await self._send(message)

@@ -10,13 +10,14 @@ import orjson
 
 from ..decision import Deny, authenticate, decide_for_key
 from ..errors import error_headers, openai_error
-from ..exceptions import BodyCutShort, BodyTooLarge
+from ..exceptions import BodyCutShort
 from ..metrics import Metrics
 from ..state import Serving
 from ..surfaces import Surface
 from .answers import answer, refuse
-from .asgi import Receive, Scope, Send, read_body
+from .asgi import Receive, Scope, Send
 from .keys import key_hash
+from .payload import read_payload
 from .routes import Params
 
 JSON = [(b"content-type", b"application/json")]
@@ -58,14 +59,13 @@ class Endpoints:
             await refuse(send, serving, surface, key)
             return
         try:
-            payload = orjson.loads(await read_body(scope, receive, serving.table.gateway.max_body_bytes))
+            read = await read_payload(scope, receive, serving.table.gateway.max_body_bytes, key)
         except BodyCutShort:
             return
-        except (BodyTooLarge, orjson.JSONDecodeError):
-            await refuse(send, serving, surface, Deny(400, "invalid_request_error", "request body must be a JSON object", key))
+        if isinstance(read, Deny):
+            await refuse(send, serving, surface, read)
             return
-        if not isinstance(payload, dict):
-            payload = {}
+        payload = read[1]
         gemini_model = params[0] if params is not None else None
         model = gemini_model if gemini_model is not None else payload.get("model")
         decision = decide_for_key(key, surface.name, model if isinstance(model, str) else None)

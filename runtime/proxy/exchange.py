@@ -31,7 +31,7 @@ class Exchange:
         self.serving = serving
         self.surface = surface
         self.send = send
-        self.record = AccessRecord(surface.name, serving.table.revision)
+        self.record = AccessRecord(send.request_id, surface.name, serving.table.revision)
         self.attempts: list[Attempt] = []
 
     def header(self, name: bytes) -> bytes:

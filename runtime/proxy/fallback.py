@@ -84,6 +84,7 @@ class Fallback:
         serving, attempts, route = exchange.serving, exchange.attempts, exchange.decision.route
         provider = serving.table.providers[target.provider]
         call = ADAPTERS[provider.type](provider, serving.credentials.get(provider.id), target, step.outbound)
+        call.headers["x-request-id"] = exchange.send.request_id
         transport = serving.transports[provider.id]
         retry_after: bytes | None = None
         for attempt in range(route.retries + 1):

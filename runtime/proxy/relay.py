@@ -6,15 +6,20 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
+import orjson
+
+from ..budget.cost import usage_from
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
 from ..exceptions import AnswerTooLarge, StreamCutShort, TranslationError, UpstreamError
 from ..metrics import Metrics
+from ..request_ids import HEADER as REQUEST_ID
 from ..scrub import CredentialScrubber
 from ..streams import HeldAnswer
 from ..table import Target
 from ..translation import ErrorTranslator, ResponseTranslator, Step
+from ..translators.sse import SseParser
 from .answers import stamped
 from .asgi import Headers, Send, respond
 from .exchange import Exchange
@@ -50,7 +55,8 @@ class Relay:
         self.circuits = circuits
 
     async def answer(self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int) -> int:
-        """The answer of `target` on its way with the gateway's headers: provider, translation,
+        """The answer of `target` on its way with the gateway's headers (the provider's own request id
+        renamed `<prefix>Upstream-Request-Id`: `x-request-id` is the gateway's): provider, translation,
         Fallback-Count (the target's place in the route: every target before it was skipped or
         failed), a refused cache override, budget warnings, and the cache status."""
         surface, record, charge = exchange.surface, exchange.record, exchange.charge
@@ -69,7 +75,8 @@ class Relay:
         else:
             translator = ErrorTranslator(surface, target, status) if translated else None
         upstream_headers = held.response.headers if translator is None else translator.headers(held.response.headers)
-        headers = stamped(exchange.serving, upstream_headers)
+        upstream_id = prefix + b"upstream-request-id"
+        headers = stamped(exchange.serving, [(upstream_id, v) if k == REQUEST_ID else (k, v) for k, v in upstream_headers])
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
         if translated:
@@ -82,12 +89,11 @@ class Relay:
         refused = record.cache_override_refused
         if refused:
             headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))
-        if charge.admission is not None and charge.admission.warnings:
-            headers.append((prefix + b"budget-warning", ",".join(charge.admission.warnings).encode()))
         charge.answered(target.model, status, exchange.request.stream)
         cache = CacheState(exchange.request.cache_mode, step.injected, prefix + b"cache")
         answer = Answer(held, target, headers, translator, cache)
         if charge.stream:
+            _warn(exchange, headers, 0)
             return await self._stream(exchange, answer)
         return await self._whole(exchange, answer)
 
@@ -116,19 +122,25 @@ class Relay:
         header = self._record_cache(exchange, answer.cache)
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
+        if charge.admission is not None:
+            own = charge.amount(exchange.serving.table)
+            _warn(exchange, headers, charge.admission.estimate if own is None else own)
         await respond(exchange.send, status, scrub(body), headers)
         charge.complete = True
         return status
 
     async def _stream(self, exchange: Exchange, answer: Answer) -> int:
-        """A stream, whole events at a time; it ends with an error event in the surface's format
+        """A stream, whole events at a time. Its cache status is its first event's, where that one
+        reports usage (Anthropic's `message_start`, Gemini's chunks); OpenAI's streams report usage
+        last, so under `respect` their headers have none (the access log and metrics do). It ends
+        with an error event in the surface's format
         when the upstream fails or stops before its final event, never as a silent success. Such a
         failure counts against the provider's circuit (it answered, then failed) and in
         `gatepost_stream_errors_total`; so does an event the proxy could not translate."""
         send, charge, translator, held = exchange.send, exchange.charge, answer.translator, answer.held
         response, framer, tap, scrub = held.response, held.framer, charge.tap, exchange.serving.scrub
         headers = answer.headers
-        header = answer.cache.header(None)
+        header = answer.cache.header(_first_event_cached_tokens(held.head))
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
@@ -208,6 +220,29 @@ async def _stop(rest: AsyncIterator[bytes]) -> None:
     event loop would start for it once it is collected."""
     if isinstance(rest, AsyncGenerator):
         await rest.aclose()
+
+
+def _first_event_cached_tokens(head: bytes) -> int | None:
+    """The cached input tokens the stream's first event reports; None when it reports no usage."""
+    ends = [at + len(mark) for mark in (b"\n\n", b"\r\n\r\n") if (at := head.find(mark)) >= 0]
+    first = head[: min(ends)] if ends else head + b"\n\n"
+    if b'"usage' not in first:
+        return None
+    events = SseParser().feed(first)
+    try:
+        payload = orjson.loads(events[0].data) if events else None
+    except orjson.JSONDecodeError:
+        return None
+    usage = usage_from(payload) if isinstance(payload, dict) else None
+    return usage.cached_input_tokens if usage is not None else None
+
+
+def _warn(exchange: Exchange, headers: Headers, own: int) -> None:
+    """`<prefix>Budget-Warning` for the key's instances at or over their warn threshold once `own`
+    (this answer's charge, when it is known before the headers go) is added to their spend."""
+    admission = exchange.charge.admission
+    if admission is not None and (warnings := admission.warnings_with(own)):
+        headers.append((exchange.header(b"budget-warning"), ",".join(warnings).encode()))
 
 
 async def _relay_part(

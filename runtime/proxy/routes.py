@@ -7,15 +7,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from ..errors import error_headers, google_error, openai_error
+from ..errors import error_headers
 from ..state import Serving
-from ..surfaces import gemini_route, looks_gemini
+from ..surfaces import GEMINI, gemini_route, surface_of_path
 from .answers import answer
-from .asgi import Receive, Scope, Send
+from .asgi import Receive, Scope, Send, WatchedSend
 
 Params = tuple[str, str] | None
 """What a pattern read from the path: a Gemini path's (model, method)."""
-Handler = Callable[[Scope, Receive, Send, Params], Awaitable[None]]
+Handler = Callable[[Scope, Receive, WatchedSend, Params], Awaitable[None]]
 Pattern = Callable[[str], Params]
 
 POST = ("POST",)
@@ -85,16 +85,16 @@ async def unrouted(
     send: Send, serving: Serving, method: str, path: str, route: Route | None, meant: str | None = None
 ) -> None:
     """404 when no route has the path (naming the path it most likely meant), 405 when its route
-    takes other methods; both in Google's error shape for a path in Google's style."""
-    shape = google_error if looks_gemini(path) else openai_error
+    takes other methods; both in the error shape of the path's API family (`surface_of_path`)."""
+    surface = surface_of_path(path)
     if route is None:
-        served = GEMINI_PATHS if shape is google_error else ""
+        served = GEMINI_PATHS if surface is GEMINI else ""
         hint = f": did you mean {method} {meant}" if meant else served
-        body = shape(404, "not_found", f"no route for {method} {path}{hint}")
+        body = surface.error_body(404, "not_found", f"no route for {method} {path}{hint}", None, None)
         await answer(send, serving, 404, body, error_headers(404))
         return
     allow = route.allow
-    body = shape(405, "method_not_allowed", f"{path} accepts {allow.decode()}, not {method}")
+    body = surface.error_body(405, "method_not_allowed", f"{path} accepts {allow.decode()}, not {method}", None, None)
     headers = [*error_headers(405), (b"allow", allow)]
     if route.proxied:
         headers.append((serving.header_prefix + b"fallback-count", b"0"))

@@ -130,7 +130,7 @@ def test_sdk_gets_402_naming_the_scope_once_the_budget_is_spent(per_principal: P
     for _ in range(5):
         raw = alice.chat.completions.with_raw_response.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=16)
         warnings.append(raw.headers.get("x-langwatch-budget-warning"))
-    assert warnings == [None, None, None, None, "principal:80"]
+    assert warnings == [None, None, None, "principal:80", "principal:100"]  # each answer counts its own charge
     with pytest.raises(openai.APIStatusError) as info:
         alice.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=16)
     error = info.value
@@ -140,6 +140,21 @@ def test_sdk_gets_402_naming_the_scope_once_the_budget_is_spent(per_principal: P
     assert body["message"].startswith("principal 'alice@acme.com' has spent $0.08 of its $0.08 month budget 'per-engineer'")
     assert body["meta"]["instance"] == "per-engineer/alice@acme.com" and body["meta"]["scope"] == "principal"
     assert body["meta"]["spend_usd"] == "0.08" and body["meta"]["limit_usd"] == "0.08"
+
+
+def test_a_streamed_answer_warns_from_the_spend_before_it(per_principal: Proxy) -> None:
+    """A stream's headers leave before its usage is known: its warning is the spend before it."""
+    alice = per_principal.client("alice")
+    warnings = []
+    for _ in range(5):
+        with alice.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], max_tokens=16, stream=True,
+            stream_options={"include_usage": True},
+        ) as raw:
+            warnings.append(raw.headers.get("x-langwatch-budget-warning"))
+            raw.read()
+        per_principal.wait_settled()
+    assert warnings == [None, None, None, None, "principal:80"]
 
 
 def test_per_principal_star_budget_blocks_one_engineer_not_another(per_principal: Proxy) -> None:

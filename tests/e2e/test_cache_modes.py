@@ -162,6 +162,32 @@ def test_streams_carry_what_is_known_when_headers_are_sent(proxy: tuple[str, Moc
     assert 'result="hit"} 1' in metrics
 
 
+def test_a_stream_whose_first_event_reports_usage_says_hit_or_miss(proxy: tuple[str, MockUpstream]) -> None:
+    """Anthropic's `message_start` (and Gemini's first chunk) report the prompt's cached tokens before
+    any text: the headers wait for that event anyway, so they say hit or miss."""
+    base_url, upstream = proxy
+    r = post(base_url, "respect", "/v1/messages", {**MESSAGES, "stream": True})
+    assert r.status_code == 200 and r.headers["x-langwatch-cache"] == "hit"
+    r = post(base_url, "respect", "/v1/messages", {**PLAIN_MESSAGES, "stream": True})
+    assert r.headers["x-langwatch-cache"] == "miss"
+    r = post(base_url, "respect", "/v1/chat/completions", {**CHAT, "model": "haiku", "stream": True})
+    assert r.headers["x-langwatch-cache"] == "miss", "a translated stream: the Anthropic upstream's first event"
+    upstream.fail(replay="gemini-stream.sse", times=1)
+    r = post_raw(base_url, "respect", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+                 json.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).encode())
+    assert r.status_code == 200 and r.headers["x-langwatch-cache"] == "miss"
+
+
+def test_a_codex_stream_under_respect_has_its_cache_lookup_in_the_access_log(served: tuple[ServerThread, MockUpstream]) -> None:
+    """The Responses API reports usage in its last event, after the headers: the header is left out
+    rather than guessed, and the access-log line of the answer's x-request-id says hit or miss."""
+    server, _ = served
+    r = post(server.base_url, "respect", "/v1/responses", {**RESPONSES, "stream": True})
+    assert r.status_code == 200 and "x-langwatch-cache" not in r.headers
+    [line] = [line for line in logged(server) if line["request_id"] == r.headers["x-request-id"]]
+    assert line["cache_lookup"] == "hit" and line["cache"] == "hit" and line["cache_mode"] == "respect"
+
+
 RESPONSES = {"model": "gpt-4o", "prompt_cache_key": "thread-7", "instructions": "long prompt", "input": "hi"}
 GEMINI = {"cachedContent": "cachedContents/abc123", "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
           "generationConfig": {"temperature": 1.0, "maxOutputTokens": 1e3}}
