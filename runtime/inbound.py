@@ -78,8 +78,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._timer: TimerHandle | None = None
         self._head_done = False
         self._head_read = 0
-        self._head_bytes = 0
-        self._header_count = 0
+        self._read_size = 0
         self._request_begun = False
         self._given_up = False
         self._pending: tuple[int | None, str, str, str] | None = None
@@ -100,6 +99,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._given_up:
             return
         self._unset_keepalive_if_required()
+        self._read_size = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -108,50 +108,55 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             if not self._given_up:
                 self._give_up(400, "malformed_http", f"the request is not valid HTTP/1.1: {_reason(exc)}", "malformed")
             return
+        if not self._request_begun or self._given_up:
+            return
         if not self._head_done:
             self._head_read += len(data)
             if self._head_read > self._limits.max_header_bytes + READ_SLACK:
                 self._head_too_large()
+                return
+        if self._timer is None:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        """Time the part of the request still to come. Armed only when a read ends inside a request:
+        a request whose head and body arrive in one read (nearly all of them) costs no timer."""
+        limits = self._limits
+        if self._head_done:
+            self._timer = self.loop.call_later(limits.body_timeout_s, self._body_timed_out)
+        else:
+            self._timer = self.loop.call_later(limits.header_timeout_s, self._header_timed_out)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_done = False
-        self._head_read = self._head_bytes = self._header_count = 0
+        self._head_read = 0
         self._request_begun = True
-        if self._timer is None:
-            self._timer = self.loop.call_later(self._limits.header_timeout_s, self._header_timed_out)
 
-    def on_url(self, url: bytes) -> None:
-        self._head_bytes += len(url)
-        if self._head_bytes > self._limits.max_header_bytes:
-            self._head_too_large()
-            raise _Refused
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        self._header_count += 1
+    def on_headers_complete(self) -> None:
+        """The head's limits, checked once it is whole: the count always, the size exactly only when
+        the reads it came in could exceed it. A head still arriving is bounded in data_received."""
+        self._head_done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         limits = self._limits
-        if self._head_bytes > limits.max_header_bytes:
-            self._head_too_large()
-            raise _Refused
-        if self._header_count > limits.max_headers:
+        if len(self.headers) > limits.max_headers:
             self._give_up(431, "headers_too_large", f"the request has more than {limits.max_headers} headers, "
                           "the gateway's limit (gateway.max_headers)", "too_many_headers")
             raise _Refused
-        name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        self._head_done = True
-        self._cancel_timer()
-        self._timer = self.loop.call_later(self._limits.body_timeout_s, self._body_timed_out)
+        if self._head_read + self._read_size > limits.max_header_bytes and self._head_size() > limits.max_header_bytes:
+            self._head_too_large()
+            raise _Refused
         super().on_headers_complete()
 
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
     def on_message_complete(self) -> None:
-        self._cancel_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._request_begun = False
         super().on_message_complete()
 
