@@ -36,6 +36,8 @@ from uvicorn.server import ServerState
 from .errors import error_headers
 from .metrics import Metrics
 from .proxy.asgi import Receive, Scope, Send
+from .request_ids import HEADER as REQUEST_ID
+from .request_ids import new_request_id
 from .state import Serving
 from .surfaces import error_body_for
 from .table import Gateway
@@ -237,6 +239,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         headers = [
             *self.server_state.default_headers, *error_headers(status), (serving.header_prefix + b"policy-revision", serving.revision_header),
             (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+            (REQUEST_ID, new_request_id().encode()),
         ]
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         transport.write(STATUS_LINE[status] + head + b"\r\n" + body)

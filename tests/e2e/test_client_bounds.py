@@ -187,6 +187,7 @@ def test_oversize_headers_and_too_many_headers_get_431(serve: Any, surface: str)
             assert r.status_code == 431 and r.headers["connection"] == "close"
             assert_shape(surface, r.json(), 431, "headers_too_large")
             assert says in r.text and r.headers["x-langwatch-policy-revision"]
+            assert len(r.headers["x-request-id"]) == 32, "answers the protocol writes carry a request id too"
         assert upstream.requests == []
         assert httpx.post(proxy.base_url + "/v1/chat/completions", json=CHAT, headers=AUTH).status_code == 200
 
