@@ -118,6 +118,7 @@ class KeySpec(_Spec):
     profile: str | None
     cache: CacheSpec
     budgets: list[str]
+    rate_limits: list[str] = Field(description="The rate limit instances that apply to the key, sorted")
     routes: Annotated[dict[str, RouteSpec], WrapValidator(_validated_once)]
 
 
@@ -150,6 +151,24 @@ class BudgetSpec(_Spec):
     block_bp: int
 
 
+class RateSpec(_Spec):
+    count: int = Field(description="Allowed per period")
+    period_s: int = Field(description="1, 60, 3600 or 86400")
+
+
+class RateLimitSpec(_Spec):
+    limit: str = Field(description="The policy's rate_limits name")
+    scope: Literal["org", "team", "principal", "vk"]
+    target: str = Field(description='This instance\'s member id ("org" for scope org)')
+    models: list[str] | None = Field(
+        description="Globs over the resolved model (the compiler writes the registered names, sorted); "
+        "None: every model"
+    )
+    requests: RateSpec | None
+    tokens: RateSpec | None = Field(description="Input plus output tokens")
+    in_flight: int | None
+
+
 class Table(_Spec):
     """The part that decides requests; `revision` is the sha256 of its canonical JSON."""
 
@@ -159,6 +178,7 @@ class Table(_Spec):
     keys: dict[str, str] = Field(description="key sha256 -> virtual key id")
     virtual_keys: dict[str, KeySpec]
     budgets: dict[str, BudgetSpec] = Field(description="budget instance id -> budget")
+    rate_limits: dict[str, RateLimitSpec] = Field(description="rate limit instance id -> rate limit")
 
 
 class SourceFileSpec(_Spec):

@@ -60,6 +60,7 @@ class SourceMap(TypedDict, total=False):
     teams: dict[str, str | None]
     profiles: dict[str, str | None]
     budgets: dict[str, str | None]
+    rate_limits: dict[str, str | None]
     gateway: dict[str, str | None]
     virtual_keys: dict[str, KeyLines]
     routes: dict[str, dict[str, RouteLines]]

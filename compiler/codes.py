@@ -2,7 +2,7 @@
 
 A code is stable once released: tests, CI annotations and users' search history depend on it.
 Ranges: GP0xx reading files, GP1xx document structure, GP2xx references between entities,
-GP3xx routing semantics, GP4xx budgets and prices, GP5xx secrets and keys.
+GP3xx routing semantics, GP4xx budgets, prices and rate limits, GP5xx secrets and keys.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ WARN_ABOVE_BLOCK = _code("GP404", "warn threshold above block threshold")
 NON_POSITIVE_LIMIT = _code("GP405", "budget limit is not positive")
 UNKNOWN_TIMEZONE = _code("GP406", "unknown timezone")
 PRICE_TOO_PRECISE = _code("GP407", "price finer than 1e-6 USD per 1M tokens")
+RATE_LIMIT_TARGET_UNKNOWN = _code("GP408", "rate limit target does not exist")
+RATE_LIMIT_UNREACHABLE = _code("GP409", "rate limit applies to no virtual key", Severity.WARNING)
 
 PLAINTEXT_SECRET = _code("GP501", "literal secret in policy")
 MALFORMED_SHA256 = _code("GP502", "key_sha256 is not 64 hex characters")

@@ -19,6 +19,8 @@ from artifact import (
     ModelSpec,
     PriceSpec,
     ProviderSpec,
+    RateLimitSpec,
+    RateSpec,
     RouteSet,
     RouteSpec,
     Table,
@@ -29,6 +31,8 @@ from artifact import (
 )
 from policy.models import (
     FALLBACK_CONDITIONS,
+    MAX_REQUESTS_PER_PERIOD,
+    MAX_TOKENS_PER_PERIOD,
     Budget,
     Cache,
     Circuit,
@@ -36,11 +40,12 @@ from policy.models import (
     Model,
     PolicyDocument,
     Provider,
+    RateLimit,
     Timeouts,
 )
 
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
-from .values import normalise_condition, parse_percent
+from .values import normalise_condition, parse_percent, parse_rate
 
 MILLION = Decimal(1_000_000)
 DEFAULT_PREFIX = "X-LangWatch-"
@@ -71,6 +76,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
         keys={rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
         virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
         budgets=_budgets(policy, resolved),
+        rate_limits=_rate_limits(policy, resolved),
     )
 
 
@@ -139,6 +145,33 @@ def _limits(budget: Budget) -> dict[str, Any]:
     }
 
 
+def _rate_limits(policy: PolicyDocument, resolved: Resolved) -> dict[str, RateLimitSpec]:
+    """One instance per target of each rate limit, as budgets have."""
+    shared = {name: _rate_limit(limit, resolved.rate_limit_models[name]) for name, limit in policy.rate_limits.items()}
+    return {
+        inst_id: sharing_field_names(RateLimitSpec(limit=inst.limit, target=inst.target, **shared[inst.limit]))
+        for inst_id, inst in resolved.rate_limit_instances.items()
+    }
+
+
+def _rate_limit(limit: RateLimit, models: tuple[str, ...] | None) -> dict[str, Any]:
+    """What every instance of `limit` shares."""
+    return {
+        "scope": limit.scope,
+        "models": list(models) if models is not None else None,
+        "requests": _rate(limit.requests, MAX_REQUESTS_PER_PERIOD),
+        "tokens": _rate(limit.tokens, MAX_TOKENS_PER_PERIOD),
+        "in_flight": limit.in_flight,
+    }
+
+
+def _rate(text: str | None, most: int) -> RateSpec | None:
+    if text is None:
+        return None
+    count, period_s = parse_rate(text, most)
+    return RateSpec(count=count, period_s=period_s)
+
+
 def _key(rk: ResolvedKey, shared: _Shared) -> KeySpec:
     vk = rk.key
     cache = rk.settings.cache.value if rk.settings.cache else Cache()
@@ -151,6 +184,7 @@ def _key(rk: ResolvedKey, shared: _Shared) -> KeySpec:
         profile=rk.profiles[0] if rk.profiles else None,
         cache=shared.cache(cache),
         budgets=rk.budgets,
+        rate_limits=rk.rate_limits,
         routes=shared.routes_of(rk),
     )
     return sharing_field_names(spec)

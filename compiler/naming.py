@@ -11,6 +11,7 @@ SINGULAR = {
     "profiles": "profile",
     "virtual_keys": "virtual key",
     "budgets": "budget",
+    "rate_limits": "rate limit",
 }
 
 

@@ -11,7 +11,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from policy.models import Budget, Cache, Fallback, FallbackHop, PolicyDocument, Settings, VirtualKey
+from policy.models import Cache, Fallback, FallbackHop, PolicyDocument, Scope, Settings, VirtualKey
 from policy.source import Path
 
 T = TypeVar("T")
@@ -73,6 +73,7 @@ class ResolvedKey:
     aliases: dict[str, AliasResolution]
     routes: dict[str, Route]
     budgets: list[str]
+    rate_limits: list[str]
 
 
 class BudgetInstance(NamedTuple):
@@ -84,10 +85,21 @@ class BudgetInstance(NamedTuple):
     target: str
 
 
+class RateLimitInstance(NamedTuple):
+    """One rate limit's instance for a team, principal or key, or the organisation's."""
+
+    id: str
+    limit: str
+    target: str
+
+
 @dataclass
 class Resolved:
     keys: dict[str, ResolvedKey]
     budget_instances: dict[str, BudgetInstance]
+    rate_limit_instances: dict[str, RateLimitInstance] = field(default_factory=dict)
+    rate_limit_models: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    """Each rate limit's `models` expanded to the registered models they name, sorted; None for every model."""
 
 
 def is_glob(pattern: str) -> bool:
@@ -197,22 +209,70 @@ def route_targets(policy: PolicyDocument, model: str, pinned: str | None, hops: 
     return targets
 
 
-def _instance(budget_id: str, budget: Budget, vk_id: str, vk: VirtualKey) -> tuple[str, str] | None:
-    """The id and target of the instance of `budget` that applies to the key, if one does."""
+def _instance(name: str, scope: Scope, target: str, vk_id: str, vk: VirtualKey) -> tuple[str, str] | None:
+    """The id and target of the instance of a budget or rate limit that applies to the key, if one does."""
     subject: str | None
-    if budget.scope == "org":
-        return budget_id, budget.target
-    if budget.scope == "team":
+    if scope == "org":
+        return name, target
+    if scope == "team":
         subject = vk.team
-    elif budget.scope == "principal":
+    elif scope == "principal":
         subject = vk.principal
     else:
         subject = vk_id
     if subject is None:
         return None
-    if budget.target == "*":
-        return f"{budget_id}/{subject}", subject
-    return (budget_id, subject) if budget.target == subject else None
+    if target == "*":
+        return f"{name}/{subject}", subject
+    return (name, subject) if target == subject else None
+
+
+def expand_models(policy: PolicyDocument, entries: list[str] | None) -> tuple[str, ...] | None:
+    """The registered models a rate limit's `models` names (exact names and globs), sorted."""
+    if entries is None:
+        return None
+    names = sorted(policy.models)
+    found = {m for e in entries for m in (fnmatch.filter(names, e) if is_glob(e) else [e] if e in policy.models else [])}
+    return tuple(sorted(found))
+
+
+class _RateLimits:
+    """The rate limit instances each key is under: those whose scope and target take the key and
+    whose models the key can request (one list per distinct result, shared by the keys that have it)."""
+
+    def __init__(self, policy: PolicyDocument) -> None:
+        self.policy = policy
+        self.instances: dict[str, RateLimitInstance] = {}
+        self.models = {name: expand_models(policy, limit.models) for name, limit in policy.rate_limits.items()}
+        self.reaches: dict[tuple[int, str], bool] = {}
+        self.lists: dict[tuple[str, ...], list[str]] = {}
+
+    def of(self, vk_id: str, vk: VirtualKey, routes: dict[str, Route]) -> list[str]:
+        found: list[str] = []
+        for name, limit in self.policy.rate_limits.items():
+            instance = _instance(name, limit.scope, "org" if limit.scope == "org" else limit.target, vk_id, vk)
+            if instance is None or not self._reaches(name, routes):
+                continue
+            instance_id, target = instance
+            if instance_id not in self.instances:
+                self.instances[instance_id] = RateLimitInstance(instance_id, name, target)
+            found.append(instance_id)
+        memo = tuple(sorted(found))
+        shared = self.lists.get(memo)
+        if shared is None:
+            shared = self.lists[memo] = list(memo)
+        return shared
+
+    def _reaches(self, name: str, routes: dict[str, Route]) -> bool:
+        models = self.models[name]
+        if models is None:
+            return True
+        memo = (id(routes), name)
+        reached = self.reaches.get(memo)
+        if reached is None:
+            wanted = set(models)
+            reached = self.reaches[memo] = any(route.model in wanted for route in routes.values())
+        return reached
 
 
 def resolve(policy: PolicyDocument) -> Resolved:
@@ -221,6 +281,7 @@ def resolve(policy: PolicyDocument) -> Resolved:
     inherited: dict[tuple[str | None, str | None], tuple[list[str], bool, Effective, tuple[object, ...]]] = {}
     route_cache: dict[tuple[object, ...], tuple[dict[str, AliasResolution], dict[str, Route], dict[str, Path]]] = {}
     model_routes: dict[tuple[object, ...], Route] = {}
+    rate_limits = _RateLimits(policy)
     allowed_by: dict[Path | None, dict[str, Path]] = {}
     """The models a `models_allowed` line allows, once per line: settings that differ in an alias
     or a fallback share it."""
@@ -245,14 +306,16 @@ def resolve(policy: PolicyDocument) -> Resolved:
         aliases, routes, allowed = cached
         budgets: list[str] = []
         for budget_id, budget in policy.budgets.items():
-            found = _instance(budget_id, budget, vk_id, vk)
+            found = _instance(budget_id, budget.scope, budget.target, vk_id, vk)
             if found is not None:
                 instance_id, target = found
                 if instance_id not in instances:
                     instances[instance_id] = BudgetInstance(instance_id, budget_id, target)
                 budgets.append(instance_id)
-        keys[vk_id] = ResolvedKey(vk_id, vk, profiles, cycle, eff, allowed, aliases, routes, sorted(budgets))
-    return Resolved(keys, instances)
+        keys[vk_id] = ResolvedKey(
+            vk_id, vk, profiles, cycle, eff, allowed, aliases, routes, sorted(budgets), rate_limits.of(vk_id, vk, routes)
+        )
+    return Resolved(keys, instances, rate_limits.instances, rate_limits.models)
 
 
 def _overlay(base: Effective, vk: VirtualKey, path: Path) -> Effective:

@@ -41,6 +41,7 @@ def source_map(policy: PolicyDocument, resolved: Resolved, index: SourceIndex) -
         "teams": {eid: line("teams", eid) for eid in policy.teams},
         "profiles": {eid: line("profiles", eid) for eid in policy.profiles},
         "budgets": {eid: line("budgets", eid) for eid in policy.budgets},
+        "rate_limits": {eid: line("rate_limits", eid) for eid in policy.rate_limits},
     }
     if policy.gateway is not None:
         result["gateway"] = {"gateway": line("gateway")}

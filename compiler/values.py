@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
+from policy.models import RATE_FORMS, RATE_UNITS
+
 from .errors import UnreadableValue
+
+RATE = re.compile(r"^(0|[1-9][0-9]*)/([a-z]+)$")
 
 PERCENT_DECIMALS = 2
 """The artifact holds thresholds in basis points (8000 = 80%), so 80.25% is exact and 80.255% is not."""
@@ -43,3 +48,18 @@ def normalise_condition(value: str | int) -> str:
     Conditions are case-sensitive like every enumerated value (the check refuses `5XX`, naming
     `5xx`); lowering folds case only for conditions the check already accepted."""
     return str(value).strip().lower()
+
+
+def parse_rate(text: str, most: int) -> tuple[int, int]:
+    """'60/minute' -> (60, 60): the count and the period in seconds; the count from 1 to `most`.
+    Raises UnreadableValue, naming the accepted forms, for anything else."""
+    found = RATE.match(text)
+    if found is None or found.group(2) not in RATE_UNITS:
+        raise UnreadableValue(f"'{text}' is not a rate such as 60/minute")
+    count = int(found.group(1))
+    if not 1 <= count <= most:
+        raise UnreadableValue(f"'{text}' must allow from 1 to {most:,} per {found.group(2)}")
+    return count, RATE_UNITS[found.group(2)]
+
+
+RATE_HINT = f"write {RATE_FORMS}, e.g. 60/minute"

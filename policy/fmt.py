@@ -26,7 +26,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 NodePath = tuple[str | int, ...]
 MODELINE = "# yaml-language-server:"
 
-SECTION_ORDER = ("gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets")
+SECTION_ORDER = ("gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets", "rate_limits")
 SETTINGS = ("models_allowed", "model_aliases", "fallback", "cache")
 FIELD_ORDER: dict[str, tuple[str, ...]] = {
     "gateway": (
@@ -42,6 +42,7 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
     "virtual_keys": ("key_sha256", "key_prefix", "principal", "team", "extends", "status", "expires_at",
                      "description", *SETTINGS),
     "budgets": ("scope", "target", "window", "timezone", "limit_usd", "on_breach", "description"),
+    "rate_limits": ("scope", "target", "models", "requests", "tokens", "in_flight", "description"),
 }
 NESTED_ORDER: dict[str, tuple[str, ...]] = {
     "price": ("input", "cached_input", "output", "reasoning"),

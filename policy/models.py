@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 PROVIDER_TYPES: tuple[str, ...] = ("openai", "azure_openai", "anthropic", "gemini", "mock")
 CacheMode = Literal["respect", "disable", "force"]
@@ -218,6 +218,49 @@ class Budget(_Model):
     description: str | None = None
 
 
+RATE_UNITS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86_400}
+"""The periods a rate may be given per, in seconds."""
+MAX_REQUESTS_PER_PERIOD = 1_000_000
+MAX_TOKENS_PER_PERIOD = 10_000_000_000
+MAX_IN_FLIGHT = 100_000
+RATE_FORMS = "N/second, N/minute, N/hour or N/day"
+
+
+def _number_as_text(value: object) -> object:
+    """A bare number (`requests: 60`) read as the text it is, so the compiler can say which unit it lacks."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+RATE_PATTERN = r"^[1-9][0-9]*/(second|minute|hour|day)$"
+Rate = Annotated[str, BeforeValidator(_number_as_text)]
+
+
+class RateLimit(_Model):
+    """Requests, tokens and requests at once that a key, principal, team or the organisation may
+    use; at least one of `requests`, `tokens`, `in_flight`. The rates are checked by the compiler
+    (located errors with the accepted forms), not here, so the schema only describes them."""
+
+    scope: Scope
+    target: str = Field("*", description='An id, or "*" for one instance per team/principal/VK')
+    models: list[str] | None = Field(
+        None, description="Only requests whose resolved model is one of these registered models or matches "
+        "one of these globs; default: every model"
+    )
+    requests: Rate | None = Field(
+        None, description=f"Requests per period: {RATE_FORMS}, N from 1 to {MAX_REQUESTS_PER_PERIOD:,}",
+        json_schema_extra={"pattern": RATE_PATTERN},
+    )
+    tokens: Rate | None = Field(
+        None, description=f"Input plus output tokens per period: {RATE_FORMS}, N from 1 to "
+        f"{MAX_TOKENS_PER_PERIOD:,}",
+        json_schema_extra={"pattern": RATE_PATTERN},
+    )
+    in_flight: Annotated[int, Field(ge=1, le=MAX_IN_FLIGHT)] | None = Field(
+        None, description=f"Requests running at once: 1 to {MAX_IN_FLIGHT:,}"
+    )
+    description: str | None = None
+
+
 class PolicyDocument(_Model):
     """One policy file; the merged policy of a directory has the same shape."""
 
@@ -228,6 +271,7 @@ class PolicyDocument(_Model):
     profiles: dict[str, Profile] = Field(default_factory=dict)
     virtual_keys: dict[str, VirtualKey] = Field(default_factory=dict)
     budgets: dict[str, Budget] = Field(default_factory=dict)
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
 
 
 ENTITY_SECTIONS: dict[str, type[_Model]] = {
@@ -237,6 +281,7 @@ ENTITY_SECTIONS: dict[str, type[_Model]] = {
     "profiles": Profile,
     "virtual_keys": VirtualKey,
     "budgets": Budget,
+    "rate_limits": RateLimit,
 }
 SECTIONS: tuple[str, ...] = ("gateway", *ENTITY_SECTIONS)
 
@@ -251,6 +296,9 @@ class TestExpectation(_Model):
     first_target: str | None = Field(None, description="allow: provider/model of the first target")
     targets: list[str] | None = Field(None, description="allow: every target, provider/model, in order")
     budgets: list[str] | None = Field(None, description="allow: the budget instances that apply")
+    rate_limits: list[str] | None = Field(
+        None, description="allow: the rate limit instances that apply to the requested model"
+    )
     cache: CacheMode | None = None
 
 

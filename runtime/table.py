@@ -25,6 +25,8 @@ from artifact import (
     KeySpec,
     ModelSpec,
     ProviderSpec,
+    RateLimitSpec,
+    RateSpec,
     RouteSpec,
     RoutingTable,
     SourceMap,
@@ -77,6 +79,8 @@ class KeyEntry:
     profile: str | None
     cache: CachePolicy
     budgets: tuple[str, ...]
+    rate_limits: tuple[str, ...]
+    """The rate limit instances that apply to the key, sorted."""
     routes: Mapping[str, Route] = field(repr=False)
     source: str | None
     allowed_source: str | None
@@ -161,6 +165,31 @@ class BudgetInstance:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    count: int
+    """Allowed per period."""
+    period_s: int
+    """1, 60, 3600 or 86400."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInstance:
+    """One rate limit for one target (a `target: '*'` limit has one instance per team, principal or key)."""
+
+    limit: str
+    scope: str
+    target: str
+    """The member this instance counts ("org" for scope org)."""
+    models: tuple[str, ...] | None
+    """Globs over the resolved model; None for every model."""
+    requests: Rate | None
+    tokens: Rate | None
+    in_flight: int | None
+    source: str | None
+    """The rate limit's line in the policy."""
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedTable:
     revision: str
     gateway: Gateway
@@ -169,6 +198,7 @@ class LoadedTable:
     keys: Mapping[str, KeyEntry]
     models: Mapping[str, ModelEntry]
     budgets: Mapping[str, BudgetInstance]
+    rate_limits: Mapping[str, RateLimitInstance]
     sources: tuple[str, ...]
 
 
@@ -213,8 +243,12 @@ def _build(artifact: RoutingTable) -> LoadedTable:
     lines = artifact.source_map
     gw = table.gateway
     routes = _Routes(lines)
-    keys = {vid: _key(vid, spec, key_lines(lines, vid), routes) for vid, spec in table.virtual_keys.items()}
+    instance_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
+    keys = {
+        vid: _key(vid, spec, key_lines(lines, vid), routes, instance_lists) for vid, spec in table.virtual_keys.items()
+    }
     budget_lines = lines.get("budgets", {})
+    limit_lines = lines.get("rate_limits", {})
     return LoadedTable(
         revision=artifact.revision,
         gateway=Gateway(
@@ -227,6 +261,9 @@ def _build(artifact: RoutingTable) -> LoadedTable:
         keys=MappingProxyType(keys),
         models=MappingProxyType({name: _model(m) for name, m in table.models.items()}),
         budgets=MappingProxyType({i: _budget(b, budget_lines.get(b.budget)) for i, b in table.budgets.items()}),
+        rate_limits=MappingProxyType(
+            {i: _rate_limit(r, limit_lines.get(r.limit)) for i, r in table.rate_limits.items()}
+        ),
         sources=tuple(s.path for s in artifact.sources),
     )
 
@@ -258,7 +295,26 @@ def _budget(b: BudgetSpec, source: str | None) -> BudgetInstance:
     )
 
 
-def _key(vid: str, spec: KeySpec, lines: KeyLines, routes: _Routes) -> KeyEntry:
+def _rate_limit(r: RateLimitSpec, source: str | None) -> RateLimitInstance:
+    return RateLimitInstance(
+        r.limit, r.scope, r.target, tuple(r.models) if r.models is not None else None,
+        _rate(r.requests), _rate(r.tokens), r.in_flight, source,
+    )
+
+
+def _rate(r: RateSpec | None) -> Rate | None:
+    return Rate(r.count, r.period_s) if r is not None else None
+
+
+def _shared(names: list[str], lists: dict[tuple[str, ...], tuple[str, ...]]) -> tuple[str, ...]:
+    """`names` as a tuple, one object for every key with the same instances."""
+    found = tuple(names)
+    return lists.setdefault(found, found)
+
+
+def _key(
+    vid: str, spec: KeySpec, lines: KeyLines, routes: _Routes, lists: dict[tuple[str, ...], tuple[str, ...]]
+) -> KeyEntry:
     allowed_source = lines.get("models_allowed")
     cache = spec.cache
     return KeyEntry(
@@ -271,6 +327,7 @@ def _key(vid: str, spec: KeySpec, lines: KeyLines, routes: _Routes) -> KeyEntry:
         profile=spec.profile,
         cache=CachePolicy(cache.mode, cache.allow_override, cache.salt),
         budgets=tuple(spec.budgets),
+        rate_limits=_shared(spec.rate_limits, lists),
         routes=MappingProxyType(routes.of(spec, lines, allowed_source)),
         source=lines.get("self"),
         allowed_source=allowed_source,

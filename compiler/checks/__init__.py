@@ -17,6 +17,7 @@ from .fallback import check_fallback, check_fallback_conditions
 from .inheritance import check_inheritance
 from .protocols import check_protocols
 from .providers import check_providers
+from .rate_limits import check_rate_limits
 from .registry import check_registry
 from .secrets import check_keys, check_literal_secrets
 
@@ -38,6 +39,7 @@ CHECKS: tuple[Check, ...] = (
     check_protocols,
     check_cache,
     check_budgets,
+    check_rate_limits,
     check_keys,
     check_literal_secrets,
 )

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from policy.models import Budget
+from policy.models import Budget, RateLimit
 
 from .. import codes
 from ..context import Context
@@ -57,14 +57,14 @@ def check_budgets(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "timezone"),
                 hint=_zone_hint(budget.timezone),
             )
-        if budget.target != "*" and not _target_exists(ctx, budget):
+        if budget.target != "*" and not target_exists(ctx, budget):
             yield Diagnostic.of(
                 codes.BUDGET_TARGET_UNKNOWN,
                 f"budget '{bid}' targets {budget.scope} '{budget.target}', which does not exist",
                 ctx.index.value(*where, "target"),
-                hint=suggest(budget.target, _candidates(ctx, budget)),
+                hint=suggest(budget.target, target_candidates(ctx, budget)),
             )
-        elif bid not in reached and not _may_reach_a_broken_key(ctx, budget):
+        elif bid not in reached and not may_reach_a_broken_key(ctx, budget):
             yield Diagnostic.of(
                 codes.BUDGET_UNREACHABLE,
                 f"budget '{bid}' applies to no virtual key ({budget.scope} '{budget.target}')",
@@ -104,8 +104,8 @@ def _thresholds(ctx: Context, bid: str, budget: Budget) -> Iterator[Diagnostic]:
         )
 
 
-def _may_reach_a_broken_key(ctx: Context, budget: Budget) -> bool:
-    """Whether a virtual key whose own errors were reported could be one the budget applies to:
+def may_reach_a_broken_key(ctx: Context, budget: Budget | RateLimit) -> bool:
+    """Whether a virtual key whose own errors were reported could be one the budget (or rate limit) applies to:
     then "applies to no virtual key" would follow from those errors, not be news."""
     for vid, raw in _broken_keys(ctx):
         if budget.scope == "org" or (budget.scope == "vk" and budget.target in ("*", vid)):
@@ -126,7 +126,7 @@ def _broken_keys(ctx: Context) -> Iterator[tuple[str, Any]]:
             yield vid, written.get(vid)
 
 
-def _candidates(ctx: Context, budget: Budget) -> list[str]:
+def target_candidates(ctx: Context, budget: Budget | RateLimit) -> list[str]:
     keys = ctx.policy.virtual_keys
     written = [raw.get(budget.scope) for _, raw in _broken_keys(ctx) if isinstance(raw, dict)]
     broken = [subject for subject in written if isinstance(subject, str)]
@@ -140,14 +140,14 @@ def _candidates(ctx: Context, budget: Budget) -> list[str]:
     return []
 
 
-def _target_exists(ctx: Context, budget: Budget) -> bool:
+def target_exists(ctx: Context, budget: Budget | RateLimit) -> bool:
     if budget.scope == "org":
         return True
     if budget.scope == "vk":
         return ctx.defined("virtual_keys", budget.target)
     if budget.scope == "team" and ctx.defined("teams", budget.target):
         return True
-    return budget.target in _candidates(ctx, budget)
+    return budget.target in target_candidates(ctx, budget)
 
 
 def _unpriced(ctx: Context) -> Iterator[Diagnostic]:

@@ -26,6 +26,7 @@ KINDS = {
     "profile": "profiles",
     "virtual_key": "virtual_keys",
     "budget": "budgets",
+    "rate_limit": "rate_limits",
 }
 INT = re.compile(r"^-?\d+$")
 DECIMAL = re.compile(r"^-?\d+\.\d+$")
