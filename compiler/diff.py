@@ -87,6 +87,7 @@ def diff_tables(base: dict[str, Any], head: dict[str, Any], base_label: str = "b
     _models(result, a["models"], b["models"])
     _keys(result, sides)
     _budgets(result, a["budgets"], b["budgets"])
+    _rate_limits(result, a.get("rate_limits", {}), b.get("rate_limits", {}))
     return result
 
 
@@ -293,6 +294,12 @@ def _key(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any], sides:
         d.add(subject, "+", f"now under budget {', '.join(added)}", NARROWS)
     if removed:
         d.add(subject, "-", f"no longer under budget {', '.join(removed)}", SPEND)
+    added = sorted(set(new.get("rate_limits", [])) - set(old.get("rate_limits", [])))
+    removed = sorted(set(old.get("rate_limits", [])) - set(new.get("rate_limits", [])))
+    if added:
+        d.add(subject, "+", f"now under rate limit {', '.join(added)}", NARROWS)
+    if removed:
+        d.add(subject, "-", f"no longer under rate limit {', '.join(removed)}", WIDENS)
 
 
 def _cache(c: dict[str, Any]) -> str:
@@ -461,3 +468,74 @@ def _allowed(a: Allowance) -> str:
 
 def _pct(bp: int | None) -> str:
     return "none" if bp is None else f"{bp / 100:g}%"
+
+
+PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
+RATE_NAMES = {"requests": "requests", "tokens": "tokens"}
+
+
+def _rate_limits(d: Diff, a: dict[str, Any], b: dict[str, Any]) -> None:
+    """A limit added or lowered narrows what keys may do; raised or removed, it widens it."""
+    for inst in sorted(b.keys() - a.keys()):
+        x = b[inst]
+        d.add(f"rate limit {inst}", "+", f"{_limits_text(x)} on {_limit_subject(x)}{_models_text(x)}", NARROWS)
+    for inst in sorted(a.keys() - b.keys()):
+        d.add(f"rate limit {inst}", "-", f"removed (was {_limits_text(a[inst])}{_models_text(a[inst])})", WIDENS)
+    for inst in sorted(a.keys() & b.keys()):
+        _rate_limit(d, f"rate limit {inst}", a[inst], b[inst])
+
+
+def _rate_limit(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if (old["scope"], old["target"]) != (new["scope"], new["target"]):
+        d.add(subject, "~", f"applies to {_limit_subject(old)} -> {_limit_subject(new)}", NEUTRAL)
+    for name in RATE_NAMES:
+        before, after = old[name], new[name]
+        if before == after:
+            continue
+        text = f"{name}: {_rate_text(before, name)} -> {_rate_text(after, name)}"
+        d.add(subject, "~", text, WIDENS if _rate_allows_more(before, after) else NARROWS)
+    if old["in_flight"] != new["in_flight"]:
+        before, after = old["in_flight"], new["in_flight"]
+        more = after is None or (before is not None and after > before)
+        d.add(subject, "~", f"in flight: {before if before is not None else 'no limit'} -> "
+              f"{after if after is not None else 'no limit'}", WIDENS if more else NARROWS)
+    if old["models"] != new["models"]:
+        before, after = old["models"], new["models"]
+        fewer = after is not None and (before is None or bool(set(before) - set(after)))
+        d.add(subject, "~", f"models: {', '.join(before) if before else 'every model'} -> "
+              f"{', '.join(after) if after else 'every model'}", WIDENS if fewer else NARROWS)
+
+
+def _rate_allows_more(old: dict[str, int] | None, new: dict[str, int] | None) -> bool:
+    """Whether `new` lets more through than `old` over either rate's period: 60/minute -> 2/second
+    allows more in a minute, 60/minute -> 1/second less in a second (all 60 may come at once)."""
+    if new is None:
+        return True
+    if old is None:
+        return False
+    periods = {old["period_s"], new["period_s"]}
+    return any(_allowed_in(new, p) > _allowed_in(old, p) for p in periods)
+
+
+def _allowed_in(rate: dict[str, int], period_s: int) -> Decimal:
+    return Decimal(rate["count"]) * max(Decimal(period_s) / rate["period_s"], Decimal(1))
+
+
+def _rate_text(rate: dict[str, int] | None, name: str) -> str:
+    return "no limit" if rate is None else f"{rate['count']:,}/{PERIOD_NAMES.get(rate['period_s'], rate['period_s'])}"
+
+
+def _limits_text(x: dict[str, Any]) -> str:
+    parts = [f"{x[n]['count']:,} {n} per {PERIOD_NAMES.get(x[n]['period_s'], x[n]['period_s'])}"
+             for n in RATE_NAMES if x[n] is not None]
+    if x["in_flight"] is not None:
+        parts.append(f"{x['in_flight']:,} in flight")
+    return ", ".join(parts)
+
+
+def _limit_subject(x: dict[str, Any]) -> str:
+    return "the organisation" if x["scope"] == "org" else f"{x['scope']} {x['target']}"
+
+
+def _models_text(x: dict[str, Any]) -> str:
+    return f" (models: {', '.join(x['models'])})" if x["models"] is not None else ""

@@ -394,3 +394,59 @@ def test_a_limit_under_a_cent_is_shown_to_its_precision(tmp_path: Path) -> None:
                           "window: day\n    timezone: Europe/Amsterdam\n    limit_usd: 0.0015"))
     [(line, _)] = changes_on(d, "budget eng-daily")
     assert line.startswith("limit $100.00 -> $0.0015")
+
+
+def limits_diff(tmp_path: Path, base_limits: str, head_limits: str) -> Diff:
+    """acme with `rate_limits.yaml` holding `base_limits` on one side and `head_limits` on the other."""
+    sides = []
+    for name, text in (("base", base_limits), ("head", head_limits)):
+        repo = tmp_path / name
+        shutil.copytree(ACME, repo)
+        if text:
+            (repo / "rate_limits.yaml").write_text(text)
+        sides.append(artifact(repo))
+    return diff_tables(sides[0], sides[1], "main", "HEAD")
+
+
+PER_ENGINEER = "rate_limits:\n  per-engineer: {scope: principal, target: bob@acme.com, %s}\n"
+
+
+def test_adding_a_rate_limit_narrows_and_removing_one_widens(tmp_path: Path) -> None:
+    added = limits_diff(tmp_path / "added", "", PER_ENGINEER % "requests: 60/minute, in_flight: 8")
+    assert changes_on(added, "rate limit per-engineer") == [
+        ("60 requests per minute, 8 in flight on principal bob@acme.com", NARROWS)]
+    assert [c.klass for c in added.changes if c.what.startswith("now under rate limit")] == [NARROWS]
+    removed = limits_diff(tmp_path / "removed", PER_ENGINEER % "requests: 60/minute", "")
+    assert changes_on(removed, "rate limit per-engineer") == [("removed (was 60 requests per minute)", WIDENS)]
+    assert [c.klass for c in removed.changes if c.what.startswith("no longer under rate limit")] == [WIDENS]
+
+
+def test_raising_a_rate_limit_widens_and_lowering_one_narrows(tmp_path: Path) -> None:
+    raised = limits_diff(tmp_path / "raised", PER_ENGINEER % "requests: 60/minute, tokens: 1000/second, in_flight: 8",
+                         PER_ENGINEER % "requests: 120/minute, in_flight: 16")
+    assert changes_on(raised, "rate limit per-engineer") == [
+        ("requests: 60/minute -> 120/minute", WIDENS), ("tokens: 1,000/second -> no limit", WIDENS),
+        ("in flight: 8 -> 16", WIDENS)]
+    lowered = limits_diff(tmp_path / "lowered", PER_ENGINEER % "requests: 60/minute, in_flight: 8",
+                          PER_ENGINEER % "requests: 1/second, tokens: 5000/hour, in_flight: 4")
+    assert changes_on(lowered, "rate limit per-engineer") == [
+        ("requests: 60/minute -> 1/second", NARROWS), ("tokens: no limit -> 5,000/hour", NARROWS),
+        ("in flight: 8 -> 4", NARROWS)]
+
+
+def test_a_rate_limit_over_fewer_models_widens_and_over_more_narrows(tmp_path: Path) -> None:
+    fewer = limits_diff(tmp_path / "fewer", PER_ENGINEER % "requests: 60/minute",
+                        PER_ENGINEER % "requests: 60/minute, models: [gpt-4o]")
+    assert changes_on(fewer, "rate limit per-engineer") == [("models: every model -> gpt-4o", WIDENS)]
+    more = limits_diff(tmp_path / "more", PER_ENGINEER % "requests: 60/minute, models: [gpt-4o]",
+                       PER_ENGINEER % "requests: 60/minute, models: [gpt-4o, gpt-5]")
+    assert changes_on(more, "rate limit per-engineer") == [("models: gpt-4o -> gpt-4o, gpt-5", NARROWS)]
+
+
+def test_a_rate_limit_moved_to_another_target_is_told_on_the_limit_and_on_each_key(tmp_path: Path) -> None:
+    d = limits_diff(tmp_path, PER_ENGINEER % "requests: 60/minute",
+                    "rate_limits:\n  per-engineer: {scope: principal, target: alice@acme.com, requests: 60/minute}\n")
+    assert changes_on(d, "rate limit per-engineer") == [
+        ("applies to principal bob@acme.com -> principal alice@acme.com", NEUTRAL)]
+    klasses = {c.klass for c in d.changes if "under rate limit" in c.what}
+    assert klasses == {NARROWS, WIDENS}
