@@ -8,10 +8,11 @@ import sys
 from datetime import UTC, datetime
 
 from compiler.diagnostics import suggest
-from runtime.decision import Deny
+from runtime.decision import Allow, Deny
 from runtime.explain import Explanation, explain, find_key, keys_with_prefix
 from runtime.table import LoadedTable
 
+from .. import rate_limits
 from ..exit_codes import EXIT_OK, EXIT_USAGE
 from ..sources import load_or_report
 
@@ -38,15 +39,31 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"policy explain: error: {_not_found(table, args)}", file=sys.stderr)
         return EXIT_USAGE
     result = explain(table, key, args.model, args.surface, datetime.now(UTC))
+    limits = with_rate_limits(table, result)
     hint = model_hint(result)
     if args.format == "json":
-        print(json.dumps({"revision": table.revision, **result.to_json(table),
+        print(json.dumps({"revision": table.revision, **result.to_json(table), **limits,
                           **({"hint": hint} if hint else {})}, indent=2))
         return EXIT_OK
     if hint:
         result.steps.append((f"hint: {hint}", None))
     print(render_text(table, result), end="")
     return EXIT_OK
+
+
+def with_rate_limits(table: LoadedTable, result: Explanation) -> dict[str, object]:
+    """An allowed request's rate limits as steps before the decision, with their lines, and as JSON:
+    each of the key's instances and whether the route's model counts against it."""
+    decision = result.decision
+    if not isinstance(decision, Allow):
+        return {}
+    model = decision.route.model
+    result.steps[-1:-1] = rate_limits.steps(table, decision.key, model)
+    return {"rate_limits": [
+        {"instance": i, "applies": rate_limits.applies(table.rate_limits[i], model),
+         "source": table.rate_limits[i].source}
+        for i in decision.key.rate_limits
+    ]}
 
 
 def model_hint(result: Explanation) -> str | None:

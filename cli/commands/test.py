@@ -18,6 +18,7 @@ from runtime.decision import Allow
 from runtime.explain import explain, find_key
 from runtime.table import LoadedTable
 
+from .. import rate_limits
 from ..exit_codes import EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from ..sources import load_or_report
 
@@ -45,10 +46,12 @@ def outcome(table: LoadedTable, case: TestCase) -> dict[str, Any]:
         targets = [f"{t.provider}/{t.model}" for t in d.targets]
         lines = list(result.target_sources)
         budgets = [table.budgets[b].source for b in d.key.budgets]
+        limits = rate_limits.applying(table, d.key, d.route.model)
         return {"decision": "allow", "model": d.route.model, "first_target": targets[0] if targets else None,
-                "targets": targets, "budgets": list(d.key.budgets), "cache": d.key.cache.mode,
+                "targets": targets, "budgets": list(d.key.budgets), "rate_limits": limits, "cache": d.key.cache.mode,
                 "sources": {"decision": decided, "model": d.route.source, "first_target": lines[0] if lines else None,
                             "targets": _joined(lines), "budgets": _joined(budgets),
+                            "rate_limits": _joined([table.rate_limits[i].source for i in limits]),
                             "cache": key.cache_source}}
     return {"decision": "deny", "status": d.status, "code": d.code, "message": d.message,
             "sources": dict.fromkeys(("decision", "status", "code", "message"), decided)}
