@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the route the proxy would take for a key and a model",
         description="The decision the proxy makes for (virtual key, model, surface), step by step: "
         "authentication, alias resolution, the allow-list, the ordered targets and fallback conditions, "
-        "the cache policy and the budgets that apply, each with the policy line behind it.",
+        "the cache policy, the budgets and the rate limits that apply, each with the policy line behind it.",
         epilog="Examples:\n  policy explain --vk vk-alice-codex --model gpt-4o\n"
         "  policy explain policies/ --key-prefix gp-7Hq2xK9a --model o3 --surface chat",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  first_target  allow: provider/model tried first\n"
         "  targets       allow: every target, provider/model, in order\n"
         "  budgets       allow: the budget instances that apply\n"
+        "  rate_limits   allow: the rate limit instances a request for the model counts against\n"
         "  cache         allow: respect | disable | force",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what a policy change grants, takes away and costs",
         description="A semantic diff of two routing tables, the way a plan shows infrastructure changes: keys "
         "added, removed or revoked; models granted or withdrawn; alias targets and fallback chains moved; cache "
-        "modes; budgets and thresholds; providers. Each change is classed (widens access, raises spend, weakens "
+        "modes; budgets and thresholds; rate limits; providers. Each change is classed (widens access, raises spend, weakens "
         "resilience, narrows, neutral). BASE and HEAD are each a policy directory, an artifact, or a git revision "
         "(compiled from git objects, the working tree untouched).",
         epilog="Exit codes: 0 no change, 3 changes, 1 a side does not compile, 2 usage or I/O error.\n"
