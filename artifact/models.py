@@ -103,6 +103,23 @@ def _validated_once(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     return value if type(value) is RouteSet else handler(value)
 
 
+class InstanceList(list[str]):
+    """Instance ids validated once for every key that has them (see `instance_list`): keys under
+    the same limits hold one list, not one each."""
+
+
+def instance_list(ids: list[str]) -> InstanceList:
+    """`ids` validated as a key's instance ids, to be shared by the keys that have them."""
+    return InstanceList(_NAMES.validate_python(ids))
+
+
+_NAMES: TypeAdapter[list[str]] = TypeAdapter(list[str])
+
+
+def _names_validated_once(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    return value if type(value) is InstanceList else handler(value)
+
+
 class CacheSpec(_Spec):
     mode: Literal["respect", "disable", "force"]
     allow_override: bool
@@ -118,7 +135,9 @@ class KeySpec(_Spec):
     profile: str | None
     cache: CacheSpec
     budgets: list[str]
-    rate_limits: list[str] = Field(description="The rate limit instances that apply to the key, sorted")
+    rate_limits: Annotated[list[str], WrapValidator(_names_validated_once)] = Field(
+        description="The rate limit instances that apply to the key, sorted"
+    )
     routes: Annotated[dict[str, RouteSpec], WrapValidator(_validated_once)]
 
 

@@ -15,6 +15,7 @@ from artifact import (
     CacheSpec,
     CircuitSpec,
     GatewaySpec,
+    InstanceList,
     KeySpec,
     ModelSpec,
     PriceSpec,
@@ -26,6 +27,7 @@ from artifact import (
     Table,
     TargetSpec,
     TimeoutsSpec,
+    instance_list,
     route_set,
     sharing_field_names,
 )
@@ -184,7 +186,7 @@ def _key(rk: ResolvedKey, shared: _Shared) -> KeySpec:
         profile=rk.profiles[0] if rk.profiles else None,
         cache=shared.cache(cache),
         budgets=rk.budgets,
-        rate_limits=rk.rate_limits,
+        rate_limits=shared.instances(rk.rate_limits),
         routes=shared.routes_of(rk),
     )
     return sharing_field_names(spec)
@@ -201,6 +203,14 @@ class _Shared:
         self.by_route: dict[tuple[int, tuple[str, ...], int], RouteSpec] = {}
         self.targets: dict[tuple[str, str], TargetSpec] = {}
         self.caches: dict[tuple[str, bool, bool], CacheSpec] = {}
+        self.instance_lists: dict[int, InstanceList] = {}
+
+    def instances(self, ids: list[str]) -> InstanceList:
+        """A key's instance ids, validated once for the keys resolve gave the same list."""
+        found = self.instance_lists.get(id(ids))
+        if found is None:
+            found = self.instance_lists[id(ids)] = instance_list(ids)
+        return found
 
     def routes_of(self, rk: ResolvedKey) -> RouteSet:
         """The key's routes; keys with the same effective settings share one resolved route set,
