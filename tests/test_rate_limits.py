@@ -178,3 +178,9 @@ def test_a_rate_limit_is_case_sensitive_like_the_rest() -> None:
     result = compile_sources(files, now=FIXED_NOW)
     assert [d.code for d in result.errors] == ["GP104"]
     assert "'org'" in (result.errors[0].hint or "")
+
+
+def test_compile_counts_the_rate_limit_instances(limited: Path, tmp_path: Path) -> None:
+    proc = policy("compile", str(limited), "--out", str(tmp_path / "table.json"))
+    assert proc.returncode == 0, proc.stderr
+    assert ", 7 rate limit instances; revision" in proc.stderr

@@ -47,8 +47,9 @@ def run_compile(args: argparse.Namespace) -> int:
             table = result.artifact.table
             detail = (
                 f"; {len(table.virtual_keys)} virtual keys, {len(table.providers)} providers, "
-                f"{len(table.models)} models, {len(table.budgets)} budget instances; "
-                f"revision {result.artifact.revision[:19]}"
+                f"{len(table.models)} models, {len(table.budgets)} budget instances"
+                + (f", {len(table.rate_limits)} rate limit instances" if table.rate_limits else "")
+                + f"; revision {result.artifact.revision[:19]}"
             )
         print(f"{root}: {verdict}: {summary_line(result.diagnostics)}{detail}", file=sys.stderr)
     return EXIT_POLICY if failed else EXIT_OK
