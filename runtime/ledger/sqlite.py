@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..ratelimit.limits import LimitSpec
+from ..ratelimit.outcome import Limited, LimitUsage
+from . import sqlite_limits
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
 
 SCHEMA = """
@@ -76,7 +79,7 @@ class SqliteLedger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + sqlite_limits.SCHEMA)
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger at {self.path}: {exc}") from exc
         self.heartbeat()
@@ -94,62 +97,97 @@ class SqliteLedger:
             raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
 
     def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
-        db = self._db
         try:
             self._tx()
-            states = []
-            for slot in slots:
-                db.execute(
-                    "INSERT INTO counters(instance, window, budget, scope, target, window_kind, limit_pico, block_pico,"
-                    " warn_pico) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(instance, window) DO UPDATE SET"
-                    " limit_pico = excluded.limit_pico, block_pico = excluded.block_pico, warn_pico = excluded.warn_pico",
-                    (slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
-                     slot.limit_pico, slot.block_pico, slot.warn_pico),
-                )
-                spent, reserved = db.execute(
-                    "SELECT spent, reserved FROM counters WHERE instance = ? AND window = ?", (slot.instance, slot.window)
-                ).fetchone()
-                state = SlotState(slot, spent, reserved)
-                if spent + reserved >= slot.block_pico:
-                    db.execute("ROLLBACK")
-                    return Blocked(state)
-                states.append(state)
-            for slot in slots:
-                db.execute(
-                    "UPDATE counters SET reserved = reserved + ? WHERE instance = ? AND window = ?",
-                    (amount, slot.instance, slot.window),
-                )
-            db.execute(
-                "INSERT INTO reservations(id, owner, created_at, amount, slots) VALUES (?,?,?,?,?)",
-                (reservation_id, self.owner, time.time(), amount, json.dumps([[s.instance, s.window] for s in slots])),
-            )
-            db.execute("COMMIT")
-            return Reserved(reservation_id, tuple(states))
+            result = self._reserve_locked(reservation_id, slots, amount)
+            self._db.execute("ROLLBACK" if isinstance(result, Blocked) else "COMMIT")
+            return result
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger reserve failed: {exc}") from exc
 
+    def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+              now: float) -> Reserved | Blocked | Limited:
+        """`reserve` and rate-limit admission in one transaction: every budget and every limit has
+        room and all are taken, or nothing is."""
+        try:
+            self._tx()
+            admitted = sqlite_limits.admit_locked(self._db, limits, tokens, now)
+            if isinstance(admitted, Limited):
+                self._db.execute("ROLLBACK")
+                return admitted
+            result = self._reserve_locked(reservation_id, slots, amount)
+            if isinstance(result, Blocked):
+                self._db.execute("ROLLBACK")
+                return result
+            if limits:
+                sqlite_limits.write_locked(self._db, reservation_id, admitted[0], tokens)
+            self._db.execute("COMMIT")
+            return Reserved(reservation_id, result.states, admitted[1])
+        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+            self._rollback()
+            raise LedgerError(f"ledger admission failed: {exc}") from exc
+
+    async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
+                          tokens: int, now: float) -> Reserved | Blocked | Limited:
+        return self.admit(reservation_id, slots, amount, limits, tokens, now)
+
+    def _reserve_locked(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+        db = self._db
+        states = []
+        for slot in slots:
+            db.execute(
+                "INSERT INTO counters(instance, window, budget, scope, target, window_kind, limit_pico, block_pico,"
+                " warn_pico) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(instance, window) DO UPDATE SET"
+                " limit_pico = excluded.limit_pico, block_pico = excluded.block_pico, warn_pico = excluded.warn_pico",
+                (slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
+                 slot.limit_pico, slot.block_pico, slot.warn_pico),
+            )
+            spent, reserved = db.execute(
+                "SELECT spent, reserved FROM counters WHERE instance = ? AND window = ?", (slot.instance, slot.window)
+            ).fetchone()
+            state = SlotState(slot, spent, reserved)
+            if spent + reserved >= slot.block_pico:
+                return Blocked(state)
+            states.append(state)
+        for slot in slots:
+            db.execute(
+                "UPDATE counters SET reserved = reserved + ? WHERE instance = ? AND window = ?",
+                (amount, slot.instance, slot.window),
+            )
+        db.execute(
+            "INSERT INTO reservations(id, owner, created_at, amount, slots) VALUES (?,?,?,?,?)",
+            (reservation_id, self.owner, time.time(), amount, json.dumps([[s.instance, s.window] for s in slots])),
+        )
+        return Reserved(reservation_id, tuple(states))
+
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         return self.reserve(reservation_id, slots, amount)
 
-    async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
-        return self.settle(reservation_id, actual, how)
+    async def settle_async(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                           now: float | None = None) -> Settled | None:
+        return self.settle(reservation_id, actual, how, tokens, now)
 
-    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+    def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+               now: float | None = None) -> Settled | None:
+        """Charge `actual` (the estimate when None), settle its limits' token reservation to
+        `tokens` (kept when None) and give back its slots in flight: one transaction."""
         try:
             self._tx()
-            result = self._settle_locked(reservation_id, actual, how)
+            result = self._settle_locked(reservation_id, actual, how, tokens, time.time() if now is None else now)
             self._db.execute("COMMIT")
             return result
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger settle failed: {exc}") from exc
 
-    def _settle_locked(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+    def _settle_locked(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                       now: float | None = None) -> Settled | None:
         db = self._db
         row = db.execute("SELECT amount, slots FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
         if row is None:
             return None
+        sqlite_limits.settle_locked(db, reservation_id, tokens, time.time() if now is None else now)
         estimate, slots_json = row
         amount = estimate if actual is None else actual
         before, after = [], []
@@ -202,6 +240,13 @@ class SqliteLedger:
             for settled in found:
                 on_settled(settled)
         return recovered
+
+    def limit_usage(self, now: float | None = None) -> list[LimitUsage]:
+        """Each rate-limit instance's current use."""
+        try:
+            return sqlite_limits.usage(self._db, time.time() if now is None else now)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
 
     def counters(self) -> list[CounterRow]:
         try:

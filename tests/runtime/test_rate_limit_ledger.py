@@ -1,0 +1,183 @@
+"""Rate limits in both ledger backends: all-or-nothing admission with budgets, the bucket's bound
+under concurrency on two replicas, exact slots in flight, token settlement and dead-owner recovery."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.ledger.base import Blocked, Ledger, Reserved
+from runtime.ledger.redis import RedisLedger
+from runtime.ledger.sqlite import SqliteLedger
+from runtime.ratelimit.limits import LimitSpec, Rate
+from runtime.ratelimit.outcome import Limited
+from tests.runtime.test_ledger import USD, slot
+from tests.support.clock import ManualClock
+from tests.support.redis_server import RedisServer
+
+NOW = 1_780_000_000.0
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, object]]:
+    if request.param == "sqlite":
+        yield "sqlite", tmp_path / "data"
+    else:
+        with RedisServer(tmp_path / "redis") as server:
+            yield "redis", server.url
+
+
+def open_ledger(backend: tuple[str, object]) -> Ledger:
+    kind, where = backend
+    return SqliteLedger(where) if kind == "sqlite" else RedisLedger(str(where))  # type: ignore[arg-type]
+
+
+def per_minute(n: int) -> LimitSpec:
+    return LimitSpec("eng-rpm", requests=Rate(n, 60))
+
+
+def test_requests_are_admitted_up_to_the_limit_then_refused_with_the_wait(backend: tuple[str, object]) -> None:
+    ledger, clock = open_ledger(backend), ManualClock(NOW)
+    for i in range(3):
+        result = ledger.admit(f"r{i}", [], 0, [per_minute(3)], 0, clock())
+        assert isinstance(result, Reserved)
+        [figures] = result.limits
+        assert (figures.kind, figures.limit, figures.remaining) == ("requests", 3, 2 - i)
+    refused = ledger.admit("r3", [], 0, [per_minute(3)], 0, clock())
+    assert isinstance(refused, Limited)
+    assert (refused.figures.instance, refused.figures.kind, refused.figures.remaining) == ("eng-rpm", "requests", 0)
+    assert refused.retry_after_s == pytest.approx(20.0)
+    assert refused.figures.reset_s == pytest.approx(60.0)
+    clock.advance(19.9)
+    assert isinstance(ledger.admit("r4", [], 0, [per_minute(3)], 0, clock()), Limited)
+    clock.advance(0.1)
+    assert isinstance(ledger.admit("r5", [], 0, [per_minute(3)], 0, clock()), Reserved)
+
+
+def test_a_refusal_by_one_limit_takes_nothing_from_the_others_or_the_budgets(backend: tuple[str, object]) -> None:
+    ledger = open_ledger(backend)
+    roomy = LimitSpec("roomy", requests=Rate(100, 60), tokens=Rate(10_000, 60), in_flight=5)
+    full = LimitSpec("full", requests=Rate(1, 86400))
+    assert isinstance(ledger.admit("a", [slot()], 10, [full], 0, NOW), Reserved)
+    assert isinstance(ledger.admit("b", [slot()], 10, [roomy, full], 500, NOW), Limited)
+    usage = {u.instance: u for u in ledger.limit_usage(NOW)}
+    assert "roomy" not in usage
+    assert ledger.counters()[0].reserved == 10
+
+
+def test_a_blocked_budget_takes_nothing_from_the_limits(backend: tuple[str, object]) -> None:
+    ledger = open_ledger(backend)
+    ledger.reserve("spent", [slot()], USD)
+    spec = LimitSpec("rpm", requests=Rate(5, 60), in_flight=2)
+    assert isinstance(ledger.admit("b", [slot()], 1, [spec], 0, NOW), Blocked)
+    assert [u.instance for u in ledger.limit_usage(NOW)] == []
+
+
+def test_tokens_reserve_the_estimate_and_settle_to_the_reported_usage(backend: tuple[str, object]) -> None:
+    ledger = open_ledger(backend)
+    spec = LimitSpec("tpm", tokens=Rate(1000, 60))
+    admitted = ledger.admit("a", [], 0, [spec], 800, NOW)
+    assert isinstance(admitted, Reserved) and admitted.limits[0].remaining == 200
+    assert ledger.limit_usage(NOW)[0].tokens_used == pytest.approx(800)
+    ledger.settle("a", None, "usage", 300, NOW)
+    assert ledger.limit_usage(NOW)[0].tokens_used == pytest.approx(300)
+    assert isinstance(ledger.admit("b", [], 0, [spec], 800, NOW), Reserved)
+    ledger.settle("b", None, "no usage reported", None, NOW)
+    assert ledger.limit_usage(NOW)[0].tokens_used == pytest.approx(1100)
+    refused = ledger.admit("c", [], 0, [spec], 1, NOW)
+    assert isinstance(refused, Limited) and refused.figures.kind == "tokens"
+    assert refused.retry_after_s == pytest.approx(6.06)
+    assert ledger.limit_usage(NOW + 30)[0].tokens_used == pytest.approx(600)
+
+
+def test_in_flight_slots_are_taken_and_given_back_on_settle(backend: tuple[str, object]) -> None:
+    ledger = open_ledger(backend)
+    spec = LimitSpec("conc", in_flight=2)
+    assert isinstance(ledger.admit("a", [], 0, [spec], 0, NOW), Reserved)
+    assert isinstance(ledger.admit("b", [], 0, [spec], 0, NOW), Reserved)
+    refused = ledger.admit("c", [], 0, [spec], 0, NOW)
+    assert isinstance(refused, Limited) and (refused.figures.kind, refused.figures.limit) == ("in_flight", 2)
+    ledger.settle("a", None, "usage")
+    ledger.settle("a", None, "usage")
+    assert ledger.limit_usage(NOW)[0].in_flight == 1
+    assert isinstance(ledger.admit("c", [], 0, [spec], 0, NOW), Reserved)
+
+
+def run_on_two_replicas(backend: tuple[str, object], work: Callable[[Ledger, int], None]) -> None:
+    """`work(ledger, n)` from 200 threads, half on each of two ledgers (two connections, one state)."""
+    replicas = [open_ledger(backend), open_ledger(backend)]
+    locks = [threading.Lock(), threading.Lock()]
+    start = threading.Barrier(200)
+
+    def one(n: int) -> None:
+        start.wait()
+        with locks[n % 2]:
+            work(replicas[n % 2], n)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_200_concurrent_requests_on_two_replicas_admit_at_most_50_of_50_a_minute(backend: tuple[str, object]) -> None:
+    admitted: list[int] = []
+    spec = LimitSpec("eng-rpm", requests=Rate(50, 60))
+
+    def admit(ledger: Ledger, n: int) -> None:
+        if isinstance(ledger.admit(f"r{n}", [slot()], 1, [spec], 0, NOW + n / 1000), Reserved):
+            admitted.append(n)
+
+    run_on_two_replicas(backend, admit)
+    assert len(admitted) == 50
+    assert open_ledger(backend).counters()[0].reserved == 50
+
+
+def test_slots_in_flight_stay_exact_under_concurrency(backend: tuple[str, object]) -> None:
+    spec = LimitSpec("conc", in_flight=7)
+    admitted: list[int] = []
+
+    def admit(ledger: Ledger, n: int) -> None:
+        if isinstance(ledger.admit(f"r{n}", [], 0, [spec], 0, NOW), Reserved):
+            admitted.append(n)
+
+    run_on_two_replicas(backend, admit)
+    assert len(admitted) == 7
+    [usage] = open_ledger(backend).limit_usage(NOW)
+    assert usage.in_flight == 7
+
+    def settle(ledger: Ledger, n: int) -> None:
+        ledger.settle(f"r{n}", None, "usage")
+
+    run_on_two_replicas(backend, settle)
+    [usage] = open_ledger(backend).limit_usage(NOW)
+    assert usage.in_flight == 0
+
+
+def test_slots_of_a_dead_process_are_recovered(backend: tuple[str, object]) -> None:
+    kind, where = backend
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from pathlib import Path\n"
+        "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
+        "from runtime.ratelimit.limits import LimitSpec, Rate\n"
+        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
+        "spec = LimitSpec('conc', tokens=Rate(1000, 60), in_flight=2)\n"
+        "ledger.admit('doomed-1', [], 0, [spec], 100, %r)\nledger.admit('doomed-2', [], 0, [spec], 100, %r)\n"
+        "import os; os._exit(0)\n"
+    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), NOW, NOW)
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
+    ledger = open_ledger(backend)
+    spec = LimitSpec("conc", tokens=Rate(1000, 60), in_flight=2)
+    assert isinstance(ledger.admit("mine", [], 0, [spec], 100, NOW), Limited)
+    assert ledger.recover() == 2
+    [usage] = ledger.limit_usage(NOW)
+    assert usage.in_flight == 0 and usage.tokens_used == pytest.approx(200)
+    assert isinstance(ledger.admit("mine", [], 0, [spec], 100, NOW), Reserved)
