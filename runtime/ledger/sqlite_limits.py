@@ -1,16 +1,17 @@
-"""Rate-limit state in the SQLite ledger, read and written inside the caller's transaction.
+"""Rate-limit state in the SQLite ledger, written inside the caller's transaction, one statement
+per instance: the bucket arithmetic of `ratelimit/bucket.py` is done by the statement itself, and
+the new use it returns is judged afterwards; a refusal rolls the whole transaction back.
 
-`rate_limits` holds one row per instance: the limits it was last admitted under and its bucket
-state; `limit_holds` what each open reservation took (tokens reserved, a slot in flight), so
-settling, or recovering a dead process's reservation, gives back exactly that.
+`rate_limits` holds one row per instance: the limits it was last admitted under and its state;
+an open reservation's `holds` column what it took (tokens reserved, a slot in flight), so settling,
+or recovering a dead process's reservation, gives back exactly that.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
-from ..ratelimit.admission import LimitState, admit, settle
+from ..ratelimit.admission import judge
 from ..ratelimit.bucket import current
 from ..ratelimit.limits import LimitSpec, Rate
 from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
@@ -29,68 +30,69 @@ CREATE TABLE IF NOT EXISTS rate_limits (
     tokens_at REAL NOT NULL DEFAULT 0,
     in_flight INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS limit_holds (
-    id TEXT PRIMARY KEY,
-    holds TEXT NOT NULL
-);
 """
 
-_STATE = "SELECT requests_used, requests_at, tokens_used, tokens_at, in_flight FROM rate_limits WHERE instance = ?"
-_WRITE = (
+HOLDS_COLUMN = "ALTER TABLE reservations ADD COLUMN holds TEXT"
+"""Ledgers made before rate limits gain the column on open; older releases ignore it."""
+
+_DRAINED = "max(0.0, {used} - max(0.0, :now - {at}) * excluded.{count} / excluded.{period})"
+_ADMIT = (
     "INSERT INTO rate_limits(instance, requests_count, requests_period, tokens_count, tokens_period, in_flight_limit,"
-    " requests_used, requests_at, tokens_used, tokens_at, in_flight) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+    " requests_used, requests_at, tokens_used, tokens_at, in_flight)"
+    " VALUES (:instance, :rc, :rp, :tc, :tp, :fl, :r1, :now, :t1, :now, :f1)"
     " ON CONFLICT(instance) DO UPDATE SET requests_count = excluded.requests_count,"
     " requests_period = excluded.requests_period, tokens_count = excluded.tokens_count,"
     " tokens_period = excluded.tokens_period, in_flight_limit = excluded.in_flight_limit,"
-    " requests_used = excluded.requests_used, requests_at = excluded.requests_at, tokens_used = excluded.tokens_used,"
-    " tokens_at = excluded.tokens_at, in_flight = excluded.in_flight"
+    " requests_used = CASE WHEN excluded.requests_count IS NULL THEN requests_used ELSE "
+    + _DRAINED.format(used="requests_used", at="requests_at", count="requests_count", period="requests_period")
+    + " + 1 END, requests_at = max(requests_at, :now),"
+    " tokens_used = CASE WHEN excluded.tokens_count IS NULL THEN tokens_used ELSE "
+    + _DRAINED.format(used="tokens_used", at="tokens_at", count="tokens_count", period="tokens_period")
+    + " + :tokens END, tokens_at = max(tokens_at, :now),"
+    " in_flight = in_flight + excluded.in_flight"
+    " RETURNING requests_used, tokens_used, in_flight"
+)
+_SETTLE = (
+    "UPDATE rate_limits SET in_flight = max(0, in_flight - :took),"
+    " tokens_used = CASE WHEN :actual IS NULL OR tokens_count IS NULL OR :reserved = 0 THEN tokens_used ELSE"
+    " max(0.0, max(0.0, tokens_used - max(0.0, :now - tokens_at) * tokens_count / tokens_period) + :actual - :reserved)"
+    " END, tokens_at = CASE WHEN :actual IS NULL OR tokens_count IS NULL OR :reserved = 0 THEN tokens_at ELSE"
+    " max(tokens_at, :now) END WHERE instance = :instance"
 )
 
 
 def admit_locked(db: sqlite3.Connection, specs: list[LimitSpec], tokens: int, now: float
-                 ) -> tuple[list[tuple[LimitSpec, LimitState]], tuple[LimitFigures, ...]] | Limited:
-    """Every instance's new state and figures, or the first with no room; nothing is written yet."""
-    states: list[tuple[LimitSpec, LimitState]] = []
+                 ) -> tuple[tuple[LimitFigures, ...], str] | Limited:
+    """Every instance counted, its tokens reserved and a slot taken, with the figures left and the
+    holds to keep on the reservation; or the first with no room (the caller then rolls back)."""
     figures: list[LimitFigures] = []
+    holds: list[str] = []
     for spec in specs:
-        row = db.execute(_STATE, (spec.instance,)).fetchone()
-        result = admit(spec, LimitState(*row) if row is not None else LimitState(), tokens, now)
-        if isinstance(result, Limited):
-            return result
-        states.append((spec, result[0]))
-        figures.extend(result[1])
-    return states, tuple(figures)
+        requests, token_rate = spec.requests, spec.tokens
+        requests_used, tokens_used, in_flight = db.execute(_ADMIT, {
+            "instance": spec.instance, "now": now, "tokens": tokens,
+            "rc": requests.count if requests else None, "rp": requests.period_s if requests else None,
+            "tc": token_rate.count if token_rate else None, "tp": token_rate.period_s if token_rate else None,
+            "fl": spec.in_flight, "r1": 1 if requests else 0, "t1": tokens if token_rate else 0,
+            "f1": 1 if spec.in_flight is not None else 0,
+        }).fetchone()
+        took = spec.in_flight is not None
+        judged = judge(spec, requests_used - 1 if requests else 0.0, tokens_used - tokens if token_rate else 0.0,
+                       in_flight - 1 if took else in_flight, tokens)
+        if isinstance(judged, Limited):
+            return judged
+        figures.extend(judged)
+        if took or token_rate:
+            holds.append(f"{int(took)} {tokens if token_rate else 0} {spec.instance}")
+    return tuple(figures), "\n".join(holds)
 
 
-def write_locked(db: sqlite3.Connection, reservation_id: str, states: list[tuple[LimitSpec, LimitState]],
-                 tokens: int) -> None:
-    for spec, s in states:
-        db.execute(_WRITE, (
-            spec.instance, spec.requests.count if spec.requests else None,
-            spec.requests.period_s if spec.requests else None, spec.tokens.count if spec.tokens else None,
-            spec.tokens.period_s if spec.tokens else None, spec.in_flight, s.requests_used, s.requests_at,
-            s.tokens_used, s.tokens_at, s.in_flight,
-        ))
-    holds = [[spec.instance, tokens if spec.tokens else 0, 1 if spec.in_flight is not None else 0] for spec, _ in states]
-    db.execute("INSERT INTO limit_holds(id, holds) VALUES (?, ?)", (reservation_id, json.dumps(holds)))
-
-
-def settle_locked(db: sqlite3.Connection, reservation_id: str, actual_tokens: int | None, now: float) -> None:
-    """Give back what the reservation took: tokens settled to `actual_tokens`, its slots in flight."""
-    row = db.execute("SELECT holds FROM limit_holds WHERE id = ?", (reservation_id,)).fetchone()
-    if row is None:
-        return
-    for instance, reserved, took_slot in json.loads(row[0]):
-        found = db.execute(
-            "SELECT tokens_count, tokens_period, requests_used, requests_at, tokens_used, tokens_at, in_flight"
-            " FROM rate_limits WHERE instance = ?", (instance,)).fetchone()
-        if found is None:
-            continue
-        rate = Rate(found[0], found[1]) if found[0] is not None and reserved else None
-        s = settle(LimitState(*found[2:]), rate, reserved, actual_tokens, bool(took_slot), now)
-        db.execute("UPDATE rate_limits SET tokens_used = ?, tokens_at = ?, in_flight = ? WHERE instance = ?",
-                   (s.tokens_used, s.tokens_at, s.in_flight, instance))
-    db.execute("DELETE FROM limit_holds WHERE id = ?", (reservation_id,))
+def settle_locked(db: sqlite3.Connection, holds: str, actual_tokens: int | None, now: float) -> None:
+    """Give back what a reservation took: tokens settled to `actual_tokens`, its slots in flight."""
+    for line in holds.split("\n"):
+        took, reserved, instance = line.split(" ", 2)
+        db.execute(_SETTLE, {"took": int(took), "actual": actual_tokens, "reserved": int(reserved), "now": now,
+                             "instance": instance})
 
 
 def usage(db: sqlite3.Connection, now: float) -> list[LimitUsage]:
