@@ -3,6 +3,7 @@ under concurrency on two replicas, exact slots in flight, token settlement and d
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -181,3 +182,63 @@ def test_slots_of_a_dead_process_are_recovered(backend: tuple[str, object]) -> N
     [usage] = ledger.limit_usage(NOW)
     assert usage.in_flight == 0 and usage.tokens_used == pytest.approx(200)
     assert isinstance(ledger.admit("mine", [], 0, [spec], 100, NOW), Reserved)
+
+
+def test_no_interval_admits_more_than_the_stated_bound(backend: tuple[str, object]) -> None:
+    """README: in any interval of length t, at most count + count * t / period requests."""
+    ledger, clock = open_ledger(backend), ManualClock(NOW)
+    spec = LimitSpec("rps", requests=Rate(5, 1))
+    admitted: list[float] = []
+    for n in range(400):
+        clock.advance((n * 7919 % 13) / 40)
+        if isinstance(ledger.admit(f"r{n}", [], 0, [spec], 0, clock()), Reserved):
+            admitted.append(clock())
+    assert len(admitted) > 50
+    for i, start in enumerate(admitted):
+        for j in range(i, len(admitted)):
+            assert j - i + 1 <= 5 + 5 * (admitted[j] - start) + 1e-9
+
+
+def test_two_processes_admitting_together_admit_at_most_the_limit(backend: tuple[str, object]) -> None:
+    """Two proxies' worth of processes, 100 admissions each at once, against 50/minute."""
+    kind, where = backend
+    script = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from pathlib import Path\n"
+        "from runtime.ledger.base import Reserved\n"
+        "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
+        "from runtime.ratelimit.limits import LimitSpec, Rate\n"
+        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
+        "spec = LimitSpec('eng-rpm', requests=Rate(50, 60))\n"
+        "sys.stdin.readline()\n"
+        "print(sum(isinstance(ledger.admit(f'{sys.argv[1]}-{n}', [], 0, [spec], 0, %r), Reserved) for n in range(100)))\n"
+    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), NOW)
+    open_ledger(backend).close()
+    procs = [subprocess.Popen([sys.executable, "-c", script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env={**os.environ}) for name in ("a", "b")]
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    counts = [int(proc.communicate(timeout=60)[0]) for proc in procs]
+    assert sum(counts) == 50
+    assert open_ledger(backend).limit_usage(NOW)[0].requests_used == pytest.approx(50)
+
+
+def test_200_concurrent_admissions_on_two_pipelined_redis_connections_admit_50(tmp_path: Path) -> None:
+    spec = LimitSpec("eng-rpm", requests=Rate(50, 60), in_flight=120)
+    with RedisServer(tmp_path / "redis") as server:
+        replicas = [RedisLedger(server.url), RedisLedger(server.url)]
+
+        async def run() -> list[object]:
+            results = await asyncio.gather(*(
+                replicas[n % 2].admit_async(f"r{n}", [slot()], 1, [spec], 0, NOW) for n in range(200)))
+            for ledger in replicas:
+                await ledger.aclose()
+            return list(results)
+
+        results = asyncio.run(run())
+        assert sum(isinstance(r, Reserved) for r in results) == 50
+        assert all(isinstance(r, Limited) and r.figures.kind == "requests" for r in results if not isinstance(r, Reserved))
+        [usage] = replicas[0].limit_usage(NOW)
+        assert usage.in_flight == 50
