@@ -248,9 +248,13 @@ class SqliteLedger:
         return recovered
 
     def limit_usage(self, now: float | None = None) -> list[LimitUsage]:
-        """Each rate-limit instance's current use."""
+        """Each rate-limit instance's current use (none in a ledger written before rate limits)."""
         try:
             return sqlite_limits.usage(self._db, time.time() if now is None else now)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
 

@@ -242,3 +242,27 @@ def test_200_concurrent_admissions_on_two_pipelined_redis_connections_admit_50(t
         assert all(isinstance(r, Limited) and r.figures.kind == "requests" for r in results if not isinstance(r, Reserved))
         [usage] = replicas[0].limit_usage(NOW)
         assert usage.in_flight == 50
+
+
+def test_a_sqlite_ledger_from_before_rate_limits_settles_its_reservations_and_gains_the_limits(tmp_path: Path) -> None:
+    import sqlite3
+
+    from runtime.ledger.sqlite import LEDGER_FILE, SCHEMA
+
+    (tmp_path / "data").mkdir()
+    db = sqlite3.connect(tmp_path / "data" / LEDGER_FILE, isolation_level=None)
+    db.executescript(SCHEMA)
+    s = slot()
+    db.execute("INSERT INTO counters(instance, window, budget, scope, target, window_kind, limit_pico, block_pico,"
+               " warn_pico, reserved) VALUES (?,?,?,?,?,?,?,?,?,?)",
+               (s.instance, s.window, s.budget, s.scope, s.target, s.window_kind, s.limit_pico, s.block_pico,
+                s.warn_pico, 40))
+    db.execute("INSERT INTO reservations(id, owner, created_at, amount, slots) VALUES (?,?,?,?,?)",
+               ("old", "elsewhere:1:1", 0.0, 40, f'[["{s.instance}", "{s.window}"]]'))
+    db.close()
+    assert SqliteLedger(tmp_path / "data", read_only=True).limit_usage(NOW) == []
+    ledger = SqliteLedger(tmp_path / "data")
+    settled = ledger.settle("old", 30, "usage")
+    assert settled is not None and (settled.after[0].spent, settled.after[0].reserved) == (30, 0)
+    assert isinstance(ledger.admit("new", [s], 5, [per_minute(1)], 0, NOW), Reserved)
+    assert ledger.limit_usage(NOW)[0].requests_used == pytest.approx(1)
