@@ -4,6 +4,10 @@ Spend is kept per budget instance and window, in pico-USD integers, as two numbe
 (settled charges) and `reserved` (estimates of requests in flight). Admission and reservation
 are one atomic step in the backend, so concurrent requests, in one process or many, cannot all
 slip under a limit together: see README "Budgets" for the overshoot bound.
+
+Rate limits (`ratelimit/`) live in the same ledger and are admitted in the same atomic step as the
+budget reservation (`admit`), then settled and released with its charge (`settle`): README "Rate
+limits: the runtime's guarantees".
 """
 
 from __future__ import annotations
