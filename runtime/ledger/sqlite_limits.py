@@ -35,23 +35,26 @@ CREATE TABLE IF NOT EXISTS rate_limits (
 HOLDS_COLUMN = "ALTER TABLE reservations ADD COLUMN holds TEXT"
 """Ledgers made before rate limits gain the column on open; older releases ignore it."""
 
-_DRAINED = "max(0.0, {used} - max(0.0, :now - {at}) * excluded.{count} / excluded.{period})"
+_DRAINED = "max(0.0, {used} - max(0.0, excluded.{at} - {at}) * excluded.{count} / excluded.{period})"
+_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
 _ADMIT = (
     "INSERT INTO rate_limits(instance, requests_count, requests_period, tokens_count, tokens_period, in_flight_limit,"
-    " requests_used, requests_at, tokens_used, tokens_at, in_flight)"
-    " VALUES (:instance, :rc, :rp, :tc, :tp, :fl, :r1, :now, :t1, :now, :f1)"
+    " requests_used, requests_at, tokens_used, tokens_at, in_flight) VALUES {rows}"
     " ON CONFLICT(instance) DO UPDATE SET requests_count = excluded.requests_count,"
     " requests_period = excluded.requests_period, tokens_count = excluded.tokens_count,"
     " tokens_period = excluded.tokens_period, in_flight_limit = excluded.in_flight_limit,"
     " requests_used = CASE WHEN excluded.requests_count IS NULL THEN requests_used ELSE "
     + _DRAINED.format(used="requests_used", at="requests_at", count="requests_count", period="requests_period")
-    + " + 1 END, requests_at = max(requests_at, :now),"
+    + " + excluded.requests_used END, requests_at = max(requests_at, excluded.requests_at),"
     " tokens_used = CASE WHEN excluded.tokens_count IS NULL THEN tokens_used ELSE "
     + _DRAINED.format(used="tokens_used", at="tokens_at", count="tokens_count", period="tokens_period")
-    + " + :tokens END, tokens_at = max(tokens_at, :now),"
+    + " + excluded.tokens_used END, tokens_at = max(tokens_at, excluded.tokens_at),"
     " in_flight = in_flight + excluded.in_flight"
-    " RETURNING requests_used, tokens_used, in_flight"
+    " RETURNING instance, requests_used, tokens_used, in_flight"
 )
+"""One statement for every instance of a request: each row carries what this request adds (1
+request, its tokens, 1 slot) and `now` as the values a new instance starts from, and the update
+drains the stored use to `now` before adding them."""
 _SETTLE = (
     "UPDATE rate_limits SET in_flight = max(0, in_flight - :took),"
     " tokens_used = CASE WHEN :actual IS NULL OR tokens_count IS NULL OR :reserved = 0 THEN tokens_used ELSE"
@@ -63,27 +66,30 @@ _SETTLE = (
 
 def admit_locked(db: sqlite3.Connection, specs: list[LimitSpec], tokens: int, now: float
                  ) -> tuple[tuple[LimitFigures, ...], str] | Limited:
-    """Every instance counted, its tokens reserved and a slot taken, with the figures left and the
-    holds to keep on the reservation; or the first with no room (the caller then rolls back)."""
+    """Every instance (distinct, as a key's are) counted, its tokens reserved and a slot taken, with
+    the figures left and the holds to keep on the reservation; or the first with no room (the
+    caller then rolls back)."""
+    values: list[object] = []
+    for spec in specs:
+        requests, token_rate = spec.requests, spec.tokens
+        values += [spec.instance, requests.count if requests else None, requests.period_s if requests else None,
+                   token_rate.count if token_rate else None, token_rate.period_s if token_rate else None,
+                   spec.in_flight, 1 if requests else 0, now, tokens if token_rate else 0, now,
+                   1 if spec.in_flight is not None else 0]
+    sql = _ADMIT.format(rows=",".join([_ROW] * len(specs)))
+    after = {row[0]: row[1:] for row in db.execute(sql, values).fetchall()}
     figures: list[LimitFigures] = []
     holds: list[str] = []
     for spec in specs:
-        requests, token_rate = spec.requests, spec.tokens
-        requests_used, tokens_used, in_flight = db.execute(_ADMIT, {
-            "instance": spec.instance, "now": now, "tokens": tokens,
-            "rc": requests.count if requests else None, "rp": requests.period_s if requests else None,
-            "tc": token_rate.count if token_rate else None, "tp": token_rate.period_s if token_rate else None,
-            "fl": spec.in_flight, "r1": 1 if requests else 0, "t1": tokens if token_rate else 0,
-            "f1": 1 if spec.in_flight is not None else 0,
-        }).fetchone()
+        requests_used, tokens_used, in_flight = after[spec.instance]
         took = spec.in_flight is not None
-        judged = judge(spec, requests_used - 1 if requests else 0.0, tokens_used - tokens if token_rate else 0.0,
-                       in_flight - 1 if took else in_flight, tokens)
+        judged = judge(spec, requests_used - 1 if spec.requests else 0.0,
+                       tokens_used - tokens if spec.tokens else 0.0, in_flight - 1 if took else in_flight, tokens)
         if isinstance(judged, Limited):
             return judged
         figures.extend(judged)
-        if took or token_rate:
-            holds.append(f"{int(took)} {tokens if token_rate else 0} {spec.instance}")
+        if took or spec.tokens:
+            holds.append(f"{int(took)} {tokens if spec.tokens else 0} {spec.instance}")
     return tuple(figures), "\n".join(holds)
 
 
