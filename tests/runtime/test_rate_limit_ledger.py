@@ -162,7 +162,7 @@ def test_slots_in_flight_stay_exact_under_concurrency(backend: tuple[str, object
     assert usage.in_flight == 0
 
 
-def test_slots_of_a_dead_process_are_recovered(backend: tuple[str, object]) -> None:
+def test_a_dead_process_has_its_slots_given_back_and_its_charges_settled_at_the_estimate(backend: tuple[str, object]) -> None:
     kind, where = backend
     script = (
         "import sys; sys.path.insert(0, %r)\n"
@@ -171,7 +171,8 @@ def test_slots_of_a_dead_process_are_recovered(backend: tuple[str, object]) -> N
         "from runtime.ratelimit.limits import LimitSpec, Rate\n"
         "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
         "spec = LimitSpec('conc', tokens=Rate(1000, 60), in_flight=2)\n"
-        "ledger.admit('doomed-1', [], 0, [spec], 100, %r)\nledger.admit('doomed-2', [], 0, [spec], 100, %r)\n"
+        "from tests.runtime.test_ledger import slot\n"
+        "ledger.admit('doomed-1', [slot()], 7, [spec], 100, %r)\nledger.admit('doomed-2', [slot()], 7, [spec], 100, %r)\n"
         "import os; os._exit(0)\n"
     ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), NOW, NOW)
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
@@ -181,6 +182,8 @@ def test_slots_of_a_dead_process_are_recovered(backend: tuple[str, object]) -> N
     assert ledger.recover() == 2
     [usage] = ledger.limit_usage(NOW)
     assert usage.in_flight == 0 and usage.tokens_used == pytest.approx(200)
+    [row] = ledger.counters()
+    assert (row.spent, row.reserved) == (14, 0)
     assert isinstance(ledger.admit("mine", [], 0, [spec], 100, NOW), Reserved)
 
 
