@@ -4,6 +4,10 @@ Spend is kept per budget instance and window, in pico-USD integers, as two numbe
 (settled charges) and `reserved` (estimates of requests in flight). Admission and reservation
 are one atomic step in the backend, so concurrent requests, in one process or many, cannot all
 slip under a limit together: see README "Budgets" for the overshoot bound.
+
+Rate limits (`ratelimit/`) live in the same ledger and are admitted in the same atomic step as the
+budget reservation (`admit`), then settled and released with its charge (`settle`): README "Rate
+limits: the runtime's guarantees".
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..exceptions import LedgerError as LedgerError
+from ..ratelimit.limits import LimitSpec
+from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,8 @@ class Blocked:
 class Reserved:
     reservation_id: str
     states: tuple[SlotState, ...]
+    limits: tuple[LimitFigures, ...] = ()
+    """What each rate limit of the request has left once it is admitted (for the answer's headers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +86,21 @@ class Ledger(Protocol):
 
     def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked: ...
 
-    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None: ...
+    def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+               now: float | None = None) -> Settled | None: ...
+
+    def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+              now: float) -> Reserved | Blocked | Limited: ...
+
+    async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
+                          tokens: int, now: float) -> Reserved | Blocked | Limited: ...
+
+    def limit_usage(self, now: float | None = None) -> list[LimitUsage]: ...
 
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked: ...
 
-    async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None: ...
+    async def settle_async(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                           now: float | None = None) -> Settled | None: ...
 
     def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int: ...
 

@@ -21,6 +21,9 @@ import hiredis
 import orjson
 import redis
 
+from ..ratelimit.limits import LimitSpec
+from ..ratelimit.outcome import Limited, LimitUsage
+from . import redis_limits
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
 from .resp import RespConnection
 
@@ -79,12 +82,14 @@ end
 """Exact arithmetic on non-negative decimal strings: Redis's Lua has only doubles, which print
 1.0004e+14 for $100.04 in pico-USD and lose units above 2^53 (about $9,007)."""
 
-RESERVE = DECIMAL + """
+BUDGETS_HEAD = """
 local amount = norm(ARGV[1])
 local prefix = ARGV[3]
 local meta = cjson.decode(ARGV[4])
-local n = #KEYS
 local out = {}
+"""
+
+BUDGETS_CHECK = """
 for i = 1, n do
   local m = meta[i]
   local key = KEYS[i]
@@ -104,22 +109,38 @@ for i = 1, n do
   out[#out + 1] = spent
   out[#out + 1] = reserved
 end
+"""
+
+BUDGETS_WRITE = """
 for i = 1, n do
   redis.call('HSET', KEYS[i], 'reserved', add(out[2 * i], amount))
 end
 local rid = ARGV[2]
 redis.call('HSET', prefix .. 'r:' .. rid, 'owner', ARGV[6], 'created', ARGV[5], 'amount', amount,
-  'slots', cjson.encode(KEYS))
+  'slots', cjson.encode(n > 0 and {unpack(KEYS, 1, n)} or {}))
 redis.call('SADD', prefix .. 'reservations', rid)
+"""
+
+RESERVE = DECIMAL + BUDGETS_HEAD + "local n = #KEYS\n" + BUDGETS_CHECK + BUDGETS_WRITE + """
 table.insert(out, 1, 1)
 return out
 """
 
-SETTLE = DECIMAL + """
+ADMIT = DECIMAL + redis_limits.FUNCTIONS + BUDGETS_HEAD + "local n = tonumber(ARGV[7])\n" + redis_limits.CHECK \
+    + BUDGETS_CHECK + BUDGETS_WRITE + redis_limits.WRITE + """
+local reply = {1, n}
+for _, v in ipairs(out) do reply[#reply + 1] = v end
+for _, v in ipairs(figs) do reply[#reply + 1] = v end
+return reply
+"""
+"""Budget reservation and rate-limit admission in one script call: every limit is checked, then
+every budget, and only then is anything taken (all or nothing, in one round trip)."""
+
+SETTLE = DECIMAL + redis_limits.FUNCTIONS + """
 local prefix = ARGV[1]
 local rid = ARGV[2]
 local rkey = prefix .. 'r:' .. rid
-if redis.call('EXISTS', rkey) == 0 then return {} end
+if redis.call('EXISTS', rkey) == 0 then return 0 end
 local estimate = norm(redis.call('HGET', rkey, 'amount'))
 local amount = estimate
 if ARGV[3] ~= '' then amount = norm(ARGV[3]) end
@@ -141,6 +162,7 @@ for i, key in ipairs(slots) do
   fields[#fields + 1] = left
   out[#out + 1] = table.concat(fields, '\\31')
 end
+""" + redis_limits.SETTLE_HOLDS + """
 redis.call('DEL', rkey)
 redis.call('SREM', prefix .. 'reservations', rid)
 redis.call('RPUSH', prefix .. 'charges', cjson.encode({id = rid, estimate = estimate, amount = amount, how = ARGV[4],
@@ -169,6 +191,7 @@ class RedisLedger:
             self._r.ping()
             self._reserve = self._r.register_script(RESERVE)
             self._settle = self._r.register_script(SETTLE)
+            self._admit = self._r.register_script(ADMIT)
         except redis.RedisError as exc:
             raise LedgerError(f"cannot reach the Redis ledger at {_safe(url)}: {exc}") from exc
         if not read_only:
@@ -190,9 +213,38 @@ class RedisLedger:
                  "" if s.warn_pico is None else str(s.warn_pico)] for s in slots]
         return keys, [str(amount), reservation_id, self.prefix, orjson.dumps(meta), time.time(), self.owner]
 
-    def _settle_args(self, reservation_id: str, actual: int | None, how: str) -> tuple[list[str], list[Any]]:
+    def _settle_args(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                     now: float | None = None) -> tuple[list[str], list[Any]]:
         keys = [f"{self.prefix}r:{reservation_id}"]
-        return keys, [self.prefix, reservation_id, "" if actual is None else str(actual), how, time.time()]
+        return keys, [self.prefix, reservation_id, "" if actual is None else str(actual), how, time.time(),
+                      "" if tokens is None else str(tokens), repr(time.time() if now is None else now)]
+
+    def _admit_args(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+                    now: float) -> tuple[list[str], list[Any]]:
+        keys, argv = self._reserve_args(reservation_id, slots, amount)
+        keys += [f"{self.prefix}l:{spec.instance}" for spec in limits]
+        return keys, [*argv, len(slots), repr(now), str(tokens), redis_limits.spec_json(limits)]
+
+    def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+              now: float) -> Reserved | Blocked | Limited:
+        """`reserve` and rate-limit admission in one script call: all or nothing."""
+        keys, argv = self._admit_args(reservation_id, slots, amount, limits, tokens, now)
+        with _reaching("admission"):
+            result = self._admit(keys=keys, args=argv)
+        return _admitted(reservation_id, slots, limits, result)
+
+    async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
+                          tokens: int, now: float) -> Reserved | Blocked | Limited:
+        keys, argv = self._admit_args(reservation_id, slots, amount, limits, tokens, now)
+        return _admitted(reservation_id, slots, limits, await self._run("admission", self._admit, keys, argv))
+
+    def limit_usage(self, now: float | None = None) -> list[LimitUsage]:
+        """Each rate-limit instance's current use."""
+        at = time.time() if now is None else now
+        with _parsing("limit usage"), _reaching("limit usage"):
+            found = [self._r.hgetall(key) for key in sorted(self._r.smembers(f"{self.prefix}limits"))]
+            return sorted((redis_limits.usage(fields, at) for fields in found if fields),  # type: ignore[arg-type]
+                          key=lambda u: u.instance)
 
     def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         keys, argv = self._reserve_args(reservation_id, slots, amount)
@@ -200,8 +252,10 @@ class RedisLedger:
             result = self._reserve(keys=keys, args=argv)
         return _reserved(reservation_id, slots, result)
 
-    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
-        keys, argv = self._settle_args(reservation_id, actual, how)
+    def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+               now: float | None = None) -> Settled | None:
+        """Charge, settle the limits' tokens to `tokens` (kept when None), give back its slots in flight."""
+        keys, argv = self._settle_args(reservation_id, actual, how, tokens, now)
         with _reaching("settle"):
             result = self._settle(keys=keys, args=argv)
         return _settled(result)
@@ -228,8 +282,9 @@ class RedisLedger:
         keys, argv = self._reserve_args(reservation_id, slots, amount)
         return _reserved(reservation_id, slots, await self._run("reserve", self._reserve, keys, argv))
 
-    async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
-        keys, argv = self._settle_args(reservation_id, actual, how)
+    async def settle_async(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                           now: float | None = None) -> Settled | None:
+        keys, argv = self._settle_args(reservation_id, actual, how, tokens, now)
         return _settled(await self._run("settle", self._settle, keys, argv))
 
     def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
@@ -287,9 +342,25 @@ def _reserved(reservation_id: str, slots: list[Slot], result: list[Any]) -> Rese
         return Reserved(reservation_id, states)
 
 
-def _settled(result: list[Any]) -> Settled | None:
-    """One reply line per slot: its nine metadata fields and four counters, joined by \\x1f."""
-    if not result:
+def _admitted(reservation_id: str, slots: list[Slot], limits: list[LimitSpec], result: list[Any]
+              ) -> Reserved | Blocked | Limited:
+    """`{1, n, spent/reserved per budget..., figures per limit...}`, `{0, ...}` blocked, `{2, ...}` limited."""
+    with _parsing("admission"):
+        status = int(result[0])
+        if status == 2:
+            return redis_limits.limited(limits, result)
+        if status == 0:
+            return _reserved(reservation_id, slots, result)
+        n = int(result[1])
+        values = [int(v) for v in result[2:2 + 2 * n]]
+        states = tuple(SlotState(s, values[2 * i], values[2 * i + 1]) for i, s in enumerate(slots))
+        return Reserved(reservation_id, states, redis_limits.figures(limits, result[2 + 2 * n:]))
+
+
+def _settled(result: list[Any] | int) -> Settled | None:
+    """One reply line per slot: its nine metadata fields and four counters, joined by \\x1f; 0 when
+    there was no such reservation (settled before)."""
+    if isinstance(result, int):
         return None
     before, after = [], []
     with _parsing("settle"):

@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..ratelimit.limits import LimitSpec
+from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
+from . import sqlite_limits
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
 
 SCHEMA = """
@@ -52,6 +55,24 @@ CREATE TABLE IF NOT EXISTS owners (
 
 LEDGER_FILE = "ledger.sqlite3"
 
+_RESERVE = (
+    "INSERT INTO counters(instance, window, budget, scope, target, window_kind, limit_pico, block_pico, warn_pico,"
+    " reserved) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(instance, window) DO UPDATE SET"
+    " limit_pico = excluded.limit_pico, block_pico = excluded.block_pico, warn_pico = excluded.warn_pico,"
+    " reserved = reserved + excluded.reserved RETURNING spent, reserved"
+)
+_SETTLE = (
+    "UPDATE counters SET spent = spent + ?, reserved = MAX(0, reserved - ?) WHERE instance = ? AND window = ?"
+    " RETURNING budget, scope, target, window_kind, limit_pico, block_pico, warn_pico, spent, reserved"
+)
+
+
+def _slot_keys(text: str) -> list[tuple[str, str]]:
+    """A reservation's counters: `instance<TAB>window` lines; JSON as written by earlier releases."""
+    if text.startswith("["):
+        return [(i, w) for i, w in json.loads(text)]
+    return [(line.split("\t", 1)[0], line.split("\t", 1)[1]) for line in text.split("\n")] if text else []
+
 
 class SqliteLedger:
     remote = False
@@ -76,10 +97,21 @@ class SqliteLedger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA + sqlite_limits.SCHEMA)
+            self._add_holds_column()
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger at {self.path}: {exc}") from exc
         self.heartbeat()
+
+    def _add_holds_column(self) -> None:
+        """Another process opening the same file at once may add it first."""
+        if "holds" in {row[1] for row in self._db.execute("PRAGMA table_info(reservations)")}:
+            return
+        try:
+            self._db.execute(sqlite_limits.HOLDS_COLUMN)
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
     def _tx(self) -> sqlite3.Cursor:
         return self._db.execute("BEGIN IMMEDIATE")
@@ -94,79 +126,91 @@ class SqliteLedger:
             raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
 
     def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
+        result = self.admit(reservation_id, slots, amount, [], 0, 0.0)
+        assert not isinstance(result, Limited)
+        return result
+
+    def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+              now: float) -> Reserved | Blocked | Limited:
+        """Budget reservation and rate-limit admission in one transaction: each counter is taken by
+        one statement that returns what it then holds; if any budget or limit had no room, the
+        transaction is rolled back, so all are taken or none is."""
         db = self._db
         try:
             self._tx()
+            holds = None
+            figures: tuple[LimitFigures, ...] = ()
+            if limits:
+                admitted = sqlite_limits.admit_locked(db, limits, tokens, now)
+                if isinstance(admitted, Limited):
+                    db.execute("ROLLBACK")
+                    return admitted
+                figures, holds = admitted[0], admitted[1] or None
             states = []
             for slot in slots:
-                db.execute(
-                    "INSERT INTO counters(instance, window, budget, scope, target, window_kind, limit_pico, block_pico,"
-                    " warn_pico) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(instance, window) DO UPDATE SET"
-                    " limit_pico = excluded.limit_pico, block_pico = excluded.block_pico, warn_pico = excluded.warn_pico",
-                    (slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
-                     slot.limit_pico, slot.block_pico, slot.warn_pico),
-                )
-                spent, reserved = db.execute(
-                    "SELECT spent, reserved FROM counters WHERE instance = ? AND window = ?", (slot.instance, slot.window)
-                ).fetchone()
-                state = SlotState(slot, spent, reserved)
-                if spent + reserved >= slot.block_pico:
+                spent, reserved = db.execute(_RESERVE, (
+                    slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
+                    slot.limit_pico, slot.block_pico, slot.warn_pico, amount)).fetchone()
+                state = SlotState(slot, spent, reserved - amount)
+                if spent + reserved - amount >= slot.block_pico:
                     db.execute("ROLLBACK")
                     return Blocked(state)
                 states.append(state)
-            for slot in slots:
-                db.execute(
-                    "UPDATE counters SET reserved = reserved + ? WHERE instance = ? AND window = ?",
-                    (amount, slot.instance, slot.window),
-                )
             db.execute(
-                "INSERT INTO reservations(id, owner, created_at, amount, slots) VALUES (?,?,?,?,?)",
-                (reservation_id, self.owner, time.time(), amount, json.dumps([[s.instance, s.window] for s in slots])),
+                "INSERT INTO reservations(id, owner, created_at, amount, slots, holds) VALUES (?,?,?,?,?,?)",
+                (reservation_id, self.owner, time.time(), amount,
+                 "\n".join(f"{s.instance}\t{s.window}" for s in slots), holds),
             )
             db.execute("COMMIT")
-            return Reserved(reservation_id, tuple(states))
+            return Reserved(reservation_id, tuple(states), figures)
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
-            raise LedgerError(f"ledger reserve failed: {exc}") from exc
+            raise LedgerError(f"ledger admission failed: {exc}") from exc
+
+    async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
+                          tokens: int, now: float) -> Reserved | Blocked | Limited:
+        return self.admit(reservation_id, slots, amount, limits, tokens, now)
 
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         return self.reserve(reservation_id, slots, amount)
 
-    async def settle_async(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
-        return self.settle(reservation_id, actual, how)
+    async def settle_async(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                           now: float | None = None) -> Settled | None:
+        return self.settle(reservation_id, actual, how, tokens, now)
 
-    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+    def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+               now: float | None = None) -> Settled | None:
+        """Charge `actual` (the estimate when None), settle its limits' token reservation to
+        `tokens` (kept when None) and give back its slots in flight: one transaction."""
         try:
             self._tx()
-            result = self._settle_locked(reservation_id, actual, how)
+            result = self._settle_locked(reservation_id, actual, how, tokens, time.time() if now is None else now)
             self._db.execute("COMMIT")
             return result
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger settle failed: {exc}") from exc
 
-    def _settle_locked(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+    def _settle_locked(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+                       now: float | None = None) -> Settled | None:
+        """`before` is each counter as the settlement found it; its `reserved` is read back as what is
+        left plus this reservation's estimate (exact while the counter holds the reservation)."""
         db = self._db
-        row = db.execute("SELECT amount, slots FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+        row = db.execute("DELETE FROM reservations WHERE id = ? RETURNING amount, slots, holds",
+                         (reservation_id,)).fetchone()
         if row is None:
             return None
-        estimate, slots_json = row
+        estimate, slots_text, holds = row
+        if holds:
+            sqlite_limits.settle_locked(db, holds, tokens, time.time() if now is None else now)
         amount = estimate if actual is None else actual
         before, after = [], []
-        for instance, window in json.loads(slots_json):
-            counter = db.execute(
-                "SELECT budget, scope, target, window_kind, limit_pico, block_pico, warn_pico, spent, reserved"
-                " FROM counters WHERE instance = ? AND window = ?",
-                (instance, window),
-            ).fetchone()
+        for instance, window in _slot_keys(slots_text):
+            counter = db.execute(_SETTLE, (amount, estimate, instance, window)).fetchone()
             slot = Slot(instance, window, *counter[:7])
-            before.append(SlotState(slot, counter[7], counter[8]))
-            db.execute(
-                "UPDATE counters SET spent = spent + ?, reserved = MAX(0, reserved - ?) WHERE instance = ? AND window = ?",
-                (amount, estimate, instance, window),
-            )
-            after.append(SlotState(slot, counter[7] + amount, max(0, counter[8] - estimate)))
-        db.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+            spent, reserved = counter[7], counter[8]
+            before.append(SlotState(slot, spent - amount, reserved + estimate))
+            after.append(SlotState(slot, spent, reserved))
         db.execute(
             "INSERT INTO charges(id, settled_at, estimate, amount, how) VALUES (?,?,?,?,?)",
             (reservation_id, time.time(), estimate, amount, how),
@@ -202,6 +246,17 @@ class SqliteLedger:
             for settled in found:
                 on_settled(settled)
         return recovered
+
+    def limit_usage(self, now: float | None = None) -> list[LimitUsage]:
+        """Each rate-limit instance's current use (none in a ledger written before rate limits)."""
+        try:
+            return sqlite_limits.usage(self._db, time.time() if now is None else now)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise LedgerError(f"cannot read the ledger at {self.path}: {exc}") from exc
 
     def counters(self) -> list[CounterRow]:
         try:

@@ -40,11 +40,12 @@ class FlakyLedger(SqliteLedger):
 
     failures = 0
 
-    def settle(self, reservation_id: str, actual: int | None, how: str) -> Settled | None:
+    def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
+               now: float | None = None) -> Settled | None:
         if self.failures:
             self.failures -= 1
             raise LedgerError("ledger settle failed: connection refused")
-        return super().settle(reservation_id, actual, how)
+        return super().settle(reservation_id, actual, how, tokens, now)
 
 
 @pytest.fixture
