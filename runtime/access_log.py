@@ -37,6 +37,7 @@ class AccessRecord:
     route_source: str | None = None
     decision: str | None = None
     budget: str | None = None
+    rate_limit: str | None = None
     cache_override_refused: str | None = None
     translation_error: str | None = None
     provider: str | None = None

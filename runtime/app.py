@@ -20,7 +20,7 @@ from functools import partial
 
 from .access_log import AccessLog, AccessRecord
 from .budget.charge import Charge
-from .budget.gate import BudgetGate
+from .budget.gate import BudgetGate, RateLimited
 from .cache import choose_mode
 from .circuit import Circuits
 from .decision import Deny, authenticate, decide_for_key
@@ -182,9 +182,11 @@ class Gatepost:
             return await exchange.refuse(decision)
         record.route_source = decision.route.source
         exchange.decision = decision
-        admission = await self.spend.admit(exchange, payload, len(raw)) if key.budgets else None
+        admission = await self.spend.admit(exchange, payload, len(raw)) if key.budgets or key.rate_limits else None
         if isinstance(admission, Deny):
             return await exchange.refuse(admission)
+        if isinstance(admission, RateLimited):
+            return await exchange.rate_limited(admission)
         record.decision = "allow"
         exchange.charge = Charge(admission)
         try:

@@ -99,6 +99,8 @@ def google_error(status: int, code: str, message: str, param: str | None = None,
     if meta is not None:
         details["metadata"] = {k: str(v) for k, v in meta.items()} if isinstance(meta, dict) else {"meta": str(meta)}
     error["details"] = [details]
+    if isinstance(meta, dict) and isinstance(retry := meta.get("retry_after_s"), int):
+        error["details"].append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry}s"})
     return orjson.dumps({"error": error})
 
 

@@ -102,6 +102,11 @@ class Metrics:
         self.budget_blocks = Counter(
             "gatepost_budget_blocks_total", "Requests refused with 402, by budget and scope", ("budget", "scope")
         )
+        self.rate_limited = Counter(
+            "gatepost_rate_limited_total",
+            "Requests the gateway refused with 429 for its own rate limits (never a provider's 429), by limit instance and kind",
+            ("limit", "kind"),
+        )
         self.spend = Counter(
             "gatepost_spend_usd_total", "Settled spend in USD, by virtual key and model", ("vk", "model")
         )
@@ -138,7 +143,7 @@ class Metrics:
         lines: list[str] = []
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
-            self.budget_blocks, self.spend, self.cache_lookups, self.circuit_open,
+            self.budget_blocks, self.rate_limited, self.spend, self.cache_lookups, self.circuit_open,
             self.circuit_opened, self.stream_errors, self.client_connections_closed, self.reloads, self.revision,
         ):
             lines.extend(metric.render())

@@ -1,13 +1,16 @@
-"""`policy budgets`: spend against each budget instance, read from the ledger (never written).
+"""`policy budgets`: spend against each budget instance, and each rate limit's current use, read
+from the ledger (never written).
 
 With the policy (or its table) every instance it defines is shown in its current window, at the
-limits the policy sets now; without it, only the instances the ledger has counters for."""
+limits the policy sets now; without it, only the instances the ledger has counters for. In JSON,
+rate limits follow the budgets as objects with a `rate_limit` key."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from runtime.budget.cost import usd
@@ -15,8 +18,9 @@ from runtime.budget.gate import decimal_usd, slot_for
 from runtime.ledger.base import CounterRow, LedgerError
 from runtime.ledger.location import default_data_dir
 from runtime.server import open_ledger
-from runtime.table import TableError
+from runtime.table import LoadedTable, TableError
 
+from .. import limit_usage
 from ..errors import PolicyError
 from ..exit_codes import EXIT_OK, EXIT_USAGE
 from ..sources import load_source
@@ -39,9 +43,8 @@ def latest(rows: list[CounterRow]) -> list[CounterRow]:
     return sorted(newest.values(), key=lambda r: r.instance)
 
 
-def from_policy(args: argparse.Namespace, rows: list[CounterRow], now: datetime) -> list[CounterRow]:
+def from_policy(args: argparse.Namespace, table: LoadedTable, rows: list[CounterRow], now: datetime) -> list[CounterRow]:
     """Every instance of the table in its current window, at the table's limits, with the ledger's spend."""
-    table = load_source(args.source)
     recorded = {(r.instance, r.window): r for r in rows}
     shown = []
     for instance in sorted(table.budgets):
@@ -66,9 +69,15 @@ def run_budgets(args: argparse.Namespace) -> int:
         ledger = open_ledger(data, args.ledger, read_only=True)
         try:
             rows = ledger.counters()
+            limits = ledger.limit_usage()
         finally:
             ledger.close()
-        shown = from_policy(args, rows, datetime.now(UTC)) if args.source else rows if args.all else latest(rows)
+        if args.source:
+            table = load_source(args.source)
+            shown = from_policy(args, table, rows, datetime.now(UTC))
+            limits = limit_usage.with_policy(table, limits)
+        else:
+            shown = rows if args.all else latest(rows)
     except LedgerError as exc:
         print(f"policy budgets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -86,19 +95,25 @@ def run_budgets(args: argparse.Namespace) -> int:
             }
             for r in shown
         ]
-        print(json.dumps(payload, indent=2))
+        print(json.dumps([*payload, *limit_usage.as_json(limits)], indent=2))
         return EXIT_OK
     header = ("instance", "window", "scope", "target", "spent", "in flight", "limit", "used", "state")
-    table = [header] + [
+    _print_table([header] + [
         (
             r.instance, r.window, r.scope, r.target, usd(r.spent), usd(r.reserved), usd(r.limit_pico),
             f"{r.spent * 100 // r.limit_pico if r.limit_pico else 0}%", state_of(r),
         )
         for r in shown
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    ])
     if not shown:
         print("(no spend recorded yet)" if args.source is None else "(the policy defines no budgets)")
+    if limits:
+        print()
+        _print_table(limit_usage.rows(limits))
     return EXIT_OK
+
+
+def _print_table(table: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

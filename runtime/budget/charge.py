@@ -55,6 +55,15 @@ class Charge:
         price = table.models[self.model].price
         return cost_pico(self.usage, price) if price is not None else 0
 
+    def tokens(self) -> int | None:
+        """Tokens to settle a token rate limit to: input + output when the answer reported them,
+        none when no target answered or the provider refused, None (the estimate) otherwise."""
+        if self.model is None or self.status is None or not 200 <= self.status < 300:
+            return 0
+        if self.usage is None or self.broken:
+            return None
+        return self.usage.input_tokens + self.usage.output_tokens
+
     def usd_float(self, table: LoadedTable) -> float:
         amount = self.amount(table)
         return (amount or 0) / PICO_PER_USD

@@ -123,6 +123,12 @@ def max_output_tokens(payload: Mapping[str, Any]) -> int:
     return DEFAULT_MAX_OUTPUT_TOKENS
 
 
+def estimate_tokens(body_bytes: int, payload: Mapping[str, Any]) -> int:
+    """An upper estimate of a request's tokens (input + output), as `estimate_pico` prices them:
+    what a token rate limit reserves at admission."""
+    return max(1, body_bytes // BYTES_PER_TOKEN_FLOOR) + max_output_tokens(payload)
+
+
 def estimate_pico(body_bytes: int, payload: Mapping[str, Any], prices: list[Price]) -> int:
     """An upper estimate of a request's cost: a token per two body bytes (real prompts run about
     four), the output at its cap (or 4,096 tokens), at the dearest target's price."""

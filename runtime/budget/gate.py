@@ -1,9 +1,12 @@
 """The budget gate: before the upstream call, reserve an estimate against every budget instance
-of the key (or refuse with 402); after it, settle the real cost."""
+of the key (or refuse with 402) and admit the request under every rate limit it counts against
+(or refuse with 429), in one step of the ledger; after it, settle the real cost and tokens and give
+back its slots in flight."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -16,8 +19,12 @@ from ..access_log import EventLog
 from ..decision import Deny
 from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot, SlotState
 from ..metrics import Metrics
-from ..table import BudgetInstance, KeyEntry, LoadedTable, Target
-from .cost import PICO_PER_MICRO, estimate_pico, usd
+from ..ratelimit.applying import LimitSpecs
+from ..ratelimit.headers import retry_after_seconds
+from ..ratelimit.limits import LimitSpec
+from ..ratelimit.outcome import Limited, LimitFigures
+from ..table import BudgetInstance, KeyEntry, LoadedTable, RateLimitInstance, Target
+from .cost import PICO_PER_MICRO, estimate_pico, estimate_tokens, usd
 from .windows import Window, window_for
 
 T = TypeVar("T")
@@ -31,6 +38,10 @@ class Admission:
     estimate: int
     states: tuple[SlotState, ...]
     """Each budget instance of the key as the reservation found it: spend settled before this request."""
+    limits: tuple[LimitFigures, ...] = ()
+    """What each rate limit the request counts against has left once it is admitted."""
+    tokens: int = 0
+    """The token estimate its rate limits reserved."""
 
     @property
     def warnings(self) -> list[str]:
@@ -105,10 +116,48 @@ def decimal_usd(pico: int) -> str:
 
 
 @dataclass(frozen=True)
+class RateLimited:
+    """A 429: the refusal, and the figures its headers carry."""
+
+    deny: Deny
+    limited: Limited
+
+
+def limited_deny(limited: Limited, limit: RateLimitInstance, key: KeyEntry) -> Deny:
+    figures = limited.figures
+    subject = "the organisation" if limit.scope == "org" else f"{SCOPE_NOUNS[limit.scope]} '{limit.target}'"
+    wait = retry_after_seconds(limited.retry_after_s)
+    if figures.kind == "in_flight":
+        what = f"{figures.limit} requests in flight"
+    else:
+        period = limit.requests if figures.kind == "requests" else limit.tokens
+        what = f"{figures.limit} {figures.kind} per {PERIOD_NAMES.get(period.period_s if period else 0, 'period')}"
+    line = f" ({limit.source})" if limit.source else ""
+    message = (f"rate limit '{limit.limit}' of {subject} allows {what}, and this request would go over it{line}; "
+               f"retry in {wait} s")
+    meta: dict[str, Any] = {
+        "limit": limit.limit,
+        "instance": figures.instance,
+        "scope": limit.scope,
+        "target": limit.target,
+        "kind": figures.kind,
+        "limit_value": figures.limit,
+        "retry_after_s": wait,
+    }
+    if limit.source:
+        meta["source"] = limit.source
+    return Deny(429, "rate_limit_exceeded", message, key, None, meta)
+
+
+PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
+
+
+@dataclass(frozen=True)
 class Unsettled:
     reservation_id: str
     amount: int
     how: str
+    tokens: int | None = None
 
 
 class BudgetGate:
@@ -127,6 +176,7 @@ class BudgetGate:
         self.metrics = metrics
         self.unsettled: deque[Unsettled] = deque()
         self._slots: dict[str, tuple[BudgetInstance, Window, Slot]] = {}
+        self._limits = LimitSpecs()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
 
     async def tend(self, call: Callable[..., T], *args: Any) -> T:
@@ -136,21 +186,32 @@ class BudgetGate:
         loop = asyncio.get_running_loop()
         return await asyncio.shield(loop.run_in_executor(self._worker, call, *args))
 
+    def limits_for(self, table: LoadedTable, key: KeyEntry, model: str) -> list[LimitSpec]:
+        """The key's rate limits a request for `model` (the route's resolved model) counts against."""
+        return self._limits.applying(table, key, model) if key.rate_limits else []
+
     async def admit_async(
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
-        now: datetime,
-    ) -> Admission | Deny:
+        now: datetime, limits: list[LimitSpec] | None = None,
+    ) -> Admission | Deny | RateLimited:
         slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
-        return self._admitted(await self.ledger.reserve_async(uuid.uuid4().hex, slots, estimate), estimate, key)
+        reservation = uuid.uuid4().hex
+        if not limits:
+            return self._admitted(await self.ledger.reserve_async(reservation, slots, estimate), estimate, key)
+        tokens = estimate_tokens(body_bytes, payload)
+        result = await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, time.time())
+        return self._admitted(result, estimate, key, table, tokens)
 
-    async def settle_async(self, admission: Admission, actual: int | None, how: str) -> None:
-        """Settle now, or keep the charge for `retry_unsettled` and re-raise the ledger's error.
-        Shielded: a cancelled request cannot cancel its charge."""
+    async def settle_async(self, admission: Admission, actual: int | None, how: str, tokens: int | None = None) -> None:
+        """Settle now (the charge, the tokens its rate limits reserved, its slots in flight), or keep
+        the charge for `retry_unsettled` and re-raise the ledger's error. Shielded: a cancelled
+        request cannot cancel its charge. `tokens` None keeps the estimate."""
         amount = admission.estimate if actual is None else actual
+        tokens = tokens if admission.limits else None
         try:
-            settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how))
+            settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how, tokens))
         except LedgerError as exc:
-            self.unsettled.append(Unsettled(admission.reservation_id, amount, how))
+            self.unsettled.append(Unsettled(admission.reservation_id, amount, how, tokens))
             self.events.event("settle_deferred", reservation=admission.reservation_id, amount_usd=decimal_usd(amount),
                               problem=str(exc))
             raise
@@ -163,7 +224,7 @@ class BudgetGate:
         while self.unsettled:
             charge = self.unsettled[0]
             try:
-                settled = self.ledger.settle(charge.reservation_id, charge.amount, charge.how)
+                settled = self.ledger.settle(charge.reservation_id, charge.amount, charge.how, charge.tokens)
             except LedgerError:
                 break
             self.unsettled.popleft()
@@ -198,18 +259,26 @@ class BudgetGate:
         self._slots[instance] = (spec, window, slot)
         return slot
 
-    def _admitted(self, result: Reserved | Blocked, estimate: int, key: KeyEntry) -> Admission | Deny:
+    def _admitted(self, result: Reserved | Blocked | Limited, estimate: int, key: KeyEntry,
+                  table: LoadedTable | None = None, tokens: int = 0) -> Admission | Deny | RateLimited:
         if isinstance(result, Blocked):
             self.metrics.budget_blocks.inc(result.state.slot.budget, result.state.slot.scope)
             return blocked_deny(result.state, key)
-        return Admission(result.reservation_id, estimate, result.states)
+        if isinstance(result, Limited):
+            assert table is not None
+            instance = result.figures.instance
+            self.metrics.rate_limited.inc(instance, result.figures.kind)
+            return RateLimited(limited_deny(result, table.rate_limits[instance], key), result)
+        return Admission(result.reservation_id, estimate, result.states, result.limits, tokens)
 
     def admit(
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
         now: datetime,
     ) -> Admission | Deny:
         slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
-        return self._admitted(self.ledger.reserve(uuid.uuid4().hex, slots, estimate), estimate, key)
+        result = self._admitted(self.ledger.reserve(uuid.uuid4().hex, slots, estimate), estimate, key)
+        assert not isinstance(result, RateLimited)
+        return result
 
     def settle(self, admission: Admission, actual: int | None, how: str) -> None:
         settled = self.ledger.settle(admission.reservation_id, admission.estimate if actual is None else actual, how)

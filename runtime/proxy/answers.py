@@ -3,6 +3,8 @@ it. And the gateway's own refusals, in the shape of the surface's SDK."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..decision import Deny
 from ..errors import error_headers
 from ..state import Serving
@@ -23,10 +25,10 @@ async def answer(send: Send, serving: Serving, status: int, body: bytes, headers
     await respond(send, status, body, stamped(serving, headers))
 
 
-async def refuse(send: Send, serving: Serving, surface: Surface, deny: Deny) -> int:
+async def refuse(send: Send, serving: Serving, surface: Surface, deny: Deny, extra: Sequence[tuple[bytes, bytes]] = ()) -> int:
     """No provider was asked: Fallback-Count is 0."""
     body = surface.error_body(deny.status, deny.code, deny.message, deny.param, deny.meta)
-    headers = [*error_headers(deny.status), (serving.header_prefix + b"fallback-count", b"0")]
+    headers = [*error_headers(deny.status), *extra, (serving.header_prefix + b"fallback-count", b"0")]
     await answer(send, serving, deny.status, body, headers)
     return deny.status
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..access_log import AccessRecord, Attempt
 from ..budget.charge import Charge
+from ..budget.gate import RateLimited
 from ..decision import Allow, Deny
 from ..errors import error_headers
+from ..ratelimit.headers import limit_headers, retry_after_headers
 from ..state import Serving
 from ..surfaces import Surface
 from ..upstream import Outbound
@@ -46,6 +48,16 @@ class Exchange:
         """Refused before any provider was asked: the log's decision is the refusal's code."""
         self.record.decision = deny.code
         return await refuse(self.send, self.serving, self.surface, deny)
+
+    async def rate_limited(self, refusal: RateLimited) -> int:
+        """A 429 `rate_limit_exceeded` of the gateway's own rate limit, with `Retry-After` and the
+        surface's rate-limit headers; the log's decision is `rate_limited` (a provider's 429 is
+        `allow`, with the provider's status)."""
+        self.record.decision = "rate_limited"
+        protocol, limited = self.surface.protocol, refusal.limited
+        headers = [*retry_after_headers(protocol, limited.retry_after_s), *limit_headers(protocol, [limited.figures])]
+        await refuse(self.send, self.serving, self.surface, refusal.deny, headers)
+        return 429
 
     async def overloaded(self, message: str) -> int:
         """Refused for the gateway's cap on requests in flight."""

@@ -1,12 +1,13 @@
-"""A request's side of budgets: its estimate reserved before any provider is called, settled to
-what it cost once the answer has been relayed, and the cost and usage logged."""
+"""A request's side of budgets and rate limits: its estimate reserved and its rate limits admitted
+before any provider is called, settled to what it cost (and the tokens it used, its slots in
+flight given back) once the answer has ended, and the cost and usage logged."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from ..budget.gate import Admission, BudgetGate
+from ..budget.gate import Admission, BudgetGate, RateLimited
 from ..decision import Deny
 from ..exceptions import LedgerError
 from ..metrics import Metrics
@@ -18,21 +19,30 @@ class Spend:
         self.gate = gate
         self.metrics = metrics
 
-    async def admit(self, exchange: Exchange, payload: dict[str, Any], size: int) -> Admission | Deny:
-        """For a key with budgets: its estimate reserved, or a refusal when a budget is spent or the
-        ledger cannot say (budgets are never enforced blind)."""
-        key, targets = exchange.decision.key, exchange.decision.targets
+    async def admit(self, exchange: Exchange, payload: dict[str, Any], size: int) -> Admission | Deny | RateLimited | None:
+        """For a key with budgets or rate limits: its estimate reserved and its limits admitted, or a
+        refusal when a budget is spent, a limit has no room, or the ledger cannot say (neither is
+        ever enforced blind). None when nothing applies: the ledger is not asked."""
+        decision = exchange.decision
+        key, targets = decision.key, decision.targets
+        what = "budgets" if key.budgets else "rate limits"
         if self.gate is None:
-            return Deny(503, "ledger_unavailable", f"virtual key {key.label} has budgets but no ledger is configured", key)
+            return Deny(503, "ledger_unavailable", f"virtual key {key.label} has {what} but no ledger is configured", key)
         table = exchange.serving.table
+        limits = self.gate.limits_for(table, key, decision.route.model)
+        if not key.budgets and not limits:
+            return None
         try:
-            admitted = await self.gate.admit_async(table, key, targets, payload, size, datetime.now(UTC))
+            admitted = await self.gate.admit_async(table, key, targets, payload, size, datetime.now(UTC), limits)
         except LedgerError as exc:
-            message = f"the spend ledger cannot be reached, so budgets cannot be enforced: {exc}"
+            message = f"the spend ledger cannot be reached, so {what} cannot be enforced: {exc}"
             return Deny(503, "ledger_unavailable", message, key)
         if isinstance(admitted, Deny):
             exchange.record.decision = admitted.code
             exchange.record.budget = (admitted.meta or {}).get("instance")
+        elif isinstance(admitted, RateLimited):
+            exchange.record.decision = "rate_limited"
+            exchange.record.rate_limit = admitted.limited.figures.instance
         return admitted
 
     async def settle(self, exchange: Exchange) -> None:
@@ -41,7 +51,7 @@ class Spend:
         admission = charge.admission
         if admission is not None and self.gate is not None:
             try:
-                await self.gate.settle_async(admission, charge.amount(table), charge.how)
+                await self.gate.settle_async(admission, charge.amount(table), charge.how, charge.tokens())
             except LedgerError as exc:
                 record.ledger_error = str(exc)
             record.cost_usd = charge.cost_text(table, admission)

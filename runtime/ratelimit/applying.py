@@ -1,0 +1,42 @@
+"""The rate limits a request counts against: its key's instances whose `models` take the route's
+resolved model, as the specs the ledger admits."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from .. import table
+from ..table import KeyEntry, LoadedTable, RateLimitInstance
+from .limits import LimitSpec, Rate
+
+
+def applies(limit: RateLimitInstance, model: str) -> bool:
+    return limit.models is None or any(fnmatch.fnmatchcase(model, pattern) for pattern in limit.models)
+
+
+class LimitSpecs:
+    """`LimitSpec`s for the key's applicable instances, each built once per table record (a
+    reload that replaces the record builds it anew)."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, tuple[RateLimitInstance, LimitSpec]] = {}
+
+    def applying(self, table: LoadedTable, key: KeyEntry, model: str) -> list[LimitSpec]:
+        specs: list[LimitSpec] = []
+        for instance in key.rate_limits:
+            limit = table.rate_limits[instance]
+            if applies(limit, model):
+                specs.append(self._spec(instance, limit))
+        return specs
+
+    def _spec(self, instance: str, limit: RateLimitInstance) -> LimitSpec:
+        cached = self._specs.get(instance)
+        if cached is not None and cached[0] is limit:
+            return cached[1]
+        spec = LimitSpec(instance, _rate(limit.requests), _rate(limit.tokens), limit.in_flight)
+        self._specs[instance] = (limit, spec)
+        return spec
+
+
+def _rate(rate: table.Rate | None) -> Rate | None:
+    return Rate(rate.count, rate.period_s) if rate is not None else None

@@ -1,0 +1,72 @@
+"""The rate-limit headers clients already read, in each surface's vendor's form, from the figures
+admission reports: on the OpenAI surfaces `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`
+(reset as a duration, `1.5s`, `6m0s`), on Messages `anthropic-ratelimit-{requests,tokens}-{limit,
+remaining,reset}` (reset as an RFC 3339 time). Where a request counts against several limits of
+one kind, the headers show the one with the least left."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from .outcome import LimitFigures
+
+Headers = list[tuple[bytes, bytes]]
+KINDS = ("requests", "tokens")
+
+
+def tightest(figures: Iterable[LimitFigures]) -> dict[str, LimitFigures]:
+    """Per kind (requests, tokens), the figures with the least remaining (the later reset on a tie)."""
+    chosen: dict[str, LimitFigures] = {}
+    for f in figures:
+        if f.kind not in KINDS:
+            continue
+        held = chosen.get(f.kind)
+        if held is None or (f.remaining, -f.reset_s) < (held.remaining, -held.reset_s):
+            chosen[f.kind] = f
+    return chosen
+
+
+def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime | None = None) -> Headers:
+    chosen = tightest(figures)
+    headers: Headers = []
+    for kind, f in chosen.items():
+        if protocol == "openai":
+            headers += [
+                (f"x-ratelimit-limit-{kind}".encode(), str(f.limit).encode()),
+                (f"x-ratelimit-remaining-{kind}".encode(), str(f.remaining).encode()),
+                (f"x-ratelimit-reset-{kind}".encode(), duration(f.reset_s).encode()),
+            ]
+        elif protocol == "anthropic":
+            at = (now or datetime.now(UTC)) + timedelta(seconds=math.ceil(f.reset_s))
+            headers += [
+                (f"anthropic-ratelimit-{kind}-limit".encode(), str(f.limit).encode()),
+                (f"anthropic-ratelimit-{kind}-remaining".encode(), str(f.remaining).encode()),
+                (f"anthropic-ratelimit-{kind}-reset".encode(), at.strftime("%Y-%m-%dT%H:%M:%SZ").encode()),
+            ]
+    return headers
+
+
+def retry_after_headers(protocol: str, retry_after_s: float) -> Headers:
+    """`Retry-After` in whole seconds, rounded up; the OpenAI SDKs also read `retry-after-ms`."""
+    headers: Headers = [(b"retry-after", str(retry_after_seconds(retry_after_s)).encode())]
+    if protocol == "openai":
+        headers.append((b"retry-after-ms", str(max(1, math.ceil(retry_after_s * 1000))).encode()))
+    return headers
+
+
+def retry_after_seconds(retry_after_s: float) -> int:
+    return max(1, math.ceil(retry_after_s))
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset form: `20ms`, `1.5s`, `6m0s`, `1h2m3s`."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{round(seconds, 3):g}s"
+    whole = math.ceil(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (f"{hours}h" if hours else "") + f"{minutes}m{secs}s"
