@@ -11,6 +11,7 @@ from ..budget.gate import Admission, BudgetGate, RateLimited
 from ..decision import Deny
 from ..exceptions import LedgerError
 from ..metrics import Metrics
+from ..ratelimit.applying import applies
 from .exchange import Exchange
 
 
@@ -26,10 +27,12 @@ class Spend:
         decision = exchange.decision
         key, targets = decision.key, decision.targets
         what = "budgets" if key.budgets else "rate limits"
+        table, model = exchange.serving.table, decision.route.model
         if self.gate is None:
+            if not key.budgets and not any(applies(table.rate_limits[i], model) for i in key.rate_limits):
+                return None
             return Deny(503, "ledger_unavailable", f"virtual key {key.label} has {what} but no ledger is configured", key)
-        table = exchange.serving.table
-        limits = self.gate.limits_for(table, key, decision.route.model)
+        limits = self.gate.limits_for(table, key, model)
         if not key.budgets and not limits:
             return None
         try:

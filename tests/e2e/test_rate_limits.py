@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +65,7 @@ class Served:
         self.upstream = upstream
         self.ledger = ledger
 
-    def post(self, who: str, path: str, body: dict[str, object]) -> httpx.Response:
+    def post(self, who: str, path: str, body: Mapping[str, object]) -> httpx.Response:
         headers = {"authorization": f"Bearer {KEYS[who]}", "x-goog-api-key": KEYS[who], "x-api-key": KEYS[who]}
         return httpx.post(self.base_url + path, json=body, headers=headers, timeout=30)
 
@@ -272,3 +272,18 @@ def test_policy_budgets_shows_each_limits_current_use(tmp_path: Path, monkeypatc
     assert bob[1:] == ["0/10", "0/10,000", "0/4"]
     [row] = [r for r in as_json if r.get("rate_limit") == "per-engineer/alice@acme.com"]
     assert row["requests_limit"] == 10 and 1.99 <= row["requests_used"] <= 2 and row["in_flight"] == 0
+
+
+def test_without_a_ledger_limits_are_not_enforced_blind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("E2E_OPENAI_KEY", "upstream-credential")
+    limits = "  mini-only: {scope: team, target: engineering, models: [gpt-4o-mini], requests: 100/hour}"
+    with MockUpstream() as upstream:
+        (tmp_path / "policy").mkdir()
+        (tmp_path / "policy" / "policy.yaml").write_text(limits_policy(upstream.base_url, limits))
+        with ServerThread(app_from(tmp_path / "policy")) as server:
+            auth = {"authorization": f"Bearer {KEYS['alice']}"}
+            unlimited, limited = (httpx.post(server.base_url + "/v1/chat/completions", json={**CHAT, "model": model},
+                                             headers=auth, timeout=30) for model in ("gpt-4o", "gpt-4o-mini"))
+    assert unlimited.status_code == 200
+    assert limited.status_code == 503 and limited.json()["error"]["code"] == "ledger_unavailable"
+    assert "rate limits" in limited.json()["error"]["message"]
