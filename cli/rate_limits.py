@@ -3,15 +3,10 @@ instances whose `models` take the route's resolved model."""
 
 from __future__ import annotations
 
-import fnmatch
-
+from runtime.ratelimit.applying import applies as applies
 from runtime.table import KeyEntry, LoadedTable, Rate, RateLimitInstance
 
 PERIODS = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
-
-
-def applies(limit: RateLimitInstance, model: str) -> bool:
-    return limit.models is None or any(fnmatch.fnmatchcase(model, pattern) for pattern in limit.models)
 
 
 def applying(table: LoadedTable, key: KeyEntry, model: str) -> list[str]:

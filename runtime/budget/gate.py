@@ -29,6 +29,7 @@ from .windows import Window, window_for
 
 T = TypeVar("T")
 
+PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
 SCOPE_NOUNS = {"team": "team", "principal": "principal", "vk": "virtual key", "org": "the organisation"}
 
 
@@ -147,9 +148,6 @@ def limited_deny(limited: Limited, limit: RateLimitInstance, key: KeyEntry) -> D
     if limit.source:
         meta["source"] = limit.source
     return Deny(429, "rate_limit_exceeded", message, key, None, meta)
-
-
-PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
 
 
 @dataclass(frozen=True)
