@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from runtime.ledger.base import Blocked, Ledger, Reserved, Slot
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from tests.support.ledger_charges import recorded_charges
+from tests.support.ledgers import open_ledger
 from tests.support.redis_server import RedisServer
 
 USD = 10**12
@@ -24,20 +24,6 @@ def slot(instance: str = "eng-daily", limit_usd: int = 1, block_pct: int = 100, 
     limit = limit_usd * USD
     return Slot(instance, "2026-11-24", instance.split("/")[0], "team", "engineering", "day", limit,
                 limit * block_pct // 100, None if warn_pct is None else limit * warn_pct // 100)
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, object]]:
-    if request.param == "sqlite":
-        yield "sqlite", tmp_path / "data"
-    else:
-        with RedisServer(tmp_path / "redis") as server:
-            yield "redis", server.url
-
-
-def open_ledger(backend: tuple[str, object]) -> Ledger:
-    kind, where = backend
-    return SqliteLedger(where) if kind == "sqlite" else RedisLedger(str(where))  # type: ignore[arg-type]
 
 
 def test_reserve_then_settle_charges_the_actual_cost(backend: tuple[str, object]) -> None:

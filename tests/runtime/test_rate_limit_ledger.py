@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,23 +20,10 @@ from runtime.ratelimit.limits import LimitSpec, Rate
 from runtime.ratelimit.outcome import Limited
 from tests.runtime.test_ledger import USD, slot
 from tests.support.clock import ManualClock
+from tests.support.ledgers import open_ledger
 from tests.support.redis_server import RedisServer
 
 NOW = 1_780_000_000.0
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, object]]:
-    if request.param == "sqlite":
-        yield "sqlite", tmp_path / "data"
-    else:
-        with RedisServer(tmp_path / "redis") as server:
-            yield "redis", server.url
-
-
-def open_ledger(backend: tuple[str, object]) -> Ledger:
-    kind, where = backend
-    return SqliteLedger(where) if kind == "sqlite" else RedisLedger(str(where))  # type: ignore[arg-type]
 
 
 def per_minute(n: int) -> LimitSpec:
