@@ -18,12 +18,15 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from compiler import compile_policy
 from runtime.access_log import EventLog
-from runtime.budget.gate import BudgetGate
+from runtime.budget.gate import Admission, BudgetGate
 from runtime.ledger.base import Ledger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
@@ -60,20 +63,30 @@ def measure(ledger: Ledger, requests: int) -> dict[str, tuple[float, float]]:
             start = time.perf_counter()
             admission = await gate.admit_async(table, key, route.targets, payload, 120, datetime.now(UTC))
             middle = time.perf_counter()
-            assert not hasattr(admission, "status")
+            assert isinstance(admission, Admission), admission
             await gate.settle_async(admission, 1000, "usage")
             end = time.perf_counter()
             samples["admit"].append((middle - start) * 1e6)
             samples["settle"].append((end - middle) * 1e6)
             samples["both"].append((end - start) * 1e6)
 
+    run_loop(run())
+    gate.close()
+    return summary(samples)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop, as `policy serve` does, where it is installed."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(run())
+        asyncio.run(main)
     else:
-        uvloop.run(run())
-    gate.close()
+        uvloop.run(main)
+
+
+def summary(samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """Median and p99 of each kind of sample."""
     out = {}
     for name, values in samples.items():
         values.sort()
@@ -81,15 +94,34 @@ def measure(ledger: Ledger, requests: int) -> dict[str, tuple[float, float]]:
     return out
 
 
-def show(name: str, figures: dict[str, tuple[float, float]]) -> None:
+def show(name: str, figures: dict[str, tuple[float, float]], width: int = 8) -> None:
     cells = "  ".join(f"{figures[k][0]:>6.0f} {figures[k][1]:>6.0f}" for k in ("admit", "settle", "both"))
-    print(f"{name:8} {cells}")
+    print(f"{name:{width}} {cells}")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def redis_url() -> Iterator[str | None]:
+    """A Debian redis-server on loopback with appendonly (everysec), for the block; None where it is
+    not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", tempfile.mkdtemp(),
+                             "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main() -> None:
@@ -99,20 +131,11 @@ def main() -> None:
     print("µs per request, 3 budget instances; admit is on the request path, settle runs after the answer")
     print(f"{'ledger':8} {'admit p50':>9} {'p99':>4}  {'settle p50':>10} {'p99':>3}  {'both p50':>8} {'p99':>4}")
     show("sqlite", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests))
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis      (redis-server not installed; `make test` installs it)")
-        return
-    port = free_port()
-    data = tempfile.mkdtemp()
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", data, "--appendonly", "yes",
-                             "--save", ""], stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        show("redis", measure(RedisLedger(f"redis://127.0.0.1:{port}/0"), args.requests))
-    finally:
-        proc.terminate()
-        proc.wait()
+    with redis_url() as url:
+        if url is None:
+            print("redis      (redis-server not installed; `make test` installs it)")
+            return
+        show("redis", measure(RedisLedger(url), args.requests))
 
 
 if __name__ == "__main__":

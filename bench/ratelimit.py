@@ -13,15 +13,13 @@ planned once, as `BudgetGate` keeps them until their window ends. Redis runs as 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
-import statistics
-import subprocess
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+
+from budget import redis_url, run_loop, show, summary
 
 from runtime.budget.gate import slot_for
 from runtime.ledger.base import Ledger, Reserved
@@ -34,6 +32,7 @@ BUDGETS = [
     ("team/eng", BudgetInstance("team", "team", "eng", "day", "UTC", 10**12, 8_000, 10_000, None)),
     ("person/a@x.com", BudgetInstance("person", "principal", "a@x.com", "month", "UTC", 10**12, None, 10_000, None)),
 ]
+WIDTH = 20
 LIMITS = [
     LimitSpec("per-engineer/a@x.com", requests=Rate(10**9, 60)),
     LimitSpec("team-tokens/eng", tokens=Rate(10**12, 60)),
@@ -58,49 +57,24 @@ def measure(ledger: Ledger, requests: int, limits: list[LimitSpec]) -> dict[str,
             samples["settle"].append((end - middle) * 1e6)
             samples["both"].append((end - start) * 1e6)
 
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(run())
-    else:
-        uvloop.run(run())
-    out = {}
-    for name, values in samples.items():
-        values.sort()
-        out[name] = (statistics.median(values), values[int(len(values) * 0.99)])
-    return out
-
-
-def show(name: str, figures: dict[str, tuple[float, float]]) -> None:
-    cells = "  ".join(f"{figures[k][0]:>6.0f} {figures[k][1]:>6.0f}" for k in ("admit", "settle", "both"))
-    print(f"{name:20} {cells}")
+    run_loop(run())
+    return summary(samples)
 
 
 def main() -> None:
-    from budget import free_port
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=5000)
     args = parser.parse_args()
     print("µs per request, 2 budget instances; admit is on the request path, settle runs after the answer")
     print(f"{'ledger':20} {'admit p50':>9} {'p99':>4}  {'settle p50':>10} {'p99':>3}  {'both p50':>8} {'p99':>4}")
-    show("sqlite, no limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, []))
-    show("sqlite, 3 limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, LIMITS))
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis                (redis-server not installed; `make test` installs it)")
-        return
-    port = free_port()
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", tempfile.mkdtemp(),
-                             "--appendonly", "yes", "--save", ""], stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        url = f"redis://127.0.0.1:{port}/0"
-        show("redis, no limits", measure(RedisLedger(url), args.requests, []))
-        show("redis, 3 limits", measure(RedisLedger(url, prefix="gp2:"), args.requests, LIMITS))
-    finally:
-        proc.terminate()
-        proc.wait()
+    show("sqlite, no limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, []), WIDTH)
+    show("sqlite, 3 limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, LIMITS), WIDTH)
+    with redis_url() as url:
+        if url is None:
+            print("redis                (redis-server not installed; `make test` installs it)")
+            return
+        show("redis, no limits", measure(RedisLedger(url), args.requests, []), WIDTH)
+        show("redis, 3 limits", measure(RedisLedger(url, prefix="gp2:"), args.requests, LIMITS), WIDTH)
 
 
 if __name__ == "__main__":
