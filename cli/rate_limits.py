@@ -4,7 +4,8 @@ instances whose `models` take the route's resolved model."""
 from __future__ import annotations
 
 from runtime.ratelimit.applying import applies as applies
-from runtime.table import KeyEntry, LoadedTable, Rate, RateLimitInstance
+from runtime.ratelimit.limits import Rate
+from runtime.table import KeyEntry, LoadedTable, RateLimitInstance
 
 PERIODS = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
 

@@ -35,6 +35,7 @@ from artifact import (
 )
 
 from .exceptions import TableError as TableError
+from .ratelimit.limits import Rate
 from .source_map import Grant, RouteSources, key_lines, route_set, route_sources
 
 
@@ -162,14 +163,6 @@ class BudgetInstance:
     block_bp: int
     source: str | None
     """The budget's line in the policy."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    count: int
-    """Allowed per period."""
-    period_s: int
-    """1, 60, 3600 or 86400."""
 
 
 @dataclass(frozen=True, slots=True)

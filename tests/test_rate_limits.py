@@ -16,7 +16,8 @@ from artifact import canonical_json
 from compiler import compile_policy, compile_sources, render_text
 from policy.fmt import format_text
 from policy.loader import SourceFile
-from runtime.table import Rate, RateLimitInstance, table_from_artifact
+from runtime.ratelimit.limits import Rate
+from runtime.table import RateLimitInstance, table_from_artifact
 from tests.conftest import ACME, FIXED_NOW, ROOT
 
 LIMITS = """\

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import fnmatch
 
-from .. import table
 from ..table import KeyEntry, LoadedTable, RateLimitInstance
-from .limits import LimitSpec, Rate
+from .limits import LimitSpec
 
 
 def applies(limit: RateLimitInstance, model: str) -> bool:
@@ -33,10 +32,6 @@ class LimitSpecs:
         cached = self._specs.get(instance)
         if cached is not None and cached[0] is limit:
             return cached[1]
-        spec = LimitSpec(instance, _rate(limit.requests), _rate(limit.tokens), limit.in_flight)
+        spec = LimitSpec(instance, limit.requests, limit.tokens, limit.in_flight)
         self._specs[instance] = (limit, spec)
         return spec
-
-
-def _rate(rate: table.Rate | None) -> Rate | None:
-    return Rate(rate.count, rate.period_s) if rate is not None else None
