@@ -3,7 +3,6 @@ never widen access."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator
 
 from policy.source import Span
@@ -12,31 +11,15 @@ from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, Related, suggest
 from ..naming import describe
-from ..resolve import ResolvedKey, Sourced, is_glob, split_target
+from ..resolve import ResolvedKey, Sourced, split_target
 from .inheritance import names_unknown_team, rotate
+from .model_names import unregistered_models
 
 
 def check_models_allowed(ctx: Context) -> Iterator[Diagnostic]:
-    models = ctx.policy.models
-    names = sorted(models)
     for settings, path in ctx.settings_levels():
-        for i, entry in enumerate(settings.models_allowed or []):
-            span = ctx.index.value(*path, "models_allowed", i)
-            if is_glob(entry):
-                if not fnmatch.filter(names, entry):
-                    yield Diagnostic.of(
-                        codes.GLOB_MATCHES_NOTHING,
-                        f"models_allowed of {describe(path)} has pattern '{entry}', which matches no registered model",
-                        span,
-                        hint=f"registered models: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}",
-                    )
-            elif entry not in models and not ctx.defined("models", entry):
-                yield Diagnostic.of(
-                    codes.UNKNOWN_MODEL,
-                    f"models_allowed of {describe(path)} names '{entry}', which is not in the model registry",
-                    span,
-                    hint=suggest(entry, models) or "register it under `models:` with its providers and price",
-                )
+        owner = f"models_allowed of {describe(path)}"
+        yield from unregistered_models(ctx, settings.models_allowed or [], owner, (*path, "models_allowed"))
     for vid, resolved in ctx.resolved.keys.items():
         if resolved.settings.models_allowed is None and not _inherits_from_broken(ctx, resolved):
             yield Diagnostic.of(

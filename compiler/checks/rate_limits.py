@@ -3,7 +3,6 @@ a real target, and some key the limit applies to."""
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Generator, Iterator
 
 from policy.models import MAX_REQUESTS_PER_PERIOD, MAX_TOKENS_PER_PERIOD, RATE_UNITS, RateLimit
@@ -12,12 +11,11 @@ from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
 from ..errors import UnreadableValue
-from ..resolve import is_glob
 from ..values import RATE, RATE_HINT, parse_rate
 from .budgets import may_reach_a_broken_key, target_candidates, target_exists
+from .model_names import unregistered_models
 
 RATES = {"requests": MAX_REQUESTS_PER_PERIOD, "tokens": MAX_TOKENS_PER_PERIOD}
-MAX_MODELS_SHOWN = 12
 
 
 def check_rate_limits(ctx: Context) -> Iterator[Diagnostic]:
@@ -87,27 +85,6 @@ def _models(ctx: Context, name: str, limit: RateLimit) -> Generator[Diagnostic, 
             hint="leave `models` out to limit every model",
         )
         return False
-    models = ctx.policy.models
-    names = sorted(models)
-    fine = True
-    for i, entry in enumerate(limit.models):
-        span = ctx.index.value(*where, i)
-        if is_glob(entry):
-            if not fnmatch.filter(names, entry):
-                fine = False
-                shown = ", ".join(names[:MAX_MODELS_SHOWN]) + (" ..." if len(names) > MAX_MODELS_SHOWN else "")
-                yield Diagnostic.of(
-                    codes.GLOB_MATCHES_NOTHING,
-                    f"models of rate limit '{name}' has pattern '{entry}', which matches no registered model",
-                    span,
-                    hint=f"registered models: {shown}",
-                )
-        elif entry not in models and not ctx.defined("models", entry):
-            fine = False
-            yield Diagnostic.of(
-                codes.UNKNOWN_MODEL,
-                f"models of rate limit '{name}' names '{entry}', which is not in the model registry",
-                span,
-                hint=suggest(entry, models) or "register it under `models:` with its providers and price",
-            )
-    return fine
+    problems = list(unregistered_models(ctx, limit.models, f"models of rate limit '{name}'", where))
+    yield from problems
+    return not problems
