@@ -14,7 +14,7 @@ from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
 from ..exceptions import AnswerTooLarge, StreamCutShort, TranslationError, UpstreamError
 from ..metrics import Metrics
-from ..ratelimit.headers import limit_headers
+from ..ratelimit.headers import limit_headers, merged
 from ..request_ids import HEADER as REQUEST_ID
 from ..scrub import CredentialScrubber
 from ..streams import HeldAnswer
@@ -88,10 +88,7 @@ class Relay:
         headers.append((prefix + b"fallback-count", str(abandoned).encode()))
         record.fallback_count = abandoned
         if charge.admission is not None and charge.admission.limits:
-            ours = limit_headers(surface.protocol, charge.admission.limits)
-            names = {name for name, _ in ours}
-            headers[:] = [(k, v) for k, v in headers if k.lower() not in names]
-            headers.extend(ours)
+            headers[:] = merged(surface.protocol, headers, limit_headers(surface.protocol, charge.admission.limits))
         refused = record.cache_override_refused
         if refused:
             headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))

@@ -2,7 +2,8 @@
 admission reports: on the OpenAI surfaces `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`
 (reset as a duration, `1.5s`, `6m0s`), on Messages `anthropic-ratelimit-{requests,tokens}-{limit,
 remaining,reset}` (reset as an RFC 3339 time). Where a request counts against several limits of
-one kind, the headers show the one with the least left."""
+one kind, the headers show the one with the least left; where the provider's answer carries its
+own headers of a kind, the client sees whichever of the two has less left (`merged`)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,44 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
                 (f"anthropic-ratelimit-{kind}-reset".encode(), at.strftime("%Y-%m-%dT%H:%M:%SZ").encode()),
             ]
     return headers
+
+
+def header_kind(protocol: str, name: bytes) -> str | None:
+    """`requests` or `tokens` for a rate-limit header of `protocol`'s vendor form, else None."""
+    text = name.decode("latin-1").lower()
+    for kind in KINDS:
+        if protocol == "openai" and text in (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}",
+                                             f"x-ratelimit-reset-{kind}"):
+            return kind
+        if protocol == "anthropic" and text.startswith(f"anthropic-ratelimit-{kind}-"):
+            return kind
+    return None
+
+
+def _remaining(protocol: str, headers: Headers, kind: str) -> int | None:
+    wanted = f"x-ratelimit-remaining-{kind}" if protocol == "openai" else f"anthropic-ratelimit-{kind}-remaining"
+    for name, value in headers:
+        if name.decode("latin-1").lower() == wanted:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
+    """`upstream` with the gateway's limit headers, kind by kind: a kind whose provider headers say
+    less is left than the gateway's limit keeps the provider's, otherwise the gateway's replace them
+    (a client pacing itself by `remaining` then paces by the tighter of the two)."""
+    kinds = {kind for name, _ in ours if (kind := header_kind(protocol, name)) is not None}
+    tighter = set()
+    for kind in kinds:
+        theirs, mine = _remaining(protocol, upstream, kind), _remaining(protocol, ours, kind)
+        if theirs is not None and mine is not None and theirs < mine:
+            tighter.add(kind)
+    kept = [(k, v) for k, v in upstream if (kind := header_kind(protocol, k)) is None or kind not in kinds
+            or kind in tighter]
+    return kept + [(k, v) for k, v in ours if header_kind(protocol, k) not in tighter]
 
 
 def retry_after_headers(protocol: str, retry_after_s: float) -> Headers:
