@@ -23,6 +23,7 @@ from budget import redis_url, run_loop, show, summary
 
 from runtime.budget.gate import slot_for
 from runtime.ledger.base import Ledger, Reserved
+from runtime.ledger.front import FrontLedger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.ratelimit.limits import LimitSpec, Rate
@@ -69,6 +70,8 @@ def main() -> None:
     print(f"{'ledger':20} {'admit p50':>9} {'p99':>4}  {'settle p50':>10} {'p99':>3}  {'both p50':>8} {'p99':>4}")
     show("sqlite, no limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, []), WIDTH)
     show("sqlite, 3 limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, LIMITS), WIDTH)
+    show("front, no limits", measure(FrontLedger(SqliteLedger(Path(tempfile.mkdtemp()))), args.requests, []), WIDTH)
+    show("front, 3 limits", measure(FrontLedger(SqliteLedger(Path(tempfile.mkdtemp()))), args.requests, LIMITS), WIDTH)
     with redis_url() as url:
         if url is None:
             print("redis                (redis-server not installed; `make test` installs it)")

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from ..access_log import EventLog
 from ..decision import Deny
 from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot, SlotState
+from ..ledger.front import FrontLedger
 from ..metrics import Metrics
 from ..ratelimit.applying import LimitSpecs
 from ..ratelimit.headers import retry_after_seconds
@@ -176,6 +177,8 @@ class BudgetGate:
         self._slots: dict[str, tuple[BudgetInstance, Window, Slot]] = {}
         self._limits = LimitSpecs()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
+        if isinstance(ledger, FrontLedger):
+            ledger.on_settled = self.crossings
 
     async def tend(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` with the ledger's blocking client: on the worker thread for a remote ledger."""

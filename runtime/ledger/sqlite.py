@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
-from . import sqlite_limits
+from . import front_store, sqlite_limits
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
+from .journal_recovery import recover_journals_locked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -97,7 +98,7 @@ class SqliteLedger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(SCHEMA + sqlite_limits.SCHEMA)
+            self._db.executescript(SCHEMA + sqlite_limits.SCHEMA + front_store.SCHEMA)
             self._add_holds_column()
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger at {self.path}: {exc}") from exc
@@ -218,7 +219,9 @@ class SqliteLedger:
         return Settled(tuple(before), tuple(after))
 
     def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
-        """Settle, at their estimate, the reservations of owners that died mid-request."""
+        """Settle, at their estimate, the reservations of owners that died mid-request, and replay
+        the journals and give back the leases of those that admitted through the front
+        (`journal_recovery.py`)."""
         now = time.time()
         try:
             self._tx()
@@ -234,7 +237,11 @@ class SqliteLedger:
                     recovered += 1
                     if settled is not None:
                         found.append(settled)
+            journals = recover_journals_locked(self._db, self.owner, owners, now, self.stale_after_s)
+            recovered += journals.charges
+            found += journals.settled
             alive = {o for _, o in self._db.execute("SELECT id, owner FROM reservations").fetchall()}
+            alive |= {o for (o,) in self._db.execute("SELECT owner FROM leases UNION SELECT owner FROM journals")}
             for owner, seen in owners.items():
                 if owner != self.owner and owner not in alive and owner_is_dead(owner, seen, now, self.stale_after_s):
                     self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
@@ -242,6 +249,8 @@ class SqliteLedger:
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
+        for path in journals.journals:
+            path.unlink(missing_ok=True)
         if on_settled is not None:
             for settled in found:
                 on_settled(settled)
