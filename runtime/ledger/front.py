@@ -26,7 +26,14 @@ from . import front_store as store
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState
 from .journal import Admitted, Journal, journal_path
 from .lease import (
-    IDLE_S, BudgetLease, PermitLease, SlotLease, leasable, permits_per_lease, slot_grant, tokens_per_lease,
+    IDLE_S,
+    BudgetLease,
+    PermitLease,
+    SlotLease,
+    leasable,
+    permits_per_lease,
+    slot_grant,
+    tokens_per_lease,
 )
 from .sqlite import SqliteLedger
 
