@@ -42,6 +42,7 @@ FLUSH_CHARGES = 128
 WRITTEN_BEHIND = Settled((), ())
 """What a settle made in memory answers: settled, its charge and warn crossings to follow at the flush
 (None still means there was nothing to settle)."""
+ENDED = "estimate: its process ended before settling"
 ROTATE_BYTES = 8 << 20
 """A journal past this size is replaced, at a flush, by one holding only the admissions in flight."""
 
@@ -72,6 +73,7 @@ class FrontLedger:
         self._tokens: dict[LimitSpec, PermitLease] = {}
         self._slots: dict[LimitSpec, SlotLease] = {}
         self._held: dict[str, Held] = {}
+        self._exact: set[str] = set()
         self._pending: list[tuple[str, float, int, int, str]] = []
         self._token_deltas: dict[str, int] = {}
         self._pending_since = 0.0
@@ -85,15 +87,22 @@ class FrontLedger:
     def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
               now: float) -> Reserved | Blocked | Limited:
         if not all(leasable(spec, tokens) for spec in limits):
-            return self.inner.admit(reservation_id, slots, amount, limits, tokens, now)
+            return self._exactly(reservation_id, slots, amount, limits, tokens, now)
         taken = self._take(reservation_id, slots, amount, limits, tokens, now)
         if taken is None:
             if not self._top_up(slots, amount, limits, tokens, now):
-                return self.inner.admit(reservation_id, slots, amount, limits, tokens, now)
+                return self._exactly(reservation_id, slots, amount, limits, tokens, now)
             taken = self._take(reservation_id, slots, amount, limits, tokens, now)
             if taken is None:
-                return self.inner.admit(reservation_id, slots, amount, limits, tokens, now)
+                return self._exactly(reservation_id, slots, amount, limits, tokens, now)
         return taken
+
+    def _exactly(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+                 now: float) -> Reserved | Blocked | Limited:
+        result = self.inner.admit(reservation_id, slots, amount, limits, tokens, now)
+        if isinstance(result, Reserved):
+            self._exact.add(reservation_id)
+        return result
 
     def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         result = self.admit(reservation_id, slots, amount, [], 0, 0.0)
@@ -172,6 +181,7 @@ class FrontLedger:
             for slot in slots:
                 lease = self._budgets.get(slot)
                 if lease is None:
+                    self._retire_budget_leases(slot)
                     lease = self._budgets[slot] = BudgetLease(slot, used_at=self.clock())
                 if lease.fits(amount):
                     continue
@@ -213,11 +223,25 @@ class FrontLedger:
             self._tokens[spec] = PermitLease(taken_tokens, now, state.tokens + taken_tokens)
         if spec.in_flight is not None:
             if slot_lease is None:
+                self._retire_slot_leases(spec)
                 slot_lease = self._slots[spec] = SlotLease(spec)
             slot_lease.held += slots
             slot_lease.in_flight = state.in_flight - slot_lease.held + slots
             slot_lease.used_at = self.clock()
         return True
+
+    def _retire_budget_leases(self, slot: Slot) -> None:
+        """A slot with new limits (a reload) or the counter's next window: the free headroom of the
+        leases taken under the old one goes back; they leave when idle."""
+        for lease in self._budgets.values():
+            if lease.slot.instance == slot.instance and lease.slot != slot and lease.free > 0:
+                self._collect(store.write_budget(self._db, self.owner, lease, lease.free))
+
+    def _retire_slot_leases(self, spec: LimitSpec) -> None:
+        for old in self._slots.values():
+            if old.spec.instance == spec.instance and old.spec != spec and old.free > 0:
+                store.release_slots(self._db, self.owner, spec.instance, old.free)
+                old.held = old.busy
 
     def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
                now: float | None = None) -> Settled | None:
@@ -225,6 +249,7 @@ class FrontLedger:
         warn crossing reported then. A reservation admitted exactly is settled by the SQLite ledger."""
         held = self._held.pop(reservation_id, None)
         if held is None:
+            self._exact.discard(reservation_id)
             return self.inner.settle(reservation_id, actual, how, tokens, now)
         line = held.line
         amount = line.estimate if actual is None else actual
@@ -381,8 +406,11 @@ class FrontLedger:
     def close(self) -> None:
         """Charge what is still in flight at its estimate, write everything, give every lease back
         and remove the journal."""
-        for reservation_id in list(self._held):
-            self.settle(reservation_id, None, "estimate: its process ended before settling")
+        for reservation_id in [*self._held, *self._exact]:
+            try:
+                self.settle(reservation_id, None, ENDED)
+            except LedgerError:
+                break
 
         def give_back() -> bool:
             self._write_pending()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.ledger.base import Blocked, Ledger, Reserved, Slot
+from runtime.ledger.base import Blocked, Ledger, Reserved, Settled, Slot
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from tests.support.ledger_charges import recorded_charges
@@ -261,7 +261,7 @@ def test_redis_arithmetic_matches_python_integers_across_every_length(tmp_path: 
 def test_recovery_hands_each_settlement_to_the_caller(backend: tuple[str, object], tmp_path: Path) -> None:
     """So the gate can log a warn threshold crossed by a recovered charge."""
     reserve_in_a_process_that_dies(backend, 9 * USD // 10)
-    seen = []
+    seen: list[Settled] = []
     assert open_ledger(backend).recover(seen.append) == 1
     [settled] = seen
     assert settled.before[0].spent == 0 and settled.after[0].spent == 9 * USD // 10
