@@ -4,7 +4,8 @@ key, atomically) plus `BudgetGate.settle`, with the SQLite ledger and with Redis
     .venv/bin/python bench/budget.py [--requests 5000]
 
 The key is under three budget instances (team, principal, org), as an engineer's key usually is.
-Redis runs as Debian's redis-server with appendonly (everysec), started and stopped by this script.
+`front` is the SQLite ledger behind the in-memory front that `policy serve` opens (leases, journal,
+settles written behind). Redis runs as Debian's redis-server with appendonly (everysec), started and stopped by this script.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from compiler import compile_policy
 from runtime.access_log import EventLog
 from runtime.budget.gate import Admission, BudgetGate
 from runtime.ledger.base import Ledger
+from runtime.ledger.front import FrontLedger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.metrics import Metrics
@@ -131,6 +133,7 @@ def main() -> None:
     print("µs per request, 3 budget instances; admit is on the request path, settle runs after the answer")
     print(f"{'ledger':8} {'admit p50':>9} {'p99':>4}  {'settle p50':>10} {'p99':>3}  {'both p50':>8} {'p99':>4}")
     show("sqlite", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests))
+    show("front", measure(FrontLedger(SqliteLedger(Path(tempfile.mkdtemp()))), args.requests))
     with redis_url() as url:
         if url is None:
             print("redis      (redis-server not installed; `make test` installs it)")

@@ -7,7 +7,11 @@ Each request is one `Ledger.admit_async` (budget reservation and limit admission
 SQLite transaction, one Redis script call) and one `settle_async` (charge, tokens settled, slot in
 flight given back: again one). Budgets: a team's daily and a principal's monthly; limits: requests
 per minute, tokens per minute, requests in flight, all far from reached. The budget slots are
-planned once, as `BudgetGate` keeps them until their window ends. Redis runs as in `budget.py`.
+planned once, as `BudgetGate` keeps them until their window ends. `front` rows go through the
+in-memory front over the SQLite file, as `policy serve` opens it: admission against leases with one
+journal line, the settle in memory and the journal, written behind in batches (the batch writes and
+lease top-ups fall on the requests that trigger them, so they are in the figures). Redis runs as in
+`budget.py`.
 """
 
 from __future__ import annotations

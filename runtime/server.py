@@ -28,6 +28,9 @@ from .state import build_serving
 from .table import LoadedTable
 
 
+RECOVERED_AT = "at estimate, or the actual its journal recorded"
+
+
 def build_app(
     table: LoadedTable,
     access_log: AccessLog | None = None,
@@ -71,7 +74,7 @@ def tend_ledger(gate: BudgetGate) -> None:
         gate.retry_unsettled()
         recovered = gate.ledger.recover(gate.crossings)
         if recovered:
-            gate.events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+            gate.events.event("ledger_recovered", reservations=recovered, settled=RECOVERED_AT)
     except LedgerError as exc:
         gate.events.event("ledger_error", problem=str(exc), unsettled=len(gate.unsettled))
 
@@ -132,7 +135,7 @@ async def _serve_on(
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
     if recovered:
-        events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+        events.event("ledger_recovered", reservations=recovered, settled=RECOVERED_AT)
     serving = app.serving
     for pid, problem in sorted(serving.credential_problems.items()):
         events.event("credential_missing", provider=pid, problem=problem)
