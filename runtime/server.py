@@ -27,7 +27,6 @@ from .reload import LoadSource, Reloader, SourceFiles
 from .state import build_serving
 from .table import LoadedTable
 
-
 RECOVERED_AT = "at estimate, or the actual its journal recorded"
 
 

@@ -153,11 +153,11 @@ class FrontLedger:
             if spec.requests is not None:
                 permits = self._requests[spec]
                 permits.left -= 1
-                figures.append(_figures(spec, "requests", permits, now, 0))
+                figures.append(_figures(spec, "requests", permits, now))
             if spec.tokens is not None:
                 allowance = self._tokens[spec]
                 allowance.left -= tokens
-                figures.append(_figures(spec, "tokens", allowance, now, tokens))
+                figures.append(_figures(spec, "tokens", allowance, now))
             if spec.in_flight is not None:
                 slot_lease = self._slots[spec]
                 slot_lease.busy += 1
@@ -246,7 +246,8 @@ class FrontLedger:
     def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
                now: float | None = None) -> Settled | None:
         """Settle in memory and in the journal; the charge is written with the next flush and its
-        warn crossing reported then. A reservation admitted exactly is settled by the SQLite ledger."""
+        warn crossing reported then (a flush the file refuses leaves it pending, for the next one).
+        A reservation admitted exactly is settled by the SQLite ledger."""
         held = self._held.pop(reservation_id, None)
         if held is None:
             self._exact.discard(reservation_id)
@@ -269,7 +270,10 @@ class FrontLedger:
             self._pending_since = at
         self._pending.append((reservation_id, time.time(), line.estimate, amount, how))
         if len(self._pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S:
-            self.flush()
+            try:
+                self.flush()
+            except LedgerError:
+                pass
         return WRITTEN_BEHIND
 
     async def settle_async(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
@@ -287,6 +291,10 @@ class FrontLedger:
         idle = [lease for lease in self._budgets.values() if at - lease.used_at >= IDLE_S and not lease.in_flight]
         idle_slots = [lease for lease in self._slots.values() if at - lease.used_at >= IDLE_S and not lease.busy]
         due = bool(self._pending) and (at - self._pending_since >= FLUSH_S or len(self._pending) >= FLUSH_CHARGES)
+        wall = time.time()
+        for permits in (self._requests, self._tokens):
+            for spec in [spec for spec, lease in permits.items() if not lease.fits(0, wall)]:
+                del permits[spec]
         if not (idle or idle_slots or due):
             return
 
@@ -307,6 +315,7 @@ class FrontLedger:
         self._crossed = []
         db = self._db
         rotated: Journal | None = None
+        restore = self._snapshot()
         try:
             db.execute("BEGIN IMMEDIATE")
             self._check_registration()
@@ -316,11 +325,17 @@ class FrontLedger:
                 rotated = self._rotate()
             store.record_journal(db, self.owner, str(self._journal.path), self._journal.offset)
             db.execute("COMMIT")
-        except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
+        except (sqlite3.Error, OverflowError, ValueError, TypeError, OSError) as exc:
             try:
                 db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+            if rotated is not None:
+                self._journal.close()
+                self._journal.path.unlink(missing_ok=True)
+                self._journal = rotated
+                self._generation -= 1
+            restore()
             raise LedgerError(f"ledger write failed: {exc}") from exc
         self._registered = True
         if rotated is not None:
@@ -331,6 +346,24 @@ class FrontLedger:
             for settled in crossed:
                 self.on_settled(settled)
         return result
+
+    def _snapshot(self) -> Callable[[], None]:
+        """What a transaction changes in memory, to put back if it is rolled back."""
+        pending, deltas = self._pending, self._token_deltas
+        budgets, requests, tokens, slots, held = (dict(self._budgets), dict(self._requests), dict(self._tokens),
+                                                  dict(self._slots), dict(self._held))
+        budget_fields = [(lease, lease.held, lease.pending, lease.spent, lease.reserved) for lease in budgets.values()]
+        slot_fields = [(lease, lease.held, lease.in_flight) for lease in slots.values()]
+
+        def restore() -> None:
+            self._pending, self._token_deltas = pending, deltas
+            self._budgets, self._requests, self._tokens, self._slots, self._held = budgets, requests, tokens, slots, held
+            for lease, lease_held, lease_pending, spent, reserved in budget_fields:
+                lease.held, lease.pending, lease.spent, lease.reserved = lease_held, lease_pending, spent, reserved
+            for slot_lease, slot_held, in_flight in slot_fields:
+                slot_lease.held, slot_lease.in_flight = slot_held, in_flight
+
+        return restore
 
     def _collect(self, settled: Settled | None) -> None:
         if settled is not None:
@@ -433,7 +466,7 @@ class FrontLedger:
         self.inner.close()
 
 
-def _figures(spec: LimitSpec, kind: str, lease: PermitLease, now: float, tokens: int) -> LimitFigures:
+def _figures(spec: LimitSpec, kind: str, lease: PermitLease, now: float) -> LimitFigures:
     """What the answer's headers report for a leased limit: the bucket as this process last counted
     it (its whole lease included), drained to `now`."""
     rate = spec.requests if kind == "requests" else spec.tokens

@@ -42,12 +42,12 @@ def journal_path(directory: Path, owner: str, generation: int) -> Path:
 
 
 class Journal:
-    """Appends to one file; `offset` is the bytes written so far."""
+    """Appends to one file, created at the first line; `offset` is the bytes written so far."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self.offset = os.fstat(self._fd).st_size
+        self._fd: int | None = None
+        self.offset = 0
 
     def admitted(self, line: Admitted) -> None:
         self._write(orjson.dumps(["A", line.reservation_id, line.estimate, line.tokens, line.counters,
@@ -58,11 +58,15 @@ class Journal:
 
     def _write(self, data: bytes) -> None:
         data += b"\n"
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.write(self._fd, data)
         self.offset += len(data)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def replay(path: Path, flushed: int) -> tuple[dict[str, Admitted], list[SettledLine], set[str]]:
