@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from budget import redis_url, run_loop, show, summary
 
 from runtime.budget.gate import slot_for
-from runtime.ledger.base import Ledger, Reserved
+from runtime.ledger.base import Ledger, Reserved, reservation_id
 from runtime.ledger.front import FrontLedger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
@@ -51,7 +50,7 @@ def measure(ledger: Ledger, requests: int, limits: list[LimitSpec]) -> dict[str,
 
     async def run() -> None:
         for _ in range(requests):
-            rid = uuid.uuid4().hex
+            rid = reservation_id()
             start = time.perf_counter()
             admitted = await ledger.admit_async(rid, slots, 2_000_000, limits, 700, time.time())
             middle = time.perf_counter()

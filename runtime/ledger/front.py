@@ -27,6 +27,7 @@ from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, Slo
 from .journal import Admitted, Journal, journal_path
 from .lease import (
     IDLE_S,
+    LOW_WATER,
     BudgetLease,
     PermitLease,
     SlotLease,
@@ -183,7 +184,7 @@ class FrontLedger:
                 if lease is None:
                     self._retire_budget_leases(slot)
                     lease = self._budgets[slot] = BudgetLease(slot, used_at=self.clock())
-                if lease.fits(amount):
+                if lease.fits(LOW_WATER * amount):
                     continue
                 store.grant_budget(self._db, self.owner, lease, amount)
                 if not lease.fits(amount):
@@ -196,26 +197,43 @@ class FrontLedger:
         return self._transaction(grant)
 
     def _grant_limit(self, spec: LimitSpec, tokens: int, now: float) -> bool:
+        """Lease what this request lacks of `spec`, and top up what is low; False when what it lacks
+        does not fit."""
         permits, allowance, slot_lease = self._requests.get(spec), self._tokens.get(spec), self._slots.get(spec)
-        need_requests = spec.requests is not None and (permits is None or not permits.fits(1, now))
-        need_tokens = spec.tokens is not None and (allowance is None or not allowance.fits(tokens, now))
-        need_slots = spec.in_flight is not None and (slot_lease is None or slot_lease.free < 1)
-        if not (need_requests or need_tokens or need_slots):
+        low_requests = spec.requests is not None and (permits is None or not permits.fits(LOW_WATER, now))
+        low_tokens = spec.tokens is not None and (allowance is None or not allowance.fits(LOW_WATER * tokens, now))
+        low_slots = spec.in_flight is not None and (slot_lease is None or slot_lease.free < 2)
+        if not (low_requests or low_tokens or low_slots):
             return True
         state = store.limit_state(self._db, spec, now)
         requests = taken_tokens = slots = 0
-        if need_requests and spec.requests is not None:
-            requests = min(permits_per_lease(spec.requests), int(spec.requests.count - state.requests))
-            if requests < 1:
+        if low_requests and spec.requests is not None:
+            room = min(permits_per_lease(spec.requests), int(spec.requests.count - state.requests))
+            if permits is None or not permits.fits(1, now):
+                if room < 1:
+                    return False
+                requests = room
+            elif room >= LOW_WATER:
+                requests = room
+        if low_tokens and spec.tokens is not None:
+            room = min(tokens_per_lease(spec.tokens, tokens), int(spec.tokens.count - state.tokens))
+            if allowance is None or not allowance.fits(tokens, now):
+                if room < max(tokens, 1):
+                    return False
+                taken_tokens = room
+            elif room >= LOW_WATER * max(tokens, 1):
+                taken_tokens = room
+        if low_slots and spec.in_flight is not None:
+            slots = max(0, slot_grant(spec.in_flight, state.in_flight))
+            if slots < 1 and (slot_lease is None or slot_lease.free < 1):
                 return False
-        if need_tokens and spec.tokens is not None:
-            taken_tokens = min(tokens_per_lease(spec.tokens, tokens), int(spec.tokens.count - state.tokens))
-            if taken_tokens < max(tokens, 1):
-                return False
-        if need_slots and spec.in_flight is not None:
-            slots = slot_grant(spec.in_flight, state.in_flight)
-            if slots < 1:
-                return False
+        if requests or taken_tokens or slots:
+            self._take_limit(spec, state, requests, taken_tokens, slots, now)
+        return True
+
+    def _take_limit(self, spec: LimitSpec, state: store.LimitState, requests: int, taken_tokens: int, slots: int,
+                    now: float) -> None:
+        slot_lease = self._slots.get(spec)
         store.take_limit(self._db, self.owner, spec, state, requests, taken_tokens, slots, now)
         if requests:
             self._requests[spec] = PermitLease(requests, now, state.requests + requests)
@@ -228,7 +246,6 @@ class FrontLedger:
             slot_lease.held += slots
             slot_lease.in_flight = state.in_flight - slot_lease.held + slots
             slot_lease.used_at = self.clock()
-        return True
 
     def _retire_budget_leases(self, slot: Slot) -> None:
         """A slot with new limits (a reload) or the counter's next window: the free headroom of the

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from ..ratelimit.limits import LimitSpec, Rate
 from .base import Slot
 
-BUDGET_LEASE_ESTIMATES = 32
+BUDGET_LEASE_ESTIMATES = 64
 HOLD_S = 0.25
-MAX_PERMITS = 64
-TOKEN_LEASE_ESTIMATES = 32
+MAX_PERMITS = 128
+TOKEN_LEASE_ESTIMATES = 64
 MAX_SLOTS = 16
 MIN_SLOT_LIMIT = 8
+LOW_WATER = 8
+"""A lease with room for fewer than this many requests like the one at hand is topped up with the
+transaction another lease of the request needs, so a request's leases run out together."""
 IDLE_S = 1.0
 """A budget or slot lease unused this long is given back, so other processes get the room."""
 
