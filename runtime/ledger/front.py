@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..ratelimit.bucket import remaining, seconds_until_below
-from ..ratelimit.limits import LimitSpec
+from ..ratelimit.limits import LimitSpec, Rate
 from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
 from . import front_store as store
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState
@@ -31,9 +31,9 @@ from .lease import (
     BudgetLease,
     PermitLease,
     SlotLease,
-    leasable,
     permits_per_lease,
     slot_grant,
+    token_cap,
     tokens_per_lease,
 )
 from .sqlite import SqliteLedger
@@ -46,6 +46,10 @@ WRITTEN_BEHIND = Settled((), ())
 ENDED = "estimate: its process ended before settling"
 ROTATE_BYTES = 8 << 20
 """A journal past this size is replaced, at a flush, by one holding only the admissions in flight."""
+
+
+Taken = tuple[LimitSpec, PermitLease | None, PermitLease | None, SlotLease | None]
+"""A limit of a request and the leases (requests, tokens, slots) it is admitted against."""
 
 
 @dataclass(slots=True)
@@ -75,6 +79,7 @@ class FrontLedger:
         self._slots: dict[LimitSpec, SlotLease] = {}
         self._held: dict[str, Held] = {}
         self._exact: set[str] = set()
+        self._token_caps: dict[LimitSpec, int] = {}
         self._pending: list[tuple[str, float, int, int, str]] = []
         self._token_deltas: dict[str, int] = {}
         self._pending_since = 0.0
@@ -87,8 +92,12 @@ class FrontLedger:
 
     def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
               now: float) -> Reserved | Blocked | Limited:
-        if not all(leasable(spec, tokens) for spec in limits):
-            return self._exactly(reservation_id, slots, amount, limits, tokens, now)
+        for spec in limits:
+            cap = self._token_caps.get(spec)
+            if cap is None:
+                cap = self._token_caps[spec] = token_cap(spec)
+            if cap < 2 * max(tokens, 1):
+                return self._exactly(reservation_id, slots, amount, limits, tokens, now)
         taken = self._take(reservation_id, slots, amount, limits, tokens, now)
         if taken is None:
             if not self._top_up(slots, amount, limits, tokens, now):
@@ -117,32 +126,40 @@ class FrontLedger:
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         return self.reserve(reservation_id, slots, amount)
 
-    def _fits(self, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int, now: float) -> bool:
+    def _found(self, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int, now: float
+               ) -> tuple[list[BudgetLease], list[Taken]] | None:
+        """The leases that admit this request, or None when one is missing or too low."""
+        budgets = []
         for slot in slots:
             lease = self._budgets.get(slot)
             if lease is None or not lease.fits(amount):
-                return False
+                return None
+            budgets.append(lease)
+        taken: list[Taken] = []
         for spec in limits:
+            permits = allowance = slot_lease = None
             if spec.requests is not None:
                 permits = self._requests.get(spec)
                 if permits is None or not permits.fits(1, now):
-                    return False
+                    return None
             if spec.tokens is not None:
                 allowance = self._tokens.get(spec)
                 if allowance is None or not allowance.fits(tokens, now):
-                    return False
+                    return None
             if spec.in_flight is not None:
-                held = self._slots.get(spec)
-                if held is None or held.free < 1:
-                    return False
-        return True
+                slot_lease = self._slots.get(spec)
+                if slot_lease is None or slot_lease.free < 1:
+                    return None
+            taken.append((spec, permits, allowance, slot_lease))
+        return budgets, taken
 
     def _take(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
               now: float) -> Reserved | None:
-        if not self._fits(slots, amount, limits, tokens, now):
+        found = self._found(slots, amount, limits, tokens, now)
+        if found is None:
             return None
+        budgets, taken = found
         at = self.clock()
-        budgets = tuple(self._budgets[slot] for slot in slots)
         states = []
         for lease in budgets:
             states.append(SlotState(lease.slot, lease.spent + lease.pending, lease.reserved + lease.in_flight))
@@ -150,26 +167,25 @@ class FrontLedger:
             lease.used_at = at
         figures: list[LimitFigures] = []
         held_slots: list[SlotLease] = []
-        for spec in limits:
-            if spec.requests is not None:
-                permits = self._requests[spec]
+        token_instances: list[str] = []
+        for spec, permits, allowance, slot_lease in taken:
+            if permits is not None and spec.requests is not None:
                 permits.left -= 1
-                figures.append(_figures(spec, "requests", permits, now))
-            if spec.tokens is not None:
-                allowance = self._tokens[spec]
+                figures.append(_figures(spec.instance, "requests", spec.requests, permits, now))
+            if allowance is not None and spec.tokens is not None:
                 allowance.left -= tokens
-                figures.append(_figures(spec, "tokens", allowance, now))
-            if spec.in_flight is not None:
-                slot_lease = self._slots[spec]
+                token_instances.append(spec.instance)
+                figures.append(_figures(spec.instance, "tokens", spec.tokens, allowance, now))
+            if slot_lease is not None and spec.in_flight is not None:
                 slot_lease.busy += 1
                 slot_lease.used_at = at
                 held_slots.append(slot_lease)
                 figures.append(LimitFigures(spec.instance, "in_flight", spec.in_flight,
                                             max(0, spec.in_flight - slot_lease.in_flight - slot_lease.busy), 0.0))
         line = Admitted(reservation_id, amount, tokens, tuple((s.instance, s.window) for s in slots),
-                        tuple(spec.instance for spec in limits if spec.tokens is not None))
+                        tuple(token_instances))
         self._journal.admitted(line)
-        self._held[reservation_id] = Held(line, budgets, tuple(held_slots))
+        self._held[reservation_id] = Held(line, tuple(budgets), tuple(held_slots))
         return Reserved(reservation_id, tuple(states), tuple(figures))
 
     def _top_up(self, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int, now: float) -> bool:
@@ -483,10 +499,8 @@ class FrontLedger:
         self.inner.close()
 
 
-def _figures(spec: LimitSpec, kind: str, lease: PermitLease, now: float) -> LimitFigures:
+def _figures(instance: str, kind: str, rate: Rate, lease: PermitLease, now: float) -> LimitFigures:
     """What the answer's headers report for a leased limit: the bucket as this process last counted
     it (its whole lease included), drained to `now`."""
-    rate = spec.requests if kind == "requests" else spec.tokens
-    assert rate is not None
     use = max(0.0, lease.use - max(0.0, now - lease.granted_at) * rate.count / rate.period_s)
-    return LimitFigures(spec.instance, kind, rate.count, remaining(use, rate), seconds_until_below(use, 0, rate))
+    return LimitFigures(instance, kind, rate.count, remaining(use, rate), seconds_until_below(use, 0, rate))

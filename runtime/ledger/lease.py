@@ -15,6 +15,7 @@ A lease is capacity taken from the ledger in one transaction and then admitted a
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 from ..ratelimit.limits import LimitSpec, Rate
@@ -50,13 +51,17 @@ def tokens_per_lease(rate: Rate, tokens: int) -> int:
     return min(TOKEN_LEASE_ESTIMATES * max(tokens, 1), math.floor(rate.count * HOLD_S / rate.period_s))
 
 
-def leasable(spec: LimitSpec, tokens: int) -> bool:
-    """Whether every limit of `spec` is wide enough to lease for a request of `tokens`."""
+def token_cap(spec: LimitSpec) -> int:
+    """The largest token estimate a lease of `spec` can take twice over (`tokens_per_lease` holds
+    at least two of them), unbounded without a token limit; -1 when its requests or slots are too
+    narrow to lease at all. A request is leased when its estimate is at most half of this."""
     if spec.requests is not None and permits_per_lease(spec.requests) < 2:
-        return False
-    if spec.tokens is not None and tokens_per_lease(spec.tokens, tokens) < 2 * max(tokens, 1):
-        return False
-    return spec.in_flight is None or spec.in_flight >= MIN_SLOT_LIMIT
+        return -1
+    if spec.in_flight is not None and spec.in_flight < MIN_SLOT_LIMIT:
+        return -1
+    if spec.tokens is None:
+        return sys.maxsize
+    return math.floor(spec.tokens.count * HOLD_S / spec.tokens.period_s)
 
 
 def slot_grant(limit: int, in_flight: int) -> int:
