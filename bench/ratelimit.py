@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from budget import redis_url, run_loop, show, summary
+from budget import HEADER, redis_url, run_loop, show, summary
 
 from runtime.budget.gate import slot_for
 from runtime.ledger.base import Ledger, Reserved, reservation_id
@@ -44,7 +44,7 @@ LIMITS = [
 ]
 
 
-def measure(ledger: Ledger, requests: int, limits: list[LimitSpec]) -> dict[str, tuple[float, float]]:
+def measure(ledger: Ledger, requests: int, limits: list[LimitSpec]) -> dict[str, tuple[float, float, float]]:
     slots = [slot_for(instance, spec, datetime.now(UTC)) for instance, spec in BUDGETS]
     samples: dict[str, list[float]] = {"admit": [], "settle": [], "both": []}
 
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     args = parser.parse_args()
     print("µs per request, 2 budget instances; admit is on the request path, settle runs after the answer")
-    print(f"{'ledger':20} {'admit p50':>9} {'p99':>4}  {'settle p50':>10} {'p99':>3}  {'both p50':>8} {'p99':>4}")
+    print(f"{'ledger':20} {HEADER}")
     show("sqlite, no limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, []), WIDTH)
     show("sqlite, 3 limits", measure(SqliteLedger(Path(tempfile.mkdtemp())), args.requests, LIMITS), WIDTH)
     show("front, no limits", measure(FrontLedger(SqliteLedger(Path(tempfile.mkdtemp()))), args.requests, []), WIDTH)
