@@ -99,13 +99,13 @@ class FrontLedger:
             if cap < 2 * max(tokens, 1):
                 return self._exactly(reservation_id, slots, amount, limits, tokens, now)
         taken = self._take(reservation_id, slots, amount, limits, tokens, now)
-        if taken is None:
-            if not self._top_up(slots, amount, limits, tokens, now):
-                return self._exactly(reservation_id, slots, amount, limits, tokens, now)
-            taken = self._take(reservation_id, slots, amount, limits, tokens, now)
-            if taken is None:
-                return self._exactly(reservation_id, slots, amount, limits, tokens, now)
-        return taken
+        if taken is not None:
+            return taken
+        exact = self._top_up(reservation_id, slots, amount, limits, tokens, now)
+        if exact is not None:
+            return exact
+        taken = self._take(reservation_id, slots, amount, limits, tokens, now)
+        return taken if taken is not None else self._exactly(reservation_id, slots, amount, limits, tokens, now)
 
     def _exactly(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
                  now: float) -> Reserved | Blocked | Limited:
@@ -188,12 +188,16 @@ class FrontLedger:
         self._held[reservation_id] = Held(line, tuple(budgets), tuple(held_slots))
         return Reserved(reservation_id, tuple(states), tuple(figures))
 
-    def _top_up(self, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int, now: float) -> bool:
-        """One transaction: write what is pending, then lease what this request lacks; False when
-        some counter has too little room to lease (its lease's free headroom is then given back, so
-        the exact admission that follows, and other processes, can use it)."""
+    def _top_up(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
+                now: float) -> Reserved | Blocked | Limited | None:
+        """One transaction: write what is pending, lease what this request lacks and top up what is
+        low; when some counter has too little room to lease, admit the request exactly in the same
+        transaction (that counter's unused leased headroom given back first, so it and other
+        processes can use it) and answer that. None when the leases now hold the request."""
+        exact: Reserved | Blocked | Limited | None = None
 
         def grant() -> bool:
+            nonlocal exact
             enough = True
             for slot in slots:
                 lease = self._budgets.get(slot)
@@ -208,9 +212,18 @@ class FrontLedger:
                     enough = False
             for spec in limits:
                 enough = self._grant_limit(spec, tokens, now) and enough
+            if not enough:
+                self._db.execute("SAVEPOINT exact")
+                exact = self.inner.admit_locked(reservation_id, slots, amount, limits, tokens, now)
+                if not isinstance(exact, Reserved):
+                    self._db.execute("ROLLBACK TO exact")
+                self._db.execute("RELEASE exact")
             return enough
 
-        return self._transaction(grant)
+        self._transaction(grant)
+        if isinstance(exact, Reserved):
+            self._exact.add(reservation_id)
+        return exact
 
     def _grant_limit(self, spec: LimitSpec, tokens: int, now: float) -> bool:
         """Lease what this request lacks of `spec`, and top up what is low; False when what it lacks

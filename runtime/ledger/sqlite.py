@@ -139,34 +139,40 @@ class SqliteLedger:
         db = self._db
         try:
             self._tx()
-            holds = None
-            figures: tuple[LimitFigures, ...] = ()
-            if limits:
-                admitted = sqlite_limits.admit_locked(db, limits, tokens, now)
-                if isinstance(admitted, Limited):
-                    db.execute("ROLLBACK")
-                    return admitted
-                figures, holds = admitted[0], admitted[1] or None
-            states = []
-            for slot in slots:
-                spent, reserved = db.execute(_RESERVE, (
-                    slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
-                    slot.limit_pico, slot.block_pico, slot.warn_pico, amount)).fetchone()
-                state = SlotState(slot, spent, reserved - amount)
-                if spent + reserved - amount >= slot.block_pico:
-                    db.execute("ROLLBACK")
-                    return Blocked(state)
-                states.append(state)
-            db.execute(
-                "INSERT INTO reservations(id, owner, created_at, amount, slots, holds) VALUES (?,?,?,?,?,?)",
-                (reservation_id, self.owner, time.time(), amount,
-                 "\n".join(f"{s.instance}\t{s.window}" for s in slots), holds),
-            )
-            db.execute("COMMIT")
-            return Reserved(reservation_id, tuple(states), figures)
+            result = self.admit_locked(reservation_id, slots, amount, limits, tokens, now)
+            db.execute("COMMIT" if isinstance(result, Reserved) else "ROLLBACK")
+            return result
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger admission failed: {exc}") from exc
+
+    def admit_locked(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
+                     tokens: int, now: float) -> Reserved | Blocked | Limited:
+        """`admit` inside the caller's transaction; after a refusal the caller must roll back what it
+        took (the transaction, or a savepoint taken before)."""
+        db = self._db
+        holds = None
+        figures: tuple[LimitFigures, ...] = ()
+        if limits:
+            admitted = sqlite_limits.admit_locked(db, limits, tokens, now)
+            if isinstance(admitted, Limited):
+                return admitted
+            figures, holds = admitted[0], admitted[1] or None
+        states = []
+        for slot in slots:
+            spent, reserved = db.execute(_RESERVE, (
+                slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
+                slot.limit_pico, slot.block_pico, slot.warn_pico, amount)).fetchone()
+            state = SlotState(slot, spent, reserved - amount)
+            if spent + reserved - amount >= slot.block_pico:
+                return Blocked(state)
+            states.append(state)
+        db.execute(
+            "INSERT INTO reservations(id, owner, created_at, amount, slots, holds) VALUES (?,?,?,?,?,?)",
+            (reservation_id, self.owner, time.time(), amount,
+             "\n".join(f"{s.instance}\t{s.window}" for s in slots), holds),
+        )
+        return Reserved(reservation_id, tuple(states), figures)
 
     async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
                           tokens: int, now: float) -> Reserved | Blocked | Limited:

@@ -223,3 +223,20 @@ def test_a_limit_too_narrow_to_lease_is_admitted_exactly(tmp_path: Path) -> None
     assert sum(isinstance(r, Reserved) for r in results) == 50
     assert all(isinstance(r, Limited) for r in results[50:])
     assert SqliteLedger(tmp_path / "data").limit_usage(NOW)[0].requests_used == pytest.approx(50)
+
+
+def test_a_counter_too_close_to_its_limit_to_lease_is_admitted_exactly_in_the_same_transaction(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    other = SqliteLedger(data)
+    assert isinstance(other.reserve("elsewhere", [SLOT], 93 * USD // 100), Reserved)
+    ledger = front(data)
+    statements: list[str] = []
+    ledger.inner._db.set_trace_callback(statements.append)
+    admitted = ledger.admit("near", [SLOT], USD // 100, [], 0, NOW)
+    assert isinstance(admitted, Reserved) and admitted.states[0].reserved == 93 * USD // 100
+    assert statements.count("BEGIN IMMEDIATE") == 1, "no room for a lease: exact, in the top-up's transaction"
+    assert [row[0] for row in other._db.execute("SELECT id FROM reservations ORDER BY id")] == ["elsewhere", "near"]
+    blocked = [ledger.admit(f"more{n}", [SLOT], USD // 100, [], 0, NOW) for n in range(10)]
+    assert sum(isinstance(r, Reserved) for r in blocked) == 6, "exact to the threshold"
+    ledger.settle("near", USD // 200, "usage")
+    assert other.counters()[0].spent == USD // 200
