@@ -1,7 +1,9 @@
 """The embedded ledger: one SQLite file in WAL mode, shared safely by processes on one machine.
 
 Every reserve and settle is a `BEGIN IMMEDIATE` transaction, so check-and-reserve is atomic across
-processes. `synchronous=NORMAL` in WAL mode survives a killed process (the WAL is already written);
+processes. `policy serve` puts the in-memory front (`front.py`) before it, which leases capacity
+from this file and writes settles in batches; recovery here also replays the journals of fronts
+whose process died (`journal_recovery.py`). `synchronous=NORMAL` in WAL mode survives a killed process (the WAL is already written);
 only a power loss can drop the last commits.
 """
 
