@@ -240,3 +240,29 @@ def test_a_counter_too_close_to_its_limit_to_lease_is_admitted_exactly_in_the_sa
     assert sum(isinstance(r, Reserved) for r in blocked) == 6, "exact to the threshold"
     ledger.settle("near", USD // 200, "usage")
     assert other.counters()[0].spent == USD // 200
+
+
+def test_a_rotated_journal_keeps_the_admissions_in_flight_and_recovery_charges_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its size limit the journal is replaced, at a flush, by one holding only the admissions
+    still in flight; a recovery then charges exactly what the lost process owed."""
+    import runtime.ledger.front as front_module
+
+    monkeypatch.setattr(front_module, "ROTATE_BYTES", 300)
+    data = tmp_path / "data"
+    ledger = front(data)
+    for n in range(6):
+        assert isinstance(ledger.admit(f"r{n}", [SLOT], 1000, [], 0, NOW), Reserved)
+    for n in range(3):
+        ledger.settle(f"r{n}", 100 + n, "usage")
+    ledger.flush()
+    [journal] = data.glob("journal-*.log")
+    assert journal.name.endswith("-1.log"), "rotated at the flush"
+    ledger.settle("r3", 500, "usage")
+    assert isinstance(ledger.admit("r6", [SLOT], 1000, [], 0, NOW), Reserved)
+    recoverer = SqliteLedger(data, stale_after_s=-1)
+    assert recoverer.recover() == 4, "r3 settled, r4, r5 and r6 in flight"
+    [row] = recoverer.counters()
+    assert (row.spent, row.reserved) == (100 + 101 + 102 + 500 + 3 * 1000, 0)
+    assert not list(data.glob("journal-*.log"))
