@@ -266,3 +266,34 @@ def test_a_rotated_journal_keeps_the_admissions_in_flight_and_recovery_charges_e
     [row] = recoverer.counters()
     assert (row.spent, row.reserved) == (100 + 101 + 102 + 500 + 3 * 1000, 0)
     assert not list(data.glob("journal-*.log"))
+
+
+def test_a_batch_write_the_file_refuses_is_kept_whole_for_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from runtime.ledger import front_store
+    from runtime.ledger.base import LedgerError
+
+    data = tmp_path / "data"
+    ledger = front(data)
+    for n in range(3):
+        assert isinstance(ledger.admit(f"r{n}", [SLOT], 1000, [], 0, NOW), Reserved)
+        ledger.settle(f"r{n}", 300, "usage")
+    real = front_store.insert_charges
+
+    def refuse(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(front_store, "insert_charges", refuse)
+    with pytest.raises(LedgerError):
+        ledger.flush()
+    assert ledger.settle("r0", 999, "usage") is None, "settled once, before the failed write"
+    monkeypatch.setattr(front_store, "insert_charges", real)
+    ledger.flush()
+    reader = SqliteLedger(data)
+    assert reader.counters()[0].spent == 900
+    assert sorted(c[2] for c in recorded_charges(reader)) == [300, 300, 300]
+    ledger.close()
+    assert (reader.counters()[0].spent, reader.counters()[0].reserved) == (900, 0)
