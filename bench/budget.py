@@ -74,6 +74,7 @@ def measure(ledger: Ledger, requests: int) -> dict[str, tuple[float, float, floa
 
     run_loop(run())
     gate.close()
+    ledger.close()
     return summary(samples)
 
 

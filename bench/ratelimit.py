@@ -62,6 +62,7 @@ def measure(ledger: Ledger, requests: int, limits: list[LimitSpec]) -> dict[str,
             samples["both"].append((end - start) * 1e6)
 
     run_loop(run())
+    ledger.close()
     return summary(samples)
 
 
