@@ -18,6 +18,7 @@ from .app import Gatepost
 from .budget.gate import BudgetGate
 from .inbound import bounded_protocol
 from .ledger.base import Ledger, LedgerError
+from .ledger.front import FLUSH_S, FrontLedger
 from .ledger.location import default_data_dir
 from .ledger.sqlite import SqliteLedger
 from .listen import address, bound_port, listen
@@ -25,6 +26,8 @@ from .metrics import Metrics
 from .reload import LoadSource, Reloader, SourceFiles
 from .state import build_serving
 from .table import LoadedTable
+
+RECOVERED_AT = "at estimate, or the actual its journal recorded"
 
 
 def build_app(
@@ -50,13 +53,16 @@ def uvicorn_config(app: Gatepost, asgi: Any = None, **options: Any) -> uvicorn.C
 
 
 def open_ledger(data_dir: Path, url: str | None = None, read_only: bool = False) -> Ledger:
-    """SQLite in data_dir by default; `redis://...` for several replicas sharing one ledger."""
+    """SQLite in data_dir by default, behind the in-memory front that leases from it (read-only:
+    the file itself); `redis://...` for several replicas sharing one ledger, exact per request."""
     if url:
         from .ledger.redis import RedisLedger
 
         ledger: Ledger = RedisLedger(url, read_only=read_only)
         return ledger
-    return SqliteLedger(data_dir, read_only=read_only)
+    if read_only:
+        return SqliteLedger(data_dir, read_only=True)
+    return FrontLedger(SqliteLedger(data_dir))
 
 
 def tend_ledger(gate: BudgetGate) -> None:
@@ -67,7 +73,7 @@ def tend_ledger(gate: BudgetGate) -> None:
         gate.retry_unsettled()
         recovered = gate.ledger.recover(gate.crossings)
         if recovered:
-            gate.events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+            gate.events.event("ledger_recovered", reservations=recovered, settled=RECOVERED_AT)
     except LedgerError as exc:
         gate.events.event("ledger_error", problem=str(exc), unsettled=len(gate.unsettled))
 
@@ -76,6 +82,16 @@ async def keep_ledger(gate: BudgetGate, every_s: float = 5.0) -> None:
     while True:
         await gate.tend(tend_ledger, gate)
         await asyncio.sleep(every_s)
+
+
+async def keep_front(gate: BudgetGate, front: FrontLedger) -> None:
+    """Write the front's pending settles and give back its idle leases, every `FLUSH_S`."""
+    while True:
+        await asyncio.sleep(FLUSH_S)
+        try:
+            front.tend()
+        except LedgerError as exc:
+            gate.events.event("ledger_error", problem=str(exc), unsettled=len(gate.unsettled))
 
 
 @dataclass(frozen=True)
@@ -118,7 +134,7 @@ async def _serve_on(
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
     if recovered:
-        events.event("ledger_recovered", reservations=recovered, settled="at estimate")
+        events.event("ledger_recovered", reservations=recovered, settled=RECOVERED_AT)
     serving = app.serving
     for pid, problem in sorted(serving.credential_problems.items()):
         events.event("credential_missing", provider=pid, problem=problem)
@@ -127,6 +143,7 @@ async def _serve_on(
     reloader.install_sighup()
     watcher = asyncio.create_task(reloader.watch()) if options.watch else None
     keeper = asyncio.create_task(keep_ledger(gate))
+    front = asyncio.create_task(keep_front(gate, ledger)) if isinstance(ledger, FrontLedger) else None
     events.event(
         "serving", url=f"http://{address(options.host, bound_port(sockets, options.port))}",
         revision=serving.table.revision, virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
@@ -135,6 +152,8 @@ async def _serve_on(
         await server.serve(sockets=sockets)
     finally:
         keeper.cancel()
+        if front is not None:
+            front.cancel()
         if watcher is not None:
             watcher.cancel()
         await gate.tend(gate.retry_unsettled)

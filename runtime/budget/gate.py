@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,8 @@ from typing import Any, TypeVar
 
 from ..access_log import EventLog
 from ..decision import Deny
-from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot, SlotState
+from ..ledger.base import Blocked, Ledger, LedgerError, Reserved, Settled, Slot, SlotState, reservation_id
+from ..ledger.front import FrontLedger
 from ..metrics import Metrics
 from ..ratelimit.applying import LimitSpecs
 from ..ratelimit.headers import retry_after_seconds
@@ -176,6 +176,8 @@ class BudgetGate:
         self._slots: dict[str, tuple[BudgetInstance, Window, Slot]] = {}
         self._limits = LimitSpecs()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
+        if isinstance(ledger, FrontLedger):
+            ledger.on_settled = self.crossings
 
     async def tend(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` with the ledger's blocking client: on the worker thread for a remote ledger."""
@@ -193,7 +195,7 @@ class BudgetGate:
         now: datetime, limits: list[LimitSpec] | None = None,
     ) -> Admission | Deny | RateLimited:
         slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
-        reservation = uuid.uuid4().hex
+        reservation = reservation_id()
         if not limits:
             return self._admitted(await self.ledger.reserve_async(reservation, slots, estimate), estimate, key)
         tokens = estimate_tokens(body_bytes, payload)
@@ -274,7 +276,7 @@ class BudgetGate:
         now: datetime,
     ) -> Admission | Deny:
         slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
-        result = self._admitted(self.ledger.reserve(uuid.uuid4().hex, slots, estimate), estimate, key)
+        result = self._admitted(self.ledger.reserve(reservation_id(), slots, estimate), estimate, key)
         assert not isinstance(result, RateLimited)
         return result
 

@@ -3,7 +3,8 @@
 Spend is kept per budget instance and window, in pico-USD integers, as two numbers: `spent`
 (settled charges) and `reserved` (estimates of requests in flight). Admission and reservation
 are one atomic step in the backend, so concurrent requests, in one process or many, cannot all
-slip under a limit together: see README "Budgets" for the overshoot bound.
+slip under a limit together: see README "Budgets" for the overshoot bound. Over SQLite, `policy
+serve` admits through the in-memory front (`front.py`), the same interface over leased capacity.
 
 Rate limits (`ratelimit/`) live in the same ledger and are admitted in the same atomic step as the
 budget reservation (`admit`), then settled and released with its charge (`settle`): README "Rate
@@ -111,6 +112,13 @@ class Ledger(Protocol):
     def counters(self) -> list[CounterRow]: ...
 
     def close(self) -> None: ...
+
+
+def reservation_id() -> str:
+    """32 hex digits that sort by creation time (nanoseconds, then 64 random bits): the `charges`
+    table's key index then grows at its end, so a batch of charges dirties a few pages, not one per
+    charge."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def owner_id() -> str:

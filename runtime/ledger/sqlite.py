@@ -1,7 +1,9 @@
 """The embedded ledger: one SQLite file in WAL mode, shared safely by processes on one machine.
 
 Every reserve and settle is a `BEGIN IMMEDIATE` transaction, so check-and-reserve is atomic across
-processes. `synchronous=NORMAL` in WAL mode survives a killed process (the WAL is already written);
+processes. `policy serve` puts the in-memory front (`front.py`) before it, which leases capacity
+from this file and writes settles in batches; recovery here also replays the journals of fronts
+whose process died (`journal_recovery.py`). `synchronous=NORMAL` in WAL mode survives a killed process (the WAL is already written);
 only a power loss can drop the last commits.
 """
 
@@ -15,8 +17,9 @@ from pathlib import Path
 
 from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
-from . import sqlite_limits
+from . import front_store, sqlite_limits
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
+from .journal_recovery import recover_journals_locked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -97,7 +100,7 @@ class SqliteLedger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(SCHEMA + sqlite_limits.SCHEMA)
+            self._db.executescript(SCHEMA + sqlite_limits.SCHEMA + front_store.SCHEMA)
             self._add_holds_column()
         except sqlite3.Error as exc:
             raise LedgerError(f"cannot open the ledger at {self.path}: {exc}") from exc
@@ -138,34 +141,40 @@ class SqliteLedger:
         db = self._db
         try:
             self._tx()
-            holds = None
-            figures: tuple[LimitFigures, ...] = ()
-            if limits:
-                admitted = sqlite_limits.admit_locked(db, limits, tokens, now)
-                if isinstance(admitted, Limited):
-                    db.execute("ROLLBACK")
-                    return admitted
-                figures, holds = admitted[0], admitted[1] or None
-            states = []
-            for slot in slots:
-                spent, reserved = db.execute(_RESERVE, (
-                    slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
-                    slot.limit_pico, slot.block_pico, slot.warn_pico, amount)).fetchone()
-                state = SlotState(slot, spent, reserved - amount)
-                if spent + reserved - amount >= slot.block_pico:
-                    db.execute("ROLLBACK")
-                    return Blocked(state)
-                states.append(state)
-            db.execute(
-                "INSERT INTO reservations(id, owner, created_at, amount, slots, holds) VALUES (?,?,?,?,?,?)",
-                (reservation_id, self.owner, time.time(), amount,
-                 "\n".join(f"{s.instance}\t{s.window}" for s in slots), holds),
-            )
-            db.execute("COMMIT")
-            return Reserved(reservation_id, tuple(states), figures)
+            result = self.admit_locked(reservation_id, slots, amount, limits, tokens, now)
+            db.execute("COMMIT" if isinstance(result, Reserved) else "ROLLBACK")
+            return result
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger admission failed: {exc}") from exc
+
+    def admit_locked(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
+                     tokens: int, now: float) -> Reserved | Blocked | Limited:
+        """`admit` inside the caller's transaction; after a refusal the caller must roll back what it
+        took (the transaction, or a savepoint taken before)."""
+        db = self._db
+        holds = None
+        figures: tuple[LimitFigures, ...] = ()
+        if limits:
+            admitted = sqlite_limits.admit_locked(db, limits, tokens, now)
+            if isinstance(admitted, Limited):
+                return admitted
+            figures, holds = admitted[0], admitted[1] or None
+        states = []
+        for slot in slots:
+            spent, reserved = db.execute(_RESERVE, (
+                slot.instance, slot.window, slot.budget, slot.scope, slot.target, slot.window_kind,
+                slot.limit_pico, slot.block_pico, slot.warn_pico, amount)).fetchone()
+            state = SlotState(slot, spent, reserved - amount)
+            if spent + reserved - amount >= slot.block_pico:
+                return Blocked(state)
+            states.append(state)
+        db.execute(
+            "INSERT INTO reservations(id, owner, created_at, amount, slots, holds) VALUES (?,?,?,?,?,?)",
+            (reservation_id, self.owner, time.time(), amount,
+             "\n".join(f"{s.instance}\t{s.window}" for s in slots), holds),
+        )
+        return Reserved(reservation_id, tuple(states), figures)
 
     async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
                           tokens: int, now: float) -> Reserved | Blocked | Limited:
@@ -218,7 +227,9 @@ class SqliteLedger:
         return Settled(tuple(before), tuple(after))
 
     def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
-        """Settle, at their estimate, the reservations of owners that died mid-request."""
+        """Settle, at their estimate, the reservations of owners that died mid-request, and replay
+        the journals and give back the leases of those that admitted through the front
+        (`journal_recovery.py`)."""
         now = time.time()
         try:
             self._tx()
@@ -234,7 +245,11 @@ class SqliteLedger:
                     recovered += 1
                     if settled is not None:
                         found.append(settled)
+            journals = recover_journals_locked(self._db, self.owner, owners, now, self.stale_after_s)
+            recovered += journals.charges
+            found += journals.settled
             alive = {o for _, o in self._db.execute("SELECT id, owner FROM reservations").fetchall()}
+            alive |= {o for (o,) in self._db.execute("SELECT owner FROM leases UNION SELECT owner FROM journals")}
             for owner, seen in owners.items():
                 if owner != self.owner and owner not in alive and owner_is_dead(owner, seen, now, self.stale_after_s):
                     self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
@@ -242,6 +257,8 @@ class SqliteLedger:
         except (sqlite3.Error, OverflowError, ValueError, TypeError) as exc:
             self._rollback()
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
+        for path in journals.journals:
+            path.unlink(missing_ok=True)
         if on_settled is not None:
             for settled in found:
                 on_settled(settled)

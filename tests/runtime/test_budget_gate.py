@@ -162,3 +162,30 @@ def test_a_new_window_starts_a_new_counter_even_with_the_slot_remembered(tmp_pat
         gate.settle(admission, USD, "usage")
     assert [(r.window, r.spent) for r in ledger.counters()] == [("2026-11-24", 2 * USD), ("2026-11-25", USD)]
     gate.close()
+
+
+def test_through_the_front_a_crossing_is_reported_once_from_the_write_behind(tmp_path: Path,
+                                                                             table: LoadedTable) -> None:
+    """Two processes' fronts over one file: each settles in memory; the crossing comes from the
+    flush that moves the counter over the threshold, on whichever process that is, once."""
+    from runtime.ledger.front import FrontLedger
+
+    gates = []
+    for _ in range(2):
+        events = io.StringIO()
+        gates.append((BudgetGate(FrontLedger(SqliteLedger(tmp_path / "data")), EventLog(events), Metrics()), events))
+    for n, amount in enumerate((3 * USD, 3 * USD, 3 * USD // 2, USD)):
+        gate = gates[n % 2][0]
+        gate.settle(admit(gate, table), amount, "usage")
+        assert not any(logged(events, "budget_warning") for _, events in gates), "nothing written yet"
+    for gate, _ in gates:
+        assert isinstance(gate.ledger, FrontLedger)
+        gate.ledger.flush()
+    warnings = [w for _, events in gates for w in logged(events, "budget_warning")]
+    assert [(w["spend_usd"], w["percent"]) for w in warnings] == [("8.5", 85)]
+    assert sum(gate.metrics.budget_warnings.values.get(("eng-daily", "team"), 0) for gate, _ in gates) == 1
+    for gate, _ in gates:
+        gate.ledger.close()
+        gate.close()
+    [row] = SqliteLedger(tmp_path / "data").counters()
+    assert (row.spent, row.reserved) == (17 * USD // 2, 0)

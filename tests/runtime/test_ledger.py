@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.ledger.base import Blocked, Ledger, Reserved, Slot
+from runtime.ledger.base import Blocked, Ledger, Reserved, Settled, Slot
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 from tests.support.ledger_charges import recorded_charges
@@ -112,17 +112,18 @@ def reserve_in_a_process_that_dies(backend: tuple[str, object], amount: int) -> 
         "import sys; sys.path.insert(0, %r)\n"
         "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
         "from tests.runtime.test_ledger import slot\nfrom pathlib import Path\n"
-        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
+        "from tests.support.ledgers import open_ledger\nledger = open_ledger((%r, %r))\n"
         "ledger.reserve('doomed', [slot()], %d)\n"
         "import os; os._exit(0)\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), amount)
+    ) % (str(Path(__file__).resolve().parents[2]), kind, str(where), amount)
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
 
 
 def test_reservations_of_a_dead_process_are_settled_at_their_estimate(backend: tuple[str, object], tmp_path: Path) -> None:
     reserve_in_a_process_that_dies(backend, 123)
     ledger = open_ledger(backend)
-    assert ledger.counters()[0].reserved == 123
+    reserved = ledger.counters()[0].reserved
+    assert reserved == 123 if backend[0] != "front" else reserved > 123, "the front's lease counts in reserved"
     assert ledger.recover() == 1
     [row] = ledger.counters()
     assert (row.spent, row.reserved) == (123, 0)
@@ -176,11 +177,13 @@ def test_a_read_only_ledger_reads_and_registers_nothing(backend: tuple[str, obje
     writer.reserve("r1", [slot()], 10)
     kind, where = backend
     reader: Ledger = (
-        SqliteLedger(where, read_only=True) if kind == "sqlite" else RedisLedger(str(where), read_only=True)  # type: ignore[arg-type]
+        SqliteLedger(where, read_only=True) if kind != "redis" else RedisLedger(str(where), read_only=True)  # type: ignore[arg-type]
     )
-    assert [(r.instance, r.reserved) for r in reader.counters()] == [("eng-daily", 10)]
+    [row] = reader.counters()
+    assert row.instance == "eng-daily"
+    assert row.reserved == 10 if kind != "front" else row.reserved > 10, "the front's lease counts in reserved"
     reader.close()
-    if kind == "sqlite":
+    if kind != "redis":
         import sqlite3
 
         owners = sqlite3.connect(Path(str(where)) / "ledger.sqlite3").execute("SELECT owner FROM owners").fetchall()
@@ -258,7 +261,7 @@ def test_redis_arithmetic_matches_python_integers_across_every_length(tmp_path: 
 def test_recovery_hands_each_settlement_to_the_caller(backend: tuple[str, object], tmp_path: Path) -> None:
     """So the gate can log a warn threshold crossed by a recovered charge."""
     reserve_in_a_process_that_dies(backend, 9 * USD // 10)
-    seen = []
+    seen: list[Settled] = []
     assert open_ledger(backend).recover(seen.append) == 1
     [settled] = seen
     assert settled.before[0].spent == 0 and settled.after[0].spent == 9 * USD // 10
@@ -270,7 +273,7 @@ def test_an_amount_past_64_bits_is_a_ledger_error_and_the_ledger_stays_usable(ba
 
     ledger = open_ledger(backend)
     kind, _ = backend
-    if kind == "sqlite":
+    if kind != "redis":
         with pytest.raises(LedgerError):
             ledger.reserve("huge", [slot()], 2**70)
     else:

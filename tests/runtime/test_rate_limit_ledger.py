@@ -156,12 +156,12 @@ def test_a_dead_process_has_its_slots_given_back_and_its_charges_settled_at_the_
         "from pathlib import Path\n"
         "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
         "from runtime.ratelimit.limits import LimitSpec, Rate\n"
-        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
+        "from tests.support.ledgers import open_ledger\nledger = open_ledger((%r, %r))\n"
         "spec = LimitSpec('conc', tokens=Rate(1000, 60), in_flight=2)\n"
         "from tests.runtime.test_ledger import slot\n"
         "ledger.admit('doomed-1', [slot()], 7, [spec], 100, %r)\nledger.admit('doomed-2', [slot()], 7, [spec], 100, %r)\n"
         "import os; os._exit(0)\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), NOW, NOW)
+    ) % (str(Path(__file__).resolve().parents[2]), kind, str(where), NOW, NOW)
     subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ})
     ledger = open_ledger(backend)
     spec = LimitSpec("conc", tokens=Rate(1000, 60), in_flight=2)
@@ -198,11 +198,11 @@ def test_two_processes_admitting_together_admit_at_most_the_limit(backend: tuple
         "from runtime.ledger.base import Reserved\n"
         "from runtime.ledger.sqlite import SqliteLedger\nfrom runtime.ledger.redis import RedisLedger\n"
         "from runtime.ratelimit.limits import LimitSpec, Rate\n"
-        "ledger = SqliteLedger(Path(%r)) if %r == 'sqlite' else RedisLedger(%r)\n"
+        "from tests.support.ledgers import open_ledger\nledger = open_ledger((%r, %r))\n"
         "spec = LimitSpec('eng-rpm', requests=Rate(50, 60))\n"
         "sys.stdin.readline()\n"
         "print(sum(isinstance(ledger.admit(f'{sys.argv[1]}-{n}', [], 0, [spec], 0, %r), Reserved) for n in range(100)))\n"
-    ) % (str(Path(__file__).resolve().parents[2]), str(where), kind, str(where), NOW)
+    ) % (str(Path(__file__).resolve().parents[2]), kind, str(where), NOW)
     open_ledger(backend).close()
     procs = [subprocess.Popen([sys.executable, "-c", script, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, env={**os.environ}) for name in ("a", "b")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from runtime.ledger.base import Ledger
+from runtime.ledger.front import FrontLedger
 from runtime.ledger.redis import RedisLedger
 from runtime.ledger.sqlite import SqliteLedger
 
@@ -14,6 +15,10 @@ Charge = tuple[str, int, int, str]
 
 
 def recorded_charges(ledger: Ledger) -> list[Charge]:
+    """The front's pending settles are written first."""
+    if isinstance(ledger, FrontLedger):
+        ledger.flush()
+        ledger = ledger.inner
     if isinstance(ledger, SqliteLedger):
         rows = ledger._db.execute("SELECT id, estimate, amount, how FROM charges ORDER BY settled_at").fetchall()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
