@@ -24,6 +24,7 @@ from runtime.ledger.base import Ledger
 from runtime.ledger.sqlite import SqliteLedger
 from tests.e2e.test_budgets import ENV, KEYS, digest
 from tests.support.apps import app_from
+from tests.support.exchanges import Exchanges, retries_after_429
 from tests.support.proxy_process import ProxyProcess
 from tests.support.redis_server import RedisServer
 from tests.support.servers import ServerThread
@@ -63,11 +64,14 @@ rate_limits:
 
 
 class Served:
-    def __init__(self, base_url: str, server: ServerThread, upstream: MockUpstream, ledger: Ledger) -> None:
+    def __init__(
+        self, base_url: str, server: ServerThread, upstream: MockUpstream, ledger: Ledger, exchanges: Exchanges
+    ) -> None:
         self.base_url = base_url
         self.server = server
         self.upstream = upstream
         self.ledger = ledger
+        self.exchanges = exchanges
 
     def post(self, who: str, path: str, body: Mapping[str, object]) -> httpx.Response:
         headers = {"authorization": f"Bearer {KEYS[who]}", "x-goog-api-key": KEYS[who], "x-api-key": KEYS[who]}
@@ -90,9 +94,10 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: str) -> Iter
         (tmp_path / "policy" / "policy.yaml").write_text(limits_policy(upstream.base_url, limits))
         ledger = SqliteLedger(tmp_path / "data")
         app = app_from(tmp_path / "policy", ledger=ledger)
+        exchanges = Exchanges()
         try:
-            with ServerThread(app) as server:
-                yield Served(server.base_url, server, upstream, ledger)
+            with ServerThread(app, tap=exchanges.around) as server:
+                yield Served(server.base_url, server, upstream, ledger, exchanges)
         finally:
             assert app.budgets is not None
             app.budgets.close()
@@ -214,15 +219,24 @@ def test_gateway_429s_are_logged_and_counted_apart_from_a_providers(
 
 
 def test_the_openai_sdk_backs_off_on_the_gateways_429_and_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six calls in a row against 2/second: the SDK (default retries) reads `retry-after-ms`,
+    waits that long, and its retry is admitted; every call ends with an answer."""
     limits = "  per-engineer: {scope: principal, target: '*', requests: 2/second}"
     with served(tmp_path, monkeypatch, limits) as proxy:
         client = openai.OpenAI(base_url=proxy.base_url + "/v1", api_key=KEYS["alice"])
         raw = [client.chat.completions.with_raw_response.create(
             model="gpt-4o", max_tokens=16, messages=[{"role": "user", "content": "hi"}]) for _ in range(6)]
         metrics = httpx.get(proxy.base_url + "/metrics").text
+        seen = proxy.exchanges.on("/v1/chat/completions")
     assert all(r.parse().choices[0].message.content for r in raw)
     assert 'gatepost_rate_limited_total{limit="per-engineer/alice@acme.com",kind="requests"}' in metrics
     assert any(r.retries_taken > 0 for r in raw)
+    retries = retries_after_429(seen)
+    assert retries and len(seen) == 6 + len(retries)
+    for refused, retry in retries:
+        announced_s = int(refused.headers["retry-after-ms"]) / 1000
+        assert retry.arrived - refused.answered >= announced_s - 0.005, (refused.headers, retry.arrived - refused.answered)
+        assert retry.status == 200
 
 
 @contextlib.contextmanager
