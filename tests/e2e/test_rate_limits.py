@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import json
 import math
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,8 @@ from runtime.ledger.base import Ledger
 from runtime.ledger.sqlite import SqliteLedger
 from tests.e2e.test_budgets import ENV, KEYS, digest
 from tests.support.apps import app_from
+from tests.support.claude_code import run_claude
+from tests.support.codex import run_codex
 from tests.support.exchanges import Exchanges, retries_after_429
 from tests.support.proxy_process import ProxyProcess
 from tests.support.redis_server import RedisServer
@@ -239,6 +242,62 @@ def test_the_openai_sdk_backs_off_on_the_gateways_429_and_finishes(tmp_path: Pat
         assert retry.status == 200
 
 
+def test_codex_waits_the_gateways_retry_after_and_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Codex (0.169) retries a 429 within its turn, by `stream_max_retries`, only when the answer
+    has `Retry-After`, and sleeps those whole seconds (it does not read `retry-after-ms`); without
+    the header it stops with "exceeded retry limit". Here the engineer's other traffic uses up
+    2/second just as Codex's first request arrives, however long Codex took to start."""
+    limits = "  per-engineer: {scope: principal, target: '*', requests: 2/second}"
+    with served(tmp_path, monkeypatch, limits) as proxy:
+        other: list[int] = []
+
+        async def other_traffic() -> None:
+            async with httpx.AsyncClient(base_url=proxy.base_url, timeout=30) as client:
+                for _ in range(2):
+                    answer = await client.post("/v1/chat/completions", json=CHAT,
+                                               headers={"authorization": f"Bearer {KEYS['alice']}"})
+                    other.append(answer.status_code)
+
+        proxy.exchanges.before_first("/v1/responses", other_traffic)
+        run = run_codex(proxy.base_url + "/v1", KEYS["alice"], "gpt-4o", "say hi", tmp_path / "codex", 120, retries=4)
+        proxy.server.wait_idle()
+        seen = proxy.exchanges.on("/v1/responses")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "mock reply from gpt-4o" in run.stdout
+    assert other == [200, 200]
+    retries = retries_after_429(seen)
+    assert retries and seen[-1].status == 200
+    for refused, retry in retries:
+        assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+        assert retry.arrived - refused.answered >= int(refused.headers["retry-after"]) - 0.005
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    decisions = [(line["decision"], line.get("rate_limit")) for line in lines if line.get("surface") == "responses"]
+    assert decisions == [*[("rate_limited", "per-engineer/alice@acme.com")] * len(retries), ("allow", None)]
+
+
+def test_claude_code_with_retries_off_shows_the_limits_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a limit already used up, Claude Code with its retries off (`CLAUDE_CODE_MAX_RETRIES=0`)
+    shows our 429's message at once; with them on it would wait the minute's `Retry-After` and retry."""
+    limits = "  per-engineer: {scope: principal, target: '*', requests: 1/minute}"
+    model = "claude-haiku-4-5-20251001"
+    with served(tmp_path, monkeypatch, limits) as proxy:
+        assert proxy.post("alice", "/v1/messages", {**MESSAGES, "model": model}).status_code == 200
+        run = run_claude(proxy.base_url, KEYS["alice"], model, "say hi", tmp_path, timeout_s=60, retries=0)
+        proxy.server.wait_idle()
+        seen = proxy.exchanges.on("/v1/messages")
+    assert run.returncode != 0
+    shown = run.stdout + run.stderr
+    assert "429" in shown
+    assert ("rate limit 'per-engineer' of principal 'alice@acme.com' allows 1 requests per minute, "
+            "and this request would go over it (policy.yaml:") in shown
+    waits = re.findall(r"retry in (\d+) s", shown)
+    assert waits and 1 <= int(waits[0]) <= 60
+    assert [e.status for e in seen] == [200, 429]
+    assert len(proxy.upstream.requests) == 1
+
+
 @contextlib.contextmanager
 def two_proxies(tmp_path: Path, backend: str, limits: str) -> Iterator[list[str]]:
     """Two `policy serve` processes on one ledger; on leaving, both have stopped (so every request's
@@ -331,7 +390,9 @@ def test_200_concurrent_requests_on_two_proxies_admit_at_most_the_limit(tmp_path
 
 
 def test_policy_budgets_shows_each_limits_current_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    limits = "  per-engineer: {scope: principal, target: '*', requests: 10/hour, tokens: 10000/day, in_flight: 4}"
+    # use is shown drained to now: at 10 and 1,000 a day the figures below hold for over 40 s,
+    # however slowly a loaded machine starts `policy budgets`
+    limits = "  per-engineer: {scope: principal, target: '*', requests: 10/day, tokens: 1000/day, in_flight: 4}"
     with served(tmp_path, monkeypatch, limits) as proxy:
         assert proxy.chat().status_code == proxy.chat().status_code == 200
         proxy.server.wait_idle()
@@ -345,9 +406,9 @@ def test_policy_budgets_shows_each_limits_current_use(tmp_path: Path, monkeypatc
         as_json = json.loads(budgets("--format", "json"))
     assert "rate limit" in text
     [alice] = [line.split() for line in text.splitlines() if line.startswith("per-engineer/alice")]
-    assert alice[1] == "2/10" and alice[2] == "32/10,000" and alice[3] == "0/4"
+    assert alice[1] == "2/10" and alice[2] == "32/1,000" and alice[3] == "0/4"
     [bob] = [line.split() for line in text.splitlines() if line.startswith("per-engineer/bob")]
-    assert bob[1:] == ["0/10", "0/10,000", "0/4"]
+    assert bob[1:] == ["0/10", "0/1,000", "0/4"]
     [row] = [r for r in as_json if r.get("rate_limit") == "per-engineer/alice@acme.com"]
     assert row["requests_limit"] == 10 and 1.99 <= row["requests_used"] <= 2 and row["in_flight"] == 0
 
