@@ -1,6 +1,7 @@
 """Rate limits on the request path: the gateway's 429 in each surface's shape with the headers its
 clients read, remaining-headers on allowed answers, slots in flight given back however an answer
-ends, tokens settled to usage, the openai SDK backing off to success, and two proxies on one ledger
+ends, tokens settled to usage, the openai SDK and Codex waiting the announced time and finishing,
+Claude Code with its retries off showing the limit's message, and two proxies on one ledger
 admitting no more than the limit together."""
 
 from __future__ import annotations
