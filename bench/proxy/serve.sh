@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Serve the bench policy against the peer benchmark's mock upstream: serve.sh UPSTREAM_BASE [PORT]
+# Serve the bench policy against the peer benchmark's mock upstream: serve.sh UPSTREAM_BASE [PORT] [governed]
+# `governed` serves policy-governed.yaml.tmpl instead (two budgets and three rate limits on the
+# bench key, never reached) with a fresh SQLite ledger in the run's temporary directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 dir=$(mktemp -d /tmp/gatepost-bench.XXXXXX)
-sed "s|@UPSTREAM@|$1|" "$here/policy.yaml.tmpl" > "$dir/policy.yaml"
+template="$here/policy.yaml.tmpl"
+ledger=()
+case "${3:-}" in
+  "") ;;
+  governed) template="$here/policy-governed.yaml.tmpl"; ledger=(--data "$dir/data") ;;
+  *) echo "serve.sh: the third argument is 'governed' or nothing, not '$3'" >&2; exit 2 ;;
+esac
+sed "s|@UPSTREAM@|$1|" "$template" > "$dir/policy.yaml"
 export BENCH_UPSTREAM_KEY=sk-upstream-fake-0001
-exec "$root/.venv/bin/policy" serve "$dir" --port "${2:-8000}" --no-watch
+exec "$root/.venv/bin/policy" serve "$dir" --port "${2:-8000}" --no-watch "${ledger[@]}"

@@ -14,7 +14,11 @@ CLAUDE_CODE_VERSION = "2.1.197"
 CLAUDE_BIN = ROOT / ".tools" / "node_modules" / ".bin" / "claude"
 
 
-def run_claude(base_url: str, key: str, model: str, prompt: str, home: Path, timeout_s: float = 120) -> CodexRun:
+def run_claude(
+    base_url: str, key: str, model: str, prompt: str, home: Path, timeout_s: float = 120, retries: int | None = None
+) -> CodexRun:
+    """`retries`, if given, is Claude Code's `CLAUDE_CODE_MAX_RETRIES` (0: show the first error);
+    by default it retries 10 times, a 429 after its `Retry-After` unless that is over 60 s."""
     if not CLAUDE_BIN.exists():
         raise RuntimeError(f"{CLAUDE_BIN} is missing: `make test` installs @anthropic-ai/claude-code@{CLAUDE_CODE_VERSION}")
     workdir = home / "work"
@@ -31,6 +35,8 @@ def run_claude(base_url: str, key: str, model: str, prompt: str, home: Path, tim
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost",
     }
+    if retries is not None:
+        env["CLAUDE_CODE_MAX_RETRIES"] = str(retries)
     proc = subprocess.run(
         [str(CLAUDE_BIN), "-p", prompt, "--model", model], cwd=workdir, env=env, capture_output=True, text=True,
         timeout=timeout_s, stdin=subprocess.DEVNULL, check=False,

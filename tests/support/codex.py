@@ -40,15 +40,18 @@ stream_max_retries = {retries}
 
 
 def run_codex(
-    base_url: str, key: str, model: str, prompt: str, home: Path, timeout_s: float = 120, *extra: str
+    base_url: str, key: str, model: str, prompt: str, home: Path, timeout_s: float = 120, *extra: str, retries: int = 0
 ) -> CodexRun:
+    """`retries` is the provider's `request_max_retries` and `stream_max_retries`: Codex retries a
+    429 within its turn (by `stream_max_retries`, after the answer's `Retry-After`), never in its
+    transport."""
     if not CODEX_BIN.exists():
         raise RuntimeError(f"{CODEX_BIN} is missing: `make test` installs @openai/codex@{CODEX_VERSION}")
     codex_home = home / "codex-home"
     workdir = home / "work"
     codex_home.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
-    (codex_home / "config.toml").write_text(codex_config(base_url))
+    (codex_home / "config.toml").write_text(codex_config(base_url, retries))
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),

@@ -66,13 +66,16 @@ class InFlight:
 
 
 class ServerThread:
-    def __init__(self, app: Any, **config: Any) -> None:
+    """`tap`, if given, wraps the app uvicorn calls (to record what clients saw); the app keeps its
+    own uvicorn configuration."""
+
+    def __init__(self, app: Any, tap: Callable[[ASGIApp], ASGIApp] | None = None, **config: Any) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._in_flight = InFlight(app)
+        self._in_flight = InFlight(tap(app) if tap is not None else app)
         self._listening = threading.Event()
         self.server = ListeningServer(self._config(app, config), self._listening.set)
         self._thread = threading.Thread(target=self._run, daemon=True)
