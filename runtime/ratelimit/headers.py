@@ -15,6 +15,7 @@ from .outcome import LimitFigures
 
 Headers = list[tuple[bytes, bytes]]
 KINDS = ("requests", "tokens")
+PROVIDER_PREFIX = {"openai": b"x-ratelimit-", "anthropic": b"anthropic-ratelimit-"}
 
 
 def tightest(figures: Iterable[LimitFigures]) -> dict[str, LimitFigures]:
@@ -76,6 +77,9 @@ def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
     """`upstream` with the gateway's limit headers, kind by kind: a kind whose provider headers say
     less is left than the gateway's limit keeps the provider's, otherwise the gateway's replace them
     (a client pacing itself by `remaining` then paces by the tighter of the two)."""
+    prefix = PROVIDER_PREFIX.get(protocol)
+    if prefix is None or not any(name[:len(prefix)].lower() == prefix for name, _ in upstream):
+        return upstream + ours
     kinds = {kind for name, _ in ours if (kind := header_kind(protocol, name)) is not None}
     tighter = set()
     for kind in kinds:
