@@ -17,7 +17,10 @@ from policy.source import Path
 T = TypeVar("T")
 
 GLOB_CHARS = frozenset("*?[")
-PROTOCOLS = {"openai": "openai", "azure_openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "mock": "mock"}
+PROTOCOLS = {
+    "openai": "openai", "azure_openai": "openai", "openai_compatible": "openai",
+    "anthropic": "anthropic", "gemini": "gemini", "mock": "mock",
+}
 
 
 @dataclass(frozen=True)
