@@ -36,13 +36,18 @@ def _usage_counts(payload: dict[str, Any], text: str) -> tuple[int, int]:
     return prompt, max(1, len(text) // 4)
 
 
+NOT_COUNTED = frozenset({"model", "role", "type"})
+
+
 def word_count(value: Any) -> int:
-    """The whitespace-separated words in every string of `value` but its `model`: a deterministic
-    stand-in for a provider's tokenizer, the same for every protocol's shape of one prompt."""
+    """The whitespace-separated words in the strings of `value`, but those naming a model, a role or
+    a type: a deterministic stand-in for a provider's tokenizer, the same for one prompt in each
+    protocol's shape (`{"role": "user", "content": "hello there"}` and `{"role": "user", "parts":
+    [{"text": "hello there"}]}` are 2)."""
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, dict):
-        return sum(word_count(v) for k, v in value.items() if k != "model")
+        return sum(word_count(v) for k, v in value.items() if k not in NOT_COUNTED)
     if isinstance(value, list):
         return sum(word_count(v) for v in value)
     return 0
