@@ -140,7 +140,7 @@ class MockUpstream:
                 raise AssertionError(f"{len(self.requests)} requests arrived, not {count}")
 
     def ask_tool(self, name: str, arguments: dict[str, Any]) -> None:
-        """The next Anthropic answer asks for this tool call instead of answering in text."""
+        """The next Anthropic or Gemini answer asks for this tool call instead of answering in text."""
         with self._lock:
             self.tool_calls.append((name, arguments))
 
@@ -338,6 +338,14 @@ class MockUpstream:
         usage = {"promptTokenCount": 11, "candidatesTokenCount": 5, "totalTokenCount": 16}
         if {"cachedContent", "cached_content"} & set(rec.json or {}):
             usage["cachedContentTokenCount"] = 7
+        tool = self._next_tool()
+        if tool is not None:
+            call = {"content": {"role": "model", "parts": [{"functionCall": {"name": tool[0], "args": tool[1]}}]},
+                    "finishReason": "STOP", "index": 0}
+            answer = {"candidates": [call], "usageMetadata": usage, "modelVersion": model}
+            if method == "generateContent":
+                return self._json(answer, fault)
+            return self._stream([f"data: {json.dumps(answer)}\r\n\r\n"], fault)
         if method == "generateContent":
             return self._json({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                                                "finishReason": "STOP", "index": 0}],
