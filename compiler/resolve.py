@@ -21,6 +21,8 @@ PROTOCOLS = {
     "openai": "openai", "azure_openai": "openai", "openai_compatible": "openai",
     "anthropic": "anthropic", "gemini": "gemini", "mock": "mock",
 }
+CHAT_ONLY_TYPES = frozenset({"openai_compatible"})
+"""Provider types that speak Chat Completions only, not Responses (the runtime's `SINGLE_WIRE`)."""
 
 
 @dataclass(frozen=True)
