@@ -230,7 +230,7 @@ TRANSLATIONS: dict[tuple[str, str], Planner] = {
 
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     """The request as `target` gets it: translated if need be, then with the cache mode applied."""
-    if target.protocol in (surface.protocol, "mock"):
+    if target.protocol in (surface.protocol, "mock") and target.wire in (None, surface.name):
         if surface.name == "chat" and request.stream:
             step = _native_chat_stream(request)
         elif surface.name == "gemini" and request.stream and not request.sse:

@@ -86,6 +86,8 @@ class Relay:
                 headers.append((prefix + b"translation-dropped", ",".join(step.dropped).encode()))
                 record.translation_dropped = list(step.dropped)
         headers.append((prefix + b"fallback-count", str(abandoned).encode()))
+        if exchange.request.count:
+            headers.append((prefix + b"token-count", b"provider"))
         record.fallback_count = abandoned
         if charge.admission is not None and charge.admission.limits:
             headers[:] = merged(surface.protocol, headers, limit_headers(surface.protocol, charge.admission.limits))
