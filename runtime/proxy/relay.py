@@ -69,7 +69,7 @@ class Relay:
         record.upstream_model = target.upstream_model
         if exchange.attempts:
             record.attempts = [*exchange.attempts, {"provider": provider, "model": target.model, "reason": "answered"}]
-        translated = target.protocol not in (surface.protocol, "mock")
+        translated = step.translated
         translator: ResponseTranslator | None
         if 200 <= status < 300:
             translator = step.response_translator(target)
