@@ -42,8 +42,7 @@ from .sse import SseEvent, event_object, frame
 
 STORED_ITEMS = frozenset({"item_reference"})
 TOOL_HISTORY = ("local_shell_call", "custom_tool_call", "computer_call", "code_interpreter_call", "mcp_call",
-                "image_generation_call", "file_search_call", "apply_patch_call", "shell_call", "web_search_call",
-                "tool_search_call")
+                "image_generation_call", "file_search_call", "apply_patch_call", "shell_call")
 """Input items that are turns with tools other protocols do not have: refused (see the docstring)."""
 ENDS = {"response.completed", "response.incomplete", "response.failed"}
 
@@ -146,8 +145,10 @@ def read_request(p: dict[str, Any]) -> Request:
     request.stream = p.get("stream") is True
     request.user = p["user"] if isinstance(p.get("user"), str) else None
     request.output = _output(p)
-    request.dropped = (coverage.dropped_fields(p, coverage.CARRIED["responses"])
-                       + coverage.dropped_tools(p.get("tools"), "function") + sorted(skipped))
+    text = p.get("text")
+    hints = sorted(f"text.{k}" for k, v in text.items() if k != "format" and v is not None) if isinstance(text, dict) else []
+    request.dropped = sorted(coverage.dropped_fields(p, coverage.CARRIED["responses"]) + hints) \
+        + coverage.dropped_tools(p.get("tools"), "function") + sorted(skipped)
     return request
 
 
