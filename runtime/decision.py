@@ -15,11 +15,12 @@ from typing import Any
 from .table import KeyEntry, LoadedTable, Route, Target
 
 SURFACE_PROTOCOLS: dict[str, frozenset[str]] = {
-    "chat": frozenset({"openai", "anthropic", "mock"}),
-    "responses": frozenset({"openai", "anthropic", "mock"}),
-    "messages": frozenset({"anthropic", "openai", "mock"}),
-    "gemini": frozenset({"gemini", "mock"}),
+    "chat": frozenset({"openai", "anthropic", "gemini", "mock"}),
+    "responses": frozenset({"openai", "anthropic", "gemini", "mock"}),
+    "messages": frozenset({"anthropic", "openai", "gemini", "mock"}),
+    "gemini": frozenset({"gemini", "openai", "anthropic", "mock"}),
 }
+"""Every surface reaches every protocol, natively or through the translation hub (translation.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,9 @@ class Target:
     model: str
     upstream_model: str
     protocol: str
+    wire: str | None = None
+    """The one surface the target accepts when its provider speaks only one of its protocol's
+    (`SINGLE_WIRE`: "chat" for openai_compatible); None when it accepts every surface of `protocol`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ through the translation hub when it does not.
 The hub reads the client's request into one model of a conversation (`translators/model.py`) and
 writes it in the target's protocol; the answer, whole or streamed, goes back the same way. Which
 happens is a function of the client's surface and the wire protocols the target serves (`WIRES`,
-keyed by the target's protocol): a provider type that speaks only Chat Completions declares the
-protocol `chat`, and Responses clients reach it translated.
+keyed by the target's protocol, or the one surface of a single-wire target): a provider type that
+speaks only Chat Completions gives its targets `wire="chat"`, and Responses clients reach it
+translated.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 SSE_HEADERS: Headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 WIRES: dict[str, tuple[str, ...]] = {
     "openai": ("chat", "responses"),
-    "chat": ("chat",),
     "anthropic": ("messages",),
     "gemini": ("gemini",),
 }
@@ -38,15 +38,16 @@ WIRES: dict[str, tuple[str, ...]] = {
 client is translated to (Chat Completions for OpenAI: every OpenAI-compatible provider has it)."""
 
 
-def target_wire(surface: str, protocol: str) -> str | None:
-    """The surface a target of `protocol` is spoken to in for a client of `surface`: None when it
-    serves the client's own (the client's bytes pass untouched), else the one it is translated to.
+def target_wire(surface: str, target: Target) -> str | None:
+    """The surface `target` is spoken to in for a client of `surface`: None when it serves the
+    client's own (the client's bytes pass untouched), else the one it is translated to: the one
+    surface a single-wire target accepts (`Target.wire`), or the first of its protocol's `WIRES`.
     Raises TranslationError when no protocol of the hub serves the target."""
-    if protocol == "mock":
+    if target.protocol == "mock":
         return None
-    served = WIRES.get(protocol)
+    served = (target.wire,) if target.wire is not None else WIRES.get(target.protocol)
     if served is None:
-        raise TranslationError(f"the hub has no translation to the {protocol} protocol")
+        raise TranslationError(f"the hub has no translation to the {target.protocol} protocol")
     return None if surface in served else served[0]
 
 
@@ -238,7 +239,7 @@ def _translate(client: Codec, wire: Codec, request: Outbound, target: Target) ->
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     """The request as `target` gets it: translated if need be, then with the cache mode applied."""
     try:
-        wire = target_wire(surface.name, target.protocol)
+        wire = target_wire(surface.name, target)
     except TranslationError as exc:
         return Step(request, f"requests to {surface.name} cannot be translated for {target.provider}/{target.model}: {exc}")
     if wire is None:
