@@ -30,10 +30,10 @@ MESSAGES_CARRIED = frozenset({
     "model", "messages", "system", "max_tokens", "temperature", "top_p", "stop_sequences", "stream", "tools",
     "tool_choice", "metadata",
 })
-GEMINI_CARRIED = frozenset({"model", "contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
-                            "generationConfig"})
-"""Gemini's generationConfig is carried setting by setting (gemini.GENERATION_CARRIED); the rest of
-it is reported as `generationConfig.<name>`."""
+GEMINI_CARRIED = frozenset({"model", "contents", "systemInstruction", "tools", "toolConfig", "generationConfig"})
+"""Gemini's fields by their JSON names (a proto name such as `system_instruction` counts as its JSON
+name); generationConfig is carried setting by setting (gemini.GENERATION_CARRIED), the rest of it
+reported as `generationConfig.<name>`."""
 CARRIED = {"chat": CHAT_CARRIED, "responses": RESPONSES_CARRIED, "messages": MESSAGES_CARRIED, "gemini": GEMINI_CARRIED}
 """Per client protocol, the request fields its reader carries into the hub's model; any other
 field that is set is refused below or reported as left behind."""
@@ -102,13 +102,14 @@ def refuse_messages(p: dict[str, Any]) -> None:
 
 
 def refuse_gemini(p: dict[str, Any]) -> None:
+    """`p` with its own and its generationConfig's fields by their JSON names."""
     config = p.get("generationConfig") or {}
     if isinstance(config, dict) and isinstance(config.get("candidateCount"), int) and config["candidateCount"] > 1:
         raise TranslationError("generationConfig.candidateCount > 1 (several candidates) cannot be translated: "
                                "the other protocols answer with one")
     if isinstance(config, dict) and config.get("responseLogprobs"):
         raise TranslationError("generationConfig.responseLogprobs: logprobs are not available from models of another protocol")
-    if p.get("cachedContent") or p.get("cached_content"):
+    if p.get("cachedContent"):
         raise TranslationError("cachedContent refers to content stored by Google; a model of another protocol cannot see it")
 
 

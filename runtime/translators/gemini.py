@@ -10,6 +10,7 @@ complete. Thought parts are the model's own notes and are not carried.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -54,6 +55,23 @@ SKIP_SIGNATURE = "skip_thought_signature_validator"
 (history from another model): without one, Gemini 3 refuses the request."""
 
 
+def _snake(name: str) -> str:
+    return re.sub("([A-Z])", r"_\1", name).lower()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _get(data: Any, name: str) -> Any:
+    """A field by its JSON name (`mimeType`) or its proto name (`mime_type`): Google's API takes
+    both, and the google-genai SDK sends some in the second form (`parameters_json_schema`)."""
+    if not isinstance(data, dict):
+        return None
+    return data[name] if name in data else data.get(_snake(name))
+
+
 def _lower_types(schema: Any) -> Any:
     """Gemini's OpenAPI-style `parameters` spell types in capitals (`OBJECT`); JSON Schema does not."""
     if isinstance(schema, dict):
@@ -64,14 +82,14 @@ def _lower_types(schema: Any) -> Any:
 
 
 def _media(part: dict[str, Any], key: str) -> Image:
-    blob = part.get(key) or {}
-    mime = str(blob.get("mimeType") or blob.get("mime_type") or "")
+    blob = _get(part, key) or {}
+    mime = str(_get(blob, "mimeType") or "")
     if not mime.startswith("image/"):
         raise TranslationError(f"a {key} part of type {mime or 'unknown'} cannot be translated to another protocol "
                                "(only images cross)")
     if key == "inlineData":
         return Image.of(mime, str(blob.get("data", "")))
-    return Image(str(blob.get("fileUri") or blob.get("file_uri") or ""))
+    return Image(str(_get(blob, "fileUri") or ""))
 
 
 def _result_parts(response: Any, nested: Any) -> tuple[tuple[Text | Image, ...], bool]:
@@ -86,7 +104,7 @@ def _result_parts(response: Any, nested: Any) -> tuple[tuple[Text | Image, ...],
     if value not in (None, "", {}):
         parts.append(Text(value if isinstance(value, str) else orjson.dumps(value).decode()))
     for part in nested if isinstance(nested, list) else []:
-        if isinstance(part, dict) and "inlineData" in part:
+        if _get(part, "inlineData") is not None:
             parts.append(_media(part, "inlineData"))
     return tuple(parts), error
 
@@ -120,31 +138,30 @@ def _parts(raw: list[Any], calls: _Calls) -> list[Part]:
     for part in raw:
         if not isinstance(part, dict) or part.get("thought"):
             continue
+        call, result = _get(part, "functionCall"), _get(part, "functionResponse")
         if isinstance(part.get("text"), str):
             if part["text"]:
                 parts.append(Text(part["text"]))
-        elif "inlineData" in part or "fileData" in part:
-            parts.append(_media(part, "inlineData" if "inlineData" in part else "fileData"))
-        elif isinstance(part.get("functionCall"), dict):
-            call = part["functionCall"]
+        elif _get(part, "inlineData") is not None or _get(part, "fileData") is not None:
+            parts.append(_media(part, "inlineData" if _get(part, "inlineData") is not None else "fileData"))
+        elif isinstance(call, dict):
             name = str(call.get("name"))
             parts.append(ToolCall(calls.call(name, call.get("id")), name, orjson.dumps(call.get("args") or {}).decode()))
-        elif isinstance(part.get("functionResponse"), dict):
-            result = part["functionResponse"]
+        elif isinstance(result, dict):
             name = str(result.get("name"))
             inner, error = _result_parts(result.get("response"), result.get("parts"))
             parts.append(ToolResult(calls.result(name, result.get("id")), inner, error, name))
-        elif "executableCode" in part or "codeExecutionResult" in part:
+        elif _get(part, "executableCode") is not None or _get(part, "codeExecutionResult") is not None:
             raise TranslationError("code execution parts are run by Google; a model of another protocol cannot see them")
     return parts
 
 
 def _tool_choice(config: Any) -> ToolChoice | None:
-    calling = config.get("functionCallingConfig") if isinstance(config, dict) else None
+    calling = _get(config, "functionCallingConfig")
     if not isinstance(calling, dict):
         return None
     kind = MODES.get(str(calling.get("mode", "AUTO")).upper(), "auto")
-    names = calling.get("allowedFunctionNames") or []
+    names = _get(calling, "allowedFunctionNames") or []
     if kind == "required" and len(names) == 1:
         return ToolChoice("tool", str(names[0]))
     return ToolChoice(kind)  # type: ignore[arg-type]
@@ -161,9 +178,12 @@ def _output(config: dict[str, Any]) -> OutputFormat | None:
 
 
 def read_request(p: dict[str, Any]) -> Request:
-    coverage.refuse_gemini(p)
+    top = {_camel(k): v for k, v in p.items()}
+    raw_config = top.get("generationConfig")
+    config = {_camel(k): v for k, v in raw_config.items()} if isinstance(raw_config, dict) else {}
+    coverage.refuse_gemini({**top, "generationConfig": config})
     request = Request()
-    system = p.get("systemInstruction") or p.get("system_instruction")
+    system = _get(p, "systemInstruction")
     if isinstance(system, str):
         request.system.append(system)
     elif isinstance(system, dict):
@@ -180,18 +200,17 @@ def read_request(p: dict[str, Any]) -> Request:
     for tool in p.get("tools") or []:
         if not isinstance(tool, dict):
             continue
-        for declaration in tool.get("functionDeclarations") or tool.get("function_declarations") or []:
-            schema = declaration.get("parametersJsonSchema") or _lower_types(declaration.get("parameters")) \
+        for declaration in _get(tool, "functionDeclarations") or []:
+            schema = _get(declaration, "parametersJsonSchema") or _lower_types(declaration.get("parameters")) \
                 or {"type": "object", "properties": {}}
             request.tools.append(Tool(str(declaration.get("name")), str(declaration.get("description") or ""), schema))
-        kinds |= {f"tools:{k}" for k in tool if k not in ("functionDeclarations", "function_declarations")}
-    request.tool_choice = _tool_choice(p.get("toolConfig"))
-    config = p.get("generationConfig") or {}
+        kinds |= {f"tools:{_camel(k)}" for k in tool if _camel(k) != "functionDeclarations"}
+    request.tool_choice = _tool_choice(_get(p, "toolConfig"))
     request.max_tokens = config.get("maxOutputTokens")
     request.temperature, request.top_p = config.get("temperature"), config.get("topP")
     request.stop = list(config.get("stopSequences") or [])
     request.output = _output(config)
-    request.dropped = (coverage.dropped_fields(p, coverage.CARRIED["gemini"]) + sorted(kinds)
+    request.dropped = (coverage.dropped_fields(top, coverage.CARRIED["gemini"]) + sorted(kinds)
                        + [f"generationConfig.{k}" for k in sorted(config) if k not in GENERATION_CARRIED
                           and config[k] not in (None, False, [], {})])
     return request
