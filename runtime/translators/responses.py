@@ -38,7 +38,7 @@ from .model import (
     Usage,
     UsageSeen,
 )
-from .sse import SseEvent, event_object, frame
+from .sse import SseEvent, SseParser, event_object, frame
 
 STORED_ITEMS = frozenset({"item_reference"})
 TOOL_HISTORY = ("local_shell_call", "custom_tool_call", "computer_call", "code_interpreter_call", "mcp_call",
@@ -229,7 +229,8 @@ def read_usage(usage: Any) -> Usage:
 
 
 def write_usage(usage: Usage) -> dict[str, Any]:
-    return {"input_tokens": usage.input_tokens, "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+    return {"input_tokens": usage.input_tokens,
+            "input_tokens_details": {"cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens},
             "output_tokens": usage.output_tokens, "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
             "total_tokens": usage.input_tokens + usage.output_tokens}
 
@@ -276,11 +277,12 @@ def _call_item(call: ToolCall, status: str = "completed") -> dict[str, Any]:
 
 def response_object(request: Request, ident: str, model: str, created: int, status: str, output: list[dict[str, Any]],
                     usage: Usage | None, stop: Stop | None = None) -> dict[str, Any]:
-    """A Response with every field the published schema requires, the request's settings echoed."""
+    """A Response with every field the published schema requires, the request's settings echoed
+    (the schema has no null usage: a response still in progress has none)."""
     incomplete = status in ("completed", "incomplete") and stop in ("length", "refusal")
     reason = "content_filter" if stop == "refusal" else "max_output_tokens"
     choice = request.tool_choice
-    return {
+    response = {
         "id": ident, "object": "response", "created_at": created,
         "status": "incomplete" if incomplete else status,
         "error": None, "incomplete_details": {"reason": reason} if incomplete else None,
@@ -290,8 +292,11 @@ def response_object(request: Request, ident: str, model: str, created: int, stat
         "tool_choice": _write_tool_choice(choice) if choice is not None else "auto",
         "parallel_tool_calls": request.parallel_tool_calls is not False,
         "temperature": request.temperature, "top_p": request.top_p, "max_output_tokens": request.max_tokens,
-        "metadata": {}, "usage": write_usage(usage) if usage is not None else None,
+        "metadata": {},
     }
+    if usage is not None:
+        response["usage"] = write_usage(usage)
+    return response
 
 
 def write_answer(answer: Answer, request: Request, model: str, created: int | None = None) -> dict[str, Any]:
@@ -475,4 +480,9 @@ class StreamWriter:
         return []
 
     def error(self, event: bytes) -> bytes:
-        return event
+        """The surface's `error` event, numbered in this stream's sequence as the schema requires."""
+        parsed = SseParser().feed(event)
+        data = event_object(parsed[-1]) if parsed else None
+        if data is None:
+            return event
+        return self._event(str(data.get("type") or "error"), **{k: v for k, v in data.items() if k != "type"})
