@@ -43,9 +43,11 @@ def target_wire(surface: str, target: Target) -> str | None:
     client's own (the client's bytes pass untouched), else the one it is translated to: the one
     surface a single-wire target accepts (`Target.wire`), or the first of its protocol's `WIRES`.
     Raises TranslationError when no protocol of the hub serves the target."""
+    if target.wire is not None:
+        return None if surface == target.wire else target.wire
     if target.protocol == "mock":
         return None
-    served = (target.wire,) if target.wire is not None else WIRES.get(target.protocol)
+    served = WIRES.get(target.protocol)
     if served is None:
         raise TranslationError(f"the hub has no translation to the {target.protocol} protocol")
     return None if surface in served else served[0]
