@@ -1,4 +1,7 @@
-"""What a translation carries, what it refuses, and what it leaves behind.
+"""What a translation carries, what it refuses, and what it leaves behind: the single statement,
+per field and per protocol pair, of the hub's reach. A pair's coverage is its client protocol's
+(what that protocol's reader carries into the hub's model, `CARRIED`, and what it refuses below)
+with its target protocol's limits (`TARGET_LIMITS`: what that writer cannot give the model).
 
 Every request field falls in one of three groups per direction:
 - carried: translated to the target protocol's equivalent;
