@@ -357,3 +357,36 @@ def test_codex_runs_the_tool_a_chat_only_model_asks_for(chat_only: Hub, tmp_path
     assert {r.path for r in turns} == {"/v1/chat/completions"} and len(turns) >= 2
     results = [m for m in turns[1].json["messages"] if m["role"] == "tool"]
     assert results and "hello-from-chat-only" in results[0]["content"]
+
+
+def test_claude_code_reads_the_file_a_gemini_model_asks_for(hub: Hub, tmp_path: Path) -> None:
+    from tests.support.claude_code import run_claude
+
+    (tmp_path / "work").mkdir()
+    note = tmp_path / "work" / "note.txt"
+    note.write_text("hello-from-the-gemini-route\n")
+    hub.upstream.ask_tool("Read", {"file_path": str(note)})
+    run = run_claude(hub.base_url, KEY, GEMINI, "read note.txt", tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:] + run.stdout[-2000:]
+    assert f"mock reply from {GEMINI}" in run.stdout
+    turns = [r.json for r in hub.upstream.requests if r.path.endswith(":streamGenerateContent")]
+    assert len(turns) >= 2
+    declared = {d["name"] for t in turns[0]["tools"] for d in t["functionDeclarations"]}
+    assert "Read" in declared
+    results = [p["functionResponse"] for c in turns[1]["contents"] for p in c["parts"] if "functionResponse" in p]
+    assert results and results[0]["name"] == "Read" and "hello-from-the-gemini-route" in json.dumps(results)
+
+
+def test_codex_runs_the_tool_a_gemini_model_asks_for(hub: Hub, tmp_path: Path) -> None:
+    from tests.support.codex import run_codex
+
+    hub.upstream.ask_tool("exec_command", {"cmd": "echo hello-from-gemini"})
+    run = run_codex(hub.base_url + "/v1", KEY, GEMINI, "run the command", tmp_path, 120,
+                    "--dangerously-bypass-approvals-and-sandbox")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"mock reply from {GEMINI}" in run.stdout
+    turns = [r.json for r in hub.upstream.requests]
+    assert len(turns) >= 2 and all(r.path.endswith(":streamGenerateContent") for r in hub.upstream.requests)
+    results = [p["functionResponse"] for c in turns[1]["contents"] for p in c["parts"] if "functionResponse" in p]
+    assert results and results[0]["name"] == "exec_command" and "hello-from-gemini" in json.dumps(results)
+    assert hub.spent() == len(turns) * CHARGE
