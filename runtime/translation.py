@@ -21,8 +21,8 @@ from . import cache
 from .exceptions import TranslationError
 from .surfaces import Surface
 from .table import Target
-from .translators import CODECS, Codec
-from .translators.model import Event, Request
+from .translators import CODECS, Codec, StreamReader, StreamWriter
+from .translators.model import Request
 from .translators.sse import SseEvent, SseParser
 from .upstream import Outbound
 
@@ -204,22 +204,19 @@ class StreamTranslator:
 class HubStream:
     """One translated stream: the target protocol's reader, the client protocol's writer."""
 
-    def __init__(self, reader: Any, writer: Any) -> None:
+    def __init__(self, reader: StreamReader, writer: StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
 
     def feed(self, event: SseEvent) -> list[bytes]:
-        events: list[Event] = self._reader.feed(event)
         write = self._writer.write
-        return [out for e in events for out in write(e)]
+        return [out for e in self._reader.feed(event) for out in write(e)]
 
     def finish(self) -> list[bytes]:
-        finished: list[bytes] = self._writer.finish()
-        return finished
+        return self._writer.finish()
 
     def error(self, event: bytes) -> bytes:
-        ended: bytes = self._writer.error(event)
-        return ended
+        return self._writer.error(event)
 
 
 def _translate(client: Codec, wire: Codec, request: Outbound, target: Target) -> Step:

@@ -6,12 +6,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from . import chat, gemini, messages, responses
-from .model import Answer, Request
+from .model import Answer, Event, Request
+from .sse import SseEvent
 
 Payload = dict[str, Any]
+
+
+class StreamReader(Protocol):
+    """A protocol's stream events in, the hub's events out."""
+
+    def feed(self, event: SseEvent) -> list[Event]: ...
+
+
+class StreamWriter(Protocol):
+    """The hub's events in, a protocol's stream out (`finish` at its end; `error` ends it with the
+    surface's error event as this stream must carry it)."""
+
+    def write(self, event: Event) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+    def error(self, event: bytes) -> bytes: ...
 
 
 
@@ -25,11 +43,12 @@ class Codec:
     write_request: Callable[[Request, str], Payload]
     read_answer: Callable[[Payload], Answer]
     write_answer: Callable[[Answer, Request, str], Payload]
-    stream_reader: Callable[[], Any]
-    stream_writer: Callable[[Request, str, bool], Any]
+    stream_reader: Callable[[], StreamReader]
+    stream_writer: Callable[[Request, str, bool], StreamWriter]
+    """(request, model, sse): `sse` False for a Gemini stream asked for without `alt=sse`."""
 
 
-def _writer(make: Callable[..., Any]) -> Callable[[Request, str, bool], Any]:
+def _writer(make: Callable[[Request, str], StreamWriter]) -> Callable[[Request, str, bool], StreamWriter]:
     return lambda request, model, sse: make(request, model)
 
 
@@ -44,4 +63,4 @@ CODECS: dict[str, Codec] = {
                     gemini.StreamReader, lambda request, model, sse: gemini.StreamWriter(request, model, sse=sse)),
 }
 
-__all__ = ["CODECS", "Codec"]
+__all__ = ["CODECS", "Codec", "StreamReader", "StreamWriter"]

@@ -44,7 +44,8 @@ TARGET_LIMITS = {
     "chat": (),
     "responses": ("dropped: stop (Responses has no stop sequences)",),
     "messages": ("refused: temperature above 1", "refused: JSON output (response_format, text.format, "
-                 "generationConfig.responseMimeType/responseSchema)"),
+                 "generationConfig.responseMimeType/responseSchema)",
+                 "dropped: top_p beside temperature (current Claude models take one or the other)"),
     "gemini": ("dropped: parallel_tool_calls false (Gemini has no switch for it)",),
 }
 """Per target protocol, what its writer cannot give the model of what the hub carries (see

@@ -152,9 +152,12 @@ def write_request(request: Request, model: str) -> dict[str, Any]:
         out["system"] = system
     if request.tools:
         out["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools]
-    for name in ("temperature", "top_p"):
-        if getattr(request, name) is not None:
-            out[name] = getattr(request, name)
+    if request.temperature is not None:
+        out["temperature"] = request.temperature
+    if request.top_p is not None and request.temperature is None:
+        out["top_p"] = request.top_p
+    elif request.top_p is not None:
+        request.dropped.append("top_p")
     if request.stream:
         out["stream"] = True
     if request.stop:

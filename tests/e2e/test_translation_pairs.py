@@ -390,3 +390,29 @@ def test_codex_runs_the_tool_a_gemini_model_asks_for(hub: Hub, tmp_path: Path) -
     results = [p["functionResponse"] for c in turns[1]["contents"] for p in c["parts"] if "functionResponse" in p]
     assert results and results[0]["name"] == "exec_command" and "hello-from-gemini" in json.dumps(results)
     assert hub.spent() == len(turns) * CHARGE
+
+
+@pytest.mark.parametrize("target", ["openai", "anthropic"])
+def test_the_captured_gemini_cli_request_reaches_another_protocols_model(hub: Hub, target: str) -> None:
+    """gemini-cli's own request (its 31 KB system prompt, 8 tools with parametersJsonSchema,
+    sampling and thinking settings) on an OpenAI and an Anthropic route, streamed as it asks."""
+    from tests.conftest import ROOT
+
+    body = json.loads((ROOT / "tests" / "fixtures" / "gemini-streamGenerateContent-request.json").read_text())
+    model = MODELS[target]
+    r = httpx.post(hub.base_url + f"/v1beta/models/{model}:streamGenerateContent?alt=sse", json=body,
+                   headers={"x-goog-api-key": KEY})
+    assert r.status_code == 200, r.text
+    chunks = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert "".join(p.get("text", "") for c in chunks for p in c["candidates"][0]["content"]["parts"]) == f"mock reply from {model}"
+    sent = hub.sent().json
+    system = sent["messages"][0]["content"] if target == "openai" else sent["system"]
+    assert system == body["systemInstruction"]["parts"][0]["text"]
+    tools = [t["function"]["name"] for t in sent["tools"]] if target == "openai" else [t["name"] for t in sent["tools"]]
+    assert tools == [d["name"] for d in body["tools"][0]["functionDeclarations"]]
+    if target == "anthropic":
+        assert sent["temperature"] == 1 and "top_p" not in sent
+        assert r.headers["x-langwatch-translation-dropped"] == "generationConfig.thinkingConfig,generationConfig.topK,top_p"
+    else:
+        assert sent["temperature"] == 1 and sent["top_p"] == 0.95
+        assert r.headers["x-langwatch-translation-dropped"] == "generationConfig.thinkingConfig,generationConfig.topK"
