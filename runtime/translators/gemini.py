@@ -133,10 +133,15 @@ class _Calls:
         return waiting.pop(0) if waiting else f"call_{name}"
 
 
-def _parts(raw: list[Any], calls: _Calls) -> list[Part]:
+def _parts(raw: list[Any], calls: _Calls, skipped: set[str] | None = None) -> list[Part]:
+    """`skipped` collects the kinds of the parts left behind (thoughts: the model's own notes)."""
     parts: list[Part] = []
     for part in raw:
-        if not isinstance(part, dict) or part.get("thought"):
+        if not isinstance(part, dict):
+            continue
+        if part.get("thought"):
+            if skipped is not None:
+                skipped.add("contents:thought")
             continue
         call, result = _get(part, "functionCall"), _get(part, "functionResponse")
         if isinstance(part.get("text"), str):
@@ -191,12 +196,12 @@ def read_request(p: dict[str, Any]) -> Request:
         if text:
             request.system.append(text)
     calls = _Calls()
+    kinds: set[str] = set()
     for content in p.get("contents") or []:
         if not isinstance(content, dict):
             continue
-        parts = _parts(content.get("parts") or [], calls)
+        parts = _parts(content.get("parts") or [], calls, kinds)
         request.add("assistant" if content.get("role") == "model" else "user", parts)
-    kinds: set[str] = set()
     for tool in p.get("tools") or []:
         if not isinstance(tool, dict):
             continue

@@ -54,7 +54,13 @@ def _image(block: dict[str, Any]) -> Image:
     return Image.of(str(source.get("media_type") or "image/png"), str(source.get("data", "")))
 
 
-def _parts(blocks: list[Any]) -> list[Part]:
+NOTES = ("thinking", "redacted_thinking")
+"""Blocks that are the model's own notes, readable only by the model that wrote them: left behind
+(and named, as `content:<type>`)."""
+
+
+def _parts(blocks: list[Any], skipped: set[str] | None = None) -> list[Part]:
+    """`skipped` collects the kinds of the blocks left behind."""
     parts: list[Part] = []
     for block in blocks:
         if not isinstance(block, dict):
@@ -73,6 +79,12 @@ def _parts(blocks: list[Any]) -> list[Part]:
             parts.append(ToolResult(str(block.get("tool_use_id")), tuple(inner), bool(block.get("is_error"))))
         elif kind in ("document", "search_result"):
             raise TranslationError(f"content blocks of type {kind} cannot be translated to another protocol")
+        elif kind in NOTES:
+            if skipped is not None:
+                skipped.add(f"content:{kind}")
+        elif isinstance(kind, str) and (kind == "server_tool_use" or kind.endswith("_tool_result")):
+            raise TranslationError(f"content blocks of type {kind} are a turn with a tool Anthropic runs; "
+                                   "the conversation cannot be sent without it")
     return parts
 
 
@@ -101,10 +113,11 @@ def read_request(p: dict[str, Any]) -> Request:
         text = "\n\n".join(b["text"] for b in system if isinstance(b, dict) and isinstance(b.get("text"), str) and b["text"])
         if text:
             request.system.append(text)
+    skipped: set[str] = set()
     for m in p.get("messages") or []:
         role, content = m.get("role"), m.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-        request.add("assistant" if role == "assistant" else "user", _parts(blocks))
+        request.add("assistant" if role == "assistant" else "user", _parts(blocks, skipped))
     request.tools = [Tool(str(t.get("name")), str(t.get("description") or ""), t.get("input_schema") or {"type": "object"})
                      for t in p.get("tools") or [] if isinstance(t, dict) and t.get("name")]
     request.tool_choice, request.parallel_tool_calls = _tool_choice(p.get("tool_choice"))
@@ -114,7 +127,7 @@ def read_request(p: dict[str, Any]) -> Request:
     request.stream = p.get("stream") is True
     user = (p.get("metadata") or {}).get("user_id")
     request.user = user if isinstance(user, str) else None
-    request.dropped = coverage.dropped_fields(p, coverage.CARRIED["messages"])
+    request.dropped = coverage.dropped_fields(p, coverage.CARRIED["messages"]) + sorted(skipped)
     return request
 
 

@@ -18,7 +18,7 @@ from runtime.surfaces import CHAT, GEMINI, MESSAGES, RESPONSES
 from runtime.table import Target
 from runtime.translation import ErrorTranslator, HubStream, StreamTranslator, plan
 from runtime.translators import CODECS
-from runtime.translators.model import Request
+from runtime.translators.model import Request, Text
 from runtime.translators.sse import SseParser, frame
 from runtime.upstream import Outbound
 from tests.support.openai_schemas import problems, stream_event
@@ -299,3 +299,55 @@ def test_a_stream_the_gateway_ends_with_an_error_conforms_on_the_responses_surfa
     assert [d["sequence_number"] for _, d in events] == list(range(len(events)))
     for name, data in events:
         check_event("responses", name, data)
+
+
+@pytest.mark.parametrize(
+    ("request_body", "fragment"),
+    [({"contents": [], "generationConfig": {"candidateCount": 2}}, "candidateCount > 1"),
+     ({"contents": [], "generation_config": {"response_logprobs": True}}, "responseLogprobs"),
+     ({"contents": [], "cachedContent": "cachedContents/abc"}, "cachedContent refers to content stored by Google"),
+     ({"contents": [{"role": "model", "parts": [{"executableCode": {"code": "print(1)"}}]}]}, "code execution"),
+     ({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}}]}]},
+      "inlineData part of type application/pdf"),
+     ({"contents": [{"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {}}},
+                                                {"fileData": {"mimeType": "video/mp4", "fileUri": "gs://v"}}]}]}, "video/mp4")],
+)
+def test_gemini_requests_that_would_lose_content_are_refused(request_body: dict[str, Any], fragment: str) -> None:
+    from runtime.exceptions import TranslationError
+
+    with pytest.raises(TranslationError, match=fragment):
+        CODECS["gemini"].read_request(request_body)
+
+
+def test_what_each_reader_leaves_behind_is_named() -> None:
+    gemini = CODECS["gemini"].read_request({
+        "contents": [{"role": "model", "parts": [{"text": "hmm", "thought": True}, {"text": "Hi."}]}],
+        "safety_settings": [{"category": "c"}], "labels": {"team": "x"}, "tools": [{"google_search": {}}, {"codeExecution": {}}],
+        "generationConfig": {"topK": 3, "seed": 7, "maxOutputTokens": 9, "thinkingConfig": {"thinkingBudget": 0}}})
+    assert gemini.dropped == ["labels", "safetySettings", "contents:thought", "tools:codeExecution", "tools:googleSearch",
+                              "generationConfig.seed", "generationConfig.thinkingConfig", "generationConfig.topK"]
+    assert gemini.max_tokens == 9 and [p for t in gemini.turns for p in t.parts] == [Text("Hi.")]
+    messages = CODECS["messages"].read_request({"max_tokens": 8, "top_k": 4, "messages": [
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "...", "signature": "s"}, {"type": "text", "text": "ok"}]}]})
+    assert messages.dropped == ["top_k", "content:thinking"]
+    responses = CODECS["responses"].read_request({"input": [{"type": "reasoning", "summary": []}], "text": {"verbosity": "low"}})
+    assert responses.dropped == ["text.verbosity", "input:reasoning"]
+    both = CODECS["chat"].read_request({"messages": [], "temperature": 0.3, "top_p": 0.9})
+    assert "top_p" not in CODECS["messages"].write_request(both, "claude") and both.dropped == ["top_p"]
+
+
+def test_a_server_tool_turn_in_anthropic_history_is_refused() -> None:
+    from runtime.exceptions import TranslationError
+
+    with pytest.raises(TranslationError, match="web_search_tool_result"):
+        CODECS["messages"].read_request({"messages": [{"role": "assistant", "content": [
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}]}]})
+
+
+def test_a_gemini_json_array_stream_that_fails_midway_stays_valid_json() -> None:
+    raw = _stream("messages")
+    hub = StreamTranslator(HubStream(CODECS["messages"].stream_reader(), CODECS["gemini"].stream_writer(Request(), "up", False)))
+    head = hub.feed(raw[: raw.index(b"\n\n", raw.index(b"ing.")) + 2])
+    body = json.loads(head + hub.error(GEMINI.stream_error("provider_error", "upstream stream failed: connect")))
+    assert [c["candidates"][0]["content"]["parts"][0]["text"] for c in body[:-1]] == ["Check", "ing."]
+    assert body[-1]["error"]["message"] == "upstream stream failed: connect"
