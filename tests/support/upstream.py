@@ -195,6 +195,30 @@ class MockUpstream:
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
 
+    def _chat_tool(self, payload: dict[str, Any], model: str, ident: str, usage: dict[str, Any],
+                   tool: tuple[str, dict[str, Any]], fault: Fault | None) -> Response:
+        call_id = "call_" + uuid.uuid4().hex[:12]
+        arguments = json.dumps(tool[1])
+        call = {"id": call_id, "type": "function", "function": {"name": tool[0], "arguments": arguments}}
+        if not payload.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            return self._json({"id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
+                               "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                               "usage": usage}, fault)
+        base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        half = len(arguments) // 2
+        deltas: list[dict[str, Any]] = [
+            {"role": "assistant", "content": None},
+            {"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": tool[0], "arguments": ""}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]},
+        ]
+        events = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        if (payload.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": usage})
+        return self._stream([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"], fault)
+
     async def _chat(self, request: Request) -> Response:
         rec, fault = await self._record(request)
         if fault is not None and (early := self._fault_response(fault, rec)) is not None:
@@ -222,30 +246,6 @@ class MockUpstream:
             events.append({**base, "choices": [], "usage": usage})
         chunks = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
         return self._stream(chunks, fault)
-
-    def _chat_tool(self, payload: dict[str, Any], model: str, ident: str, usage: dict[str, Any],
-                   tool: tuple[str, dict[str, Any]], fault: Fault | None) -> Response:
-        call_id = "call_" + uuid.uuid4().hex[:12]
-        arguments = json.dumps(tool[1])
-        call = {"id": call_id, "type": "function", "function": {"name": tool[0], "arguments": arguments}}
-        if not payload.get("stream"):
-            message = {"role": "assistant", "content": None, "tool_calls": [call]}
-            return self._json({"id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
-                               "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
-                               "usage": usage}, fault)
-        base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-        half = len(arguments) // 2
-        deltas: list[dict[str, Any]] = [
-            {"role": "assistant", "content": None},
-            {"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": tool[0], "arguments": ""}}]},
-            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
-            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]},
-        ]
-        events = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
-        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
-        if (payload.get("stream_options") or {}).get("include_usage"):
-            events.append({**base, "choices": [], "usage": usage})
-        return self._stream([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"], fault)
 
     async def _responses(self, request: Request) -> Response:
         rec, fault = await self._record(request)
@@ -354,8 +354,9 @@ class MockUpstream:
             usage["cachedContentTokenCount"] = 7
         tool = self._next_tool()
         if tool is not None:
-            answer = {"candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"name": tool[0], "args": tool[1]}}]},
-                                      "finishReason": "STOP", "index": 0}], "usageMetadata": usage, "modelVersion": model}
+            call = {"content": {"role": "model", "parts": [{"functionCall": {"name": tool[0], "args": tool[1]}}]},
+                    "finishReason": "STOP", "index": 0}
+            answer = {"candidates": [call], "usageMetadata": usage, "modelVersion": model}
             if method == "generateContent":
                 return self._json(answer, fault)
             return self._stream([f"data: {json.dumps(answer)}\r\n\r\n"], fault)
