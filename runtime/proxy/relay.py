@@ -200,7 +200,9 @@ class Relay:
         self.metrics.stream_errors.inc(provider.id, reason)
         self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
         detail = f" ({exc})" if isinstance(exc, AnswerTooLarge) else ""
-        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}")
+        held = answer.held
+        last = held.framer.last if held.framer is not None else held.head
+        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}", last)
         if answer.translator is not None:
             error = answer.translator.error(error)
         await exchange.send({"type": "http.response.body", "body": error, "more_body": True})

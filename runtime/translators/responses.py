@@ -485,4 +485,5 @@ class StreamWriter:
         data = event_object(parsed[-1]) if parsed else None
         if data is None:
             return event
-        return self._event(str(data.get("type") or "error"), **{k: v for k, v in data.items() if k != "type"})
+        return self._event(str(data.get("type") or "error"),
+                           **{k: v for k, v in data.items() if k not in ("type", "sequence_number")})

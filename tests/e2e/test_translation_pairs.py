@@ -416,3 +416,18 @@ def test_the_captured_gemini_cli_request_reaches_another_protocols_model(hub: Hu
     else:
         assert sent["temperature"] == 1 and sent["top_p"] == 0.95
         assert r.headers["x-langwatch-translation-dropped"] == "generationConfig.thinkingConfig,generationConfig.topK"
+
+
+@pytest.mark.parametrize("model", [GPT, CLAUDE])
+def test_a_responses_stream_the_gateway_ends_with_an_error_conforms_to_the_schema(hub: Hub, model: str) -> None:
+    """Native or translated, the error event that ends a broken Responses stream is numbered next
+    in the stream's sequence, as OpenAI's schema for it requires."""
+    from tests.support.openai_schemas import problems, stream_event
+
+    hub.upstream.fail(die_after=4, times=1)
+    r = httpx.post(hub.base_url + "/v1/responses", json={"model": model, "input": "hi", "stream": True},
+                   headers={"authorization": f"Bearer {KEY}"})
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert events[-1]["type"] == "error" and "upstream stream failed" in events[-1]["message"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert problems(stream_event("error"), events[-1]) == []
