@@ -15,17 +15,18 @@ from typing import Any
 from .table import KeyEntry, LoadedTable, Route, Target
 
 SURFACE_PROTOCOLS: dict[str, frozenset[str]] = {
-    "chat": frozenset({"openai", "anthropic", "mock"}),
-    "responses": frozenset({"openai", "anthropic", "mock"}),
-    "messages": frozenset({"anthropic", "openai", "mock"}),
-    "gemini": frozenset({"gemini", "mock"}),
+    "chat": frozenset({"openai", "anthropic", "gemini", "mock"}),
+    "responses": frozenset({"openai", "anthropic", "gemini", "mock"}),
+    "messages": frozenset({"anthropic", "openai", "gemini", "mock"}),
+    "gemini": frozenset({"gemini", "openai", "anthropic", "mock"}),
 }
+"""Every surface reaches every protocol, natively or through the translation hub (translation.py)."""
 
 WIRE_SURFACES: dict[str, frozenset[str]] = {
-    "chat": frozenset({"chat", "messages"}),
+    "chat": frozenset({"chat", "responses", "messages", "gemini"}),
 }
 """The client surfaces that reach a target of one wire only (`Target.wire`): a Chat Completions
-server natively from Chat, and from Messages through the Messages -> Chat translation."""
+server natively from Chat, and from every other surface through the translation hub."""
 
 
 def reaches(surface: str, target: Target) -> bool:

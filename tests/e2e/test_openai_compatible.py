@@ -127,12 +127,10 @@ def test_a_stream_is_relayed_and_its_usage_charged_at_the_registry_price(setup: 
     assert record["cost_usd"] == "0.021"
 
 
-def test_a_responses_client_gets_a_400_naming_the_chat_only_route(setup: Setup) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        setup.client().responses.create(model="llama-3.1-8b", input="hi")
-    assert info.value.code == "unsupported_route"
-    assert "openai chat only" in info.value.message
-    assert setup.vllm.requests == []
+def test_a_responses_client_reaches_it_through_translation_to_chat(setup: Setup) -> None:
+    reply = setup.client().responses.create(model="llama-3.1-8b", input="hi")
+    assert reply.output_text == "mock reply from llama-3.1-8b"
+    assert [r.path for r in setup.vllm.requests] == ["/v1/chat/completions"]
 
 
 def test_a_messages_client_reaches_it_through_translation_to_chat(setup: Setup) -> None:

@@ -140,7 +140,7 @@ class MockUpstream:
                 raise AssertionError(f"{len(self.requests)} requests arrived, not {count}")
 
     def ask_tool(self, name: str, arguments: dict[str, Any]) -> None:
-        """The next Anthropic or Gemini answer asks for this tool call instead of answering in text."""
+        """The next answer (of any protocol) asks for this tool call instead of answering in text."""
         with self._lock:
             self.tool_calls.append((name, arguments))
 
@@ -201,6 +201,30 @@ class MockUpstream:
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
 
+    def _chat_tool(self, payload: dict[str, Any], model: str, ident: str, usage: dict[str, Any],
+                   tool: tuple[str, dict[str, Any]], fault: Fault | None) -> Response:
+        call_id = "call_" + uuid.uuid4().hex[:12]
+        arguments = json.dumps(tool[1])
+        call = {"id": call_id, "type": "function", "function": {"name": tool[0], "arguments": arguments}}
+        if not payload.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            return self._json({"id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
+                               "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                               "usage": usage}, fault)
+        base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        half = len(arguments) // 2
+        deltas: list[dict[str, Any]] = [
+            {"role": "assistant", "content": None},
+            {"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": tool[0], "arguments": ""}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]},
+        ]
+        events = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        if (payload.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": usage})
+        return self._stream([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"], fault)
+
     async def _chat(self, request: Request) -> Response:
         rec, fault = await self._record(request)
         if fault is not None and (early := self._fault_response(fault, rec)) is not None:
@@ -211,6 +235,9 @@ class MockUpstream:
         cached = 7 if "prompt_cache_key" in payload else 0
         usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": cached}}
         ident = "chatcmpl-" + uuid.uuid4().hex[:12]
+        tool = self._next_tool()
+        if tool is not None:
+            return self._chat_tool(payload, model, ident, usage, tool, fault)
         if not payload.get("stream"):
             return self._json({
                 "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -261,12 +288,28 @@ class MockUpstream:
                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 16}
         part = {"type": "output_text", "text": text, "annotations": []}
         item = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+        tool = self._next_tool()
+        if tool is not None:
+            item = {"id": "fc_" + item_id, "type": "function_call", "status": "completed", "call_id": "call_" + item_id,
+                    "name": tool[0], "arguments": json.dumps(tool[1])}
         response = {"id": ident, "object": "response", "created_at": int(time.time()), "status": "completed",
                     "model": model, "output": [item], "usage": usage, "error": None, "incomplete_details": None}
         if not payload.get("stream"):
             return self._json(response, fault)
         pending = {**response, "status": "in_progress", "output": [], "usage": None}
         seq = iter(range(1000))
+        if tool is not None:
+            calls = [
+                ("response.created", {"response": pending}),
+                ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "arguments": ""}}),
+                ("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": 0, "delta": item["arguments"]}),
+                ("response.function_call_arguments.done", {"item_id": item["id"], "output_index": 0, "name": tool[0],
+                                                           "arguments": item["arguments"]}),
+                ("response.output_item.done", {"output_index": 0, "item": item}),
+                ("response.completed", {"response": response}),
+            ]
+            return self._stream([f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': next(seq), **data})}\n\n"
+                                 for name, data in calls], fault)
         events = [
             ("response.created", {"response": pending}),
             ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}}),
