@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from . import cache
+from .count_translation import COUNTING_SURFACE, count_answer, count_request
 from .exceptions import TranslationError
 from .surfaces import Surface
 from .table import Target
@@ -235,12 +236,29 @@ def _translate(client: Codec, wire: Codec, request: Outbound, target: Target) ->
     return Step(outbound, translator=translator, dropped=tuple(hub.dropped), translated=True)
 
 
+def _translate_count(surface: Surface, wire: str, request: Outbound, target: Target) -> Step:
+    try:
+        payload, dropped = count_request(surface.name, wire, request.payload, target.upstream_model)
+    except (TranslationError, TypeError, AttributeError, KeyError, ValueError) as exc:
+        return Step(request, f"this token count cannot be translated for {target.provider}/{target.model}: {exc}")
+
+    def translator(_: Target) -> ResponseTranslator:
+        return JsonTranslator(lambda answer: count_answer(surface.name, wire, answer))
+
+    outbound = replace(request, surface=wire, payload=payload, gemini_method="countTokens", stream=False)
+    return Step(outbound, translator=translator, dropped=tuple(dropped), translated=True)
+
+
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     """The request as `target` gets it: translated if need be, then with the cache mode applied."""
     try:
         wire = target_wire(surface.name, target)
     except TranslationError as exc:
         return Step(request, f"requests to {surface.name} cannot be translated for {target.provider}/{target.model}: {exc}")
+    if request.count and target.protocol in COUNTING_SURFACE:
+        wire = None if surface.name == COUNTING_SURFACE[target.protocol] else COUNTING_SURFACE[target.protocol]
+        if wire is not None:
+            return _translate_count(surface, wire, request, target)
     if wire is None:
         if surface.name == "chat" and request.stream:
             step = _native_chat_stream(request)

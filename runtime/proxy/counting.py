@@ -1,7 +1,8 @@
 """Token counts: Anthropic's `count_tokens`, Gemini's `:countTokens` and OpenAI's Responses
 `input_tokens`, decided like any request (key, allow-list, alias) and answered by the route's first
-target's own counting endpoint when it has one for the client's protocol; otherwise estimated by
-the gateway (a token per four bytes of the prompt's JSON). `<prefix>Token-Count` says which
+target's own counting endpoint when its provider has one, translated by the hub when the target
+counts in another protocol (`count_translation.py`); otherwise estimated by the gateway (a token
+per four bytes of the prompt's JSON). `<prefix>Token-Count` says which
 (`provider` or `estimate`), and so does the access log's `token_count`.
 
 A count generates nothing: it is neither charged to budgets nor admitted under rate limits, and it
@@ -9,8 +10,8 @@ goes to the first target only (a count from another model than the one that woul
 count at all), its failures answered as any request's are.
 
 Clients rely on the figure: Claude Code compacts its context by it, and an undercount ends in
-"prompt is too long". A target that has no counting endpoint (Azure OpenAI, OpenAI-compatible
-servers) or speaks another protocol than the client is estimated, never translated silently.
+"prompt is too long". Only a target whose provider has no counting endpoint (Azure OpenAI,
+OpenAI-compatible servers) is estimated.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class TokenCounts:
         first = decision.targets[0]
         provider = exchange.serving.table.providers[first.provider]
         exchange.charge = Charge(None)
-        if surface.name in COUNTS_TOKENS.get(provider.type, frozenset()):
+        if COUNTS_TOKENS.get(provider.type):
             exchange.record.token_count = "provider"
             exchange.decision = replace(decision, targets=(first,))
             exchange.request = replace(request, count=True, stream=False, cache_mode="respect", cache_salt=False)

@@ -151,7 +151,6 @@ def test_a_generate_content_request_names_the_resolved_model_upstream(setup: Set
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
-    ("/v1/messages/count_tokens", {"model": "gpt-4o", "messages": MESSAGES}, "input_tokens"),
     ("/v1/messages/count_tokens", {"model": "llama-3.1-8b", "messages": MESSAGES}, "input_tokens"),
     ("/v1/responses/input_tokens", {"model": "gpt-4o-mini", "input": "how many tokens"}, "input_tokens"),
 ])
@@ -164,6 +163,30 @@ def test_a_target_without_a_counting_endpoint_for_the_protocol_is_estimated_and_
     assert setup.upstream.requests == [] and setup.vllm.requests == []
     [record] = setup.records()
     assert record["token_count"] == "estimate" and record["decision"] == "allow"
+
+
+@pytest.mark.parametrize(("path", "body", "answer", "counted_at"), [
+    ("/v1/messages/count_tokens", {"model": "gpt-4o", "system": "be brief", "messages": MESSAGES},
+     "input_tokens", "/v1/responses/input_tokens"),
+    ("/v1/messages/count_tokens", {"model": "flash", "messages": MESSAGES}, "input_tokens",
+     "/v1beta/models/gemini-2.5-flash:countTokens"),
+    ("/v1beta/models/claude:countTokens", {"contents": [{"role": "user", "parts": [{"text": "how many tokens"}]}]},
+     "totalTokens", "/v1/messages/count_tokens"),
+    ("/v1/responses/input_tokens", {"model": "claude", "input": "how many tokens"}, "input_tokens",
+     "/v1/messages/count_tokens"),
+])
+def test_a_target_counting_in_another_protocol_answers_through_translation(
+    setup: Setup, path: str, body: dict[str, Any], answer: str, counted_at: str
+) -> None:
+    r = setup.post(path, body)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) <= {answer, "object"} and r.json()[answer] >= 3
+    assert r.headers["x-langwatch-token-count"] == "provider"
+    [seen] = setup.upstream.requests
+    assert seen.path == counted_at
+    assert "how many tokens" in json.dumps(seen.json) and "max_tokens" not in seen.json
+    [record] = setup.records()
+    assert record["token_count"] == "provider" and record.get("cost_usd") is None and record["translated"]
 
 
 def test_counts_are_decided_like_requests(setup: Setup) -> None:

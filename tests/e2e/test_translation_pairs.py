@@ -82,12 +82,15 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
     yield from serve(tmp_path, monkeypatch)
 
 
-def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
+def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chat_only: bool = False) -> Iterator[Hub]:
     for name in ("E2E_OPENAI_KEY", "E2E_ANTHROPIC_KEY", "E2E_GEMINI_KEY"):
         monkeypatch.setenv(name, "provider-credential")
-    with MockUpstream() as upstream:
+    with MockUpstream(chat_only=chat_only) as upstream:
         (tmp_path / "policy").mkdir()
-        (tmp_path / "policy" / "policy.yaml").write_text(policy(upstream.base_url))
+        text = policy(upstream.base_url)
+        if chat_only:
+            text = text.replace("openai-primary: {type: openai,", "openai-primary: {type: openai_compatible,")
+        (tmp_path / "policy" / "policy.yaml").write_text(text)
         app = app_from(tmp_path / "policy", ledger=SqliteLedger(tmp_path / "data"))
         with ServerThread(app) as server:
             yield Hub(server.base_url, upstream, tmp_path / "data", server)
@@ -321,16 +324,9 @@ def test_a_translated_error_reaches_a_gemini_or_other_client_in_its_own_shape(hu
 
 @pytest.fixture
 def chat_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
-    """The OpenAI provider as a Chat Completions-only server (vLLM, Ollama): its targets carry
-    `wire="chat"`, as a provider type that serves one surface gives them."""
-    import runtime.table
-
-    def single_wire(provider: str, model: str, upstream_model: str, protocol: str) -> runtime.table.Target:
-        return Target(provider, model, upstream_model, protocol, "chat" if provider == "openai-primary" else None)
-
-    Target = runtime.table.Target
-    monkeypatch.setattr(runtime.table, "Target", single_wire)
-    yield from serve(tmp_path, monkeypatch)
+    """The OpenAI provider as a Chat Completions-only server (`type: openai_compatible`, as for
+    vLLM or Ollama), whose mock answers 404 on `/v1/responses` as they do."""
+    yield from serve(tmp_path, monkeypatch, chat_only=True)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
@@ -431,3 +427,22 @@ def test_a_responses_stream_the_gateway_ends_with_an_error_conforms_to_the_schem
     assert events[-1]["type"] == "error" and "upstream stream failed" in events[-1]["message"]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert problems(stream_event("error"), events[-1]) == []
+
+
+@pytest.mark.parametrize("model", [GPT, CLAUDE])
+def test_gemini_cli_reads_the_file_an_openai_or_anthropic_model_asks_for(hub: Hub, tmp_path: Path, model: str) -> None:
+    from tests.support.gemini_cli import run_gemini
+
+    home = tmp_path / "home"
+    (home / "work").mkdir(parents=True)
+    (home / "work" / "notes.txt").write_text("the launch code is tangerine\n")
+    hub.upstream.ask_tool("read_file", {"file_path": "notes.txt"})
+    run = run_gemini(hub.base_url, KEY, model, "what is in notes.txt?", home)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"mock reply from {model}" in run.stdout
+    assert run.egress == [], "gemini-cli tried to reach beyond loopback"
+    first, second = hub.upstream.requests
+    expected = "/v1/chat/completions" if model == GPT else "/v1/messages"
+    assert first.path.endswith(expected) and second.path.endswith(expected) and second.json["stream"] is True
+    sent = json.dumps(second.json)
+    assert "read_file" in sent and "tangerine" in sent
