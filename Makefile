@@ -8,6 +8,8 @@ CODEX_VERSION := 0.169.0
 CODEX := .tools/node_modules/.bin/codex
 CLAUDE_CODE_VERSION := 2.1.197
 CLAUDE := .tools/node_modules/.bin/claude
+GEMINI_CLI_VERSION := 0.61.0
+GEMINI := .tools/node_modules/.bin/gemini
 DEMO_KEY := gp-quickstart-demo-key
 PORT ?= 4000
 
@@ -35,13 +37,16 @@ $(CODEX):
 $(CLAUDE):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
 
+$(GEMINI):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error @google/gemini-cli@$(GEMINI_CLI_VERSION)
+
 run: $(STAMP)
 	$(BIN)/policy compile examples/acme -o $(BUILD)/acme.routing-table.json
 	@sed -e 's|PORT|$(PORT)|g' -e 's|DEMO_KEY|$(DEMO_KEY)|g' -e 's|CODEX_VERSION|$(CODEX_VERSION)|g' \
 	  -e 's|CLAUDE_CODE_VERSION|$(CLAUDE_CODE_VERSION)|g' examples/quickstart/banner.txt
 	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(CODEX) $(CLAUDE) $(REDIS_SERVER)
+test: $(STAMP) $(CODEX) $(CLAUDE) $(GEMINI) $(REDIS_SERVER)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

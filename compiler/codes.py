@@ -3,6 +3,8 @@
 A code is stable once released: tests, CI annotations and users' search history depend on it.
 Ranges: GP0xx reading files, GP1xx document structure, GP2xx references between entities,
 GP3xx routing semantics, GP4xx budgets, prices and rate limits, GP5xx secrets and keys.
+GP314 (a route mixing protocols that cannot be translated) is retired, not to be reused: the
+translation hub serves every pair of protocols.
 """
 
 from __future__ import annotations
@@ -65,7 +67,6 @@ DEADLINE_EXCEEDED = _code("GP309", "fallback can outlast the client deadline", S
 BASE_URL_MISSING = _code("GP310", "provider needs a base_url")
 CROSS_PROTOCOL_CACHE = _code("GP312", "cache directives do not cross protocols", Severity.WARNING)
 EXPIRED_KEY = _code("GP313", "virtual key has expired", Severity.WARNING)
-UNTRANSLATABLE_ROUTE = _code("GP314", "route mixes protocols that cannot be translated")
 FALLBACK_BEYOND_ACCESS = _code("GP315", "fallback hop serves a model the key may not call", Severity.WARNING)
 
 BUDGET_UNREACHABLE = _code("GP401", "budget applies to no virtual key")

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from .budget_allowance import ALL_TIME, Allowance, compare
+from .resolve import CHAT_ONLY_TYPES
 
 WIDENS = "widens access"
 SPEND = "raises spend"
@@ -161,7 +162,12 @@ def _provider(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -
               "(every prompt routed here, and the provider credential, now go to this host)", WIDENS)
     for name in ("type", "protocol", "api_key", "api_version"):
         if old.get(name) != new.get(name):
-            d.add(subject, "~", f"{name}: {old.get(name) or '(none)'} -> {new.get(name) or '(none)'}", NEUTRAL)
+            values = f"{name}: {old.get(name) or '(none)'} -> {new.get(name) or '(none)'}"
+            if name == "type" and new["type"] in CHAT_ONLY_TYPES and old["type"] not in CHAT_ONLY_TYPES:
+                d.add(subject, "~", f"{values} (Chat Completions only: Responses clients such as Codex no longer "
+                      "reach its targets)", NARROWS)
+            else:
+                d.add(subject, "~", values, NEUTRAL)
     if old["deployments"] != new["deployments"]:
         removed = old["deployments"].keys() - new["deployments"].keys()
         d.add(subject, "~", "deployments: " + _deployments(old["deployments"], new["deployments"]),

@@ -17,7 +17,12 @@ from policy.source import Path
 T = TypeVar("T")
 
 GLOB_CHARS = frozenset("*?[")
-PROTOCOLS = {"openai": "openai", "azure_openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "mock": "mock"}
+PROTOCOLS = {
+    "openai": "openai", "azure_openai": "openai", "openai_compatible": "openai",
+    "anthropic": "anthropic", "gemini": "gemini", "mock": "mock",
+}
+CHAT_ONLY_TYPES = frozenset({"openai_compatible"})
+"""Provider types that speak Chat Completions only, not Responses (the runtime's `SINGLE_WIRE`)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-PROVIDER_TYPES: tuple[str, ...] = ("openai", "azure_openai", "anthropic", "gemini", "mock")
+PROVIDER_TYPES: tuple[str, ...] = ("openai", "azure_openai", "openai_compatible", "anthropic", "gemini", "mock")
 CacheMode = Literal["respect", "disable", "force"]
 Scope = Literal["org", "team", "principal", "vk"]
 Window = Literal["day", "week", "month", "total"]
@@ -125,9 +125,11 @@ class Timeouts(_Model):
 class Provider(_Model):
     """An upstream account: where requests go and which credential they carry."""
 
-    type: str = Field(description="openai | azure_openai | anthropic | gemini | mock")
-    api_key: str | None = Field(None, description="env:NAME or file:PATH; never the key itself")
-    base_url: str | None = None
+    type: str = Field(description="openai | azure_openai | openai_compatible | anthropic | gemini | mock")
+    api_key: str | None = Field(
+        None, description="env:NAME or file:PATH; never the key itself (optional for openai_compatible)"
+    )
+    base_url: str | None = Field(None, description="Required for azure_openai and openai_compatible")
     api_version: str | None = Field(None, description="azure_openai: the api-version query parameter")
     deployments: dict[str, str] | None = Field(None, description="azure_openai: model -> deployment name")
     timeouts: Timeouts | None = None

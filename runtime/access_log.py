@@ -36,6 +36,8 @@ class AccessRecord:
     model: str | None = None
     route_source: str | None = None
     decision: str | None = None
+    token_count: str | None = None
+    """A token-count request's method: `provider` (the target's counting endpoint) or `estimate`."""
     budget: str | None = None
     rate_limit: str | None = None
     cache_override_refused: str | None = None

@@ -28,6 +28,7 @@ from .exceptions import BodyCutShort
 from .metrics import Metrics
 from .proxy.answers import overloaded
 from .proxy.asgi import Receive, Scope, Send, WatchedSend
+from .proxy.counting import TokenCounts
 from .proxy.endpoints import Endpoints
 from .proxy.exchange import Exchange
 from .proxy.fallback import Fallback
@@ -47,7 +48,7 @@ from .proxy.routes import (
 from .proxy.spend import Spend
 from .request_ids import request_id
 from .state import Serving
-from .surfaces import BY_PATH, GEMINI, MESSAGES, Surface, error_body_for, wants_sse
+from .surfaces import BY_PATH, GEMINI, MESSAGES, RESPONSES, Surface, error_body_for, wants_sse
 from .upstream import Outbound, RawBody
 
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
@@ -78,12 +79,14 @@ class Gatepost:
         """Requests being forwarded to providers now, held under `gateway.max_in_flight`."""
         self.spend = Spend(budgets, self.metrics)
         self.fallback = Fallback(self.metrics, self.circuits)
+        self.counts = TokenCounts(self.fallback)
         endpoints = Endpoints(self)
         self.routes = Routes([
             *(Route(path, POST, partial(self.proxy, surface), proxied=True) for path, surface in BY_PATH.items()),
             Route(gemini_generate, POST, partial(self.proxy, GEMINI), proxied=True),
-            Route(gemini_count_tokens, POST, partial(endpoints.count_tokens, GEMINI), proxied=True),
-            Route("/v1/messages/count_tokens", POST, partial(endpoints.count_tokens, MESSAGES)),
+            Route(gemini_count_tokens, POST, partial(self.proxy, GEMINI, count=True), proxied=True),
+            Route("/v1/messages/count_tokens", POST, partial(self.proxy, MESSAGES, count=True)),
+            Route("/v1/responses/input_tokens", POST, partial(self.proxy, RESPONSES, count=True)),
             Route("/v1/models", GET, endpoints.models),
             Route("/healthz", READS, endpoints.health),
             Route("/readyz", READS, endpoints.ready),
@@ -115,8 +118,11 @@ class Gatepost:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def proxy(self, surface: Surface, scope: Scope, receive: Receive, send: WatchedSend, params: Params) -> None:
-        """One request for a provider, whatever becomes of it, ends in one access-log line."""
+    async def proxy(
+        self, surface: Surface, scope: Scope, receive: Receive, send: WatchedSend, params: Params, count: bool = False
+    ) -> None:
+        """One request for a provider (`count`: a token count, see proxy/counting.py), whatever becomes
+        of it, ends in one access-log line."""
         started = time.perf_counter()
         exchange = Exchange(self.serving, surface, send)
         cap = exchange.serving.table.gateway.max_in_flight
@@ -128,7 +134,7 @@ class Gatepost:
             return
         self.in_flight += 1
         try:
-            status = await self._proxy(exchange, scope, receive, params)
+            status = await self._proxy(exchange, scope, receive, params, count)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a typed answer and a log line
             exchange.record.internal_error = type(exc).__name__
             status = await exchange.internal_error()
@@ -156,7 +162,7 @@ class Gatepost:
             headers.append((serving.header_prefix + b"fallback-count", b"0"))
         await overloaded(WatchedSend(send, request_id(scope["headers"])), serving, error_body_for(path), message, headers)
 
-    async def _proxy(self, exchange: Exchange, scope: Scope, receive: Receive, params: Params) -> int:
+    async def _proxy(self, exchange: Exchange, scope: Scope, receive: Receive, params: Params, count: bool) -> int:
         record, table = exchange.record, exchange.serving.table
         key = authenticate(table, key_hash(scope), datetime.now(UTC))
         if isinstance(key, Deny):
@@ -182,6 +188,10 @@ class Gatepost:
             return await exchange.refuse(decision)
         record.route_source = decision.route.source
         exchange.decision = decision
+        if count:
+            record.decision = "allow"
+            exchange.request = _outbound(exchange, scope, RawBody(raw, payload), params)
+            return await self.counts.count(exchange)
         admission = await self.spend.admit(exchange, payload, len(raw)) if key.budgets or key.rate_limits else None
         if isinstance(admission, Deny):
             return await exchange.refuse(admission)

@@ -15,11 +15,25 @@ from typing import Any
 from .table import KeyEntry, LoadedTable, Route, Target
 
 SURFACE_PROTOCOLS: dict[str, frozenset[str]] = {
-    "chat": frozenset({"openai", "anthropic", "mock"}),
-    "responses": frozenset({"openai", "anthropic", "mock"}),
-    "messages": frozenset({"anthropic", "openai", "mock"}),
-    "gemini": frozenset({"gemini", "mock"}),
+    "chat": frozenset({"openai", "anthropic", "gemini", "mock"}),
+    "responses": frozenset({"openai", "anthropic", "gemini", "mock"}),
+    "messages": frozenset({"anthropic", "openai", "gemini", "mock"}),
+    "gemini": frozenset({"gemini", "openai", "anthropic", "mock"}),
 }
+"""Every surface reaches every protocol, natively or through the translation hub (translation.py)."""
+
+WIRE_SURFACES: dict[str, frozenset[str]] = {
+    "chat": frozenset({"chat", "responses", "messages", "gemini"}),
+}
+"""The client surfaces that reach a target of one wire only (`Target.wire`): a Chat Completions
+server natively from Chat, and from every other surface through the translation hub."""
+
+
+def reaches(surface: str, target: Target) -> bool:
+    """Whether a request on `surface` can be sent to `target`, as it is or translated."""
+    if target.protocol not in SURFACE_PROTOCOLS.get(surface, frozenset()):
+        return False
+    return target.wire is None or surface in WIRE_SURFACES.get(target.wire, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +75,9 @@ def decide_for_key(key: KeyEntry, surface: str, model: str | None) -> Decision:
     route = key.routes.get(model)
     if route is None:
         return not_allowed(key, model)
-    speakable = SURFACE_PROTOCOLS.get(surface, frozenset())
-    targets = tuple(t for t in route.targets if t.protocol in speakable)
+    targets = tuple(t for t in route.targets if reaches(surface, t))
     if not targets:
-        protocols = ", ".join(sorted({t.protocol for t in route.targets}))
+        protocols = ", ".join(sorted({t.protocol if t.wire is None else f"{t.protocol} {t.wire} only" for t in route.targets}))
         return Deny(
             400,
             "unsupported_route",

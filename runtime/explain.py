@@ -54,8 +54,9 @@ class Explanation:
                 granted_by={"entry": self.grant.entry, "source": self.grant.source} if self.grant else None,
                 targets=[
                     {"provider": t.provider, "model": t.model, "upstream_model": t.upstream_model,
-                     "protocol": t.protocol, "translated": t.protocol not in (SURFACE_PROTOCOL[self.surface], "mock"),
-                     "source": source}
+                     "protocol": t.protocol, "wire": t.wire,
+                     "translated": t.protocol not in (SURFACE_PROTOCOL[self.surface], "mock")
+                     or (t.wire is not None and t.wire != self.surface), "source": source}
                     for t, source in zip(d.targets, self.target_sources, strict=True)
                 ],
                 fallback_on=sorted(d.route.fallback_on),
@@ -117,8 +118,11 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
     target_sources = tuple(by_target.get(t) for t in decision.targets)
     for i, (t, source) in enumerate(zip(decision.targets, target_sources, strict=True), 1):
         translated = "" if t.protocol in (protocol, "mock") else f", translated {protocol} <-> {t.protocol}"
+        if not translated and t.wire is not None and t.wire != surface:
+            translated = f", translated {surface} <-> {t.wire}"
         upstream = f", upstream model {t.upstream_model}" if t.upstream_model != t.model else ""
-        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{translated}", source))
+        only = f", {t.wire} only" if t.wire is not None else ""
+        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{only}{translated}", source))
     override = "per-request override allowed" if key.cache.allow_override else "no per-request override"
     salt = ", salted" if key.cache.salt else ""
     steps.append((f"cache: {key.cache.mode} ({override}{salt})", key.cache_source or defaulted))

@@ -133,6 +133,11 @@ class EventFramer:
     def _too_large(self) -> AnswerTooLarge:
         return AnswerTooLarge(f"sent an event larger than gateway.max_event_bytes ({self.max_event_bytes:,} bytes)")
 
+    @property
+    def last(self) -> bytes:
+        """The last whole event with data that went through."""
+        return self._last
+
     def _remember(self, whole: bytes) -> None:
         body = whole.rstrip(b"\r\n")
         event = body[_event_end(body):]

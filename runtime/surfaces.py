@@ -20,16 +20,28 @@ class Surface:
     protocol: str
     error_body: ErrorBody
 
-    def stream_error(self, kind: str, message: str) -> bytes:
-        """The last event of a stream whose upstream failed after the first byte."""
+    def stream_error(self, kind: str, message: str, after: bytes = b"") -> bytes:
+        """The last event of a stream whose upstream failed after the first byte; `after` is the
+        last event relayed before it (a Responses event is numbered next in its sequence)."""
         if self.protocol == "anthropic":
             return b"event: error\ndata: " + anthropic_error(502, kind, message) + b"\n\n"
         if self.protocol == "gemini":
             return b"data: " + google_error(502, kind, message) + b"\n\n"
         if self.name == "responses":
-            event = {"type": "error", "code": kind, "message": message, "param": None}
+            event = {"type": "error", "code": kind, "message": message, "param": None,
+                     "sequence_number": _next_sequence_number(after)}
             return b"event: error\ndata: " + orjson.dumps(event) + b"\n\n"
         return b"data: " + openai_error(502, kind, message) + b"\n\n"
+
+
+def _next_sequence_number(event: bytes) -> int:
+    """One past the `sequence_number` of a Responses event (0 when it has none)."""
+    at = event.rfind(b'"sequence_number"')
+    if at < 0:
+        return 0
+    digits = event[at + 17:].lstrip(b" :")
+    end = next((i for i, c in enumerate(digits) if not 48 <= c <= 57), len(digits))
+    return int(digits[:end]) + 1 if end else 0
 
 
 CHAT = Surface("chat", "openai", openai_error)

@@ -38,6 +38,10 @@ from .exceptions import TableError as TableError
 from .ratelimit.limits import Rate
 from .source_map import Grant, RouteSources, key_lines, route_set, route_sources
 
+SINGLE_WIRE: Mapping[str, str] = MappingProxyType({"openai_compatible": "chat"})
+"""Provider types that accept one surface of their protocol only: vLLM, Ollama, Groq and the other
+OpenAI-compatible servers speak Chat Completions, not Responses (they answer 404 on /responses)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -45,6 +49,9 @@ class Target:
     model: str
     upstream_model: str
     protocol: str
+    wire: str | None = None
+    """The one surface the target accepts when its provider speaks only one of its protocol's
+    (`SINGLE_WIRE`: "chat" for openai_compatible); None when it accepts every surface of `protocol`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +242,7 @@ def _build(artifact: RoutingTable) -> LoadedTable:
     table = artifact.table
     lines = artifact.source_map
     gw = table.gateway
-    routes = _Routes(lines)
+    routes = _Routes(lines, {pid: SINGLE_WIRE.get(p.type) for pid, p in table.providers.items()})
     instance_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
     keys = {
         vid: _key(vid, spec, key_lines(lines, vid), routes, instance_lists) for vid, spec in table.virtual_keys.items()
@@ -334,8 +341,9 @@ def _key(
 class _Routes:
     """Each distinct route built once: keys that share a profile share its `Route` records."""
 
-    def __init__(self, source_map: SourceMap) -> None:
+    def __init__(self, source_map: SourceMap, wires: Mapping[str, str | None]) -> None:
         self.source_map = source_map
+        self.wires = wires
         self.built: dict[tuple[object, ...], Route] = {}
 
     def of(self, spec: KeySpec, lines: KeyLines, allowed_source: str | None) -> dict[str, Route]:
@@ -357,7 +365,10 @@ class _Routes:
                 requested=name,
                 model=r.model,
                 alias_chain=tuple(r.alias_chain),
-                targets=tuple(Target(t.provider, t.model, t.upstream_model, t.protocol) for t in r.targets),
+                targets=tuple(
+                    Target(t.provider, t.model, t.upstream_model, t.protocol, self.wires.get(t.provider))
+                    for t in r.targets
+                ),
                 fallback_on=frozenset(r.fallback_on),
                 retries=r.retries,
                 source=source,

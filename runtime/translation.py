@@ -1,8 +1,12 @@
 """How a request reaches a target: as it is, when the target speaks the client's protocol, or
-translated both ways when it does not (OpenAI Chat Completions and Responses <-> Anthropic).
+through the translation hub when it does not.
 
-The translations themselves are pure functions in `runtime/translators/`; this module picks one
-per (surface, target protocol) and wraps its response side so the relay can feed it bytes.
+The hub reads the client's request into one model of a conversation (`translators/model.py`) and
+writes it in the target's protocol; the answer, whole or streamed, goes back the same way. Which
+happens is a function of the client's surface and the wire protocols the target serves (`WIRES`,
+keyed by the target's protocol, or the one surface of a single-wire target): a provider type that
+speaks only Chat Completions gives its targets `wire="chat"`, and Responses clients reach it
+translated.
 """
 
 from __future__ import annotations
@@ -14,16 +18,40 @@ from typing import Any, Protocol
 import orjson
 
 from . import cache
+from .count_translation import COUNTING_SURFACE, count_answer, count_request
 from .exceptions import TranslationError
 from .surfaces import Surface
 from .table import Target
-from .translators import coverage, from_anthropic, from_openai, to_anthropic, to_openai
-from .translators.sse import SseParser
+from .translators import CODECS, Codec, StreamReader, StreamWriter
+from .translators.model import Request
+from .translators.sse import SseEvent, SseParser
 from .upstream import Outbound
 
 Headers = list[tuple[bytes, bytes]]
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
 SSE_HEADERS: Headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+WIRES: dict[str, tuple[str, ...]] = {
+    "openai": ("chat", "responses"),
+    "anthropic": ("messages",),
+    "gemini": ("gemini",),
+}
+"""The surfaces a target of each protocol serves natively, the first one the one every other
+client is translated to (Chat Completions for OpenAI: every OpenAI-compatible provider has it)."""
+
+
+def target_wire(surface: str, target: Target) -> str | None:
+    """The surface `target` is spoken to in for a client of `surface`: None when it serves the
+    client's own (the client's bytes pass untouched), else the one it is translated to: the one
+    surface a single-wire target accepts (`Target.wire`), or the first of its protocol's `WIRES`.
+    Raises TranslationError when no protocol of the hub serves the target."""
+    if target.wire is not None:
+        return None if surface == target.wire else target.wire
+    if target.protocol == "mock":
+        return None
+    served = WIRES.get(target.protocol)
+    if served is None:
+        raise TranslationError(f"the hub has no translation to the {target.protocol} protocol")
+    return None if surface in served else served[0]
 
 
 class ResponseTranslator(Protocol):
@@ -46,6 +74,7 @@ class Step:
     injected: bool = False
     dropped: tuple[str, ...] = ()
     """Request fields the target's protocol has no equivalent for (see translators/coverage.py)."""
+    translated: bool = False
 
     def response_translator(self, target: Target) -> ResponseTranslator | None:
         return self.translator(target) if self.translator is not None else None
@@ -173,64 +202,64 @@ class StreamTranslator:
         return b"".join(tail)
 
 
-def _chat_to_anthropic(request: Outbound, target: Target) -> Step:
-    payload = to_anthropic.chat_to_messages(request.payload, target.upstream_model)
-    model = target.model
-    include_usage = _asked_for_usage(request.payload)
+class HubStream:
+    """One translated stream: the target protocol's reader, the client protocol's writer."""
+
+    def __init__(self, reader: StreamReader, writer: StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    def feed(self, event: SseEvent) -> list[bytes]:
+        write = self._writer.write
+        return [out for e in self._reader.feed(event) for out in write(e)]
+
+    def finish(self) -> list[bytes]:
+        return self._writer.finish()
+
+    def error(self, event: bytes) -> bytes:
+        return self._writer.error(event)
+
+
+def _translate(client: Codec, wire: Codec, request: Outbound, target: Target) -> Step:
+    hub: Request = client.read_request(request.payload)
+    hub.stream = request.stream
+    payload = wire.write_request(hub, target.upstream_model)
+    model, sse = target.model, request.sse
 
     def translator(_: Target) -> ResponseTranslator:
         if request.stream:
-            return StreamTranslator(from_anthropic.AnthropicToChatStream(model, include_usage))
-        return JsonTranslator(lambda m: from_anthropic.message_to_chat(m, model))
+            writer = client.stream_writer(hub, model, sse)
+            return StreamTranslator(HubStream(wire.stream_reader(), writer), SSE_HEADERS if sse else JSON_HEADERS)
+        return JsonTranslator(lambda answer: client.write_answer(wire.read_answer(answer), hub, model))
 
-    dropped = coverage.dropped_fields(request.payload, coverage.CHAT_CARRIED)
-    dropped += coverage.dropped_tools(request.payload.get("tools"), "function")
-    return Step(replace(request, surface="messages", payload=payload), translator=translator, dropped=tuple(dropped))
-
-
-def _responses_to_anthropic(request: Outbound, target: Target) -> Step:
-    payload = to_anthropic.responses_to_messages(request.payload, target.upstream_model)
-    model = target.model
-
-    def translator(_: Target) -> ResponseTranslator:
-        if request.stream:
-            return StreamTranslator(from_anthropic.AnthropicToResponsesStream(model))
-        return JsonTranslator(lambda m: from_anthropic.message_to_response(m, model))
-
-    dropped = coverage.dropped_fields(request.payload, coverage.RESPONSES_CARRIED)
-    dropped += coverage.dropped_tools(request.payload.get("tools"), "function")
-    items = request.payload.get("input")
-    dropped += sorted({
-        f"input:{item.get('type')}" for item in items if isinstance(item, dict)
-        and item.get("type", "message") not in ("message", "function_call", "function_call_output")
-    } if isinstance(items, list) else set())
-    return Step(replace(request, surface="messages", payload=payload), translator=translator, dropped=tuple(dropped))
+    outbound = replace(request, surface=wire.name, payload=payload, gemini_method=None, sse=True)
+    return Step(outbound, translator=translator, dropped=tuple(hub.dropped), translated=True)
 
 
-def _messages_to_openai(request: Outbound, target: Target) -> Step:
-    payload = to_openai.messages_to_chat(request.payload, target.upstream_model)
-    model = target.model
+def _translate_count(surface: Surface, wire: str, request: Outbound, target: Target) -> Step:
+    try:
+        payload, dropped = count_request(surface.name, wire, request.payload, target.upstream_model)
+    except (TranslationError, TypeError, AttributeError, KeyError, ValueError) as exc:
+        return Step(request, f"this token count cannot be translated for {target.provider}/{target.model}: {exc}")
 
     def translator(_: Target) -> ResponseTranslator:
-        if request.stream:
-            return StreamTranslator(from_openai.ChatToAnthropicStream(model))
-        return JsonTranslator(lambda r: from_openai.chat_to_message(r, model))
+        return JsonTranslator(lambda answer: count_answer(surface.name, wire, answer))
 
-    dropped = coverage.dropped_fields(request.payload, coverage.MESSAGES_CARRIED)
-    return Step(replace(request, surface="chat", payload=payload), translator=translator, dropped=tuple(dropped))
-
-
-Planner = Callable[[Outbound, Target], Step]
-TRANSLATIONS: dict[tuple[str, str], Planner] = {
-    ("chat", "anthropic"): _chat_to_anthropic,
-    ("responses", "anthropic"): _responses_to_anthropic,
-    ("messages", "openai"): _messages_to_openai,
-}
+    outbound = replace(request, surface=wire, payload=payload, gemini_method="countTokens", stream=False)
+    return Step(outbound, translator=translator, dropped=tuple(dropped), translated=True)
 
 
 def plan(surface: Surface, target: Target, request: Outbound) -> Step:
     """The request as `target` gets it: translated if need be, then with the cache mode applied."""
-    if target.protocol in (surface.protocol, "mock"):
+    try:
+        wire = target_wire(surface.name, target)
+    except TranslationError as exc:
+        return Step(request, f"requests to {surface.name} cannot be translated for {target.provider}/{target.model}: {exc}")
+    if request.count and target.protocol in COUNTING_SURFACE:
+        wire = None if surface.name == COUNTING_SURFACE[target.protocol] else COUNTING_SURFACE[target.protocol]
+        if wire is not None:
+            return _translate_count(surface, wire, request, target)
+    if wire is None:
         if surface.name == "chat" and request.stream:
             step = _native_chat_stream(request)
         elif surface.name == "gemini" and request.stream and not request.sse:
@@ -238,18 +267,13 @@ def plan(surface: Surface, target: Target, request: Outbound) -> Step:
         else:
             step = Step(request)
     else:
-        planner = TRANSLATIONS.get((surface.name, target.protocol))
-        if planner is None:
-            return Step(request, f"requests to {surface.name} cannot be translated to the {target.protocol} protocol")
         try:
-            step = planner(request, target)
+            step = _translate(CODECS[surface.name], CODECS[wire], request, target)
         except TranslationError as exc:
             return Step(request, f"this request cannot be translated for {target.provider}/{target.model}: {exc}")
         except (TypeError, AttributeError, KeyError, ValueError) as exc:
             return Step(request, f"this request cannot be translated for {target.provider}/{target.model}: it does not "
                                  f"have the shape of a {surface.name} request ({type(exc).__name__}: {exc})")
-        if step.error is not None:
-            return step
     out = step.outbound
     payload, injected = cache.apply(target.protocol, out.surface, out.payload, out.cache_mode, out.cache_salt)
     if payload is out.payload:

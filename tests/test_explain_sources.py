@@ -87,9 +87,10 @@ def test_each_target_names_the_line_that_put_it_there(glob_table: LoadedTable) -
     assert smart.steps[-1] == ("decision: allow (allowed by 'claude-*' in teams.yaml:6)", "teams.yaml:6")
 
 
-def test_only_the_targets_a_surface_can_reach_are_cited(glob_table: LoadedTable) -> None:
+def test_every_target_is_cited_for_a_surface_of_another_protocol(glob_table: LoadedTable) -> None:
     result = explain(glob_table, glob_table.keys["vk-eng"], "gpt-4o", "gemini", FIXED_NOW)
-    assert result.steps[-1][0].startswith("decision: deny 400 unsupported_route") and result.steps[-1][1] == "teams.yaml:5"
+    assert result.steps[-1] == ("decision: allow (allowed by 'gpt-4o' in teams.yaml:5)", "teams.yaml:5")
+    assert result.target_sources == ("policy.yaml:12", "policy.yaml:28", "policy.yaml:29")
 
 
 def test_a_failing_policy_test_cites_the_line_behind_what_it_got(glob_table: LoadedTable) -> None:

@@ -1,6 +1,5 @@
-"""Routes whose targets speak different protocols: served by translation where one exists
-(OpenAI <-> Anthropic), which native prompt-cache directives do not survive; refused where none
-exists (Gemini <-> anything else).
+"""Routes whose targets speak different protocols: served by the translation hub (every pair of
+OpenAI, Anthropic and Gemini), which native prompt-cache directives do not survive.
 
 An alias crosses protocols too when the name it answers to belongs to one protocol and its targets
 to another (`gpt-4o -> claude-sonnet-4-5`): clients ask for that name on its own protocol's
@@ -141,10 +140,9 @@ class _Affected:
 
 @dataclass
 class _Setting:
-    """The crossings of one route set that one setting makes, of one kind (to gemini or not): what
-    each key with that route set adds to the setting's `_Affected`."""
+    """The crossings of one route set that one setting makes: what each key with that route set
+    adds to the setting's `_Affected`."""
 
-    gemini: bool
     where: Path
     example: _Crossing
     routes: int = 0
@@ -154,17 +152,16 @@ def _by_setting(resolved: ResolvedKey, memo: _Memo) -> list[_Setting]:
     """A route set's crossing routes grouped by the setting that makes them, in the order the
     settings first occur among its routes by name, so a key adds each setting's routes at once
     (at 10k keys that was 163,000 adds); the first route of each is its example."""
-    found: dict[tuple[bool, Path], _Setting] = {}
+    found: dict[Path, _Setting] = {}
     for name, route in sorted(resolved.routes.items()):
         crossing = memo.crossing(resolved, route)
         if crossing is None:
             continue
         protocols, by_alias, where = crossing
-        gemini = "gemini" in protocols
-        setting = found.get((gemini, where))
+        setting = found.get(where)
         if setting is None:
             example = _Crossing(name, protocols, by_alias, where != route.source, where)
-            setting = found[(gemini, where)] = _Setting(gemini, where, example)
+            setting = found[where] = _Setting(where, example)
         setting.routes += 1
     return list(found.values())
 
@@ -175,7 +172,6 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     with how many routes and keys it affects and one of them as an example."""
     by_routes: dict[int, list[_Setting]] = {}
     memo = _Memo(ctx)
-    gemini: dict[Path, _Affected] = {}
     uncached: dict[Path, _Affected] = {}
     for vid, resolved in sorted(ctx.resolved.keys.items()):
         settings = by_routes.get(id(resolved.routes))
@@ -184,28 +180,13 @@ def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
         if not settings:
             continue
         cache = resolved.settings.cache
-        caches = cache is None or cache.value.mode not in ("force", "disable")
+        if cache is not None and cache.value.mode in ("force", "disable"):
+            continue
         for setting in settings:
-            found = gemini if setting.gemini else uncached if caches else None
-            if found is not None:
-                affected = found.get(setting.where)
-                if affected is None:
-                    affected = found[setting.where] = _Affected(vid, setting.example)
-                affected.add(vid, setting.routes)
-    for where, affected in gemini.items():
-        first = affected.example
-        if first.by_alias:
-            mixes = (f"alias '{first.route}' sends requests for that {first.protocols[0]} model to "
-                     f"{' and '.join(first.protocols[1:])} targets on {affected.keys_text()}")
-        else:
-            verb = "mixes" if affected.routes == 1 else "mix"
-            mixes = f"{affected.routes_text()} {verb} {' and '.join(first.protocols)} targets{affected.through()}"
-        yield Diagnostic.of(
-            codes.UNTRANSLATABLE_ROUTE,
-            f"{mixes}; there is no translation to or from gemini, so no client surface could use every target",
-            ctx.index.value(*where),
-            hint="keep gemini models on routes of their own (gemini-cli talks to them natively)",
-        )
+            affected = uncached.get(setting.where)
+            if affected is None:
+                affected = uncached[setting.where] = _Affected(vid, setting.example)
+            affected.add(vid, setting.routes)
     for where, affected in uncached.items():
         first = affected.example
         if first.by_alias:

@@ -12,7 +12,12 @@ from ..context import Context
 from ..diagnostics import Diagnostic, suggest
 from .secrets import looks_like_secret
 
-NEEDS_BASE_URL = {"azure_openai"}
+NEEDS_BASE_URL = {
+    "azure_openai": "https://<resource>.openai.azure.com",
+    "openai_compatible": "the server's OpenAI-compatible root, e.g. http://127.0.0.1:8000/v1",
+}
+KEYLESS = frozenset({"mock", "openai_compatible"})
+"""Types that may have no api_key: the built-in mock, and a local vLLM or Ollama that takes none."""
 CREDENTIAL_PREFIXES = ("env:", "file:")
 SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -29,7 +34,7 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 hint=suggest(provider.type, PROVIDER_TYPES) or f"types are: {', '.join(PROVIDER_TYPES)}",
             )
         if provider.api_key is None:
-            if provider.type in PROVIDER_TYPES and provider.type != "mock":
+            if provider.type in PROVIDER_TYPES and provider.type not in KEYLESS:
                 yield Diagnostic.of(
                     codes.MISSING_CREDENTIAL,
                     f"provider '{pid}' has no api_key",
@@ -52,7 +57,7 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
         if provider.type in NEEDS_BASE_URL and not provider.base_url:
             yield Diagnostic.of(
                 codes.BASE_URL_MISSING,
-                f"provider '{pid}' of type {provider.type} needs a base_url (https://<resource>.openai.azure.com)",
+                f"provider '{pid}' of type {provider.type} needs a base_url ({NEEDS_BASE_URL[provider.type]})",
                 ctx.index.key(*where),
             )
         if provider.base_url and not provider.base_url.startswith(("http://", "https://")):

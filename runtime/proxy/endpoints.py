@@ -1,5 +1,5 @@
-"""The endpoints the gateway answers itself, without a provider: the models a key may use, token
-counts, liveness, readiness, metrics."""
+"""The endpoints the gateway answers itself, without a provider: the models a key may use,
+liveness, readiness, metrics."""
 
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ from typing import Protocol
 
 import orjson
 
-from ..decision import Deny, authenticate, decide_for_key
+from ..decision import Deny, authenticate
 from ..errors import error_headers, openai_error
-from ..exceptions import BodyCutShort
 from ..metrics import Metrics
 from ..state import Serving
-from ..surfaces import Surface
-from .answers import answer, refuse
+from .answers import answer
 from .asgi import Receive, Scope, Send
 from .keys import key_hash
-from .payload import read_payload
 from .routes import Params
 
 JSON = [(b"content-type", b"application/json")]
@@ -48,39 +45,6 @@ class Endpoints:
             for name, route in sorted(key.routes.items())
         ]
         await answer(send, serving, 200, orjson.dumps({"object": "list", "data": data}), JSON)
-
-    async def count_tokens(self, surface: Surface, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
-        """An estimate (a token per four bytes of the prompt's JSON), so a client's context
-        accounting works without a round trip to the provider: Anthropic's `count_tokens` and
-        Gemini's `countTokens`, each decided (key, model) like a real request."""
-        serving = self.app.serving
-        key = authenticate(serving.table, key_hash(scope), datetime.now(UTC))
-        if isinstance(key, Deny):
-            await refuse(send, serving, surface, key)
-            return
-        try:
-            read = await read_payload(scope, receive, serving.table.gateway.max_body_bytes, key)
-        except BodyCutShort:
-            return
-        if isinstance(read, Deny):
-            await refuse(send, serving, surface, read)
-            return
-        payload = read[1]
-        gemini_model = params[0] if params is not None else None
-        model = gemini_model if gemini_model is not None else payload.get("model")
-        decision = decide_for_key(key, surface.name, model if isinstance(model, str) else None)
-        if isinstance(decision, Deny):
-            await refuse(send, serving, surface, decision)
-            return
-        if gemini_model is not None:
-            request = payload.get("generateContentRequest")
-            source = request if isinstance(request, dict) else payload
-            counted = {k: source.get(k) for k in ("contents", "systemInstruction", "tools")}
-            body = orjson.dumps({"totalTokens": max(1, len(orjson.dumps(counted)) // 4)})
-        else:
-            counted = {k: payload.get(k) for k in ("system", "messages", "tools")}
-            body = orjson.dumps({"input_tokens": max(1, len(orjson.dumps(counted)) // 4)})
-        await answer(send, serving, 200, body, JSON)
 
     async def health(self, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
         await answer(send, self.app.serving, 200, b'{"status":"ok"}', JSON)

@@ -69,7 +69,7 @@ class Relay:
         record.upstream_model = target.upstream_model
         if exchange.attempts:
             record.attempts = [*exchange.attempts, {"provider": provider, "model": target.model, "reason": "answered"}]
-        translated = target.protocol not in (surface.protocol, "mock")
+        translated = step.translated
         translator: ResponseTranslator | None
         if 200 <= status < 300:
             translator = step.response_translator(target)
@@ -81,11 +81,14 @@ class Relay:
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
         if translated:
-            record.translated = f"{surface.protocol}<-{target.protocol}"
+            record.translated = (f"{surface.name}<-{target.wire}" if target.protocol == surface.protocol and target.wire
+                                 else f"{surface.protocol}<-{target.protocol}")
             if step.dropped:
                 headers.append((prefix + b"translation-dropped", ",".join(step.dropped).encode()))
                 record.translation_dropped = list(step.dropped)
         headers.append((prefix + b"fallback-count", str(abandoned).encode()))
+        if exchange.request.count:
+            headers.append((prefix + b"token-count", b"provider"))
         record.fallback_count = abandoned
         if charge.admission is not None and charge.admission.limits:
             headers[:] = merged(surface.protocol, headers, limit_headers(surface.protocol, charge.admission.limits))
@@ -197,7 +200,9 @@ class Relay:
         self.metrics.stream_errors.inc(provider.id, reason)
         self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
         detail = f" ({exc})" if isinstance(exc, AnswerTooLarge) else ""
-        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}")
+        held = answer.held
+        last = held.framer.last if held.framer is not None else held.head
+        error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}", last)
         if answer.translator is not None:
             error = answer.translator.error(error)
         await exchange.send({"type": "http.response.body", "body": error, "more_body": True})

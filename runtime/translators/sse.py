@@ -53,3 +53,15 @@ class SseParser:
 def frame(event: str | None, data: dict[str, Any] | str) -> bytes:
     text = data if isinstance(data, str) else orjson.dumps(data).decode()
     return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
+
+
+def event_object(event: SseEvent) -> dict[str, Any] | None:
+    """The event's data as a JSON object; None when it is not JSON (a keep-alive, a comment). Raises
+    TypeError for JSON of another shape: the stream is not its protocol's, and ends in an error."""
+    try:
+        data = orjson.loads(event.data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        raise TypeError(f"a stream event's data is {type(data).__name__}, not a JSON object")
+    return data

@@ -1,5 +1,5 @@
-"""Anthropic: `base_url` (without /v1) + /v1/messages, `x-api-key`, the client's `anthropic-version`
-and `anthropic-beta` passed on (never pinned)."""
+"""Anthropic: `base_url` (without /v1) + /v1/messages (a token count: /v1/messages/count_tokens),
+`x-api-key`, the client's `anthropic-version` and `anthropic-beta` passed on (never pinned)."""
 
 from __future__ import annotations
 
@@ -25,4 +25,5 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     if credential:
         headers["x-api-key"] = credential
     body = with_model(out, target.upstream_model)
-    return UpstreamCall("POST", f"{base}/v1/messages", headers, body, out.stream)
+    path = "/v1/messages/count_tokens" if out.count else "/v1/messages"
+    return UpstreamCall("POST", base + path, headers, body, out.stream)

@@ -30,6 +30,9 @@ class Outbound:
     raw: RawBody | None = None
     sse: bool = True
     """False for a Gemini stream asked for without `alt=sse`: Google's JSON-array stream."""
+    count: bool = False
+    """A token-count request (`count_tokens`, `input_tokens`, `:countTokens`): the adapter sends it
+    to the provider's counting endpoint, which generates nothing."""
 
 
 @dataclass(frozen=True, slots=True)

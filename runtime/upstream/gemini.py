@@ -1,8 +1,12 @@
-"""Google Gemini: the model and method in the path (`?alt=sse` to stream), `x-goog-api-key`."""
+"""Google Gemini: the model and method in the path (`?alt=sse` to stream; `:countTokens` to count),
+`x-goog-api-key`."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
+
+import orjson
 
 from ..table import Provider, Target
 from .base import Outbound, UpstreamCall
@@ -22,4 +26,15 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     headers = {"content-type": "application/json"}
     if credential:
         headers["x-goog-api-key"] = credential
-    return UpstreamCall("POST", url, headers, without_model(out), out.stream)
+    body = _count_body(out.payload, target.upstream_model) if out.count else None
+    return UpstreamCall("POST", url, headers, body or without_model(out), out.stream)
+
+
+def _count_body(payload: dict[str, Any], model: str) -> bytes | None:
+    """A `countTokens` body whose `generateContentRequest` names a model names the one the route
+    resolved to (an alias's target, not the name the client asked for); None when it names none."""
+    request = payload.get("generateContentRequest")
+    if not isinstance(request, dict) or "model" not in request:
+        return None
+    rest = {k: v for k, v in payload.items() if k != "model"}
+    return orjson.dumps({**rest, "generateContentRequest": {**request, "model": f"models/{model}"}})

@@ -1,5 +1,6 @@
 """The built-in `mock` provider: answers every surface in-process (OpenAI chat and Responses,
-Anthropic Messages, Gemini), streaming too.
+Anthropic Messages, Gemini), streaming too, and each protocol's token-count request (a count of
+the words in the request's text, `word_count`).
 
 It lets a newcomer (and `make run`) see the whole path work with no provider account: the
 answer names the model it was routed to, and usage is reported so spend accounting has figures.
@@ -35,11 +36,39 @@ def _usage_counts(payload: dict[str, Any], text: str) -> tuple[int, int]:
     return prompt, max(1, len(text) // 4)
 
 
+NOT_COUNTED = frozenset({"model", "role", "type"})
+
+
+def word_count(value: Any) -> int:
+    """The whitespace-separated words in the strings of `value`, but those naming a model, a role or
+    a type: a deterministic stand-in for a provider's tokenizer, the same for one prompt in each
+    protocol's shape (`{"role": "user", "content": "hello there"}` and `{"role": "user", "parts":
+    [{"text": "hello there"}]}` are 2)."""
+    if isinstance(value, str):
+        return len(value.split())
+    if isinstance(value, dict):
+        return sum(word_count(v) for k, v in value.items() if k not in NOT_COUNTED)
+    if isinstance(value, list):
+        return sum(word_count(v) for v in value)
+    return 0
+
+
+COUNT_ANSWERS: dict[str, tuple[dict[str, str], str]] = {
+    "/responses/input_tokens": ({"object": "response.input_tokens"}, "input_tokens"),
+    "/v1/messages/count_tokens": ({}, "input_tokens"),
+    ":countTokens": ({}, "totalTokens"),
+}
+"""Each protocol's counting endpoint (the end of its URL): its answer's other fields, and the count's."""
+
+
 class MockTransport:
     """Implements the transport protocol without a network."""
 
     async def send(self, call: UpstreamCall) -> BufferedResponse:
         payload = orjson.loads(call.body)
+        for end, (fields, counted) in COUNT_ANSWERS.items():
+            if call.url.endswith(end):
+                return BufferedResponse(200, JSON_HEADERS, [orjson.dumps({**fields, counted: word_count(payload)})])
         if ":" in call.url.rsplit("/", 1)[-1]:
             model = call.url.rsplit("/", 1)[-1].split(":")[0]
             return _gemini(payload, model, call.stream)
@@ -55,6 +84,7 @@ class MockTransport:
 
 
 PATHS = {"chat": "/chat/completions", "responses": "/responses", "messages": "/v1/messages"}
+COUNT_PATHS = {"responses": "/responses/input_tokens", "messages": "/v1/messages/count_tokens"}
 
 
 def prepare(provider: Any, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
@@ -62,7 +92,7 @@ def prepare(provider: Any, credential: str | None, target: Target, out: Outbound
         method = out.gemini_method or ("streamGenerateContent" if out.stream else "generateContent")
         url = f"mock://{target.provider}/v1beta/models/{target.upstream_model}:{method}"
     else:
-        url = f"mock://{target.provider}{PATHS[out.surface]}"
+        url = f"mock://{target.provider}{(COUNT_PATHS if out.count else PATHS)[out.surface]}"
     body = with_model(out, target.upstream_model)
     return UpstreamCall("POST", url, {}, body, out.stream)
 

@@ -1,4 +1,4 @@
-"""OpenAI and OpenAI-compatible providers: `base_url` (with /v1) + the surface's path, Bearer credential."""
+"""OpenAI: `base_url` (with /v1) + the surface's path (a token count: /responses/input_tokens), Bearer credential."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from .body import with_model
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PATHS = {"chat": "/chat/completions", "responses": "/responses"}
+COUNT_PATH = "/responses/input_tokens"
 
 
 def prepare(provider: Provider, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
@@ -16,4 +17,5 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     if credential:
         headers["authorization"] = f"Bearer {credential}"
     body = with_model(out, target.upstream_model)
-    return UpstreamCall("POST", base + PATHS[out.surface], headers, body, out.stream)
+    path = COUNT_PATH if out.count else PATHS[out.surface]
+    return UpstreamCall("POST", base + path, headers, body, out.stream)

@@ -450,3 +450,15 @@ def test_a_rate_limit_moved_to_another_target_is_told_on_the_limit_and_on_each_k
         ("applies to principal bob@acme.com -> principal alice@acme.com", NEUTRAL)]
     klasses = {c.klass for c in d.changes if "under rate limit" in c.what}
     assert klasses == {NARROWS, WIDENS}
+
+
+def test_a_provider_turned_chat_only_narrows_what_responses_clients_reach(tmp_path: Path) -> None:
+    d = edited(tmp_path, ("providers.yaml", "  openai-primary:\n    type: openai\n    api_key: env:OPENAI_API_KEY\n",
+                          "  openai-primary:\n    type: openai_compatible\n    base_url: http://gpu-box:8000/v1\n"))
+    assert changes_on(d, "provider openai-primary") == [
+        ("base_url: (default) -> http://gpu-box:8000/v1 (every prompt routed here, and the provider credential, "
+         "now go to this host)", WIDENS),
+        ("type: openai -> openai_compatible (Chat Completions only: Responses clients such as Codex no longer reach "
+         "its targets)", NARROWS),
+        ("api_key: env:OPENAI_API_KEY -> (none)", NEUTRAL),
+    ]

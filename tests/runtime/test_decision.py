@@ -85,9 +85,9 @@ def test_missing_model_is_400(table: LoadedTable) -> None:
     assert isinstance(d, Deny) and d.status == 400 and d.param == "model"
 
 
-def test_route_on_a_protocol_the_surface_cannot_reach_is_refused_not_guessed(table: LoadedTable) -> None:
+def test_a_route_of_another_protocol_is_reached_through_the_translation_hub(table: LoadedTable) -> None:
     d = decide(table, digest_of(table, "vk-erin-notebooks"), "chat", "gemini-2.5-pro", FIXED_NOW)
-    assert isinstance(d, Deny) and d.code == "unsupported_route" and "gemini" in d.message
+    assert isinstance(d, Allow) and [t.protocol for t in d.targets] == ["gemini"]
 
 
 def test_decision_is_a_pure_function(table: LoadedTable) -> None:

@@ -1,4 +1,5 @@
-"""Golden translations for every pair and direction, tool calls included (syrupy snapshots)."""
+"""Golden translations through the hub for the OpenAI <-> Anthropic pairs, tool calls included
+(syrupy snapshots); every other pair is in test_translation_hub.py."""
 
 from __future__ import annotations
 
@@ -10,17 +11,49 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from runtime.exceptions import TranslationError
-from runtime.translators.from_anthropic import (
-    AnthropicToChatStream,
-    AnthropicToResponsesStream,
-    message_to_chat,
-    message_to_response,
-)
-from runtime.translators.from_openai import ChatToAnthropicStream, chat_to_message
+from runtime.translation import HubStream
+from runtime.translators import chat, coverage, messages, responses
+from runtime.translators.model import Request
 from runtime.translators.sse import SseEvent, SseParser, frame
-from runtime.translators.to_anthropic import chat_to_messages, responses_to_messages
-from runtime.translators.to_openai import messages_to_chat
 from tests.conftest import ROOT
+
+
+def chat_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
+    return messages.write_request(chat.read_request(p), model)
+
+
+def responses_to_messages(p: dict[str, Any], model: str) -> dict[str, Any]:
+    return messages.write_request(responses.read_request(p), model)
+
+
+def messages_to_chat(p: dict[str, Any], model: str) -> dict[str, Any]:
+    return chat.write_request(messages.read_request(p), model)
+
+
+def message_to_chat(m: dict[str, Any], model: str, created: int | None = None) -> dict[str, Any]:
+    return chat.write_answer(messages.read_answer(m), Request(), model, created)
+
+
+def message_to_response(m: dict[str, Any], model: str, created: int | None = None) -> dict[str, Any]:
+    return responses.write_answer(messages.read_answer(m), Request(), model, created)
+
+
+def chat_to_message(r: dict[str, Any], model: str) -> dict[str, Any]:
+    return messages.write_answer(chat.read_answer(r), Request(), model)
+
+
+def anthropic_to_chat_stream(model: str, include_usage: bool, created: int) -> HubStream:
+    return HubStream(messages.StreamReader(), chat.StreamWriter(Request(include_usage=include_usage), model, created))
+
+
+def anthropic_to_responses_stream(model: str, created: int) -> HubStream:
+    return HubStream(messages.StreamReader(), responses.StreamWriter(Request(), model, created))
+
+
+def chat_to_anthropic_stream(model: str) -> HubStream:
+    return HubStream(chat.StreamReader(), messages.StreamWriter(Request(), model))
+
+
 
 CREATED = 1_795_000_000
 PNG = "data:image/png;base64,iVBORw0KGgo="
@@ -154,7 +187,7 @@ def test_anthropic_answer_to_chat(snapshot: SnapshotAssertion) -> None:
 
 
 def test_anthropic_stream_to_chat_stream(snapshot: SnapshotAssertion) -> None:
-    events = run_stream(AnthropicToChatStream("claude-haiku", True, CREATED), anthropic_stream())
+    events = run_stream(anthropic_to_chat_stream("claude-haiku", True, CREATED), anthropic_stream())
     assert events[-1]["data"] == "[DONE]"
     assert events == snapshot
 
@@ -173,7 +206,7 @@ def test_anthropic_answer_to_response(snapshot: SnapshotAssertion) -> None:
 
 
 def test_anthropic_stream_to_responses_stream(snapshot: SnapshotAssertion) -> None:
-    events = run_stream(AnthropicToResponsesStream("claude-haiku", CREATED), anthropic_stream())
+    events = run_stream(anthropic_to_responses_stream("claude-haiku", CREATED), anthropic_stream())
     kinds = [e["event"] for e in events]
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert [e["data"]["sequence_number"] for e in events] == list(range(len(events)))
@@ -196,7 +229,7 @@ def test_chat_answer_to_anthropic(snapshot: SnapshotAssertion) -> None:
 
 
 def test_chat_stream_to_anthropic_stream(snapshot: SnapshotAssertion) -> None:
-    events = run_stream(ChatToAnthropicStream("gpt-5-mini"), chat_stream())
+    events = run_stream(chat_to_anthropic_stream("gpt-5-mini"), chat_stream())
     assert [e["event"] for e in events][:2] == ["message_start", "content_block_start"]
     assert events[-1]["event"] == "message_stop"
     tool_json = "".join(e["data"]["delta"]["partial_json"] for e in events
@@ -246,15 +279,11 @@ def test_untranslatable_responses_requests_say_why(request_body: dict[str, Any],
      ({"messages": [], "mcp_servers": [{"type": "url", "url": "https://example.invalid"}]}, "mcp_servers")],
 )
 def test_untranslatable_anthropic_requests_say_why(request_body: dict[str, Any], fragment: str) -> None:
-    from runtime.translators.to_openai import messages_to_chat
-
     with pytest.raises(TranslationError, match=fragment):
         messages_to_chat(request_body, "gpt-5-mini")
 
 
 def test_codex_request_leaves_behind_only_hints() -> None:
-    from runtime.translators import coverage
-
     codex = json.loads((ROOT / "tests" / "fixtures" / "codex-responses-request.json").read_text())
     left = coverage.dropped_fields(codex, coverage.RESPONSES_CARRIED) + coverage.dropped_tools(codex["tools"], "function")
     assert left == ["client_metadata", "include", "prompt_cache_key", "reasoning", "tools:namespace", "tools:web_search"]
@@ -269,8 +298,6 @@ def test_sse_parser_handles_split_events_and_crlf() -> None:
 
 def test_the_captured_claude_code_request_becomes_a_valid_chat_request() -> None:
     from runtime.translators import coverage
-    from runtime.translators.to_openai import messages_to_chat
-
     claude = json.loads((ROOT / "tests" / "fixtures" / "claude-messages-request.json").read_text())
     out = messages_to_chat(claude, "gpt-5-mini")
     assert out["messages"][0]["role"] == "system" and "\n\n" in out["messages"][0]["content"]
@@ -308,8 +335,6 @@ def test_images_in_a_chat_tool_result_reach_anthropic() -> None:
 
 
 def test_documents_inside_an_anthropic_tool_result_are_refused_not_dropped() -> None:
-    from runtime.translators.to_openai import messages_to_chat
-
     pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
     with pytest.raises(TranslationError, match="document"):
         messages_to_chat({"messages": [{"role": "user", "content": [

@@ -4,7 +4,9 @@ answers held until the test releases them, streams that die mid-way or mid-event
 end early without their final event, streams held or paced mid-way, streams held open or dropped
 after their final event, bodies cut short, answers that echo the credential headers, 200s that are
 not their protocol's, floods of hundreds of megabytes, and replays of the answers real providers
-gave the captured clients in `tests/fixtures/`)."""
+gave the captured clients in `tests/fixtures/`). It answers each protocol's token-count request
+with the words of the request's text (`runtime.upstream.mock.word_count`), and as a Chat
+Completions-only server (`chat_only`, as vLLM and Ollama are) it answers 404 on /v1/responses."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from runtime.upstream.mock import word_count
 from tests.support.servers import ServerThread
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -85,12 +88,15 @@ class Fault:
 
 
 class MockUpstream:
-    def __init__(self) -> None:
+    def __init__(self, chat_only: bool = False) -> None:
+        self.chat_only = chat_only
         self.requests: list[Recorded] = []
         self._faults: list[Fault] = []
         self._holding: list[Fault] = []
         self._lock = threading.Condition()
         routes = [
+            Route("/v1/responses/input_tokens", self._input_tokens, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/responses", self._responses, methods=["POST"]),
             Route("/openai/deployments/{deployment}/chat/completions", self._chat, methods=["POST"]),
@@ -134,7 +140,7 @@ class MockUpstream:
                 raise AssertionError(f"{len(self.requests)} requests arrived, not {count}")
 
     def ask_tool(self, name: str, arguments: dict[str, Any]) -> None:
-        """The next Anthropic answer asks for this tool call instead of answering in text."""
+        """The next answer (of any protocol) asks for this tool call instead of answering in text."""
         with self._lock:
             self.tool_calls.append((name, arguments))
 
@@ -195,6 +201,30 @@ class MockUpstream:
     async def _models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
 
+    def _chat_tool(self, payload: dict[str, Any], model: str, ident: str, usage: dict[str, Any],
+                   tool: tuple[str, dict[str, Any]], fault: Fault | None) -> Response:
+        call_id = "call_" + uuid.uuid4().hex[:12]
+        arguments = json.dumps(tool[1])
+        call = {"id": call_id, "type": "function", "function": {"name": tool[0], "arguments": arguments}}
+        if not payload.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            return self._json({"id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
+                               "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+                               "usage": usage}, fault)
+        base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        half = len(arguments) // 2
+        deltas: list[dict[str, Any]] = [
+            {"role": "assistant", "content": None},
+            {"tool_calls": [{"index": 0, "id": call_id, "type": "function", "function": {"name": tool[0], "arguments": ""}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]},
+        ]
+        events = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        if (payload.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": usage})
+        return self._stream([f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"], fault)
+
     async def _chat(self, request: Request) -> Response:
         rec, fault = await self._record(request)
         if fault is not None and (early := self._fault_response(fault, rec)) is not None:
@@ -205,6 +235,9 @@ class MockUpstream:
         cached = 7 if "prompt_cache_key" in payload else 0
         usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16, "prompt_tokens_details": {"cached_tokens": cached}}
         ident = "chatcmpl-" + uuid.uuid4().hex[:12]
+        tool = self._next_tool()
+        if tool is not None:
+            return self._chat_tool(payload, model, ident, usage, tool, fault)
         if not payload.get("stream"):
             return self._json({
                 "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
@@ -220,7 +253,28 @@ class MockUpstream:
         chunks = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
         return self._stream(chunks, fault)
 
+    async def _counted(self, request: Request, answer: dict[str, Any], field: str) -> Response:
+        rec, fault = await self._record(request)
+        if fault is not None and (early := self._fault_response(fault, rec)) is not None:
+            return early
+        return self._json({**answer, field: word_count(rec.json)}, fault)
+
+    async def _input_tokens(self, request: Request) -> Response:
+        if self.chat_only:
+            return await self._not_found(request)
+        return await self._counted(request, {"object": "response.input_tokens"}, "input_tokens")
+
+    async def _count_tokens(self, request: Request) -> Response:
+        return await self._counted(request, {}, "input_tokens")
+
+    async def _not_found(self, request: Request) -> Response:
+        """What vLLM answers on a path it does not serve."""
+        await self._record(request)
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+
     async def _responses(self, request: Request) -> Response:
+        if self.chat_only:
+            return await self._not_found(request)
         rec, fault = await self._record(request)
         if fault is not None and (early := self._fault_response(fault, rec)) is not None:
             return early
@@ -234,12 +288,28 @@ class MockUpstream:
                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 16}
         part = {"type": "output_text", "text": text, "annotations": []}
         item = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+        tool = self._next_tool()
+        if tool is not None:
+            item = {"id": "fc_" + item_id, "type": "function_call", "status": "completed", "call_id": "call_" + item_id,
+                    "name": tool[0], "arguments": json.dumps(tool[1])}
         response = {"id": ident, "object": "response", "created_at": int(time.time()), "status": "completed",
                     "model": model, "output": [item], "usage": usage, "error": None, "incomplete_details": None}
         if not payload.get("stream"):
             return self._json(response, fault)
         pending = {**response, "status": "in_progress", "output": [], "usage": None}
         seq = iter(range(1000))
+        if tool is not None:
+            calls = [
+                ("response.created", {"response": pending}),
+                ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "arguments": ""}}),
+                ("response.function_call_arguments.delta", {"item_id": item["id"], "output_index": 0, "delta": item["arguments"]}),
+                ("response.function_call_arguments.done", {"item_id": item["id"], "output_index": 0, "name": tool[0],
+                                                           "arguments": item["arguments"]}),
+                ("response.output_item.done", {"output_index": 0, "item": item}),
+                ("response.completed", {"response": response}),
+            ]
+            return self._stream([f"event: {name}\ndata: {json.dumps({'type': name, 'sequence_number': next(seq), **data})}\n\n"
+                                 for name, data in calls], fault)
         events = [
             ("response.created", {"response": pending}),
             ("response.output_item.added", {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}}),
@@ -305,10 +375,20 @@ class MockUpstream:
         if fault is not None and (early := self._fault_response(fault, rec)) is not None:
             return early
         model, _, method = request.path_params["target"].partition(":")
+        if method == "countTokens":
+            return self._json({"totalTokens": word_count(rec.json)}, fault)
         text = f"mock reply from {model}"
         usage = {"promptTokenCount": 11, "candidatesTokenCount": 5, "totalTokenCount": 16}
         if {"cachedContent", "cached_content"} & set(rec.json or {}):
             usage["cachedContentTokenCount"] = 7
+        tool = self._next_tool()
+        if tool is not None:
+            call = {"content": {"role": "model", "parts": [{"functionCall": {"name": tool[0], "args": tool[1]}}]},
+                    "finishReason": "STOP", "index": 0}
+            answer = {"candidates": [call], "usageMetadata": usage, "modelVersion": model}
+            if method == "generateContent":
+                return self._json(answer, fault)
+            return self._stream([f"data: {json.dumps(answer)}\r\n\r\n"], fault)
         if method == "generateContent":
             return self._json({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
                                                "finishReason": "STOP", "index": 0}],
