@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from .credentials import resolve_credentials
+from .credentials import CredentialKey, resolve_credentials
 from .scrub import CredentialScrubber
 from .table import LoadedTable
 from .upstream import Transport, transport_for
@@ -21,8 +21,8 @@ from .upstream import Transport, transport_for
 class Serving:
     table: LoadedTable
     transports: Mapping[str, Transport]
-    credentials: Mapping[str, str]
-    credential_problems: Mapping[str, str]
+    credentials: Mapping[CredentialKey, str]
+    credential_problems: Mapping[CredentialKey, str]
     revision_header: bytes
     header_prefix: bytes
     """The gateway's header prefix, lower-cased as ASGI header names are (`x-langwatch-`)."""

@@ -12,13 +12,14 @@ from ..budget.cost import usage_from
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
+from ..credentials import usable
 from ..exceptions import AnswerTooLarge, StreamCutShort, TranslationError, UpstreamError
 from ..metrics import Metrics
 from ..ratelimit.headers import limit_headers, merged
 from ..request_ids import HEADER as REQUEST_ID
 from ..scrub import CredentialScrubber
 from ..streams import HeldAnswer
-from ..table import Target
+from ..table import Credential, Target
 from ..translation import ErrorTranslator, ResponseTranslator, Step
 from ..translators.sse import SseParser
 from .answers import stamped
@@ -45,6 +46,7 @@ class Answer:
 
     held: HeldAnswer
     target: Target
+    credential: Credential
     headers: Headers
     translator: ResponseTranslator | None
     cache: CacheState
@@ -55,11 +57,14 @@ class Relay:
         self.metrics = metrics
         self.circuits = circuits
 
-    async def answer(self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int) -> int:
+    async def answer(
+        self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int, credential: Credential
+    ) -> int:
         """The answer of `target` on its way with the gateway's headers (the provider's own request id
-        renamed `<prefix>Upstream-Request-Id`: `x-request-id` is the gateway's): provider, translation,
-        Fallback-Count (the target's place in the route: every target before it was skipped or
-        failed), a refused cache override, budget warnings, and the cache status."""
+        renamed `<prefix>Upstream-Request-Id`: `x-request-id` is the gateway's): provider, the
+        credential's id where the provider lists api_keys, translation, Fallback-Count (the
+        target's place in the route: every target before it was skipped or failed), a refused
+        cache override, budget warnings, and the cache status."""
         surface, record, charge = exchange.surface, exchange.record, exchange.charge
         prefix = exchange.serving.header_prefix
         status = held.response.status
@@ -80,6 +85,9 @@ class Relay:
         headers = stamped(exchange.serving, [(upstream_id, v) if k == REQUEST_ID else (k, v) for k, v in upstream_headers])
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
+        if exchange.serving.table.providers[provider].pooled:
+            record.credential = credential.id
+            headers.append((prefix + b"credential", credential.id.encode()))
         if translated:
             record.translated = f"{surface.protocol}<-{target.protocol}"
             if step.dropped:
@@ -94,7 +102,7 @@ class Relay:
             headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))
         charge.answered(target.model, status, exchange.request.stream)
         cache = CacheState(exchange.request.cache_mode, step.injected, prefix + b"cache")
-        answer = Answer(held, target, headers, translator, cache)
+        answer = Answer(held, target, credential, headers, translator, cache)
         if charge.stream:
             _warn(exchange, headers, 0)
             return await self._stream(exchange, answer)
@@ -193,9 +201,10 @@ class Relay:
         if not isinstance(exc, UpstreamError):
             record.internal_error = type(exc).__name__
         exchange.charge.broken = True
-        provider = exchange.serving.table.providers[answer.target.provider]
+        serving = exchange.serving
+        provider = serving.table.providers[answer.target.provider]
         self.metrics.stream_errors.inc(provider.id, reason)
-        self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+        self.circuits.failed(provider, answer.credential, usable(provider, serving.credentials))
         detail = f" ({exc})" if isinstance(exc, AnswerTooLarge) else ""
         error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}")
         if answer.translator is not None:

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from runtime.app import Gatepost
 from runtime.circuit import Circuits
 from runtime.metrics import Metrics
+from runtime.table import Credential, Provider, Timeouts
 from runtime.upstream import UpstreamCall
 from runtime.upstream.base import BufferedResponse
 from tests.support.apps import app_from
@@ -32,31 +34,43 @@ MESSAGE_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model"
 Action = Callable[[UpstreamCall], Awaitable[BufferedResponse]]
 
 
+def provider_with(*weights: int, failures: int = 1, cooldown_s: float = 10.0) -> Provider:
+    """A provider `p`: one credential named as it (an `api_key`), or one per weight (`api_keys`)."""
+    base = Provider("p", "openai", "openai", None, "env:K", None, MappingProxyType({}), Timeouts(1, 1, 1), failures,
+                    cooldown_s)
+    if not weights:
+        return replace(base, credentials=(Credential("p", "p", "env:K", 1, base),))
+    credentials = tuple(Credential("p", f"p#{n}", f"env:K{n}", w, base) for n, w in enumerate(weights, start=1))
+    return replace(base, credentials=credentials, pooled=True)
+
+
 def test_a_permit_released_without_a_verdict_lets_the_next_request_probe() -> None:
     clock = ManualClock(0.0)
     circuits = Circuits(Metrics(), clock)
-    circuits.failed("p", 1, 10.0)
+    p = provider_with()
+    circuits.failed(p, p.credentials[0], p.credentials)
     clock.advance(5.0)
-    assert circuits.admit("p") is None
+    assert circuits.admit(p.credentials) is None
     clock.advance(6.0)
-    probe = circuits.admit("p")
+    probe = circuits.admit(p.credentials)
     assert probe is not None and probe.probe
-    assert circuits.admit("p") is None
+    assert circuits.admit(p.credentials) is None
     circuits.release(probe)
-    again = circuits.admit("p")
+    again = circuits.admit(p.credentials)
     assert again is not None and again.probe
 
 
 def test_a_stale_permit_does_not_release_another_requests_probe() -> None:
     clock = ManualClock(0.0)
     circuits = Circuits(Metrics(), clock)
-    closed = circuits.admit("p")
+    p = provider_with()
+    closed = circuits.admit(p.credentials)
     assert closed is not None and not closed.probe
-    circuits.failed("p", 1, 10.0)
+    circuits.failed(p, p.credentials[0], p.credentials)
     clock.advance(11.0)
-    probe = circuits.admit("p")
+    probe = circuits.admit(p.credentials)
     circuits.release(closed)
-    assert probe is not None and circuits.admit("p") is None
+    assert probe is not None and circuits.admit(p.credentials) is None
 
 
 def status(code: int) -> Action:
