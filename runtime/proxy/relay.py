@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..access_log import Attempt
 from ..budget.cost import usage_from
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
@@ -71,9 +72,15 @@ class Relay:
         provider = target.provider
         self.metrics.upstream_attempts.inc(provider, "answered")
         record.provider = provider
+        pooled = exchange.serving.table.providers[provider].pooled
+        if pooled:
+            record.credential = credential.id
         record.upstream_model = target.upstream_model
         if exchange.attempts:
-            record.attempts = [*exchange.attempts, {"provider": provider, "model": target.model, "reason": "answered"}]
+            answered: Attempt = {"provider": provider, "model": target.model, "reason": "answered"}
+            if pooled:
+                answered["credential"] = credential.id
+            record.attempts = [*exchange.attempts, answered]
         translated = target.protocol not in (surface.protocol, "mock")
         translator: ResponseTranslator | None
         if 200 <= status < 300:
@@ -85,8 +92,7 @@ class Relay:
         headers = stamped(exchange.serving, [(upstream_id, v) if k == REQUEST_ID else (k, v) for k, v in upstream_headers])
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
-        if exchange.serving.table.providers[provider].pooled:
-            record.credential = credential.id
+        if pooled:
             headers.append((prefix + b"credential", credential.id.encode()))
         if translated:
             record.translated = f"{surface.protocol}<-{target.protocol}"
