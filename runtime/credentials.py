@@ -49,7 +49,7 @@ def resolve_credentials(
     return found, problems
 
 
-def usable(provider: Provider, secrets: Mapping[CredentialKey, str]) -> tuple[Credential, ...]:
+def usable_credentials(provider: Provider, secrets: Mapping[CredentialKey, str]) -> tuple[Credential, ...]:
     """The provider's credentials a request can carry: those needing none, or whose secret was read."""
     return tuple(c for c in provider.credentials if c.reference is None or c.key in secrets)
 

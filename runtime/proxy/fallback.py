@@ -4,7 +4,8 @@ answer has reached the client there is no going back: a stream that fails later 
 (see relay.py).
 
 A target is skipped without a call when its provider has no credential, the request cannot be
-translated to its protocol, or its circuit is open. A 2xx that is not its protocol's fails like a
+translated to its protocol, or its circuit is open (for a provider that lists api_keys: every
+credential rests or is open; circuit.py). A 2xx that is not its protocol's fails like a
 5xx. When no target answers, the client gets one error saying what became of each target and why
 any were not tried (route_failure.py); the providers' own error bodies are not relayed.
 """
@@ -19,7 +20,6 @@ from email.utils import parsedate_to_datetime
 
 from ..access_log import Attempt, EventLog
 from ..circuit import RATE_LIMITED_REST_S, REFUSED_REST_S, Circuits, Permit
-from ..credentials import usable
 from ..decision import Deny
 from ..errors import error_headers
 from ..exceptions import AnswerTooLarge, NotItsProtocol, UpstreamError
@@ -57,7 +57,7 @@ class Fallback:
             return await refuse(exchange.send, serving, exchange.surface, deny)
         for index, (target, step) in enumerate(zip(decision.targets, steps, strict=True)):
             provider = serving.table.providers[target.provider]
-            credentials = usable(provider, serving.credentials)
+            credentials = serving.usable[provider.id]
             if not credentials:
                 self._skipped(exchange, target, "no_credential")
                 continue
@@ -119,7 +119,7 @@ class Fallback:
                             held_permit = self._another(held_permit, credentials, tried)
                             if held_permit is not None:
                                 continue
-                        return await self._credential_refused(exchange, target, response.status), None
+                        return await self._credential_refused(exchange, target, credential, response.status), None
                     condition = _fallback_reason(response.status)
                     if condition is None:
                         held = await _hold(response, exchange.request.stream, step.outbound.surface, serving.table.gateway)
@@ -196,7 +196,7 @@ class Fallback:
                 rest_s=REFUSED_REST_S, request_id=exchange.send.request_id,
             )
 
-    async def _credential_refused(self, exchange: Exchange, target: Target, status: int) -> int:
+    async def _credential_refused(self, exchange: Exchange, target: Target, credential: Credential, status: int) -> int:
         """The provider refused the gateway's own credential (each of them). Relaying its 401 would
         tell the client that *its* key is wrong (and the body may echo part of the provider key),
         so the client gets a 502 naming the provider; like any non-retryable answer it does not
@@ -204,10 +204,16 @@ class Fallback:
         attempts, record = exchange.attempts, exchange.record
         record.attempts = attempts
         record.provider = target.provider
-        message = (
-            f"provider '{target.provider}' refused the gateway's credential ({status}); "
-            "the gateway's operators must fix that provider's api_key"
-        )
+        if exchange.serving.table.providers[target.provider].pooled:
+            message = (
+                f"provider '{target.provider}' refused the gateway's credential '{credential.id}' ({status}) and "
+                "none of its other api_keys is available; the gateway's operators must fix them"
+            )
+        else:
+            message = (
+                f"provider '{target.provider}' refused the gateway's credential ({status}); "
+                "the gateway's operators must fix that provider's api_key"
+            )
         body = exchange.surface.error_body(502, "provider_auth_error", message, None, {"attempts": attempts})
         headers = [*error_headers(502), (exchange.header(b"provider"), target.provider.encode()),
                    (exchange.header(b"fallback-count"), str(_fallback_count(attempts)).encode())]

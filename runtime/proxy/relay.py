@@ -13,7 +13,6 @@ from ..budget.cost import usage_from
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
 from ..circuit import Circuits
-from ..credentials import usable
 from ..exceptions import AnswerTooLarge, StreamCutShort, TranslationError, UpstreamError
 from ..metrics import Metrics
 from ..ratelimit.headers import limit_headers, merged
@@ -210,7 +209,7 @@ class Relay:
         serving = exchange.serving
         provider = serving.table.providers[answer.target.provider]
         self.metrics.stream_errors.inc(provider.id, reason)
-        self.circuits.failed(provider, answer.credential, usable(provider, serving.credentials))
+        self.circuits.failed(provider, answer.credential, serving.usable[provider.id])
         detail = f" ({exc})" if isinstance(exc, AnswerTooLarge) else ""
         error = exchange.surface.stream_error("provider_error", f"upstream stream failed: {reason}{detail}")
         if answer.translator is not None:

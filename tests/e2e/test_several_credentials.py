@@ -204,6 +204,7 @@ def test_every_credential_refused_is_a_502_then_the_provider_is_skipped(setup: S
     refused = setup.chat()
     assert refused.status_code == 502 and refused.json()["error"]["code"] == "provider_auth_error"
     assert [a["credential"] for a in refused.json()["error"]["meta"]["attempts"]] == ["key-a", "key-b"]
+    assert "refused the gateway's credential 'key-b' (401)" in refused.json()["error"]["message"]
     assert setup.backup.requests == [], "a refused credential is no reason to fall back"
     assert served_by(setup.chat()) == (200, "backup", None, "1"), "then the provider is open: skipped"
     assert [e["credential"] for e in setup.event_records("credential_refused")] == ["key-a", "key-b"]
