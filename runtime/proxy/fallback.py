@@ -135,7 +135,7 @@ class Fallback:
                         retry_after = _header(response.headers, b"retry-after")
                         self._attempt(exchange, provider, credential, target, str(response.status))
                         await response.aclose()
-                self.metrics.upstream_attempts.inc(provider.id, reason)
+                self._count(provider, credential, reason)
                 if condition == "429" and provider.pooled:
                     self.circuits.rest(provider, credential, credentials, rate_limited_rest_s(retry_after), "429")
                     held_permit = self._another(held_permit, credentials, tried)
@@ -167,15 +167,19 @@ class Fallback:
         self.circuits.release(permit)
         return self.circuits.admit(credentials, skip=tried)
 
+    def _count(self, provider: Provider, credential: Credential, outcome: str) -> None:
+        self.metrics.upstream_attempts.inc(provider.id, outcome)
+        if provider.pooled:
+            self.metrics.credential_attempts.inc(provider.id, credential.id, outcome)
+
     def _attempt(
         self, exchange: Exchange, provider: Provider, credential: Credential, target: Target, reason: str,
         failure: UpstreamError | None = None,
     ) -> None:
-        """A failed call, in the request's attempts (and the credential's count, where it is named)."""
+        """A failed call, in the request's attempts (naming its credential where the provider lists api_keys)."""
         attempt: Attempt = {"provider": provider.id, "model": target.model, "reason": reason}
         if provider.pooled:
             attempt["credential"] = credential.id
-            self.metrics.credential_attempts.inc(provider.id, credential.id, reason)
         if isinstance(failure, NotItsProtocol | AnswerTooLarge):
             attempt["detail"] = str(failure)
         exchange.attempts.append(attempt)
@@ -187,7 +191,7 @@ class Fallback:
         """The provider refused a credential: counted, and for a provider that lists api_keys, left
         out for `REFUSED_REST_S` and reported as a `credential_refused` event naming it (by id)."""
         reason = f"provider_{status}"
-        self.metrics.upstream_attempts.inc(provider.id, reason)
+        self._count(provider, credential, reason)
         self._attempt(exchange, provider, credential, target, reason)
         if provider.pooled:
             self.circuits.rest(provider, credential, credentials, REFUSED_REST_S, "refused")

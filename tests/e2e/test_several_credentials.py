@@ -155,6 +155,8 @@ def test_a_429_rests_only_that_credential_while_the_other_serves(setup: Setup) -
     assert setup.backup.requests == []
     metrics = setup.metrics()
     assert 'gatepost_credential_cooldowns_total{provider="pool",credential="key-a",cause="429"} 1' in metrics
+    assert 'gatepost_credential_attempts_total{provider="pool",credential="key-a",outcome="429"} 1' in metrics
+    assert 'gatepost_credential_attempts_total{provider="pool",credential="key-b",outcome="answered"} 5' in metrics
     assert 'gatepost_circuit_open{provider="pool"}' not in metrics
     setup.pool.reset()
     setup.clock.advance(21)
