@@ -188,17 +188,20 @@ class Fallback:
         self, exchange: Exchange, provider: Provider, credential: Credential, credentials: tuple[Credential, ...],
         target: Target, status: int,
     ) -> None:
-        """The provider refused a credential: counted, and for a provider that lists api_keys, left
-        out for `REFUSED_REST_S` and reported as a `credential_refused` event naming it (by id)."""
+        """The provider refused a credential: counted and reported as a `credential_refused` event
+        naming it (by id; for an `api_key`, the provider's). A provider that lists api_keys leaves
+        it out for `REFUSED_REST_S`."""
         reason = f"provider_{status}"
         self._count(provider, credential, reason)
         self._attempt(exchange, provider, credential, target, reason)
+        rest: dict[str, float] = {}
         if provider.pooled:
             self.circuits.rest(provider, credential, credentials, REFUSED_REST_S, "refused")
-            self.events.event(
-                "credential_refused", provider=provider.id, credential=credential.id, status=status,
-                rest_s=REFUSED_REST_S, request_id=exchange.send.request_id,
-            )
+            rest["rest_s"] = REFUSED_REST_S
+        self.events.event(
+            "credential_refused", provider=provider.id, credential=credential.id, status=status,
+            request_id=exchange.send.request_id, **rest,
+        )
 
     async def _credential_refused(self, exchange: Exchange, target: Target, credential: Credential, status: int) -> int:
         """The provider refused the gateway's own credential (each of them). Relaying its 401 would

@@ -27,6 +27,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.e2e
 POOL_KEY = "gp-e2e-pool-0123456789abcdefghijklmnopq"
 AZURE_KEY = "gp-e2e-azure-0123456789abcdefghijklmnop"
+BACKUP_KEY = "gp-e2e-backup-0123456789abcdefghijklmno"
 SECRETS = {
     "E2E_KEY_A": "sk-test-pool-credential-a-0123456789",
     "E2E_KEY_B": "sk-test-pool-credential-b-9876543210",
@@ -69,6 +70,10 @@ virtual_keys:
     key_sha256: {digest(AZURE_KEY)}
     models_allowed: [gpt-4o]
     model_aliases: {{gpt-4o: azure/gpt-4o}}
+  vk-backup:
+    key_sha256: {digest(BACKUP_KEY)}
+    models_allowed: [gpt-4o]
+    model_aliases: {{gpt-4o: backup/gpt-4o}}
 """
 
 
@@ -169,8 +174,8 @@ def test_a_refused_credential_is_taken_out_with_an_event_naming_it(setup: Setup)
                     credential=KEY_A)
     assert served_by(setup.chat()) == (200, "pool", "key-b", "0")
     [event] = setup.event_records("credential_refused")
-    assert {k: event[k] for k in ("provider", "credential", "status")} == {
-        "provider": "pool", "credential": "key-a", "status": 401}
+    assert {k: event[k] for k in ("provider", "credential", "status", "rest_s")} == {
+        "provider": "pool", "credential": "key-a", "status": 401, "rest_s": 300.0}
     for _ in range(3):
         assert served_by(setup.chat())[2] == "key-b"
     assert setup.carried(setup.pool) == ["A", "B", "B", "B", "B"]
@@ -210,6 +215,17 @@ def test_every_credential_refused_is_a_502_then_the_provider_is_skipped(setup: S
     assert setup.backup.requests == [], "a refused credential is no reason to fall back"
     assert served_by(setup.chat()) == (200, "backup", None, "1"), "then the provider is open: skipped"
     assert [e["credential"] for e in setup.event_records("credential_refused")] == ["key-a", "key-b"]
+    setup.assert_no_credential_value_anywhere()
+
+
+def test_a_single_api_key_refused_is_reported_but_never_rests(setup: Setup) -> None:
+    setup.backup.fail(status=401, times=2)
+    answers = [setup.chat(BACKUP_KEY) for _ in range(3)]
+    assert [r.status_code for r in answers] == [502, 502, 200] and len(setup.backup.requests) == 3
+    assert "x-langwatch-credential" not in answers[2].headers and "credential" not in setup.records()[-1]
+    events = setup.event_records("credential_refused")
+    assert [(e["provider"], e["credential"], e["status"]) for e in events] == [("backup", "backup", 401)] * 2
+    assert all("rest_s" not in e for e in events)
     setup.assert_no_credential_value_anywhere()
 
 
