@@ -47,11 +47,22 @@ class CircuitSpec(_Spec):
     cooldown_ms: int
 
 
+class CredentialSpec(_Spec):
+    """One of a provider's several credentials, its defaults filled in by the compiler."""
+
+    id: str = Field(description="Names the credential in logs, headers and metrics")
+    api_key: str = Field(description="env:NAME or file:PATH, never a value")
+    weight: int = Field(description="Share of the provider's requests, relative to its other credentials")
+    base_url: str | None = Field(description="Where it is used: its own, else the provider's")
+    api_version: str | None = Field(description="Its own, else the provider's")
+
+
 class ProviderSpec(_Spec):
     type: str
     protocol: Literal["openai", "anthropic", "gemini", "mock"]
     base_url: str | None
     api_key: str | None = Field(description="env:NAME or file:PATH, never a value")
+    api_keys: list[CredentialSpec] | None = Field(description="Several credentials instead of api_key, in policy order")
     api_version: str | None
     deployments: dict[str, str]
     timeouts: TimeoutsSpec

@@ -21,7 +21,7 @@ from runtime.circuit import Circuits
 from runtime.metrics import Metrics
 from runtime.streams import EventFramer
 from runtime.surfaces import MESSAGES, RESPONSES
-from runtime.table import Provider, Target, Timeouts
+from runtime.table import Credential, Provider, Target, Timeouts
 from runtime.translation import plan
 from runtime.upstream import ADAPTERS, Outbound, RawBody
 
@@ -36,15 +36,16 @@ def provider(pid: str, kind: str) -> Provider:
 def measure(surface, target: Target, out: Outbound) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     circuits = Circuits(Metrics())
     prepare, upstream = ADAPTERS[target.protocol], provider(target.provider, target.protocol)
+    credentials = (Credential(target.provider, target.provider, "env:KEY", 1, upstream),)
     samples = []
     for _ in range(ROUNDS):
         start = time.perf_counter_ns()
         for _ in range(BATCH):
-            permit = circuits.admit(target.provider)
+            permit = circuits.admit(credentials)
             if permit is not None:
                 step = plan(surface, target, out)
                 prepare(upstream, "key", target, step.outbound)
-                circuits.succeeded(target.provider)
+                circuits.succeeded(permit.credential)
                 circuits.release(permit)
                 cache_status(out.cache_mode, step.injected, 0)
         samples.append((time.perf_counter_ns() - start) / BATCH / 1000)

@@ -85,6 +85,9 @@ DUPLICATE_KEY_HASH = _code("GP503", "same key_sha256 on two virtual keys")
 MALFORMED_KEY_PREFIX = _code("GP504", "key_prefix is not 12 characters")
 INVALID_SECRET_REF = _code("GP505", "credential is not an env: or file: reference")
 MISSING_CREDENTIAL = _code("GP506", "provider has no api_key")
+CREDENTIAL_TWICE = _code("GP507", "provider sets both api_key and api_keys")
+NO_CREDENTIALS = _code("GP508", "api_keys is empty")
+DUPLICATE_CREDENTIAL_ID = _code("GP509", "two credentials of a provider share an id")
 
 ALL: tuple[Code, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Code))
 BY_CODE: dict[str, Code] = {c.code: c for c in ALL}

@@ -168,6 +168,8 @@ def _provider(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -
                       "reach its targets)", NARROWS)
             else:
                 d.add(subject, "~", values, NEUTRAL)
+    if (old.get("api_keys") or []) != (new.get("api_keys") or []):
+        _api_keys(d, subject, old, new)
     if old["deployments"] != new["deployments"]:
         removed = old["deployments"].keys() - new["deployments"].keys()
         d.add(subject, "~", "deployments: " + _deployments(old["deployments"], new["deployments"]),
@@ -178,6 +180,33 @@ def _provider(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -
               RESILIENCE if lower else NEUTRAL)
     if old["circuit"] != new["circuit"]:
         d.add(subject, "~", f"cool-down: {_circuit(old['circuit'])} -> {_circuit(new['circuit'])}", NEUTRAL)
+
+
+def _api_keys(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Credentials by id: added, removed, reweighted, moved. A host no credential used before widens
+    access (prompts and a credential go there); a credential taken away weakens resilience."""
+    before = {c["id"]: c for c in old.get("api_keys") or []}
+    after = {c["id"]: c for c in new.get("api_keys") or []}
+    parts = [f"+ {cid} ({_credential(after[cid])})" for cid in after if cid not in before]
+    parts += [f"- {cid}" for cid in before if cid not in after]
+    for cid in (c for c in after if c in before and before[c] != after[c]):
+        was, now = before[cid], after[cid]
+        told = [f"{name} {was[name] or '(default)'} -> {now[name] or '(default)'}"
+                for name in ("api_key", "weight", "base_url", "api_version") if was[name] != now[name]]
+        parts.append(f"{cid} " + ", ".join(told))
+    hosts = {c["base_url"] for c in before.values()} | {old.get("base_url")}
+    if any(c["base_url"] not in hosts for c in after.values()):
+        klass = WIDENS
+    elif before.keys() - after.keys():
+        klass = RESILIENCE
+    else:
+        klass = NEUTRAL
+    d.add(subject, "~", "api_keys: " + ("; ".join(parts) or "reordered"), klass)
+
+
+def _credential(c: dict[str, Any]) -> str:
+    where = f", at {c['base_url']}" if c["base_url"] else ""
+    return f"{c['api_key']}, weight {c['weight']}{where}"
 
 
 def _deployments(old: dict[str, str], new: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ from artifact import (
     BudgetSpec,
     CacheSpec,
     CircuitSpec,
+    CredentialSpec,
     GatewaySpec,
     InstanceList,
     KeySpec,
@@ -35,6 +36,7 @@ from policy.models import (
     FALLBACK_CONDITIONS,
     MAX_REQUESTS_PER_PERIOD,
     MAX_TOKENS_PER_PERIOD,
+    ApiKey,
     Budget,
     Cache,
     Circuit,
@@ -44,6 +46,7 @@ from policy.models import (
     Provider,
     RateLimit,
     Timeouts,
+    credential_entries,
 )
 
 from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
@@ -73,7 +76,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
             max_event_bytes=(gateway or Gateway()).max_event_bytes,
             **_inbound(gateway or Gateway()),
         ),
-        providers={pid: _provider(p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
+        providers={pid: _provider(pid, p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         models={name: _model(m) for name, m in policy.models.items()},
         keys={rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
         virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
@@ -95,7 +98,16 @@ def _inbound(gateway: Gateway) -> dict[str, int]:
     }
 
 
-def _provider(p: Provider, default_circuit: Circuit | None) -> ProviderSpec:
+def _credential(entry: ApiKey, p: Provider) -> CredentialSpec:
+    base_url = entry.base_url or p.base_url
+    assert entry.id is not None
+    return CredentialSpec(
+        id=entry.id, api_key=entry.api_key, weight=entry.weight, base_url=base_url.rstrip("/") if base_url else None,
+        api_version=entry.api_version or p.api_version,
+    )
+
+
+def _provider(pid: str, p: Provider, default_circuit: Circuit | None) -> ProviderSpec:
     timeouts = p.timeouts or Timeouts()
     circuit = p.circuit or default_circuit or Circuit()
     return ProviderSpec(
@@ -103,6 +115,7 @@ def _provider(p: Provider, default_circuit: Circuit | None) -> ProviderSpec:
         protocol=PROTOCOLS[p.type],
         base_url=p.base_url.rstrip("/") if p.base_url else None,
         api_key=p.api_key,
+        api_keys=[_credential(entry, p) for entry in credential_entries(pid, p)] if p.api_keys is not None else None,
         api_version=p.api_version,
         deployments=dict(p.deployments or {}),
         timeouts=TimeoutsSpec(

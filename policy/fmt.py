@@ -35,7 +35,7 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
         "max_connections", "max_in_flight",
         "circuit", "description",
     ),
-    "providers": ("type", "base_url", "api_version", "api_key", "deployments", "timeouts", "circuit", "description"),
+    "providers": ("type", "base_url", "api_version", "api_key", "api_keys", "deployments", "timeouts", "circuit", "description"),
     "models": ("providers", "price", "description"),
     "teams": ("description", "members", "defaults"),
     "profiles": ("extends", "description", *SETTINGS),
@@ -51,6 +51,7 @@ NESTED_ORDER: dict[str, tuple[str, ...]] = {
     "on_breach": ("warn", "block"),
     "timeouts": ("connect_s", "read_s", "total_s"),
     "circuit": ("failures", "cooldown_s"),
+    "api_keys": ("id", "api_key", "weight", "base_url", "api_version"),
     "defaults": SETTINGS,
 }
 
@@ -77,8 +78,9 @@ def _nested(mapping: Any) -> None:
         return
     for key, value in mapping.items():
         if key in NESTED_ORDER:
-            _order(value, NESTED_ORDER[key])
-            _nested(value)
+            for item in value if isinstance(value, CommentedSeq) else (value,):
+                _order(item, NESTED_ORDER[key])
+                _nested(item)
 
 
 def _without_comments(value: Any) -> Any:

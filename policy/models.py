@@ -122,6 +122,24 @@ class Timeouts(_Model):
     total_s: Seconds = Field(Decimal(180), description=f"Seconds for the whole answer: {SECONDS_RANGE}")
 
 
+MAX_CREDENTIAL_WEIGHT = 1000
+
+
+class ApiKey(_Model):
+    """One of a provider's several credentials, and where it is used (an Azure region's resource)."""
+
+    api_key: str = Field(description="env:NAME or file:PATH; never the key itself")
+    id: str | None = Field(
+        None, description="A stable name for logs, headers and metrics (letters, digits and . _ - # @ :); "
+        "default <provider>#<position, from 1>; never derived from the key"
+    )
+    weight: Annotated[int, Field(ge=1, le=MAX_CREDENTIAL_WEIGHT)] = Field(
+        1, description=f"Share of the provider's requests, 1 to {MAX_CREDENTIAL_WEIGHT:,}, relative to the other credentials"
+    )
+    base_url: str | None = Field(None, description="Where this credential is used; default: the provider's base_url")
+    api_version: str | None = Field(None, description="azure_openai: api-version at this base_url; default: the provider's")
+
+
 class Provider(_Model):
     """An upstream account: where requests go and which credential they carry."""
 
@@ -129,12 +147,25 @@ class Provider(_Model):
     api_key: str | None = Field(
         None, description="env:NAME or file:PATH; never the key itself (optional for openai_compatible)"
     )
+    api_keys: list[str | ApiKey] | None = Field(
+        None, description="Several credentials instead of api_key, requests spread by weight, each cooling down on "
+        "its own: each entry env:NAME, file:PATH or {api_key, id, weight, base_url, api_version}"
+    )
     base_url: str | None = Field(None, description="Required for azure_openai and openai_compatible")
     api_version: str | None = Field(None, description="azure_openai: the api-version query parameter")
     deployments: dict[str, str] | None = Field(None, description="azure_openai: model -> deployment name")
     timeouts: Timeouts | None = None
     circuit: Circuit | None = Field(None, description="Cool-down for this provider (default: gateway.circuit)")
     description: str | None = None
+
+
+def credential_entries(provider_id: str, provider: Provider) -> list[ApiKey]:
+    """A provider's `api_keys` as entries, each with its id: the one given, else `<provider>#<position>`."""
+    entries = []
+    for position, entry in enumerate(provider.api_keys or (), start=1):
+        given = ApiKey(api_key=entry) if isinstance(entry, str) else entry
+        entries.append(given if given.id is not None else given.model_copy(update={"id": f"{provider_id}#{position}"}))
+    return entries
 
 
 class Price(_Model):

@@ -16,6 +16,8 @@ class Attempt(TypedDict):
     provider: str
     model: str
     reason: str
+    credential: NotRequired[str]
+    """The id of the credential the call carried, for a provider that lists api_keys."""
     detail: NotRequired[str]
     """What the answer was, where the reason alone does not say (`invalid_answer`, `too_large`)."""
 
@@ -43,6 +45,8 @@ class AccessRecord:
     cache_override_refused: str | None = None
     translation_error: str | None = None
     provider: str | None = None
+    credential: str | None = None
+    """The id (never the value) of the credential that answered, for a provider that lists api_keys."""
     upstream_model: str | None = None
     attempts: list[Attempt] | None = None
     translated: str | None = None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-from .access_log import AccessLog, AccessRecord
+from .access_log import AccessLog, AccessRecord, EventLog
 from .budget.charge import Charge
 from .budget.gate import BudgetGate, RateLimited
 from .cache import choose_mode
@@ -66,8 +66,10 @@ class Gatepost:
         metrics: Metrics | None = None,
         budgets: BudgetGate | None = None,
         clock: Callable[[], float] = time.monotonic,
+        events: EventLog | None = None,
     ) -> None:
-        """`clock` times the circuits' cool-downs (a test moves a manual one)."""
+        """`clock` times the circuits' cool-downs (a test moves a manual one); `events` takes the
+        request path's operational events (a provider refusing one of its credentials)."""
         self.serving = serving
         self.access_log = access_log or AccessLog()
         self.metrics = metrics or Metrics()
@@ -78,7 +80,7 @@ class Gatepost:
         self.in_flight = 0
         """Requests being forwarded to providers now, held under `gateway.max_in_flight`."""
         self.spend = Spend(budgets, self.metrics)
-        self.fallback = Fallback(self.metrics, self.circuits)
+        self.fallback = Fallback(self.metrics, self.circuits, events or EventLog())
         self.counts = TokenCounts(self.fallback)
         endpoints = Endpoints(self)
         self.routes = Routes([

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .exceptions import CredentialError
-from .table import Provider
+from .table import Credential, Provider
 
 
 def resolve_reference(reference: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -28,17 +28,44 @@ def resolve_reference(reference: str, environ: Mapping[str, str] = os.environ) -
     raise CredentialError(f"unsupported credential reference kind '{kind}'")
 
 
+CredentialKey = tuple[str, str]
+"""(provider, credential id)."""
+
+
 def resolve_credentials(
     providers: Mapping[str, Provider], environ: Mapping[str, str] = os.environ
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(provider -> secret, provider -> problem) for every provider that has a reference."""
-    found: dict[str, str] = {}
-    problems: dict[str, str] = {}
-    for pid, provider in providers.items():
-        if provider.api_key is None:
-            continue
-        try:
-            found[pid] = resolve_reference(provider.api_key, environ)
-        except CredentialError as exc:
-            problems[pid] = f"{provider.api_key}: {exc}"
+) -> tuple[dict[CredentialKey, str], dict[CredentialKey, str]]:
+    """(credential -> secret, credential -> problem) for every credential that has a reference."""
+    found: dict[CredentialKey, str] = {}
+    problems: dict[CredentialKey, str] = {}
+    for provider in providers.values():
+        for credential in provider.credentials:
+            if credential.reference is None:
+                continue
+            try:
+                found[credential.key] = resolve_reference(credential.reference, environ)
+            except CredentialError as exc:
+                problems[credential.key] = f"{credential.reference}: {exc}"
     return found, problems
+
+
+def usable_credentials(provider: Provider, secrets: Mapping[CredentialKey, str]) -> tuple[Credential, ...]:
+    """The provider's credentials a request can carry: those needing none, or whose secret was read."""
+    return tuple(c for c in provider.credentials if c.reference is None or c.key in secrets)
+
+
+def missing_reports(providers: Mapping[str, Provider], problems: Mapping[CredentialKey, str]) -> list[dict[str, str]]:
+    """The fields of each `credential_missing` event: the provider, the credential's id where the
+    provider has several, and the problem (the reference and why it gave nothing, never a value)."""
+    reports: list[dict[str, str]] = []
+    for (pid, cid), problem in sorted(problems.items()):
+        provider = providers.get(pid)
+        named = {"credential": cid} if provider is not None and provider.pooled else {}
+        reports.append({"provider": pid, **named, "problem": problem})
+    return reports
+
+
+def changed_providers(old: Mapping[CredentialKey, str], new: Mapping[CredentialKey, str]) -> list[str]:
+    """The providers any of whose credentials reads differently now."""
+    return sorted({pid for pid, _ in old.keys() ^ new.keys()} | {key[0] for key in old.keys() & new.keys()
+                                                                  if old[key] != new[key]})

@@ -14,7 +14,7 @@ from .budget.cost import PICO_PER_MICRO, usd
 from .decision import Allow, Deny, authenticate, decide_for_key
 from .source_map import Grant
 from .surfaces import BY_PATH, GEMINI
-from .table import KeyEntry, LoadedTable
+from .table import KeyEntry, LoadedTable, Provider
 
 SURFACE_PROTOCOL = {s.name: s.protocol for s in (*BY_PATH.values(), GEMINI)}
 
@@ -122,7 +122,8 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
             translated = f", translated {surface} <-> {t.wire}"
         upstream = f", upstream model {t.upstream_model}" if t.upstream_model != t.model else ""
         only = f", {t.wire} only" if t.wire is not None else ""
-        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{only}{translated}", source))
+        steps.append((f"  {i}. {t.provider} / {t.model}{upstream}{only}{translated}{_spread(table.providers[t.provider])}",
+                      source))
     override = "per-request override allowed" if key.cache.allow_override else "no per-request override"
     salt = ", salted" if key.cache.salt else ""
     steps.append((f"cache: {key.cache.mode} ({override}{salt})", key.cache_source or defaulted))
@@ -139,6 +140,13 @@ def explain(table: LoadedTable, key: KeyEntry, model: str, surface: str, now: da
     else:
         steps.append(("decision: allow", route.source))
     return Explanation(key, model, surface, decision, steps, grant, target_sources)
+
+
+def _spread(provider: Provider) -> str:
+    """How a provider that lists api_keys shares its requests: each credential by id and weight."""
+    if not provider.pooled:
+        return ""
+    return ", credentials by weight: " + ", ".join(f"{c.id} ({c.weight})" for c in provider.credentials)
 
 
 def _denied(deny: Deny) -> str:

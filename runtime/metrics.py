@@ -116,10 +116,24 @@ class Metrics:
             ("vk", "model", "provider", "result"),
         )
         self.circuit_open = Gauge(
-            "gatepost_circuit_open", "1 while a provider is cooled down after consecutive failures", ("provider",)
+            "gatepost_circuit_open",
+            "1 while a provider is cooled down: after consecutive failures, or every one of its api_keys resting",
+            ("provider",)
         )
         self.circuit_opened = Counter(
             "gatepost_circuit_opened_total", "Times a provider's circuit opened", ("provider",)
+        )
+        self.credential_attempts = Counter(
+            "gatepost_credential_attempts_total",
+            "Upstream calls of providers that list api_keys, by provider, credential id (never its value) and "
+            "outcome (answered, 429, 5xx, timeout, connect, provider_401, ...)",
+            ("provider", "credential", "outcome"),
+        )
+        self.credential_cooldowns = Counter(
+            "gatepost_credential_cooldowns_total",
+            "Times a credential of a provider that lists api_keys was left out while the others served, by cause "
+            "(429, refused: a 401 or 403, failures: its circuit opened)",
+            ("provider", "credential", "cause"),
         )
         self.stream_errors = Counter(
             "gatepost_stream_errors_total",
@@ -144,7 +158,7 @@ class Metrics:
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
             self.budget_blocks, self.rate_limited, self.spend, self.cache_lookups, self.circuit_open,
-            self.circuit_opened, self.stream_errors, self.client_connections_closed, self.reloads, self.revision,
+            self.circuit_opened, self.credential_attempts, self.credential_cooldowns, self.stream_errors, self.client_connections_closed, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .access_log import EventLog
 from .app import Gatepost
+from .credentials import changed_providers, missing_reports
 from .state import build_serving, close_unused, with_credentials
 from .table import LoadedTable, TableError
 
@@ -84,19 +85,18 @@ class Reloader:
                 self.app.serving = rotated
                 self.events.event(
                     "credentials_reloaded", reason=reason, revision=table.revision,
-                    providers=sorted(p for p in rotated.table.providers
-                                     if rotated.credentials.get(p) != old.credentials.get(p)),
+                    providers=changed_providers(old.credentials, rotated.credentials),
                 )
-                for pid, problem in rotated.credential_problems.items():
-                    self.events.event("credential_missing", provider=pid, problem=problem)
+                for missing in missing_reports(rotated.table.providers, rotated.credential_problems):
+                    self.events.event("credential_missing", **missing)
                 return True
             new = build_serving(table, old)
             self.app.serving = new
             self.app.metrics.reloads.inc("ok")
             self.app.metrics.set_revision(table.revision)
             self.events.event("reloaded", reason=reason, revision=table.revision, previous=old.table.revision)
-            for pid, problem in new.credential_problems.items():
-                self.events.event("credential_missing", provider=pid, problem=problem)
+            for missing in missing_reports(new.table.providers, new.credential_problems):
+                self.events.event("credential_missing", **missing)
             retiring = asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
             self.retiring.add(retiring)
             retiring.add_done_callback(self.retiring.discard)

@@ -16,6 +16,7 @@ import uvicorn
 from .access_log import AccessLog, EventLog
 from .app import Gatepost
 from .budget.gate import BudgetGate
+from .credentials import missing_reports
 from .inbound import bounded_protocol
 from .ledger.base import Ledger, LedgerError
 from .ledger.front import FLUSH_S, FrontLedger
@@ -38,8 +39,11 @@ def build_app(
     clock: Callable[[], float] = time.monotonic,
 ) -> Gatepost:
     metrics = Metrics()
-    gate = BudgetGate(ledger, events or EventLog(), metrics) if ledger is not None else None
-    return Gatepost(build_serving(table), access_log=access_log, metrics=metrics, budgets=gate, clock=clock)
+    events = events or EventLog()
+    gate = BudgetGate(ledger, events, metrics) if ledger is not None else None
+    return Gatepost(
+        build_serving(table), access_log=access_log, metrics=metrics, budgets=gate, clock=clock, events=events
+    )
 
 
 def uvicorn_config(app: Gatepost, asgi: Any = None, **options: Any) -> uvicorn.Config:
@@ -136,8 +140,8 @@ async def _serve_on(
     if recovered:
         events.event("ledger_recovered", reservations=recovered, settled=RECOVERED_AT)
     serving = app.serving
-    for pid, problem in sorted(serving.credential_problems.items()):
-        events.event("credential_missing", provider=pid, problem=problem)
+    for report in missing_reports(serving.table.providers, serving.credential_problems):
+        events.event("credential_missing", **report)
     server = uvicorn.Server(uvicorn_config(app, host=options.host, port=options.port))
     reloader = Reloader(app, source, load, files, events)
     reloader.install_sighup()

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from .credentials import resolve_credentials
+from .credentials import CredentialKey, resolve_credentials, usable_credentials
 from .scrub import CredentialScrubber
-from .table import LoadedTable
+from .table import Credential, LoadedTable
 from .upstream import Transport, transport_for
 
 
@@ -21,11 +21,16 @@ from .upstream import Transport, transport_for
 class Serving:
     table: LoadedTable
     transports: Mapping[str, Transport]
-    credentials: Mapping[str, str]
-    credential_problems: Mapping[str, str]
+    credentials: Mapping[CredentialKey, str]
+    credential_problems: Mapping[CredentialKey, str]
     revision_header: bytes
     header_prefix: bytes
     """The gateway's header prefix, lower-cased as ASGI header names are (`x-langwatch-`)."""
+
+    @cached_property
+    def usable(self) -> Mapping[str, tuple[Credential, ...]]:
+        """Per provider, the credentials a request can carry: those needing none or whose secret was read."""
+        return {pid: usable_credentials(provider, self.credentials) for pid, provider in self.table.providers.items()}
 
     @cached_property
     def scrub(self) -> CredentialScrubber:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -122,6 +122,30 @@ class Provider:
     timeouts: Timeouts
     circuit_failures: int
     circuit_cooldown_s: float
+    credentials: tuple[Credential, ...] = ()
+    """Every credential, in policy order: the `api_keys` entries, else one for `api_key` (or for none,
+    a provider that needs no credential), named as the provider."""
+    pooled: bool = False
+    """The provider lists `api_keys`: each credential cools down on its own and is named in logs,
+    headers and metrics."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """One credential of a provider, and the provider as a request carrying it reaches it."""
+
+    provider: str
+    id: str
+    reference: str | None
+    """env:NAME or file:PATH; None for a provider that needs no credential."""
+    weight: int
+    upstream: Provider
+    """The provider with this credential's base_url and api_version, for the upstream adapter."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(provider, credential id): unique in a table."""
+        return (self.provider, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +294,7 @@ def _build(artifact: RoutingTable) -> LoadedTable:
 
 def _provider(pid: str, p: ProviderSpec) -> Provider:
     t = p.timeouts
-    return Provider(
+    provider = Provider(
         id=pid,
         type=p.type,
         protocol=p.protocol,
@@ -282,6 +306,13 @@ def _provider(pid: str, p: ProviderSpec) -> Provider:
         circuit_failures=p.circuit.failures,
         circuit_cooldown_s=p.circuit.cooldown_ms / 1000,
     )
+    if p.api_keys is None:
+        return replace(provider, credentials=(Credential(pid, pid, p.api_key, 1, provider),))
+    credentials = tuple(
+        Credential(pid, c.id, c.api_key, c.weight, replace(provider, base_url=c.base_url, api_version=c.api_version))
+        for c in p.api_keys
+    )
+    return replace(provider, credentials=credentials, pooled=True)
 
 
 def _model(m: ModelSpec) -> ModelEntry:

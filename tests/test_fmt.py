@@ -136,3 +136,22 @@ def test_fmt_of_reordered_acme_with_comments_is_a_fixed_point(
     once = assert_fixed_point(text)
     sections = [line.rstrip(":") for line in once.splitlines() if line and line[0].isalpha()]
     assert sections == ["gateway", "providers", "models", "teams", "profiles", "virtual_keys", "budgets"]
+
+
+def test_fmt_orders_each_api_keys_entry_and_keeps_the_list_order() -> None:
+    text = """\
+providers:
+  pool:
+    api_keys:
+      - weight: 3
+        api_key: env:KEY_B  # the team's own
+        id: team-b
+      - env:KEY_A
+    type: openai
+"""
+    formatted = format_text(text)
+    lines = [line.strip() for line in formatted.splitlines()]
+    assert lines.index("type: openai") < lines.index("api_keys:")
+    assert lines.index("- id: team-b") < lines.index("api_key: env:KEY_B  # the team's own") < lines.index("weight: 3")
+    assert lines.index("weight: 3") < lines.index("- env:KEY_A")
+    assert format_text(formatted) == formatted

@@ -105,7 +105,7 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
     found: list[tuple[Path, str]] = []
     _long_strings(ctx.raw, [], found)
     for path, text in found:
-        if len(path) == 3 and path[0] == "providers" and path[2] == "api_key":
+        if _provider_credential(path) and path[1] in ctx.policy.providers:
             continue
         if looks_like_secret(text):
             yield Diagnostic.of(
@@ -116,6 +116,14 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
                                                           if ctx.in_git_repository else ""),
                 secret=text,
             )
+
+
+def _provider_credential(path: Path) -> bool:
+    """`providers.<id>.api_key` or an `api_keys` entry's reference: the providers check reports those
+    of a provider that validated."""
+    if len(path) < 3 or path[0] != "providers":
+        return False
+    return path[2:] == ("api_key",) or (path[2] == "api_keys" and (len(path) == 4 or path[4:] == ("api_key",)))
 
 
 def _long_strings(value: Any, path: list[str | int], out: list[tuple[Path, str]]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..access_log import Attempt
 from ..budget.cost import usage_from
 from ..budget.tap import UsageTap
 from ..cache import cache_status, lookup_result
@@ -18,7 +19,7 @@ from ..ratelimit.headers import limit_headers, merged
 from ..request_ids import HEADER as REQUEST_ID
 from ..scrub import CredentialScrubber
 from ..streams import HeldAnswer
-from ..table import Target
+from ..table import Credential, Target
 from ..translation import ErrorTranslator, ResponseTranslator, Step
 from ..translators.sse import SseParser
 from .answers import stamped
@@ -45,6 +46,7 @@ class Answer:
 
     held: HeldAnswer
     target: Target
+    credential: Credential
     headers: Headers
     translator: ResponseTranslator | None
     cache: CacheState
@@ -55,20 +57,29 @@ class Relay:
         self.metrics = metrics
         self.circuits = circuits
 
-    async def answer(self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int) -> int:
+    async def answer(
+        self, exchange: Exchange, target: Target, step: Step, held: HeldAnswer, abandoned: int, credential: Credential
+    ) -> int:
         """The answer of `target` on its way with the gateway's headers (the provider's own request id
-        renamed `<prefix>Upstream-Request-Id`: `x-request-id` is the gateway's): provider, translation,
-        Fallback-Count (the target's place in the route: every target before it was skipped or
-        failed), a refused cache override, budget warnings, and the cache status."""
+        renamed `<prefix>Upstream-Request-Id`: `x-request-id` is the gateway's): provider, the
+        credential's id where the provider lists api_keys, translation, Fallback-Count (the
+        target's place in the route: every target before it was skipped or failed), a refused
+        cache override, budget warnings, and the cache status."""
         surface, record, charge = exchange.surface, exchange.record, exchange.charge
         prefix = exchange.serving.header_prefix
         status = held.response.status
         provider = target.provider
         self.metrics.upstream_attempts.inc(provider, "answered")
         record.provider = provider
+        pooled = exchange.serving.table.providers[provider].pooled
+        if pooled:
+            record.credential = credential.id
         record.upstream_model = target.upstream_model
         if exchange.attempts:
-            record.attempts = [*exchange.attempts, {"provider": provider, "model": target.model, "reason": "answered"}]
+            answered: Attempt = {"provider": provider, "model": target.model, "reason": "answered"}
+            if pooled:
+                answered["credential"] = credential.id
+            record.attempts = [*exchange.attempts, answered]
         translated = step.translated
         translator: ResponseTranslator | None
         if 200 <= status < 300:
@@ -80,6 +91,8 @@ class Relay:
         headers = stamped(exchange.serving, [(upstream_id, v) if k == REQUEST_ID else (k, v) for k, v in upstream_headers])
         label = f"{provider}; translated-from={target.protocol}" if translated else provider
         headers.append((prefix + b"provider", label.encode()))
+        if pooled:
+            headers.append((prefix + b"credential", credential.id.encode()))
         if translated:
             record.translated = (f"{surface.name}<-{target.wire}" if target.protocol == surface.protocol and target.wire
                                  else f"{surface.protocol}<-{target.protocol}")
@@ -97,7 +110,7 @@ class Relay:
             headers.append((prefix + b"cache-override", f"refused; {refused}".encode("latin-1", "replace")))
         charge.answered(target.model, status, exchange.request.stream)
         cache = CacheState(exchange.request.cache_mode, step.injected, prefix + b"cache")
-        answer = Answer(held, target, headers, translator, cache)
+        answer = Answer(held, target, credential, headers, translator, cache)
         if charge.stream:
             _warn(exchange, headers, 0)
             return await self._stream(exchange, answer)
@@ -196,9 +209,10 @@ class Relay:
         if not isinstance(exc, UpstreamError):
             record.internal_error = type(exc).__name__
         exchange.charge.broken = True
-        provider = exchange.serving.table.providers[answer.target.provider]
+        serving = exchange.serving
+        provider = serving.table.providers[answer.target.provider]
         self.metrics.stream_errors.inc(provider.id, reason)
-        self.circuits.failed(provider.id, provider.circuit_failures, provider.circuit_cooldown_s)
+        self.circuits.failed(provider, answer.credential, serving.usable[provider.id])
         detail = f" ({exc})" if isinstance(exc, AnswerTooLarge) else ""
         held = answer.held
         last = held.framer.last if held.framer is not None else held.head

@@ -462,3 +462,25 @@ def test_a_provider_turned_chat_only_narrows_what_responses_clients_reach(tmp_pa
          "its targets)", NARROWS),
         ("api_key: env:OPENAI_API_KEY -> (none)", NEUTRAL),
     ]
+
+
+def test_api_keys_changes_name_each_credential_and_a_new_host_widens_access(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    shutil.copytree(ACME, base)
+    edit(base, "providers.yaml", "    api_key: env:OPENAI_API_KEY\n",
+         "    api_keys:\n      - {id: team-a, api_key: env:OPENAI_KEY_A, weight: 2}\n      - env:OPENAI_KEY_B\n")
+    reweighted = tmp_path / "reweighted"
+    shutil.copytree(base, reweighted)
+    edit(reweighted, "providers.yaml", "weight: 2}\n      - env:OPENAI_KEY_B\n",
+         "weight: 1}\n      - env:OPENAI_KEY_B\n      - env:OPENAI_KEY_C\n")
+    [change] = [c for c in diff_tables(artifact(base), artifact(reweighted)).changes if "api_keys" in c.what]
+    assert (change.subject, change.klass) == ("provider openai-primary", NEUTRAL)
+    assert change.what == "api_keys: + openai-primary#3 (env:OPENAI_KEY_C, weight 1); team-a weight 2 -> 1"
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(base, elsewhere)
+    edit(elsewhere, "providers.yaml", "      - env:OPENAI_KEY_B\n",
+         "      - {api_key: env:OPENAI_KEY_B, base_url: https://llm-proxy.example.com/v1}\n")
+    [moved] = [c for c in diff_tables(artifact(base), artifact(elsewhere)).changes if "api_keys" in c.what]
+    assert moved.klass == WIDENS and "base_url (default) -> https://llm-proxy.example.com/v1" in moved.what
+    [dropped] = [c for c in diff_tables(artifact(reweighted), artifact(base)).changes if "api_keys" in c.what]
+    assert dropped.klass == RESILIENCE and "- openai-primary#3" in dropped.what

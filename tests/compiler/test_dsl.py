@@ -48,6 +48,26 @@ def test_a_mixed_repository_works(tmp_path: Path) -> None:
     assert compiled(mixed)["revision"] == compiled(ACME)["revision"]
 
 
+def test_api_keys_in_the_dsl_lower_as_in_yaml() -> None:
+    vk = "virtual_keys:\n  vk-a: {key_sha256: %s, models_allowed: [gpt-4o]}\n" % ("a" * 64)
+    registry = "models:\n  gpt-4o: {providers: [pool]}\n" + vk
+    yaml = compile_sources([source("p.yaml", """\
+providers:
+  pool:
+    type: openai
+    api_keys: [env:KEY_1, {id: "team-b#2", api_key: env:KEY_2, weight: 3}]
+""" + registry)], now=FIXED_NOW)
+    dsl = compile_sources([
+        source("p.gp", 'provider pool {\n  type = openai\n'
+               '  api_keys = [env:KEY_1, {id: "team-b#2", api_key: env:KEY_2, weight: 3}]  # two keys\n}\n'),
+        source("r.yaml", registry),
+    ], now=FIXED_NOW)
+    assert yaml.artifact is not None and dsl.artifact is not None, [d.message for d in [*yaml.errors, *dsl.errors]]
+    assert dsl.artifact.revision == yaml.artifact.revision
+    assert [(c.id, c.weight) for c in dsl.artifact.table.providers["pool"].api_keys or []] == [
+        ("pool#1", 1), ("team-b#2", 3)]
+
+
 def source(path: str, text: str) -> SourceFile:
     return SourceFile(path, text, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
 

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from runtime.app import Gatepost
 from runtime.circuit import Circuits
 from runtime.metrics import Metrics
+from runtime.table import Credential, Provider, Timeouts
 from runtime.upstream import UpstreamCall
 from runtime.upstream.base import BufferedResponse
 from tests.support.apps import app_from
@@ -32,31 +34,99 @@ MESSAGE_ANSWER = {"id": "msg_1", "type": "message", "role": "assistant", "model"
 Action = Callable[[UpstreamCall], Awaitable[BufferedResponse]]
 
 
+def provider_with(*weights: int, failures: int = 1, cooldown_s: float = 10.0) -> Provider:
+    """A provider `p`: one credential named as it (an `api_key`), or one per weight (`api_keys`)."""
+    base = Provider("p", "openai", "openai", None, "env:K", None, MappingProxyType({}), Timeouts(1, 1, 1), failures,
+                    cooldown_s)
+    if not weights:
+        return replace(base, credentials=(Credential("p", "p", "env:K", 1, base),))
+    credentials = tuple(Credential("p", f"p#{n}", f"env:K{n}", w, base) for n, w in enumerate(weights, start=1))
+    return replace(base, credentials=credentials, pooled=True)
+
+
 def test_a_permit_released_without_a_verdict_lets_the_next_request_probe() -> None:
     clock = ManualClock(0.0)
     circuits = Circuits(Metrics(), clock)
-    circuits.failed("p", 1, 10.0)
+    p = provider_with()
+    circuits.failed(p, p.credentials[0], p.credentials)
     clock.advance(5.0)
-    assert circuits.admit("p") is None
+    assert circuits.admit(p.credentials) is None
     clock.advance(6.0)
-    probe = circuits.admit("p")
+    probe = circuits.admit(p.credentials)
     assert probe is not None and probe.probe
-    assert circuits.admit("p") is None
+    assert circuits.admit(p.credentials) is None
     circuits.release(probe)
-    again = circuits.admit("p")
+    again = circuits.admit(p.credentials)
     assert again is not None and again.probe
 
 
 def test_a_stale_permit_does_not_release_another_requests_probe() -> None:
     clock = ManualClock(0.0)
     circuits = Circuits(Metrics(), clock)
-    closed = circuits.admit("p")
+    p = provider_with()
+    closed = circuits.admit(p.credentials)
     assert closed is not None and not closed.probe
-    circuits.failed("p", 1, 10.0)
+    circuits.failed(p, p.credentials[0], p.credentials)
     clock.advance(11.0)
-    probe = circuits.admit("p")
+    probe = circuits.admit(p.credentials)
     circuits.release(closed)
-    assert probe is not None and circuits.admit("p") is None
+    assert probe is not None and circuits.admit(p.credentials) is None
+
+
+def picks(circuits: Circuits, p: Provider, count: int) -> list[str]:
+    chosen = []
+    for _ in range(count):
+        permit = circuits.admit(p.credentials)
+        assert permit is not None
+        chosen.append(permit.credential.id)
+        circuits.release(permit)
+    return chosen
+
+
+def test_credentials_share_requests_by_weight_interleaved_and_in_a_fixed_order() -> None:
+    circuits = Circuits(Metrics(), ManualClock(0.0))
+    assert picks(circuits, provider_with(3, 1), 8) == ["p#1", "p#1", "p#2", "p#1"] * 2
+    assert picks(Circuits(Metrics(), ManualClock(0.0)), provider_with(5, 1, 1), 7) == [
+        "p#1", "p#1", "p#2", "p#1", "p#3", "p#1", "p#1"]
+
+
+def test_a_resting_credential_is_left_out_until_its_rest_ends_and_the_provider_stays_closed() -> None:
+    clock, metrics = ManualClock(0.0), Metrics()
+    circuits = Circuits(metrics, clock)
+    p = provider_with(1, 1)
+    circuits.rest(p, p.credentials[0], p.credentials, 20.0, "429")
+    assert picks(circuits, p, 3) == ["p#2"] * 3 and not circuits.is_open(p.credentials)
+    assert metrics.circuit_open.values == {}
+    clock.advance(20.0)
+    assert sorted(picks(circuits, p, 2)) == ["p#1", "p#2"]
+
+
+def test_the_provider_opens_only_when_every_credential_rests_or_cools_down() -> None:
+    clock, metrics = ManualClock(0.0), Metrics()
+    circuits = Circuits(metrics, clock)
+    p = provider_with(1, 1, failures=1, cooldown_s=30.0)
+    circuits.failed(p, p.credentials[0], p.credentials)
+    assert not circuits.is_open(p.credentials) and metrics.circuit_opened.values == {}
+    circuits.rest(p, p.credentials[1], p.credentials, 300.0, "refused")
+    assert circuits.is_open(p.credentials) and circuits.admit(p.credentials) is None
+    assert metrics.circuit_opened.values == {("p",): 1} and metrics.circuit_open.values == {("p",): 1}
+    assert circuits.ready_in(p.credentials) == 30.0
+    clock.advance(30.0)
+    probe = circuits.admit(p.credentials)
+    assert probe is not None and probe.probe and probe.credential.id == "p#1"
+    circuits.succeeded(probe.credential)
+    assert metrics.circuit_open.values == {("p",): 0}
+    assert metrics.credential_cooldowns.values == {("p", "p#1", "failures"): 1, ("p", "p#2", "refused"): 1}
+
+
+def test_a_request_is_not_given_a_credential_it_tried_already() -> None:
+    circuits = Circuits(Metrics(), ManualClock(0.0))
+    p = provider_with(3, 1)
+    first = circuits.admit(p.credentials)
+    assert first is not None and first.credential.id == "p#1"
+    other = circuits.admit(p.credentials, skip={"p#1"})
+    assert other is not None and other.credential.id == "p#2"
+    assert circuits.admit(p.credentials, skip={"p#1", "p#2"}) is None
 
 
 def status(code: int) -> Action:

@@ -2,11 +2,12 @@
 and Gemini, records every request it receives, and fails on demand (status codes, Retry-After,
 answers held until the test releases them, streams that die mid-way or mid-event, streams that
 end early without their final event, streams held or paced mid-way, streams held open or dropped
-after their final event, bodies cut short, answers that echo the credential headers, 200s that are
-not their protocol's, floods of hundreds of megabytes, and replays of the answers real providers
-gave the captured clients in `tests/fixtures/`). It answers each protocol's token-count request
-with the words of the request's text (`runtime.upstream.mock.word_count`), and as a Chat
-Completions-only server (`chat_only`, as vLLM and Ollama are) it answers 404 on /v1/responses."""
+after their final event, bodies cut short, answers that echo the credential headers, failures of
+one credential among several, 200s that are not their protocol's, floods of hundreds of megabytes,
+and replays of the answers real providers gave the captured clients in `tests/fixtures/`). It
+answers each protocol's token-count request with the words of the request's text
+(`runtime.upstream.mock.word_count`), and as a Chat Completions-only server (`chat_only`, as vLLM
+and Ollama are) it answers 404 on /v1/responses."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ class Fault:
     replay: str | None = None
     times: int | None = None
     path_contains: str | None = None
+    credential: str | None = None
+    """Only requests that carry this credential (in any of `CREDENTIAL_HEADERS`): one key of several."""
     released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     sent: int = field(default=0, init=False)
     stopped: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
@@ -153,10 +156,12 @@ class MockUpstream:
             self._faults.clear()
             self.requests.clear()
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, carried: set[str]) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.path_contains and fault.path_contains not in path:
+                    continue
+                if fault.credential is not None and fault.credential not in carried:
                     continue
                 if fault.times is not None:
                     fault.times -= 1
@@ -175,7 +180,7 @@ class MockUpstream:
         with self._lock:
             self.requests.append(rec)
             self._lock.notify_all()
-        fault = self._take_fault(request.url.path)
+        fault = self._take_fault(request.url.path, _carried(rec))
         if fault is not None and fault.hold:
             await fault.held()
         return rec, fault
@@ -458,6 +463,12 @@ FLOOD_PIECE = b"a" * 65536
 
 def _credential_headers(rec: Recorded) -> str:
     return ", ".join(f"{name}: {rec.headers[name]}" for name in CREDENTIAL_HEADERS if name in rec.headers)
+
+
+def _carried(rec: Recorded) -> set[str]:
+    """The credentials a request carried, as values (a Bearer token without its scheme)."""
+    values = (rec.headers.get(name) for name in CREDENTIAL_HEADERS)
+    return {value.removeprefix("Bearer ") for value in values if value}
 
 
 def _echoed(fault: Fault | None, rec: Recorded) -> str:
