@@ -115,6 +115,11 @@ class Provider:
     timeouts: Timeouts
     circuit_failures: int
     circuit_cooldown_s: float
+    region: str | None = None
+    project: str | None = None
+    location: str | None = None
+    cloud_credentials: Mapping[str, str] = field(default_factory=dict)
+    """bedrock's AWS key references, vertex's service-account reference (`service_account`), by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +279,10 @@ def _provider(pid: str, p: ProviderSpec) -> Provider:
         timeouts=Timeouts(t.connect_ms / 1000, t.read_ms / 1000, t.total_ms / 1000),
         circuit_failures=p.circuit.failures,
         circuit_cooldown_s=p.circuit.cooldown_ms / 1000,
+        region=p.region,
+        project=p.project,
+        location=p.location,
+        cloud_credentials=MappingProxyType(dict(p.cloud_credentials)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from policy.models import PROVIDER_TYPES
+from policy.models import PROVIDER_TYPES, Provider
 
 from .. import codes
 from ..context import Context
@@ -13,6 +13,17 @@ from ..diagnostics import Diagnostic, suggest
 from .secrets import looks_like_secret
 
 NEEDS_BASE_URL = {"azure_openai"}
+CREDENTIAL_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "credentials")
+CLOUD_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bedrock": (("region",), ("aws_access_key_id", "aws_secret_access_key")),
+    "vertex": (("project", "location"), ("credentials",)),
+}
+"""Per cloud type: the settings that say where it is, and the credential references it signs with."""
+CLOUD_HINTS = {
+    "region": "add `region: us-east-1` (the AWS region whose Bedrock serves the models)",
+    "project": "add `project: <Google Cloud project id>`",
+    "location": "add `location: us-east5` (or `global`), where Vertex AI serves the models",
+}
 CREDENTIAL_PREFIXES = ("env:", "file:")
 SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -28,7 +39,9 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "type"),
                 hint=suggest(provider.type, PROVIDER_TYPES) or f"types are: {', '.join(PROVIDER_TYPES)}",
             )
-        if provider.api_key is None:
+        if provider.type in CLOUD_SETTINGS:
+            yield from _cloud_settings(ctx, pid, provider)
+        elif provider.api_key is None:
             if provider.type in PROVIDER_TYPES and provider.type != "mock":
                 yield Diagnostic.of(
                     codes.MISSING_CREDENTIAL,
@@ -36,19 +49,8 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                     ctx.index.key(*where),
                     hint="add `api_key: env:NAME` naming the environment variable that holds the key",
                 )
-        elif not provider.api_key.startswith(CREDENTIAL_PREFIXES) or provider.api_key in CREDENTIAL_PREFIXES:
-            literal = looks_like_secret(provider.api_key)
-            shell = SHELL_VARIABLE.fullmatch(provider.api_key.strip())
-            yield Diagnostic.of(
-                codes.PLAINTEXT_SECRET if literal else codes.INVALID_SECRET_REF,
-                f"provider '{pid}' api_key looks like a literal key; secrets never belong in the policy"
-                if literal
-                else f"provider '{pid}' api_key must be an env:NAME or file:PATH reference",
-                ctx.index.value(*where, "api_key"),
-                hint=_reference_hint(shell)
-                + ("; rotate the key, it is in git history now" if literal and ctx.in_git_repository else ""),
-                secret=None if _names_a_variable(provider.api_key, shell) else provider.api_key,
-            )
+        for field_name, reference in _references(provider):
+            yield from _reference(ctx, pid, field_name, reference)
         if provider.type in NEEDS_BASE_URL and not provider.base_url:
             yield Diagnostic.of(
                 codes.BASE_URL_MISSING,
@@ -76,12 +78,64 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
             )
 
 
+def _references(provider: Provider) -> Iterator[tuple[str, str]]:
+    for field_name in CREDENTIAL_FIELDS:
+        value = getattr(provider, field_name)
+        if value is not None:
+            yield field_name, value
+
+
+def _reference(ctx: Context, pid: str, field_name: str, reference: str) -> Iterator[Diagnostic]:
+    if reference.startswith(CREDENTIAL_PREFIXES) and reference not in CREDENTIAL_PREFIXES:
+        return
+    literal = looks_like_secret(reference)
+    shell = SHELL_VARIABLE.fullmatch(reference.strip())
+    yield Diagnostic.of(
+        codes.PLAINTEXT_SECRET if literal else codes.INVALID_SECRET_REF,
+        f"provider '{pid}' {field_name} looks like a literal key; secrets never belong in the policy"
+        if literal
+        else f"provider '{pid}' {field_name} must be an env:NAME or file:PATH reference",
+        ctx.index.value("providers", pid, field_name),
+        hint=_reference_hint(shell, field_name)
+        + ("; rotate the key, it is in git history now" if literal and ctx.in_git_repository else ""),
+        secret=None if _names_a_variable(reference, shell) else reference,
+    )
+
+
+def _cloud_settings(ctx: Context, pid: str, provider: Provider) -> Iterator[Diagnostic]:
+    """What a bedrock or vertex provider cannot be reached or signed for without."""
+    settings, credentials = CLOUD_SETTINGS[provider.type]
+    where = ("providers", pid)
+    for name in settings:
+        if not getattr(provider, name):
+            yield Diagnostic.of(
+                codes.CLOUD_SETTING_MISSING,
+                f"{provider.type} provider '{pid}' needs {name}",
+                ctx.index.key(*where),
+                hint=CLOUD_HINTS[name],
+            )
+    for name in credentials:
+        if getattr(provider, name) is None:
+            yield Diagnostic.of(
+                codes.MISSING_CREDENTIAL,
+                f"{provider.type} provider '{pid}' has no {name}",
+                ctx.index.key(*where),
+                hint=f"add `{name}: env:NAME` (or file:PATH) naming where the proxy reads it",
+            )
+    if provider.api_key is not None:
+        yield Diagnostic.of(
+            codes.INVALID_VALUE,
+            f"{provider.type} provider '{pid}' does not use api_key; it signs with {' and '.join(credentials)}",
+            ctx.index.key(*where, "api_key"),
+        )
+
+
 def _names_a_variable(value: str, shell: re.Match[str] | None) -> bool:
     """`${OPENAI_API_KEY}`, `OPENAI_API_KEY` or a bare `env:` name where the key is kept, not the key."""
     return shell is not None or value in CREDENTIAL_PREFIXES or VARIABLE_NAME.fullmatch(value.strip()) is not None
 
 
-def _reference_hint(shell: re.Match[str] | None) -> str:
+def _reference_hint(shell: re.Match[str] | None, field_name: str = "api_key") -> str:
     if shell:
-        return f"write `api_key: env:{shell.group(1)}`; the policy does not expand shell variables"
-    return "use `api_key: env:NAME` and set NAME where the proxy runs"
+        return f"write `{field_name}: env:{shell.group(1)}`; the policy does not expand shell variables"
+    return f"use `{field_name}: env:NAME` and set NAME where the proxy runs"

@@ -55,7 +55,7 @@ class Fallback:
             return await refuse(exchange.send, serving, exchange.surface, deny)
         for index, (target, step) in enumerate(zip(decision.targets, steps, strict=True)):
             provider = serving.table.providers[target.provider]
-            if provider.api_key is not None and provider.id not in serving.credentials:
+            if serving.lacks_credential(provider):
                 self._skipped(exchange, target, "no_credential")
                 continue
             if step.error is not None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..table import Provider, Target
-from . import anthropic, azure, gemini, mock, openai
+from . import anthropic, azure, bedrock, gemini, mock, openai, vertex
 from .base import Outbound, RawBody, Transport, UpstreamCall, UpstreamResponse
 from .http import HttpTransport
 
@@ -16,13 +16,20 @@ ADAPTERS: dict[str, Prepare] = {
     "azure_openai": azure.prepare,
     "anthropic": anthropic.prepare,
     "gemini": gemini.prepare,
+    "bedrock": bedrock.prepare,
+    "vertex": vertex.prepare,
     "mock": mock.prepare,
 }
 
 
-def transport_for(provider: Provider) -> Transport:
+def transport_for(provider: Provider, cloud_credentials: Mapping[str, str] | None = None) -> Transport:
+    """The provider's transport; a bedrock or vertex one signs its calls with `cloud_credentials`."""
     if provider.type == "mock":
         return mock.MockTransport()
+    if provider.type == "bedrock":
+        return bedrock.BedrockTransport(provider, cloud_credentials or {})
+    if provider.type == "vertex":
+        return vertex.VertexTransport(provider, cloud_credentials or {})
     return HttpTransport(provider)
 
 
