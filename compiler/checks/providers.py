@@ -10,10 +10,9 @@ from policy.models import PROVIDER_TYPES, Provider
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
-from .secrets import looks_like_secret
+from .secrets import CREDENTIAL_FIELDS, looks_like_secret
 
 NEEDS_BASE_URL = {"azure_openai"}
-CREDENTIAL_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "credentials")
 CLOUD_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bedrock": (("region",), ("aws_access_key_id", "aws_secret_access_key")),
     "vertex": (("project", "location"), ("credentials",)),

@@ -450,3 +450,26 @@ def test_a_rate_limit_moved_to_another_target_is_told_on_the_limit_and_on_each_k
         ("applies to principal bob@acme.com -> principal alice@acme.com", NEUTRAL)]
     klasses = {c.klass for c in d.changes if "under rate limit" in c.what}
     assert klasses == {NARROWS, WIDENS}
+
+
+def test_moving_a_cloud_provider_to_another_region_widens_access(tmp_path: Path) -> None:
+    def policy(region: str, secret: str) -> str:
+        return f"""\
+providers:
+  bedrock: {{type: bedrock, region: {region}, aws_access_key_id: env:AWS_KEY_ID, aws_secret_access_key: {secret},
+            model_ids: {{claude-haiku-4-5: us.anthropic.claude-haiku-4-5-20251001-v1:0}}}}
+models:
+  claude-haiku-4-5: {{providers: [bedrock], price: {{input: 1, output: 5}}}}
+virtual_keys:
+  vk-a: {{key_sha256: {"a" * 64}, models_allowed: [claude-haiku-4-5]}}
+"""
+
+    for name, region, secret in (("base", "us-east-1", "env:AWS_SECRET"), ("head", "eu-west-1", "file:/run/aws")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "policy.yaml").write_text(policy(region, secret))
+    d = diff_tables(artifact(tmp_path / "base"), artifact(tmp_path / "head"))
+    changes = {(c.what, c.klass) for c in d.changes if c.subject == "provider bedrock"}
+    assert changes == {
+        ("region: us-east-1 -> eu-west-1 (every prompt routed here now goes to this cloud region or project)", WIDENS),
+        ("aws_secret_access_key: env:AWS_SECRET -> file:/run/aws", NEUTRAL),
+    }

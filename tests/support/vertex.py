@@ -3,7 +3,7 @@
 The test makes an RSA key pair and a service-account key file holding its private half, with
 this mock's `/token` as its `token_uri`. The token endpoint checks the JWT bearer assertion the
 way Google does: RS256 over `header.payload`, verified with the public half, issued by the
-account's email, for this `token_uri`, for the cloud-platform scope, not expired; it answers an
+account's email, for Google's token audience, for the cloud-platform scope, not expired; it answers an
 access token with `expires_in`. Model endpoints take only a token it issued and has not expired,
 and serve Claude (`rawPredict`, `streamRawPredict`) and Gemini (`generateContent`,
 `streamGenerateContent`) under `/v1/projects/{project}/locations/{location}/publishers/...`.
@@ -36,6 +36,8 @@ TEST_LOCATION = "us-east5"
 CLIENT_EMAIL = "gatepost@acme-ml.iam.gserviceaccount.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+AUDIENCE = "https://oauth2.googleapis.com/token"
+"""The assertion's `aud`: Google's token endpoint, whichever `token_uri` the key file names."""
 
 
 def key_pair() -> rsa.RSAPrivateKey:
@@ -126,7 +128,7 @@ class MockVertex:
         now = time.time()
         if header.get("alg") != "RS256":
             return "Invalid JWT: alg must be RS256"
-        if claims.get("iss") != CLIENT_EMAIL or claims.get("aud") != self.token_uri:
+        if claims.get("iss") != CLIENT_EMAIL or claims.get("aud") != AUDIENCE:
             return "Invalid JWT: Failed audience or issuer check"
         if SCOPE not in str(claims.get("scope", "")).split():
             return "Invalid JWT: no cloud-platform scope"
