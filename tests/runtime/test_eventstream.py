@@ -20,10 +20,9 @@ EVENTS = claude_answers.stream_events(claude_answers.message("anthropic.claude-h
 class Chunks:
     """An upstream answer that arrives in the given pieces."""
 
-    status = 200
-    headers = [(b"content-type", b"application/vnd.amazon.eventstream"), (b"x-amzn-requestid", b"abc")]
-
     def __init__(self, pieces: list[bytes]) -> None:
+        self.status = 200
+        self.headers = [(b"content-type", b"application/vnd.amazon.eventstream"), (b"x-amzn-requestid", b"abc")]
         self.pieces = pieces
         self.closed = False
 
