@@ -61,10 +61,15 @@ class SigV4Signer:
         self._auth = SigV4Auth(credentials, SIGNING_NAME, region)
 
     def sign(self, call: UpstreamCall) -> UpstreamCall:
-        """`call` with `Authorization`, `X-Amz-Date` (and `X-Amz-Security-Token`) for this moment."""
-        request = AWSRequest(method=call.method, url=call.url, data=call.body, headers=call.headers)
+        """`call` with `Authorization`, `X-Amz-Date` (and `X-Amz-Security-Token`) for this moment.
+
+        The signature covers the method, the path, the body, `host`, `content-type` and the
+        `x-amz-*` headers, which is what AWS requires; the other headers (`accept`, the request
+        id) are left out of it: botocore's cost grows with every header it signs (bench/signing.py)."""
+        request = AWSRequest(method=call.method, url=call.url, data=call.body,
+                             headers={"content-type": call.headers["content-type"]})
         self._auth.add_auth(request)
-        return replace(call, headers={k.lower(): v for k, v in request.headers.items()})
+        return replace(call, headers={**call.headers, **{k.lower(): v for k, v in request.headers.items()}})
 
 
 class BedrockTransport:
