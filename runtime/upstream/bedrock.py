@@ -11,7 +11,7 @@ Anthropic answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from urllib.parse import quote
 
@@ -30,6 +30,18 @@ ANTHROPIC_VERSION = "bedrock-2023-05-31"
 SIGNING_NAME = "bedrock"
 """The service name in Bedrock's SigV4 credential scope (the endpoint is bedrock-runtime)."""
 LEFT_OUT = frozenset({"model", "stream"})
+MAX_ERROR_BYTES = 64 * 1024
+"""A larger error answer is relayed as it came rather than held to be reshaped."""
+ERROR_TYPES = {
+    "ValidationException": "invalid_request_error",
+    "AccessDeniedException": "permission_error",
+    "ResourceNotFoundException": "not_found_error",
+    "ThrottlingException": "rate_limit_error",
+    "ServiceQuotaExceededException": "rate_limit_error",
+    "ModelNotReadyException": "overloaded_error",
+    "ServiceUnavailableException": "overloaded_error",
+}
+"""Bedrock's error kinds as Anthropic's error types; the rest are `api_error` (5xx) or `invalid_request_error`."""
 
 
 def endpoint(provider: Provider) -> str:
@@ -87,6 +99,8 @@ class BedrockTransport:
         response = await self._http.send(call)
         if call.stream and response.status == 200 and _content_type(response) == EVENT_STREAM_TYPE.encode():
             return EventStreamAnswer(response)
+        if response.status >= 400:
+            return BedrockError(response)
         return response
 
     @property
@@ -95,6 +109,46 @@ class BedrockTransport:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class BedrockError:
+    """A Bedrock error answer (`{"message"}`, its kind in `x-amzn-ErrorType`) in Anthropic's error
+    shape, so the clients of the Messages surface, and the translation to OpenAI's, read it as
+    they read Anthropic's own (a ValidationException is an `invalid_request_error`)."""
+
+    def __init__(self, response: UpstreamResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = [(k, v) for k, v in response.headers if k != b"content-type"]
+        self.headers.append((b"content-type", b"application/json"))
+        kind = dict(response.headers).get(b"x-amzn-errortype", b"").split(b":")[0].decode("latin-1")
+        self._kind = kind or "UnknownError"
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        body = b""
+        chunks = self._response.aiter_bytes()
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > MAX_ERROR_BYTES:
+                yield body
+                async for rest in chunks:
+                    yield rest
+                return
+        try:
+            message = str(orjson.loads(body).get("message") or self._kind)
+        except (orjson.JSONDecodeError, AttributeError):
+            message = body.decode(errors="replace") or self._kind
+        error_type = ERROR_TYPES.get(self._kind, "api_error" if self.status >= 500 else "invalid_request_error")
+        yield orjson.dumps({"type": "error", "error": {"type": error_type, "message": f"Bedrock {self._kind}: {message}"}})
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+    async def end(self) -> None:
+        await self._response.end()
 
 
 def _content_type(response: UpstreamResponse) -> bytes:

@@ -259,3 +259,22 @@ def test_sighup_rereads_a_rotated_secret_file(tmp_path: Path) -> None:
     assert event["providers"] == ["bedrock-us"]
     for value in (TEST_SECRET_ACCESS_KEY, "an-old-secret-access-key-that-aws-revoked"):
         assert value not in log.read_text() and value not in first.text
+
+
+def test_a_request_bedrock_refuses_reaches_the_client_as_anthropics_error(stack: Stack) -> None:
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        claude(stack).messages.create(model="claude-sonnet-4-5", max_tokens=16,
+                                      messages=[{"role": "user", "content": "hi"}], extra_body={"speed": "fast"})
+    assert refused.value.status_code == 400 and stack.bedrock.refused == ["ValidationException"]
+    error = refused.value.body["error"]  # type: ignore[index]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("Bedrock ValidationException: Malformed input request: #: extraneous key [speed]")
+
+
+def test_the_artifact_holds_references_never_the_keys(stack: Stack, tmp_path: Path) -> None:
+    from compiler import compile_policy
+
+    result = compile_policy(tmp_path)
+    assert result.artifact is not None
+    text = result.artifact.model_dump_json()
+    assert "env:E2E_AWS_SECRET" in text and TEST_SECRET_ACCESS_KEY not in text and TEST_ACCESS_KEY_ID not in text
