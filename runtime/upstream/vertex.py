@@ -2,6 +2,9 @@
 `model`, with Vertex's `anthropic_version`) and Gemini through `generateContent`/
 `streamGenerateContent`, both under `/v1/projects/{project}/locations/{location}/publishers/...`.
 
+A Gemini stream is always asked for as SSE (`alt=sse`); a client that wanted Google's JSON array
+gets the events re-framed as one, as from the Gemini API.
+
 Calls carry an OAuth access token from google-auth's service-account flow (tokens.py).
 """
 
@@ -45,7 +48,7 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
         return UpstreamCall("POST", url, headers, orjson.dumps(payload), out.stream)
     method = out.gemini_method or ("streamGenerateContent" if out.stream else "generateContent")
     url = f"{base}/google/models/{model}:{method}"
-    if method == "streamGenerateContent" and out.sse:
+    if method == "streamGenerateContent":
         url += "?alt=sse"
     return UpstreamCall("POST", url, {"content-type": "application/json"}, without_model(out), out.stream)
 

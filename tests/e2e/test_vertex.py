@@ -138,7 +138,7 @@ def test_gemini_on_vertex_through_the_gemini_surface(stack: Stack) -> None:
     assert array.status_code == 200 and len(array.json()) == 5
     assert [(r.publisher, r.method, r.query) for r in stack.vertex.requests] == [
         ("google", "generateContent", ""), ("google", "streamGenerateContent", "alt=sse"),
-        ("google", "streamGenerateContent", ""),
+        ("google", "streamGenerateContent", "alt=sse"),
     ]
     assert stack.vertex.token_requests == 1
 
