@@ -16,7 +16,9 @@ import orjson
 from .credentials import resolve_reference
 from .exceptions import CredentialError
 from .table import Provider
-from .upstream.tokens import service_account_problem
+
+REQUIRED_FIELDS = ("client_email", "private_key", "token_uri")
+"""What google-auth needs of a service-account key file to sign its token requests."""
 
 
 def resolve_cloud_credentials(
@@ -41,6 +43,20 @@ def resolve_cloud_credentials(
         else:
             found[pid] = secrets
     return found, problems
+
+
+def service_account_problem(text: str) -> str | None:
+    """What makes `text` unusable as a service-account key file, never quoting it; None when usable."""
+    try:
+        info = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return "is not JSON (a service-account key file is)"
+    if not isinstance(info, dict):
+        return "is not a service-account key file (a JSON object)"
+    missing = [name for name in REQUIRED_FIELDS if not info.get(name)]
+    if missing:
+        return f"is not a service-account key file: it has no {', '.join(missing)}"
+    return None
 
 
 def secret_values(credentials: Mapping[str, Mapping[str, str]]) -> list[str]:

@@ -26,10 +26,16 @@ def transport_for(provider: Provider, cloud_credentials: Mapping[str, str] | Non
     """The provider's transport; a bedrock or vertex one signs its calls with `cloud_credentials`."""
     if provider.type == "mock":
         return mock.MockTransport()
+    # botocore and google-auth take about half a second to import: only a table with such a
+    # provider pays for them, not every command that imports the runtime (`policy budgets`).
     if provider.type == "bedrock":
-        return bedrock.BedrockTransport(provider, cloud_credentials or {})
+        from .bedrock_transport import BedrockTransport
+
+        return BedrockTransport(provider, cloud_credentials or {})
     if provider.type == "vertex":
-        return vertex.VertexTransport(provider, cloud_credentials or {})
+        from .vertex_transport import VertexTransport
+
+        return VertexTransport(provider, cloud_credentials or {})
     return HttpTransport(provider)
 
 

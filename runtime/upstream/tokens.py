@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import urllib3
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.auth.transport.urllib3 import Request
@@ -24,7 +23,6 @@ from ..exceptions import UpstreamConnectError, UpstreamError
 from ..table import Timeouts
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-REQUIRED_FIELDS = ("client_email", "private_key", "token_uri")
 
 
 class TokenRefused(Exception):
@@ -39,20 +37,6 @@ class TokenRefreshFailed(UpstreamError):
     @property
     def condition(self) -> str | None:
         return "5xx"
-
-
-def service_account_problem(text: str) -> str | None:
-    """What makes `text` unusable as a service-account key file, never quoting it; None when usable."""
-    try:
-        info = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return "is not JSON (a service-account key file is)"
-    if not isinstance(info, dict):
-        return "is not a service-account key file (a JSON object)"
-    missing = [name for name in REQUIRED_FIELDS if not info.get(name)]
-    if missing:
-        return f"is not a service-account key file: it has no {', '.join(missing)}"
-    return None
 
 
 class _TimedRequest(Request):

@@ -5,23 +5,19 @@
 A Gemini stream is always asked for as SSE (`alt=sse`); a client that wanted Google's JSON array
 gets the events re-framed as one, as from the Gemini API.
 
-Calls carry an OAuth access token from google-auth's service-account flow (tokens.py).
+Calls carry an OAuth access token from google-auth's service-account flow (vertex_transport.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
 from urllib.parse import quote
 
 import orjson
 
 from ..table import Provider, Target
-from .base import BufferedResponse, Outbound, UpstreamCall, UpstreamResponse
+from .base import Outbound, UpstreamCall
 from .body import without_model
 from .claude_betas import cloud_betas
-from .http import HttpTransport
-from .tokens import AccessTokens, TokenRefused
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 
@@ -51,30 +47,3 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     if method == "streamGenerateContent":
         url += "?alt=sse"
     return UpstreamCall("POST", url, {"content-type": "application/json"}, without_model(out), out.stream)
-
-
-class VertexTransport:
-    """Adds the service account's access token to each call; a token endpoint that refuses the
-    key is answered as a 401 of the provider's (so the client gets `provider_auth_error`), one
-    that cannot be reached or fails is a provider failure like any other."""
-
-    def __init__(self, provider: Provider, credentials: Mapping[str, str]) -> None:
-        self._http = HttpTransport(provider)
-        account = credentials.get("service_account")
-        self._tokens = AccessTokens(orjson.loads(account), provider.timeouts) if account else None
-
-    async def send(self, call: UpstreamCall) -> UpstreamResponse:
-        if self._tokens is not None:
-            try:
-                token = await self._tokens.token()
-            except TokenRefused:
-                return BufferedResponse(401, [(b"content-type", b"application/json")], [b"{}"])
-            call = replace(call, headers={**call.headers, "authorization": f"Bearer {token}"})
-        return await self._http.send(call)
-
-    @property
-    def in_flight(self) -> int:
-        return self._http.in_flight
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
