@@ -64,7 +64,17 @@ class ProviderSpec(_Spec):
     api_key: str | None = Field(description="env:NAME or file:PATH, never a value")
     api_keys: list[CredentialSpec] | None = Field(description="Several credentials instead of api_key, in policy order")
     api_version: str | None
-    deployments: dict[str, str]
+    deployments: dict[str, str] = Field(
+        description="model -> the provider's name for it: Azure deployment, Bedrock or Vertex model id"
+    )
+    region: str | None = Field(None, description="bedrock: the AWS region")
+    project: str | None = Field(None, description="vertex: the Google Cloud project")
+    location: str | None = Field(None, description="vertex: the region, or global")
+    cloud_credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="bedrock: aws_access_key_id, aws_secret_access_key, aws_session_token; vertex: "
+        "service_account; each env:NAME or file:PATH, never a value"
+    )
     timeouts: TimeoutsSpec
     circuit: CircuitSpec
 

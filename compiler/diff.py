@@ -160,16 +160,24 @@ def _provider(d: Diff, subject: str, old: dict[str, Any], new: dict[str, Any]) -
     if old.get("base_url") != new.get("base_url"):
         d.add(subject, "~", f"base_url: {old.get('base_url') or '(default)'} -> {new.get('base_url') or '(default)'} "
               "(every prompt routed here, and the provider credential, now go to this host)", WIDENS)
+    for name in ("region", "project", "location"):
+        if old.get(name) != new.get(name):
+            d.add(subject, "~", f"{name}: {old.get(name) or '(none)'} -> {new.get(name) or '(none)'} "
+                  "(every prompt routed here now goes to this cloud region or project)", WIDENS)
     for name in ("type", "protocol", "api_key", "api_version"):
         if old.get(name) != new.get(name):
             values = f"{name}: {old.get(name) or '(none)'} -> {new.get(name) or '(none)'}"
             if name == "type" and new["type"] in CHAT_ONLY_TYPES and old["type"] not in CHAT_ONLY_TYPES:
-                d.add(subject, "~", f"{values} (Chat Completions only: Responses clients such as Codex no longer "
-                      "reach its targets)", NARROWS)
+                d.add(subject, "~", f"{values} (Chat Completions only: Responses, Messages and Gemini requests are "
+                      "translated to it, and those using what Chat Completions cannot carry are refused)", NARROWS)
             else:
                 d.add(subject, "~", values, NEUTRAL)
     if (old.get("api_keys") or []) != (new.get("api_keys") or []):
         _api_keys(d, subject, old, new)
+    for name in sorted(old.get("cloud_credentials", {}).keys() | new.get("cloud_credentials", {}).keys()):
+        before, after = old.get("cloud_credentials", {}).get(name), new.get("cloud_credentials", {}).get(name)
+        if before != after:
+            d.add(subject, "~", f"{name}: {before or '(none)'} -> {after or '(none)'}", NEUTRAL)
     if old["deployments"] != new["deployments"]:
         removed = old["deployments"].keys() - new["deployments"].keys()
         d.add(subject, "~", "deployments: " + _deployments(old["deployments"], new["deployments"]),

@@ -49,7 +49,7 @@ from policy.models import (
     credential_entries,
 )
 
-from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route
+from .resolve import PROTOCOLS, Resolved, ResolvedKey, Route, target_protocol, upstream_model
 from .values import normalise_condition, parse_percent, parse_rate
 
 MILLION = Decimal(1_000_000)
@@ -117,12 +117,26 @@ def _provider(pid: str, p: Provider, default_circuit: Circuit | None) -> Provide
         api_key=p.api_key,
         api_keys=[_credential(entry, p) for entry in credential_entries(pid, p)] if p.api_keys is not None else None,
         api_version=p.api_version,
-        deployments=dict(p.deployments or {}),
+        deployments=dict(p.deployments or p.model_ids or {}),
+        region=p.region,
+        project=p.project,
+        location=p.location,
+        cloud_credentials=_cloud_credentials(p),
         timeouts=TimeoutsSpec(
             connect_ms=millis(timeouts.connect_s), read_ms=millis(timeouts.read_s), total_ms=millis(timeouts.total_s)
         ),
         circuit=CircuitSpec(failures=circuit.failures, cooldown_ms=millis(circuit.cooldown_s)),
     )
+
+
+def _cloud_credentials(p: Provider) -> dict[str, str]:
+    """The references of a provider signing with more than one secret (bedrock's AWS keys) or with
+    a key file (vertex's service account), by name."""
+    named = {
+        "aws_access_key_id": p.aws_access_key_id, "aws_secret_access_key": p.aws_secret_access_key,
+        "aws_session_token": p.aws_session_token, "service_account": p.credentials,
+    }
+    return {name: reference for name, reference in named.items() if reference is not None}
 
 
 def _model(m: Model) -> ModelSpec:
@@ -274,10 +288,10 @@ class _Shared:
         found = self.targets.get((provider_id, model))
         if found is None:
             provider = self.policy.providers[provider_id]
-            deployments = provider.deployments or {}
-            upstream = deployments.get(model, model) if provider.type == "azure_openai" else model
+            protocol = target_protocol(provider, model) or PROTOCOLS[provider.type]
             found = self.targets[(provider_id, model)] = TargetSpec(
-                provider=provider_id, model=model, upstream_model=upstream, protocol=PROTOCOLS[provider.type]
+                provider=provider_id, model=model, upstream_model=upstream_model(provider, model),
+                protocol=protocol,
             )
         return found
 

@@ -11,7 +11,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
-from policy.models import Cache, Fallback, FallbackHop, PolicyDocument, Scope, Settings, VirtualKey
+from policy.models import Cache, Fallback, FallbackHop, PolicyDocument, Provider, Scope, Settings, VirtualKey
 from policy.source import Path
 
 T = TypeVar("T")
@@ -21,8 +21,28 @@ PROTOCOLS = {
     "openai": "openai", "azure_openai": "openai", "openai_compatible": "openai",
     "anthropic": "anthropic", "gemini": "gemini", "mock": "mock",
 }
+PROTOCOLS |= {"bedrock": "anthropic", "vertex": "gemini"}
+"""Each provider type's protocol; a vertex provider's Claude models speak anthropic (`target_protocol`)."""
 CHAT_ONLY_TYPES = frozenset({"openai_compatible"})
 """Provider types that speak Chat Completions only, not Responses (the runtime's `SINGLE_WIRE`)."""
+
+
+def upstream_model(provider: Provider, model: str) -> str:
+    """The name `provider` knows the registry's `model` by: an Azure deployment, a Bedrock model id
+    or inference profile, a Vertex model id; the registry name itself when none is given."""
+    if provider.type == "azure_openai":
+        return (provider.deployments or {}).get(model, model)
+    if provider.type in ("bedrock", "vertex"):
+        return (provider.model_ids or {}).get(model, model)
+    return model
+
+
+def target_protocol(provider: Provider, model: str) -> str | None:
+    """The protocol `provider` speaks for `model`: Vertex publishes Claude (rawPredict, the Messages
+    body) beside Gemini (generateContent), told apart by the model id."""
+    if provider.type == "vertex" and upstream_model(provider, model).startswith("claude"):
+        return "anthropic"
+    return PROTOCOLS.get(provider.type)
 
 
 @dataclass(frozen=True)

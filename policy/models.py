@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-PROVIDER_TYPES: tuple[str, ...] = ("openai", "azure_openai", "openai_compatible", "anthropic", "gemini", "mock")
+PROVIDER_TYPES: tuple[str, ...] = (
+    "openai", "azure_openai", "openai_compatible", "anthropic", "gemini", "bedrock", "vertex", "mock",
+)
 CacheMode = Literal["respect", "disable", "force"]
 Scope = Literal["org", "team", "principal", "vk"]
 Window = Literal["day", "week", "month", "total"]
@@ -143,7 +145,7 @@ class ApiKey(_Model):
 class Provider(_Model):
     """An upstream account: where requests go and which credential they carry."""
 
-    type: str = Field(description="openai | azure_openai | openai_compatible | anthropic | gemini | mock")
+    type: str = Field(description="openai | azure_openai | openai_compatible | anthropic | gemini | bedrock | vertex | mock")
     api_key: str | None = Field(
         None, description="env:NAME or file:PATH; never the key itself (optional for openai_compatible)"
     )
@@ -154,6 +156,16 @@ class Provider(_Model):
     base_url: str | None = Field(None, description="Required for azure_openai and openai_compatible")
     api_version: str | None = Field(None, description="azure_openai: the api-version query parameter")
     deployments: dict[str, str] | None = Field(None, description="azure_openai: model -> deployment name")
+    region: str | None = Field(None, description="bedrock: the AWS region, e.g. us-east-1")
+    aws_access_key_id: str | None = Field(None, description="bedrock: env:NAME or file:PATH")
+    aws_secret_access_key: str | None = Field(None, description="bedrock: env:NAME or file:PATH")
+    aws_session_token: str | None = Field(None, description="bedrock, optional: env:NAME or file:PATH")
+    project: str | None = Field(None, description="vertex: the Google Cloud project id")
+    location: str | None = Field(None, description="vertex: the region (us-east5, europe-west1) or global")
+    credentials: str | None = Field(None, description="vertex: the service-account key JSON, file:PATH or env:NAME")
+    model_ids: dict[str, str] | None = Field(
+        None, description="bedrock, vertex: model -> the provider's model id (default: the model's name)"
+    )
     timeouts: Timeouts | None = None
     circuit: Circuit | None = Field(None, description="Cool-down for this provider (default: gateway.circuit)")
     description: str | None = None

@@ -17,7 +17,7 @@ from pathlib import Path
 from .access_log import EventLog
 from .app import Gatepost
 from .credentials import changed_providers, missing_reports
-from .state import build_serving, close_unused, with_credentials
+from .state import Serving, build_serving, close_unused, with_credentials
 from .table import LoadedTable, TableError
 
 LoadSource = Callable[[Path], LoadedTable]
@@ -85,8 +85,11 @@ class Reloader:
                 self.app.serving = rotated
                 self.events.event(
                     "credentials_reloaded", reason=reason, revision=table.revision,
-                    providers=changed_providers(old.credentials, rotated.credentials),
+                    providers=sorted(set(changed_providers(old.credentials, rotated.credentials))
+                                     | {p for p in rotated.table.providers
+                                        if rotated.cloud_credentials.get(p) != old.cloud_credentials.get(p)}),
                 )
+                self._retire(old, rotated)
                 for missing in missing_reports(rotated.table.providers, rotated.credential_problems):
                     self.events.event("credential_missing", **missing)
                 return True
@@ -97,10 +100,14 @@ class Reloader:
             self.events.event("reloaded", reason=reason, revision=table.revision, previous=old.table.revision)
             for missing in missing_reports(new.table.providers, new.credential_problems):
                 self.events.event("credential_missing", **missing)
-            retiring = asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
-            self.retiring.add(retiring)
-            retiring.add_done_callback(self.retiring.discard)
+            self._retire(old, new)
             return True
+
+    def _retire(self, old: Serving, new: Serving) -> None:
+        """Close, after their grace, the transports `new` no longer uses (a rotated cloud key's)."""
+        retiring = asyncio.get_running_loop().create_task(close_unused(old, new, self.retire_grace_s))
+        self.retiring.add(retiring)
+        retiring.add_done_callback(self.retiring.discard)
 
     async def watch(self, interval_s: float = 1.0) -> None:
         while True:

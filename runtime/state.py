@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from .cloud_credentials import resolve_cloud_credentials, secret_values
 from .credentials import CredentialKey, resolve_credentials, usable_credentials
 from .scrub import CredentialScrubber
-from .table import Credential, LoadedTable
+from .table import Credential, LoadedTable, Provider
 from .upstream import Transport, transport_for
 
 
@@ -26,6 +27,8 @@ class Serving:
     revision_header: bytes
     header_prefix: bytes
     """The gateway's header prefix, lower-cased as ASGI header names are (`x-langwatch-`)."""
+    cloud_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """bedrock and vertex providers' secrets by name (cloud_credentials.py); their transports sign with them."""
 
     @cached_property
     def usable(self) -> Mapping[str, tuple[Credential, ...]]:
@@ -35,20 +38,34 @@ class Serving:
     @cached_property
     def scrub(self) -> CredentialScrubber:
         """Takes the value of every credential held here out of bytes bound for a client."""
-        return CredentialScrubber(self.credentials.values())
+        return CredentialScrubber([*self.credentials.values(), *secret_values(self.cloud_credentials)])
+
+    def lacks_credential(self, provider: Provider) -> bool:
+        """Whether `provider` names a credential that did not resolve (so it is never called)."""
+        if provider.cloud_credentials:
+            return provider.id not in self.cloud_credentials
+        return not self.usable[provider.id]
+
+
+def by_credential(problems: Mapping[str, str]) -> dict[CredentialKey, str]:
+    """A cloud provider's problem, keyed as its one credential (named as the provider) is."""
+    return {(pid, pid): problem for pid, problem in problems.items()}
 
 
 def build_serving(table: LoadedTable, previous: Serving | None = None) -> Serving:
     """Reuse the previous table's transports (and their pooled connections) where a provider is unchanged."""
     credentials, problems = resolve_credentials(table.providers)
+    cloud, cloud_problems = resolve_cloud_credentials(table.providers)
     transports: dict[str, Transport] = {}
     for pid, provider in table.providers.items():
-        if previous is not None and previous.table.providers.get(pid) == provider and pid in previous.transports:
+        if (previous is not None and previous.table.providers.get(pid) == provider and pid in previous.transports
+                and previous.cloud_credentials.get(pid) == cloud.get(pid)):
             transports[pid] = previous.transports[pid]
         else:
-            transports[pid] = transport_for(provider)
+            transports[pid] = transport_for(provider, cloud.get(pid, {}))
     return Serving(
-        table, transports, credentials, problems, table.revision.encode(), table.gateway.header_prefix.lower().encode()
+        table, transports, credentials, {**problems, **by_credential(cloud_problems)}, table.revision.encode(),
+        table.gateway.header_prefix.lower().encode(), cloud,
     )
 
 
@@ -68,7 +85,15 @@ async def close_unused(old: Serving, new: Serving, grace_s: float = 30.0) -> Non
 def with_credentials(serving: Serving) -> Serving | None:
     """The same table with its credential references resolved again (a rotated `file:` secret),
     or None when nothing changed."""
-    credentials, problems = resolve_credentials(serving.table.providers)
-    if credentials == serving.credentials and problems == serving.credential_problems:
+    providers = serving.table.providers
+    credentials, problems = resolve_credentials(providers)
+    cloud, cloud_problems = resolve_cloud_credentials(providers)
+    problems.update(by_credential(cloud_problems))
+    if (credentials == serving.credentials and problems == serving.credential_problems
+            and cloud == serving.cloud_credentials):
         return None
-    return replace(serving, credentials=credentials, credential_problems=problems)
+    transports = {pid: transport if cloud.get(pid) == serving.cloud_credentials.get(pid)
+                  else transport_for(providers[pid], cloud.get(pid, {}))
+                  for pid, transport in serving.transports.items()}
+    return replace(serving, credentials=credentials, credential_problems=problems, cloud_credentials=cloud,
+                   transports=transports)

@@ -129,6 +129,12 @@ class Provider:
     """The provider lists `api_keys`: each credential cools down on its own and is named in logs,
     headers and metrics."""
 
+    region: str | None = None
+    project: str | None = None
+    location: str | None = None
+    cloud_credentials: Mapping[str, str] = field(default_factory=dict)
+    """bedrock's AWS key references, vertex's service-account reference (`service_account`), by name."""
+
 
 @dataclass(frozen=True, slots=True)
 class Credential:
@@ -305,6 +311,10 @@ def _provider(pid: str, p: ProviderSpec) -> Provider:
         timeouts=Timeouts(t.connect_ms / 1000, t.read_ms / 1000, t.total_ms / 1000),
         circuit_failures=p.circuit.failures,
         circuit_cooldown_s=p.circuit.cooldown_ms / 1000,
+        region=p.region,
+        project=p.project,
+        location=p.location,
+        cloud_credentials=MappingProxyType(dict(p.cloud_credentials)),
     )
     if p.api_keys is None:
         return replace(provider, credentials=(Credential(pid, pid, p.api_key, 1, provider),))

@@ -17,7 +17,7 @@ from policy.source import Path
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic
-from ..resolve import PROTOCOLS, ResolvedKey, Route, Target
+from ..resolve import ResolvedKey, Route, Target, target_protocol
 
 NAMED_PROTOCOLS = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "codex-"), "openai"),
@@ -34,7 +34,7 @@ def _requested_protocol(ctx: Context, route: Route) -> str | None:
     if model is not None:
         for pid in model.providers:
             provider = ctx.policy.providers.get(pid)
-            protocol = PROTOCOLS.get(provider.type) if provider is not None else None
+            protocol = target_protocol(provider, route.requested) if provider is not None else None
             if protocol not in (None, "mock"):
                 return protocol
         return None
@@ -48,7 +48,7 @@ def _protocols(ctx: Context, targets: list[Target]) -> list[str]:
     found = []
     for target in targets:
         provider = ctx.policy.providers.get(target.provider)
-        protocol = PROTOCOLS.get(provider.type) if provider is not None else None
+        protocol = target_protocol(provider, target.model) if provider is not None else None
         if protocol is not None and protocol != "mock" and protocol not in found:
             found.append(protocol)
     return found
@@ -211,7 +211,7 @@ def _source_of_crossing(ctx: Context, resolved: ResolvedKey, route: Route) -> Pa
     first = _protocols(ctx, route.targets[:1])
     for target in route.targets[1:]:
         provider = ctx.policy.providers.get(target.provider)
-        if provider is not None and PROTOCOLS.get(provider.type) not in (*first, "mock"):
+        if provider is not None and target_protocol(provider, target.model) not in (*first, "mock"):
             if target.hop is not None and settings.fallback is not None:
                 return (*settings.fallback.path, "chain", target.hop)
             break

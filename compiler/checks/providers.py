@@ -11,7 +11,7 @@ from policy.source import Span
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, Related, suggest
-from .secrets import looks_like_secret
+from .secrets import CREDENTIAL_FIELDS, looks_like_secret
 
 NEEDS_BASE_URL = {
     "azure_openai": "https://<resource>.openai.azure.com",
@@ -19,6 +19,16 @@ NEEDS_BASE_URL = {
 }
 KEYLESS = frozenset({"mock", "openai_compatible"})
 """Types that may have no api_key: the built-in mock, and a local vLLM or Ollama that takes none."""
+CLOUD_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bedrock": (("region",), ("aws_access_key_id", "aws_secret_access_key")),
+    "vertex": (("project", "location"), ("credentials",)),
+}
+"""Per cloud type: the settings that say where it is, and the credential references it signs with."""
+CLOUD_HINTS = {
+    "region": "add `region: us-east-1` (the AWS region whose Bedrock serves the models)",
+    "project": "add `project: <Google Cloud project id>`",
+    "location": "add `location: us-east5` (or `global`), where Vertex AI serves the models",
+}
 CREDENTIAL_PREFIXES = ("env:", "file:")
 SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -37,7 +47,12 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 ctx.index.value(*where, "type"),
                 hint=suggest(provider.type, PROVIDER_TYPES) or f"types are: {', '.join(PROVIDER_TYPES)}",
             )
-        yield from _credentials(ctx, pid, provider)
+        if provider.type in CLOUD_SETTINGS:
+            yield from _cloud_settings(ctx, pid, provider)
+            for field_name, reference in _cloud_references(provider):
+                yield from _reference(ctx, pid, field_name, reference, ("providers", pid, field_name))
+        else:
+            yield from _credentials(ctx, pid, provider)
         if provider.type in NEEDS_BASE_URL and not provider.base_url and not _every_entry_has(provider, "base_url"):
             yield Diagnostic.of(
                 codes.BASE_URL_MISSING,
@@ -145,7 +160,7 @@ def _reference(ctx: Context, pid: str, name: str, value: str, at: tuple[str | in
         if literal
         else f"provider '{pid}' {name} must be an env:NAME or file:PATH reference",
         ctx.index.value(*at),
-        hint=_reference_hint(shell)
+        hint=_reference_hint(shell, name if name in CREDENTIAL_FIELDS else "api_key")
         + ("; rotate the key, it is in git history now" if literal and ctx.in_git_repository else ""),
         secret=None if _names_a_variable(value, shell) else value,
     )
@@ -161,12 +176,54 @@ def _every_entry_has(provider: Provider, name: str) -> bool:
     return bool(entries) and all(not isinstance(e, str) and getattr(e, name) for e in entries)
 
 
+def _cloud_references(provider: Provider) -> Iterator[tuple[str, str]]:
+    """A bedrock or vertex provider's credential references (its api_key is refused on its own)."""
+    for field_name in CREDENTIAL_FIELDS:
+        value = getattr(provider, field_name)
+        if field_name != "api_key" and value is not None:
+            yield field_name, value
+
+
+def _cloud_settings(ctx: Context, pid: str, provider: Provider) -> Iterator[Diagnostic]:
+    """What a bedrock or vertex provider cannot be reached or signed for without."""
+    settings, credentials = CLOUD_SETTINGS[provider.type]
+    where = ("providers", pid)
+    for name in settings:
+        if not getattr(provider, name):
+            yield Diagnostic.of(
+                codes.CLOUD_SETTING_MISSING,
+                f"{provider.type} provider '{pid}' needs {name}",
+                ctx.index.key(*where),
+                hint=CLOUD_HINTS[name],
+            )
+    for name in credentials:
+        if getattr(provider, name) is None:
+            yield Diagnostic.of(
+                codes.MISSING_CREDENTIAL,
+                f"{provider.type} provider '{pid}' has no {name}",
+                ctx.index.key(*where),
+                hint=f"add `{name}: env:NAME` (or file:PATH) naming where the proxy reads it",
+            )
+    if provider.api_keys is not None:
+        yield Diagnostic.of(
+            codes.INVALID_VALUE,
+            f"{provider.type} provider '{pid}' does not use api_keys; it signs with {' and '.join(credentials)}",
+            ctx.index.key(*where, "api_keys"),
+        )
+    if provider.api_key is not None:
+        yield Diagnostic.of(
+            codes.INVALID_VALUE,
+            f"{provider.type} provider '{pid}' does not use api_key; it signs with {' and '.join(credentials)}",
+            ctx.index.key(*where, "api_key"),
+        )
+
+
 def _names_a_variable(value: str, shell: re.Match[str] | None) -> bool:
     """`${OPENAI_API_KEY}`, `OPENAI_API_KEY` or a bare `env:` name where the key is kept, not the key."""
     return shell is not None or value in CREDENTIAL_PREFIXES or VARIABLE_NAME.fullmatch(value.strip()) is not None
 
 
-def _reference_hint(shell: re.Match[str] | None) -> str:
+def _reference_hint(shell: re.Match[str] | None, field_name: str = "api_key") -> str:
     if shell:
-        return f"write `api_key: env:{shell.group(1)}`; the policy does not expand shell variables"
-    return "use `api_key: env:NAME` and set NAME where the proxy runs"
+        return f"write `{field_name}: env:{shell.group(1)}`; the policy does not expand shell variables"
+    return f"use `{field_name}: env:NAME` and set NAME where the proxy runs"

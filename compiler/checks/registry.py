@@ -8,6 +8,7 @@ from decimal import Decimal
 from .. import codes
 from ..context import Context
 from ..diagnostics import Diagnostic, suggest
+from ..resolve import upstream_model
 from ..validate import MODEL_NAME_PATTERN
 
 PRICE_QUANTUM = Decimal("0.000001")
@@ -47,6 +48,15 @@ def check_registry(ctx: Context) -> Iterator[Diagnostic]:
                     ctx.index.value(*where, "providers", i),
                     hint=f"add `deployments: {{{name}: <deployment name>}}` to provider '{pid}'",
                 )
+            if provider is not None and provider.type == "bedrock" and "anthropic." not in upstream_model(provider, name):
+                yield Diagnostic.of(
+                    codes.BEDROCK_MODEL_NOT_ANTHROPIC,
+                    f"bedrock provider '{pid}' would ask for model '{name}' as '{upstream_model(provider, name)}', "
+                    "which is not an Anthropic model id on Bedrock (Gatepost sends the Messages body to InvokeModel)",
+                    ctx.index.value(*where, "providers", i),
+                    hint=f"add `model_ids: {{{name}: us.anthropic.<model id>}}` (a model id or inference profile) "
+                    f"to provider '{pid}'",
+                )
         if model.price is not None:
             for field_name in ("input", "cached_input", "output", "reasoning"):
                 value = getattr(model.price, field_name)
@@ -58,12 +68,12 @@ def check_registry(ctx: Context) -> Iterator[Diagnostic]:
                         hint=_precision_hint(value),
                     )
     for pid, provider in providers.items():
-        for model_name in provider.deployments or {}:
+        for model_name in {**(provider.deployments or {}), **(provider.model_ids or {})}:
             if model_name not in ctx.policy.models and not ctx.defined("models", model_name):
                 yield Diagnostic.of(
                     codes.UNKNOWN_MODEL,
-                    f"provider '{pid}' has a deployment for unknown model '{model_name}'",
-                    ctx.index.key("providers", pid, "deployments", model_name),
+                    f"provider '{pid}' has a {'deployment' if provider.deployments else 'model id'} for unknown model '{model_name}'",
+                    ctx.index.key("providers", pid, "deployments" if provider.deployments else "model_ids", model_name),
                     hint=suggest(model_name, ctx.policy.models),
                 )
 

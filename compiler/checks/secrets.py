@@ -31,6 +31,8 @@ ANY_SECRET_SHAPE = re.compile("|".join(f"(?:{shape.pattern})" for shape in SECRE
 NAME = re.compile(r"^[a-z0-9][a-z0-9._:@-]*(/[a-z0-9][a-z0-9._:@-]*)?$")
 TOKEN = re.compile(r"^[A-Za-z0-9_\-+/=.]{32,}$")
 SECRET_FIELDS = {"key_sha256", "key_prefix"}
+CREDENTIAL_FIELDS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "credentials")
+"""Provider fields that hold a credential reference; check_providers reports a literal in them."""
 
 
 def looks_like_secret(value: str) -> bool:
@@ -105,7 +107,8 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
     found: list[tuple[Path, str]] = []
     _long_strings(ctx.raw, [], found)
     for path, text in found:
-        if _provider_credential(path) and path[1] in ctx.policy.providers:
+        if (_provider_credential(path) or (len(path) == 3 and path[0] == "providers" and path[2] in CREDENTIAL_FIELDS)) \
+                and path[1] in ctx.policy.providers:
             continue
         if looks_like_secret(text):
             yield Diagnostic.of(

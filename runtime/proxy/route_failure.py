@@ -15,7 +15,8 @@ SKIPPED = {
     "no_credential": "was skipped: its credential is not set",
     "untranslatable": "was skipped: the request cannot be translated to its protocol",
 }
-OUTCOMES = {"timeout": "did not answer in time (timeout)", "connect": "could not be reached (connect)"}
+OUTCOMES = {"timeout": "did not answer in time (timeout)", "connect": "could not be reached (connect)",
+            "token_refresh": "could not get an access token: its token endpoint failed (5xx)"}
 
 
 def condition_of(reason: str) -> str | None:
@@ -24,7 +25,7 @@ def condition_of(reason: str) -> str | None:
         return "429" if reason == "429" else "5xx" if reason >= "500" else None
     if reason in ("timeout", "connect"):
         return reason
-    return "5xx" if reason == "invalid_answer" else None
+    return "5xx" if reason in ("invalid_answer", "token_refresh") else None
 
 
 def route_failure_message(

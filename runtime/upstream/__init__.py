@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..table import Provider, Target
-from . import anthropic, azure, gemini, mock, openai, openai_compatible
+from . import anthropic, azure, bedrock, gemini, mock, openai, openai_compatible, vertex
 from .base import Outbound, RawBody, Transport, UpstreamCall, UpstreamResponse
 from .http import HttpTransport
 
@@ -17,6 +17,8 @@ ADAPTERS: dict[str, Prepare] = {
     "openai_compatible": openai_compatible.prepare,
     "anthropic": anthropic.prepare,
     "gemini": gemini.prepare,
+    "bedrock": bedrock.prepare,
+    "vertex": vertex.prepare,
     "mock": mock.prepare,
 }
 
@@ -31,9 +33,20 @@ COUNTS_TOKENS: dict[str, frozenset[str]] = {
 Gemini's :countTokens. Azure OpenAI and OpenAI-compatible servers have none: the gateway estimates."""
 
 
-def transport_for(provider: Provider) -> Transport:
+def transport_for(provider: Provider, cloud_credentials: Mapping[str, str] | None = None) -> Transport:
+    """The provider's transport; a bedrock or vertex one signs its calls with `cloud_credentials`."""
     if provider.type == "mock":
         return mock.MockTransport()
+    # botocore and google-auth take about half a second to import: only a table with such a
+    # provider pays for them, not every command that imports the runtime (`policy budgets`).
+    if provider.type == "bedrock":
+        from .bedrock_transport import BedrockTransport
+
+        return BedrockTransport(provider, cloud_credentials or {})
+    if provider.type == "vertex":
+        from .vertex_transport import VertexTransport
+
+        return VertexTransport(provider, cloud_credentials or {})
     return HttpTransport(provider)
 
 

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+from yarl import URL
 
 from ..exceptions import UpstreamConnectError, UpstreamTimeout
 from ..table import Provider
@@ -84,6 +85,9 @@ class HttpResponse:
 
 
 class HttpTransport:
+    """Sends each call's URL as the adapter wrote it, percent-escapes and all: a SigV4 signature
+    covers the path byte for byte (Bedrock's `%3A` in a model id), so it must not be re-quoted."""
+
     def __init__(self, provider: Provider) -> None:
         t = provider.timeouts
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=t.connect_s, sock_read=t.read_s)
@@ -107,7 +111,9 @@ class HttpTransport:
         deadline = asyncio.get_running_loop().time() + self._deadline_s
         try:
             async with asyncio.timeout_at(deadline):
-                response = await session.request(call.method, call.url, headers=call.headers, data=call.body)
+                response = await session.request(
+                    call.method, URL(call.url, encoded=True), headers=call.headers, data=call.body
+                )
         except TimeoutError as exc:
             await self._answer_ended()
             raise UpstreamTimeout("no answer within the provider's deadline") from exc

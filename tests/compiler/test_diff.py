@@ -458,8 +458,8 @@ def test_a_provider_turned_chat_only_narrows_what_responses_clients_reach(tmp_pa
     assert changes_on(d, "provider openai-primary") == [
         ("base_url: (default) -> http://gpu-box:8000/v1 (every prompt routed here, and the provider credential, "
          "now go to this host)", WIDENS),
-        ("type: openai -> openai_compatible (Chat Completions only: Responses clients such as Codex no longer reach "
-         "its targets)", NARROWS),
+        ("type: openai -> openai_compatible (Chat Completions only: Responses, Messages and Gemini requests are "
+         "translated to it, and those using what Chat Completions cannot carry are refused)", NARROWS),
         ("api_key: env:OPENAI_API_KEY -> (none)", NEUTRAL),
     ]
 
@@ -484,3 +484,26 @@ def test_api_keys_changes_name_each_credential_and_a_new_host_widens_access(tmp_
     assert moved.klass == WIDENS and "base_url (default) -> https://llm-proxy.example.com/v1" in moved.what
     [dropped] = [c for c in diff_tables(artifact(reweighted), artifact(base)).changes if "api_keys" in c.what]
     assert dropped.klass == RESILIENCE and "- openai-primary#3" in dropped.what
+
+
+def test_moving_a_cloud_provider_to_another_region_widens_access(tmp_path: Path) -> None:
+    def policy(region: str, secret: str) -> str:
+        return f"""\
+providers:
+  bedrock: {{type: bedrock, region: {region}, aws_access_key_id: env:AWS_KEY_ID, aws_secret_access_key: {secret},
+            model_ids: {{claude-haiku-4-5: us.anthropic.claude-haiku-4-5-20251001-v1:0}}}}
+models:
+  claude-haiku-4-5: {{providers: [bedrock], price: {{input: 1, output: 5}}}}
+virtual_keys:
+  vk-a: {{key_sha256: {"a" * 64}, models_allowed: [claude-haiku-4-5]}}
+"""
+
+    for name, region, secret in (("base", "us-east-1", "env:AWS_SECRET"), ("head", "eu-west-1", "file:/run/aws")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "policy.yaml").write_text(policy(region, secret))
+    d = diff_tables(artifact(tmp_path / "base"), artifact(tmp_path / "head"))
+    changes = {(c.what, c.klass) for c in d.changes if c.subject == "provider bedrock"}
+    assert changes == {
+        ("region: us-east-1 -> eu-west-1 (every prompt routed here now goes to this cloud region or project)", WIDENS),
+        ("aws_secret_access_key: env:AWS_SECRET -> file:/run/aws", NEUTRAL),
+    }

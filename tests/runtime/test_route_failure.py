@@ -38,3 +38,12 @@ def test_an_answer_over_the_size_limit_is_not_a_fallback_condition() -> None:
     message = route_failure_message([PRIMARY, EAST], [failed], {"5xx"}, None)
     assert message == ("openai-primary (gpt-4o) sent an answer larger than gateway.max_answer_bytes; azure-east (gpt-4o) "
                        "was not tried: an answer over the gateway's size limits is not a fallback condition")
+
+
+def test_a_vertex_token_endpoint_that_fails_is_a_5xx_condition() -> None:
+    vertex = Target("vertex-ai", "claude-sonnet-4-5", "claude-sonnet-4-5@20250929", "anthropic")
+    bedrock = Target("bedrock-us", "claude-sonnet-4-5", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic")
+    message = route_failure_message([vertex, bedrock], [attempt(vertex, "token_refresh")], {"timeout"}, "vks.yaml:3")
+    assert message == ("vertex-ai (claude-sonnet-4-5) could not get an access token: its token endpoint failed (5xx); "
+                       "bedrock-us (claude-sonnet-4-5) was not tried: this route falls back on timeout only, "
+                       "not on 5xx (vks.yaml:3)")
