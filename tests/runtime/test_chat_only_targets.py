@@ -1,5 +1,6 @@
 """A Chat Completions-only target (`Target.wire == "chat"`, an openai_compatible provider) is sent
-Chat Completions only: natively from Chat, translated from Messages, never a Responses body."""
+Chat Completions only: natively from Chat, translated by the hub from every other surface, never a
+Responses body."""
 
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ def test_messages_are_translated_to_chat() -> None:
     assert step.error is None and step.outbound.surface == "chat" and "messages" in step.outbound.payload
 
 
-def test_a_responses_request_is_never_sent_as_it_is() -> None:
+def test_a_responses_request_is_never_sent_as_it_is_but_translated_to_chat() -> None:
     step = plan(RESPONSES, VLLM, Outbound("responses", {"model": "llama-3.1-8b", "input": "hi"}, False, {}))
-    assert step.error is not None
+    assert step.error is None and step.translated and step.outbound.surface == "chat"
+    assert step.outbound.payload["messages"] == [{"role": "user", "content": "hi"}]
 
 
 def test_the_adapter_posts_to_chat_completions_with_a_credential_only_when_there_is_one() -> None:
