@@ -11,7 +11,7 @@ from pathlib import Path
 
 from artifact import canonical_json
 from compiler import compile_policy
-from runtime.decision import Allow, Deny, decide_for_key
+from runtime.decision import Allow, decide_for_key
 from runtime.explain import explain
 from tests.conftest import FIXED_NOW, ROOT
 from tests.support.apps import app_from
@@ -75,16 +75,18 @@ def test_fmt_leaves_it_as_written(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_explain_marks_chat_only_targets_and_the_decision_skips_them_for_responses(tmp_path: Path) -> None:
+def test_explain_marks_chat_only_targets_and_every_surface_reaches_them_translated(tmp_path: Path) -> None:
     table = app_from(repo(tmp_path, "policy.yaml", YAML)).serving.table
     key = table.keys["vk-local"]
     chat = explain(table, key, "gpt-4o", "chat", FIXED_NOW)
     assert "  2. local-vllm / gpt-4o, chat only" in [text for text, _ in chat.steps]
     assert [t["wire"] for t in chat.to_json(table)["targets"]] == [None, "chat"]
-    responses = decide_for_key(key, "responses", "gpt-4o")
-    assert isinstance(responses, Allow) and [t.provider for t in responses.targets] == ["openai-primary"]
-    denied = decide_for_key(key, "responses", "llama-3.1-8b")
-    assert isinstance(denied, Deny) and denied.code == "unsupported_route"
-    assert "served over openai chat only, which this endpoint cannot reach" in denied.message
+    responses = explain(table, key, "gpt-4o", "responses", FIXED_NOW)
+    assert "  2. local-vllm / gpt-4o, chat only, translated responses <-> chat" in [t for t, _ in responses.steps]
+    assert [t["translated"] for t in responses.to_json(table)["targets"]] == [False, True]
+    both = decide_for_key(key, "responses", "gpt-4o")
+    assert isinstance(both, Allow) and [t.provider for t in both.targets] == ["openai-primary", "local-vllm"]
+    only = decide_for_key(key, "responses", "llama-3.1-8b")
+    assert isinstance(only, Allow) and only.targets[0].wire == "chat"
     messages = decide_for_key(key, "messages", "llama-3.1-8b")
     assert isinstance(messages, Allow) and messages.targets[0].wire == "chat"
