@@ -1,7 +1,7 @@
 """Claude and Gemini on Google Vertex AI through the proxy, against a mock Vertex whose token
 endpoint verifies the service account's JWT assertion with the public half of a key pair made
 here, and whose model endpoints take only the tokens it issued: the anthropic, openai and
-google-genai SDKs, httpx on the Gemini surface, Claude Code and Codex; tokens cached and
+google-genai SDKs, httpx on the Gemini surface, Claude Code, Codex and gemini-cli; tokens cached and
 refreshed before they expire; a refused or unreachable token endpoint is a provider failure."""
 
 from __future__ import annotations
@@ -224,6 +224,19 @@ def test_codex_reaches_claude_on_vertex(stack: Stack, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert f"mock reply from vertex {CLAUDE_ID}" in run.stdout
     assert stack.vertex.refused == []
+
+
+def test_gemini_cli_reaches_gemini_on_vertex(stack: Stack, tmp_path: Path) -> None:
+    from tests.support.gemini_cli import run_gemini
+
+    run = run_gemini(stack.base_url, KEY, "gemini-2.5-pro", "say hi", tmp_path / "home")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "mock reply from vertex gemini-2.5-pro" in run.stdout
+    assert run.egress == [], "gemini-cli tried to reach beyond loopback"
+    assert [(r.publisher, r.method, r.query) for r in stack.vertex.requests] == [
+        ("google", "streamGenerateContent", "alt=sse")]
+    assert stack.vertex.refused == [] and stack.vertex.token_requests == 1
+    assert_no_secret(stack, run.stdout, run.stderr)
 
 
 def test_sighup_rereads_a_rotated_key_file(tmp_path: Path) -> None:
