@@ -37,6 +37,7 @@ from .model import (
     ToolResult,
     Usage,
     UsageSeen,
+    joined_text,
 )
 from .sse import SseEvent, event_object, frame
 
@@ -44,14 +45,6 @@ FINISH_IN: dict[str, Stop] = {"stop": "end", "length": "length", "tool_calls": "
                               "content_filter": "refusal"}
 FINISH_OUT: dict[Stop, str] = {"end": "stop", "stop_sequence": "stop", "length": "length", "tool_use": "tool_calls",
                                "refusal": "content_filter"}
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def _parts(content: Any) -> list[Text | Image]:
@@ -104,7 +97,7 @@ def read_request(p: dict[str, Any]) -> Request:
             continue
         role, content = m.get("role"), m.get("content")
         if role in ("system", "developer"):
-            request.system.append(_text(content))
+            request.system.append(joined_text(content))
         elif role == "user":
             request.add("user", list(_parts(content)))
         elif role == "assistant":

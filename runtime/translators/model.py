@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -230,3 +230,12 @@ class Failed:
 
 
 Event = Started | TextDelta | ToolCallStarted | ToolArguments | UsageSeen | Stopped | Finished | Failed
+
+
+def joined_text(content: Any) -> str:
+    """The text of a content field that is a string or a list of parts (those with a `text`)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""

@@ -37,6 +37,7 @@ from .model import (
     ToolResult,
     Usage,
     UsageSeen,
+    joined_text,
 )
 from .sse import SseEvent, SseParser, event_object, frame
 
@@ -45,14 +46,6 @@ TOOL_HISTORY = ("local_shell_call", "custom_tool_call", "computer_call", "code_i
                 "image_generation_call", "file_search_call", "apply_patch_call", "shell_call")
 """Input items that are turns with tools other protocols do not have: refused (see the docstring)."""
 ENDS = {"response.completed", "response.incomplete", "response.failed"}
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def _parts(content: Any) -> list[Text | Image]:
@@ -116,7 +109,7 @@ def read_request(p: dict[str, Any]) -> Request:
         if kind == "message":
             role = item.get("role")
             if role in ("system", "developer"):
-                request.system.append(_text(item.get("content")))
+                request.system.append(joined_text(item.get("content")))
             elif role in ("user", "assistant"):
                 request.add(role, list(_parts(item.get("content"))))
         elif kind == "function_call":
