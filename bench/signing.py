@@ -32,7 +32,7 @@ from runtime.upstream.tokens import AccessTokens
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 200
 ROUNDS = 100
-KEYS = {"aws_access_key_id": "AKIAGATEPOSTBENCH001", "aws_secret_access_key": "bench-secret-access-key-0123456789abcdef"}
+KEYS = {"aws_access_key_id": "GATEPOSTBENCHKEYID01", "aws_secret_access_key": "bench-secret-access-key-0123456789abcdef"}
 PROVIDER = Provider("bedrock-us", "bedrock", "anthropic", None, None, None, {}, Timeouts(5, 60, 180), 5, 30.0,
                     region="us-east-1")
 TARGET = Target("bedrock-us", "claude-sonnet-4-5", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic")

@@ -8,6 +8,6 @@ mock_port=${2:-8790}
 dir=$(mktemp -d /tmp/gatepost-bench.XXXXXX)
 sed "s|@UPSTREAM@|http://127.0.0.1:$mock_port|" "$here/policy-bedrock.yaml.tmpl" > "$dir/policy.yaml"
 taskset -c 0 "$root/.venv/bin/python" "$here/bedrock_upstream.py" --port "$mock_port" --parent $$ &
-export BENCH_AWS_KEY_ID=AKIAGATEPOSTBENCH001
+export BENCH_AWS_KEY_ID=GATEPOSTBENCHKEYID01
 export BENCH_AWS_SECRET=bench-secret-access-key-not-a-secret-0001
 exec "$root/.venv/bin/policy" serve "$dir" --port "${1:-8000}" --no-watch

@@ -29,9 +29,9 @@ POOL_KEY = "gp-e2e-pool-0123456789abcdefghijklmnopq"
 AZURE_KEY = "gp-e2e-azure-0123456789abcdefghijklmnop"
 BACKUP_KEY = "gp-e2e-backup-0123456789abcdefghijklmno"
 SECRETS = {
-    "E2E_KEY_A": "sk-test-pool-credential-a-0123456789",
-    "E2E_KEY_B": "sk-test-pool-credential-b-9876543210",
-    "E2E_KEY_BACKUP": "sk-test-backup-credential-5555555555",
+    "E2E_KEY_A": "pool-credential-a-0123456789",
+    "E2E_KEY_B": "pool-credential-b-9876543210",
+    "E2E_KEY_BACKUP": "backup-credential-5555555555",
     "E2E_AZURE_EAST": "azure-east-credential-0123456789abcdef",
     "E2E_AZURE_WEST": "azure-west-credential-fedcba9876543210",
 }

@@ -56,7 +56,7 @@ def test_a_body_changed_after_signing_is_refused_in_aws_shape(bedrock: MockBedro
 def test_a_wrong_secret_and_an_unknown_key_are_refused(bedrock: MockBedrock) -> None:
     wrong = SigV4Signer({**KEYS, "aws_secret_access_key": "another-secret-access-key-0000"}, TEST_REGION)
     assert send(wrong.sign(call_for(bedrock))).status_code == 403
-    stranger = SigV4Signer({**KEYS, "aws_access_key_id": "AKIAUNKNOWN000000000"}, TEST_REGION)
+    stranger = SigV4Signer({**KEYS, "aws_access_key_id": "UNKNOWNKEYID00000000"}, TEST_REGION)
     refused = send(stranger.sign(call_for(bedrock)))
     assert refused.status_code == 403 and refused.headers["x-amzn-errortype"].startswith("UnrecognizedClientException")
     assert bedrock.refused == ["InvalidSignatureException", "UnrecognizedClientException"]

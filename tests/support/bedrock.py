@@ -53,7 +53,7 @@ DOCUMENTED_BETAS = frozenset({
 EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 MAX_SKEW = datetime.timedelta(minutes=5)
 TEST_REGION = "us-east-1"
-TEST_ACCESS_KEY_ID = "AKIAGATEPOSTTEST0001"
+TEST_ACCESS_KEY_ID = "GATEPOSTTESTKEYID001"
 TEST_SECRET_ACCESS_KEY = "gatepost-test-secret-access-key-0123456789"
 TEST_SESSION_TOKEN = "gatepost-test-session-token-FwoGZXIvYXdzEJr"
 
