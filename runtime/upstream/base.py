@@ -65,6 +65,29 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+class ReshapedResponse:
+    """An upstream answer whose bytes a subclass rewrites (`aiter_bytes`) into another shape of
+    `content_type`: everything else is the wrapped answer's."""
+
+    def __init__(self, response: UpstreamResponse, content_type: bytes) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = [(k, v) for k, v in response.headers if k != b"content-type"]
+        self.headers.append((b"content-type", content_type))
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+    async def end(self) -> None:
+        await self._response.end()
+
+
 @dataclass
 class BufferedResponse:
     """An answer already in memory (the built-in mock provider's)."""

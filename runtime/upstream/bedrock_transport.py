@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from ..table import Provider
-from .base import UpstreamCall, UpstreamResponse
+from .base import ReshapedResponse, UpstreamCall, UpstreamResponse
 from .eventstream import EVENT_STREAM_TYPE, EventStreamAnswer
 from .http import HttpTransport
 
@@ -82,16 +82,13 @@ class BedrockTransport:
         await self._http.aclose()
 
 
-class BedrockError:
+class BedrockError(ReshapedResponse):
     """A Bedrock error answer (`{"message"}`, its kind in `x-amzn-ErrorType`) in Anthropic's error
     shape, so the clients of the Messages surface, and the translation to OpenAI's, read it as
     they read Anthropic's own (a ValidationException is an `invalid_request_error`)."""
 
     def __init__(self, response: UpstreamResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers = [(k, v) for k, v in response.headers if k != b"content-type"]
-        self.headers.append((b"content-type", b"application/json"))
+        super().__init__(response, b"application/json")
         kind = dict(response.headers).get(b"x-amzn-errortype", b"").split(b":")[0].decode("latin-1")
         self._kind = kind or "UnknownError"
 
@@ -111,15 +108,6 @@ class BedrockError:
             message = body.decode(errors="replace") or self._kind
         error_type = ERROR_TYPES.get(self._kind, "api_error" if self.status >= 500 else "invalid_request_error")
         yield orjson.dumps({"type": "error", "error": {"type": error_type, "message": f"Bedrock {self._kind}: {message}"}})
-
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.aiter_bytes()])
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
-
-    async def end(self) -> None:
-        await self._response.end()
 
 
 def _content_type(response: UpstreamResponse) -> bytes:

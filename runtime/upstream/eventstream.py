@@ -18,7 +18,7 @@ import orjson
 from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
 
 from ..exceptions import NotItsProtocol
-from .base import UpstreamResponse
+from .base import ReshapedResponse, UpstreamResponse
 
 EVENT_STREAM_TYPE = "application/vnd.amazon.eventstream"
 ERROR_TYPES = {
@@ -31,14 +31,11 @@ ERROR_TYPES = {
 }
 
 
-class EventStreamAnswer:
+class EventStreamAnswer(ReshapedResponse):
     """An `UpstreamResponse` whose bytes are the SSE events inside the event-stream frames."""
 
     def __init__(self, response: UpstreamResponse) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers = [(k, v) for k, v in response.headers if k != b"content-type"]
-        self.headers.append((b"content-type", b"text/event-stream"))
+        super().__init__(response, b"text/event-stream")
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         frames = EventStreamBuffer()
@@ -50,15 +47,6 @@ class EventStreamAnswer:
                 raise NotItsProtocol(f"not an AWS event stream ({type(exc).__name__})") from exc
             if events:
                 yield events
-
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.aiter_bytes()])
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
-
-    async def end(self) -> None:
-        await self._response.end()
 
 
 def sse_event(message: EventStreamMessage) -> bytes:
