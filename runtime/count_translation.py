@@ -47,8 +47,13 @@ def count_answer(client: str, wire: str, answer: dict[str, Any]) -> dict[str, An
     tokens = answer.get(COUNT_KEY[wire])
     if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
         raise TranslationError(f"the provider's count answer has no {COUNT_KEY[wire]}")
-    if client == "gemini":
+    return count_body(client, tokens)
+
+
+def count_body(surface: str, tokens: int) -> dict[str, Any]:
+    """A count answer in `surface`'s shape."""
+    if surface == "gemini":
         return {"totalTokens": tokens}
-    if client == "responses":
+    if surface == "responses":
         return {"object": "response.input_tokens", "input_tokens": tokens}
     return {"input_tokens": tokens}

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from ..budget.charge import Charge
+from ..count_translation import count_body
 from ..surfaces import Surface
 from ..upstream import COUNTS_TOKENS
 from .exchange import Exchange
@@ -63,9 +64,4 @@ def estimate(surface: Surface, payload: dict[str, Any]) -> bytes:
     if surface.name == "gemini" and isinstance(payload.get("generateContentRequest"), dict):
         source = payload["generateContentRequest"]
     counted = {k: source.get(k) for k in COUNTED[surface.name]}
-    tokens = max(1, len(orjson.dumps(counted)) // 4)
-    if surface.name == "gemini":
-        return orjson.dumps({"totalTokens": tokens})
-    if surface.name == "responses":
-        return orjson.dumps({"object": "response.input_tokens", "input_tokens": tokens})
-    return orjson.dumps({"input_tokens": tokens})
+    return orjson.dumps(count_body(surface.name, max(1, len(orjson.dumps(counted)) // 4)))
