@@ -14,7 +14,7 @@ from functools import cached_property
 from .cloud_credentials import resolve_cloud_credentials, secret_values
 from .credentials import CredentialKey, resolve_credentials, usable_credentials
 from .scrub import CredentialScrubber
-from .table import Credential, LoadedTable, Provider
+from .table import Credential, LoadedTable
 from .upstream import Transport, transport_for
 
 
@@ -32,19 +32,16 @@ class Serving:
 
     @cached_property
     def usable(self) -> Mapping[str, tuple[Credential, ...]]:
-        """Per provider, the credentials a request can carry: those needing none or whose secret was read."""
-        return {pid: usable_credentials(provider, self.credentials) for pid, provider in self.table.providers.items()}
+        """Per provider, the credentials a request can carry: those needing none or whose secret was
+        read; none for a bedrock or vertex provider whose cloud credentials did not resolve."""
+        return {pid: () if provider.cloud_credentials and pid not in self.cloud_credentials
+                else usable_credentials(provider, self.credentials)
+                for pid, provider in self.table.providers.items()}
 
     @cached_property
     def scrub(self) -> CredentialScrubber:
         """Takes the value of every credential held here out of bytes bound for a client."""
         return CredentialScrubber([*self.credentials.values(), *secret_values(self.cloud_credentials)])
-
-    def lacks_credential(self, provider: Provider) -> bool:
-        """Whether `provider` names a credential that did not resolve (so it is never called)."""
-        if provider.cloud_credentials:
-            return provider.id not in self.cloud_credentials
-        return not self.usable[provider.id]
 
 
 def by_credential(problems: Mapping[str, str]) -> dict[CredentialKey, str]:

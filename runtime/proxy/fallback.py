@@ -58,7 +58,7 @@ class Fallback:
         for index, (target, step) in enumerate(zip(decision.targets, steps, strict=True)):
             provider = serving.table.providers[target.provider]
             credentials = serving.usable[provider.id]
-            if not credentials or serving.lacks_credential(provider):
+            if not credentials:
                 self._skipped(exchange, target, "no_credential")
                 continue
             if step.error is not None:
