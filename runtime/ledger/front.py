@@ -315,7 +315,7 @@ class FrontLedger:
         if not self._pending:
             self._pending_since = at
         self._pending.append((reservation_id, time.time(), line.estimate, amount, how))
-        if len(self._pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S:
+        if self._flush_due(at):
             try:
                 self.flush()
             except LedgerError:
@@ -325,6 +325,10 @@ class FrontLedger:
     async def settle_async(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
                            now: float | None = None) -> Settled | None:
         return self.settle(reservation_id, actual, how, tokens, now)
+
+    def _flush_due(self, at: float) -> bool:
+        """Pending settles are written once `FLUSH_CHARGES` wait or the oldest has waited `FLUSH_S`."""
+        return bool(self._pending) and (len(self._pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S)
 
     def flush(self) -> None:
         """Write the pending settles in one transaction."""
@@ -336,7 +340,7 @@ class FrontLedger:
         at = self.clock()
         idle = [lease for lease in self._budgets.values() if at - lease.used_at >= IDLE_S and not lease.in_flight]
         idle_slots = [lease for lease in self._slots.values() if at - lease.used_at >= IDLE_S and not lease.busy]
-        due = bool(self._pending) and (at - self._pending_since >= FLUSH_S or len(self._pending) >= FLUSH_CHARGES)
+        due = self._flush_due(at)
         wall = time.time()
         for permits in (self._requests, self._tokens):
             for spec in [spec for spec, lease in permits.items() if not lease.fits(0, wall)]:
