@@ -107,8 +107,7 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
     found: list[tuple[Path, str]] = []
     _long_strings(ctx.raw, [], found)
     for path, text in found:
-        if (_provider_credential(path) or (len(path) == 3 and path[0] == "providers" and path[2] in CREDENTIAL_FIELDS)) \
-                and path[1] in ctx.policy.providers:
+        if _provider_credential(path) and path[1] in ctx.policy.providers:
             continue
         if looks_like_secret(text):
             yield Diagnostic.of(
@@ -122,11 +121,12 @@ def check_literal_secrets(ctx: Context) -> Iterator[Diagnostic]:
 
 
 def _provider_credential(path: Path) -> bool:
-    """`providers.<id>.api_key` or an `api_keys` entry's reference: the providers check reports those
-    of a provider that validated."""
+    """`providers.<id>.<a credential field>` (`CREDENTIAL_FIELDS`) or an `api_keys` entry's reference:
+    the providers check reports those of a provider that validated."""
     if len(path) < 3 or path[0] != "providers":
         return False
-    return path[2:] == ("api_key",) or (path[2] == "api_keys" and (len(path) == 4 or path[4:] == ("api_key",)))
+    return (len(path) == 3 and path[2] in CREDENTIAL_FIELDS) or (
+        path[2] == "api_keys" and (len(path) == 4 or path[4:] == ("api_key",)))
 
 
 def _long_strings(value: Any, path: list[str | int], out: list[tuple[Path, str]]) -> None:
