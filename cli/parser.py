@@ -9,8 +9,9 @@ from pathlib import Path
 
 from .exit_codes import EXIT_USAGE
 from .gatepost_source import RELEASE_REV, REPOSITORY_URL
+from .serve_settings import directory, environment_help, grace_seconds, non_empty, port_number, worker_count
 
-DATA_DEFAULT = "$GATEPOST_DATA, else $XDG_STATE_HOME/gatepost, else ~/.local/state/gatepost"
+DATA_DEFAULT = "$GATEPOST_DATA_DIR, else $XDG_STATE_HOME/gatepost, else ~/.local/state/gatepost"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,23 +75,36 @@ def build_parser() -> argparse.ArgumentParser:
         "routing table, translating where a route's target speaks another protocol. A policy directory is compiled at start (the proxy refuses to start "
         "if it does not compile); an artifact is verified (schema and revision). The table is reloaded on "
         "SIGHUP and whenever the source changes; a broken one is refused and the last good one keeps serving.",
-        epilog="Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics (Prometheus). "
-        "Exit codes: 1 the policy does not compile, 2 usage or I/O error (an unreadable source or ledger), "
-        "4 cannot listen on HOST:PORT (in use, not permitted, not this host's address).",
+        epilog="Endpoints besides the API: GET /healthz (liveness), GET /readyz (503 while draining or while "
+        "a Redis ledger does not answer), GET /metrics (Prometheus). SIGHUP reloads; SIGTERM drains and exits 0. "
+        f"{environment_help()} "
+        "Exit codes: 0 drained after SIGTERM, 1 the policy does not compile, 2 usage or I/O error (an unreadable "
+        "source or ledger, an invalid variable), 4 cannot listen on HOST:PORT (in use, not permitted, not this "
+        "host's address).",
     )
     serve.add_argument("source", type=Path, metavar="DIR_OR_TABLE", help="a policy directory or an artifact")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=4000, help="port to listen on (default 4000)")
+    serve.add_argument("--host", type=non_empty, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=port_number, help="port to listen on (default 4000)")
     serve.add_argument("--no-watch", action="store_true", help="reload on SIGHUP only, not on file changes")
     serve.add_argument("--no-access-log", action="store_true", help="do not write the JSON access log")
     serve.add_argument(
-        "--data", type=Path, metavar="DIR",
+        "--data", type=directory, metavar="DIR",
         help=f"directory of the SQLite spend ledger (default {DATA_DEFAULT}; keep it out of the policy "
         "repository, whose files are the only ones watched)",
     )
     serve.add_argument(
-        "--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
+        "--ledger", type=non_empty, metavar="URL",
         help="redis://host:port/db to share one ledger between replicas (default: SQLite in --data)",
+    )
+    serve.add_argument(
+        "--workers", type=worker_count, metavar="N",
+        help="worker processes serving the one port, sharing the ledger; auto: one per core this process may "
+        "use (default 1: the server is one process)",
+    )
+    serve.add_argument(
+        "--grace-period", type=grace_seconds, metavar="SECONDS",
+        help="on SIGTERM, how long requests and streams in flight may take to finish before they are cut "
+        "(default 30)",
     )
 
     explain = sub.add_parser(
@@ -209,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the policy directory or compiled table the proxy serves (optional)")
     budgets.add_argument("--data", type=Path, metavar="DIR",
                          help=f"the SQLite ledger's directory (default {DATA_DEFAULT}, as for `policy serve`)")
-    budgets.add_argument("--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
+    budgets.add_argument("--ledger", metavar="URL",
+                         default=os.environ.get("GATEPOST_LEDGER_URL") or os.environ.get("GATEPOST_LEDGER"),
                          help="redis://host:port/db instead of SQLite")
     budgets.add_argument("--all", action="store_true", help="every window, not only the latest of each instance")
     budgets.add_argument("--format", choices=("text", "json"), default="text")

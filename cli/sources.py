@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from artifact import ArtifactError, decode, write_to
 from compiler import compile_policy, render_text
 from policy.loader import discover
 from runtime.table import LoadedTable, TableError, load_table, table_from_artifact
@@ -25,6 +26,26 @@ def load_source(source: Path) -> LoadedTable:
             raise PolicyError(render_text(result.diagnostics, result.sources))
         return table_from_artifact(result.artifact)
     return load_table(source)
+
+
+def publish_source(source: Path, target: Path) -> str:
+    """Compile a policy directory (or verify an artifact) once and write the artifact to `target`
+    for `policy serve --workers` to load in each worker; its revision."""
+    if source.is_dir():
+        result = compile_policy(source)
+        if result.artifact is None:
+            raise PolicyError(render_text(result.diagnostics, result.sources))
+        artifact = result.artifact
+        with target.open("wb") as out:
+            write_to(artifact, out)
+        return artifact.revision
+    raw = source.read_bytes()
+    try:
+        revision = decode(raw, str(source)).revision
+    except ArtifactError as exc:
+        raise TableError(str(exc)) from exc
+    target.write_bytes(raw)
+    return revision
 
 
 def source_files(source: Path) -> list[Path]:

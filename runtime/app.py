@@ -46,6 +46,7 @@ from .proxy.routes import (
     unrouted,
 )
 from .proxy.spend import Spend
+from .readiness import Readiness
 from .request_ids import request_id
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, RESPONSES, Surface, error_body_for, wants_sse
@@ -76,7 +77,8 @@ class Gatepost:
         self.budgets = budgets
         self.circuits = Circuits(self.metrics, clock)
         self.metrics.set_revision(serving.table.revision)
-        self.ready = True
+        self.readiness = Readiness()
+        """What `/readyz` answers: the server marks it draining, and its ledger probe unreachable."""
         self.in_flight = 0
         """Requests being forwarded to providers now, held under `gateway.max_in_flight`."""
         self.spend = Spend(budgets, self.metrics)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -24,11 +26,14 @@ from .ledger.location import default_data_dir
 from .ledger.sqlite import SqliteLedger
 from .listen import address, bound_port, listen
 from .metrics import Metrics
+from .readiness import ProbedLedger, keep_probing
 from .reload import LoadSource, Reloader, SourceFiles
 from .state import build_serving
 from .table import LoadedTable
 
 RECOVERED_AT = "at estimate, or the actual its journal recorded"
+DEFAULT_GRACE_S = 30
+"""How long a SIGTERM lets requests and streams in flight finish before they are cut."""
 
 
 def build_app(
@@ -37,8 +42,9 @@ def build_app(
     ledger: Ledger | None = None,
     events: EventLog | None = None,
     clock: Callable[[], float] = time.monotonic,
+    metrics: Metrics | None = None,
 ) -> Gatepost:
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     events = events or EventLog()
     gate = BudgetGate(ledger, events, metrics) if ledger is not None else None
     return Gatepost(
@@ -46,13 +52,14 @@ def build_app(
     )
 
 
-def uvicorn_config(app: Gatepost, asgi: Any = None, **options: Any) -> uvicorn.Config:
+def uvicorn_config(app: Gatepost, asgi: Any = None, grace_s: int = DEFAULT_GRACE_S, **options: Any) -> uvicorn.Config:
     """How `policy serve` runs `app` under uvicorn: on the protocol that bounds client connections
     by the table's `gateway` settings, without websockets, uvicorn's access log or its `server`
-    header. `asgi` is what uvicorn calls, by default `app` (tests wrap it to count its calls)."""
+    header, letting requests in flight finish for `grace_s` once told to stop. `asgi` is what
+    uvicorn calls, by default `app` (tests wrap it to count its calls)."""
     return uvicorn.Config(
         asgi if asgi is not None else app, http=bounded_protocol(app), ws="none", lifespan="on", access_log=False,
-        log_level="warning", server_header=False, timeout_graceful_shutdown=30, **options,
+        log_level="warning", server_header=False, timeout_graceful_shutdown=grace_s, **options,
     )
 
 
@@ -101,8 +108,9 @@ async def keep_front(gate: BudgetGate, front: FrontLedger) -> None:
 @dataclass(frozen=True)
 class ServeOptions:
     """How `policy serve` runs: where it listens, whether it watches its source and writes the
-    access log, and where its spend ledger is (SQLite in `data_dir`, by default a per-user state
-    directory and never the policy's, or Redis at `ledger_url`)."""
+    access log, where its spend ledger is (SQLite in `data_dir`, by default a per-user state
+    directory and never the policy's, or Redis at `ledger_url`), how many worker processes share
+    the port, and how long a SIGTERM lets requests in flight finish."""
 
     host: str = "127.0.0.1"
     port: int = 4000
@@ -110,6 +118,43 @@ class ServeOptions:
     access_log: bool = True
     data_dir: Path = field(default_factory=default_data_dir)
     ledger_url: str | None = None
+    workers: int = 1
+    grace_period_s: int = DEFAULT_GRACE_S
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining on SIGTERM: `/readyz` turns 503, the listening sockets close,
+    requests and streams in flight finish within the config's graceful-shutdown timeout, and
+    `serve` returns, so the process settles its charges and exits 0 (uvicorn alone would re-raise
+    SIGTERM once done, and the process would die of it). SIGINT keeps uvicorn's handling."""
+
+    def __init__(self, config: uvicorn.Config, app: Gatepost, events: EventLog) -> None:
+        super().__init__(config)
+        self.app = app
+        self.events = events
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)
+            return
+        self.drain()
+
+    def drain(self) -> None:
+        if self.should_exit:
+            return
+        self.app.readiness.draining = True
+        self.should_exit = True
+        asyncio.get_running_loop().call_soon_threadsafe(
+            lambda: self.events.event("draining", grace_period_s=self.config.timeout_graceful_shutdown)
+        )
+
+
+Beside = Callable[[Gatepost, DrainingServer], list["asyncio.Task[None]"]]
+"""What runs beside the server, by the process's role: a lone server's reloader, or a worker's
+channel to its parent."""
+
+Announce = Callable[[Gatepost, list[socket.socket]], None]
+"""What the process says once requests can arrive."""
 
 
 async def serve(
@@ -121,19 +166,34 @@ async def serve(
     events = events or EventLog()
     table = load(source)
     sockets = listen(options.host, options.port)
+
+    def beside(app: Gatepost, server: DrainingServer) -> list[asyncio.Task[None]]:
+        reloader = Reloader(app, source, load, files, events)
+        reloader.install_sighup()
+        return [asyncio.create_task(reloader.watch())] if options.watch else []
+
+    def announce(app: Gatepost, bound: list[socket.socket]) -> None:
+        table = app.serving.table
+        events.event(
+            "serving", url=f"http://{address(options.host, bound_port(bound, options.port))}",
+            revision=table.revision, virtual_keys=len(table.keys), providers=sorted(table.providers),
+        )
+
     try:
-        await _serve_on(sockets, table, source, load, files, options, events)
+        await serve_sockets(sockets, table, options, events, beside, announce)
     finally:
         for sock in sockets:
             sock.close()
 
 
-async def _serve_on(
-    sockets: list[socket.socket], table: LoadedTable, source: Path, load: LoadSource, files: SourceFiles,
-    options: ServeOptions, events: EventLog,
+async def serve_sockets(
+    sockets: list[socket.socket], table: LoadedTable, options: ServeOptions, events: EventLog, beside: Beside,
+    announce: Announce, metrics: Metrics | None = None,
 ) -> None:
+    """Serve `table` on sockets already bound, until drained: the ledger opened and its dead
+    owners' reservations recovered first, its charges settled and its leases given back last."""
     ledger = open_ledger(options.data_dir, options.ledger_url)
-    app = build_app(table, AccessLog(enabled=options.access_log), ledger, events)
+    app = build_app(table, AccessLog(enabled=options.access_log), ledger, events, metrics=metrics)
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
@@ -142,24 +202,19 @@ async def _serve_on(
     serving = app.serving
     for report in missing_reports(serving.table.providers, serving.credential_problems):
         events.event("credential_missing", **report)
-    server = uvicorn.Server(uvicorn_config(app, host=options.host, port=options.port))
-    reloader = Reloader(app, source, load, files, events)
-    reloader.install_sighup()
-    watcher = asyncio.create_task(reloader.watch()) if options.watch else None
-    keeper = asyncio.create_task(keep_ledger(gate))
-    front = asyncio.create_task(keep_front(gate, ledger)) if isinstance(ledger, FrontLedger) else None
-    events.event(
-        "serving", url=f"http://{address(options.host, bound_port(sockets, options.port))}",
-        revision=serving.table.revision, virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
-    )
+    server = DrainingServer(uvicorn_config(app, grace_s=options.grace_period_s), app, events)
+    tasks = beside(app, server)
+    tasks.append(asyncio.create_task(keep_ledger(gate)))
+    if isinstance(ledger, FrontLedger):
+        tasks.append(asyncio.create_task(keep_front(gate, ledger)))
+    if isinstance(ledger, ProbedLedger):
+        tasks.append(asyncio.create_task(keep_probing(app.readiness, ledger)))
+    announce(app, sockets)
     try:
         await server.serve(sockets=sockets)
     finally:
-        keeper.cancel()
-        if front is not None:
-            front.cancel()
-        if watcher is not None:
-            watcher.cancel()
+        for task in tasks:
+            task.cancel()
         await gate.tend(gate.retry_unsettled)
         if gate.unsettled:
             events.event("ledger_unsettled_at_exit", charges=len(gate.unsettled), settled="at estimate by recovery")
@@ -169,8 +224,11 @@ async def _serve_on(
 
 
 def run(source: Path, load: LoadSource, files: SourceFiles, options: ServeOptions) -> None:
-    """Serve until interrupted, on uvloop where it is installed."""
-    main = serve(source, load, files, options)
+    """Serve until drained or interrupted, on uvloop where it is installed."""
+    run_loop(serve(source, load, files, options))
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on posix

@@ -13,9 +13,11 @@ from pathlib import Path
 
 
 def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """$GATEPOST_DATA, else $XDG_STATE_HOME/gatepost, else ~/.local/state/gatepost."""
-    if environ.get("GATEPOST_DATA"):
-        return Path(environ["GATEPOST_DATA"])
+    """$GATEPOST_DATA_DIR (or its older name $GATEPOST_DATA), else $XDG_STATE_HOME/gatepost, else
+    ~/.local/state/gatepost."""
+    for name in ("GATEPOST_DATA_DIR", "GATEPOST_DATA"):
+        if environ.get(name):
+            return Path(environ[name])
     state = environ.get("XDG_STATE_HOME")
     if state and Path(state).is_absolute():
         return Path(state) / "gatepost"

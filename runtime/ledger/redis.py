@@ -287,6 +287,15 @@ class RedisLedger:
         keys, argv = self._settle_args(reservation_id, actual, how, tokens, now)
         return _settled(await self._run("settle", self._settle, keys, argv))
 
+    async def reachable(self, timeout_s: float = 1.0) -> bool:
+        """Whether the ledger answers a PING within `timeout_s` on this loop's connection: what
+        `/readyz` reports, probed beside the server and never on a request's path."""
+        try:
+            reply = await asyncio.wait_for(self._connection().call("PING"), timeout_s)
+        except (LedgerError, OSError, TimeoutError):
+            return False
+        return reply in ("PONG", b"PONG")
+
     def recover(self, on_settled: Callable[[Settled], None] | None = None) -> int:
         now = time.time()
         try:

@@ -11,6 +11,7 @@ import orjson
 from ..decision import Deny, authenticate
 from ..errors import error_headers, openai_error
 from ..metrics import Metrics
+from ..readiness import Readiness
 from ..state import Serving
 from .answers import answer
 from .asgi import Receive, Scope, Send
@@ -25,7 +26,7 @@ class AppState(Protocol):
     """What the endpoints read of the app, anew on every request: a reload replaces `serving`."""
 
     serving: Serving
-    ready: bool
+    readiness: Readiness
     metrics: Metrics
 
 
@@ -50,9 +51,12 @@ class Endpoints:
         await answer(send, self.app.serving, 200, b'{"status":"ok"}', JSON)
 
     async def ready(self, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
-        serving, ready = self.app.serving, self.app.ready
-        body = orjson.dumps({"status": "ready" if ready else "starting", "revision": serving.table.revision})
-        await answer(send, serving, 200 if ready else 503, body, JSON)
+        serving, reasons = self.app.serving, self.app.readiness.reasons()
+        if reasons:
+            body = orjson.dumps({"status": "not_ready", "reasons": reasons, "revision": serving.table.revision})
+            await answer(send, serving, 503, body, JSON)
+            return
+        await answer(send, serving, 200, orjson.dumps({"status": "ready", "revision": serving.table.revision}), JSON)
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send, params: Params) -> None:
         await answer(send, self.app.serving, 200, self.app.metrics.render(), PROMETHEUS_TEXT)
