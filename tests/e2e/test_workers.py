@@ -122,12 +122,13 @@ def test_two_workers_reload_together_and_lose_nothing_when_one_is_killed(tmp_pat
             wait_until(lambda: named(log, "reload_refused"))
             traffic.wait_for_more(20)
 
-            before = workers_of(proxy.proc.pid)
+            parent = proxy.proc.pid
+            before = workers_of(parent)
             assert len(before) == 2
             victim = min(before)
             os.kill(victim, signal.SIGKILL)
             wait_until(lambda: named(log, "worker_exited"))
-            wait_until(lambda: len(workers_of(proxy.proc.pid) - {victim}) == 2)
+            wait_until(lambda: len(workers_of(parent) - {victim}) == 2)
             traffic.wait_for_more(40)
 
             (policy / "policy.yaml").write_text(text.replace("alice@acme.com", "alice@acme.test"))
