@@ -9,7 +9,8 @@ each connection to whichever worker accepts first, so a busy worker takes fewer.
 A reload (SIGHUP, or a change to a source file, which the parent alone watches) compiles in the
 parent; a policy that does not compile is refused once, here, and no worker sees it. A good one is
 written to the run directory as a verified artifact and every worker is told to load it; the
-parent reports `workers_reloaded` once all serve its revision. A worker that exits is replaced
+parent reports `workers_reloaded` once all serve its revision. Until the first worker serves, the
+parent answers the port itself: 503, the table is not loaded yet (`starting.py`). A worker that exits is replaced
 with the current artifact; the SIGTERM of the parent drains every worker and waits for them.
 """
 
@@ -32,6 +33,7 @@ from .access_log import EventLog
 from .listen import address, bound_port, listen
 from .reload import SourceFiles, fingerprint
 from .server import ServeOptions, open_ledger
+from .starting import answer_starting
 from .table import TableError
 from .worker import WorkerConfig
 
@@ -83,6 +85,7 @@ class Supervisor:
     respawn: dict[int, float] = field(default_factory=dict)
     stopping: str | None = None
     announced: bool = False
+    holding: bool = False
     reload_reason: str | None = None
     awaiting: set[int] = field(default_factory=set)
     """The workers told to load the current artifact that have not answered yet."""
@@ -151,6 +154,8 @@ class Supervisor:
         *lines, worker.pending = worker.pending.split(b"\n")
         for raw in lines:
             word, _, rest = raw.decode().partition(" ")
+            if word == "ready":
+                self.release_port()
             if word == "ready" and self.announced:
                 self.events.event("worker_serving", worker=worker.index, pid=worker.process.pid, revision=rest)
             if word in ("ready", "loaded"):
@@ -160,6 +165,19 @@ class Supervisor:
             if word in ("loaded", "failed"):
                 self.awaiting.discard(worker.index)
         self._all_serving()
+
+    def hold_port(self) -> None:
+        """Answer the port until a worker serves (`starting.py`)."""
+        self.holding = True
+        for sock in self.sockets:
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ, sock)
+
+    def release_port(self) -> None:
+        if self.holding:
+            self.holding = False
+            for sock in self.sockets:
+                self.selector.unregister(sock)
 
     def _forget(self, worker: Worker) -> None:
         if worker.control.fileno() != -1:
@@ -217,6 +235,7 @@ class Supervisor:
             return
         self.stopping = why
         self.respawn.clear()
+        self.release_port()
         for sock in self.sockets:
             sock.close()
         self.events.event("draining", grace_period_s=self.options.grace_period_s, workers=len(self.workers))
@@ -266,6 +285,7 @@ def _supervise(supervisor: Supervisor) -> None:
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
     previous_fd = signal.set_wakeup_fd(wake_w.fileno())
     supervisor.selector.register(wake_r, selectors.EVENT_READ, None)
+    supervisor.hold_port()
     seen = fingerprint(supervisor.source, supervisor.files)
     next_look = time.monotonic() + WATCH_S
     try:
@@ -276,8 +296,10 @@ def _supervise(supervisor: Supervisor) -> None:
                 if key.data is None:
                     for number in wake_r.recv(512):
                         _on_signal(supervisor, number)
-                else:
+                elif isinstance(key.data, Worker):
                     supervisor.heard(key.data)
+                elif supervisor.holding:
+                    answer_starting(key.data)
             supervisor.reap()
             if supervisor.options.watch and supervisor.stopping is None and time.monotonic() >= next_look:
                 next_look = time.monotonic() + WATCH_S
