@@ -35,20 +35,18 @@ EXIT_INTERRUPTED = 130
 
 @dataclass(frozen=True)
 class WorkerConfig:
+    """What a worker is started with, as one JSON argument: `serve` is the parent's ServeOptions
+    (every field, so an option added there reaches the workers without a change here)."""
+
     index: int
     artifact: str
     listen_fds: list[int]
     control_fd: int
     run_dir: str
-    host: str
-    port: int
-    access_log: bool
-    data_dir: str
-    ledger_url: str | None
-    grace_period_s: int
+    serve: dict[str, Any]
 
     def encode(self) -> str:
-        return orjson.dumps(asdict(self)).decode()
+        return orjson.dumps(asdict(self), default=str).decode()
 
     @classmethod
     def decode(cls, text: str) -> WorkerConfig:
@@ -56,10 +54,8 @@ class WorkerConfig:
         return cls(**fields)
 
     def options(self) -> ServeOptions:
-        return ServeOptions(
-            self.host, self.port, watch=False, access_log=self.access_log, data_dir=Path(self.data_dir),
-            ledger_url=self.ledger_url, grace_period_s=self.grace_period_s,
-        )
+        """The parent's options, as one process of several: it neither watches nor starts workers."""
+        return ServeOptions(**{**self.serve, "data_dir": Path(self.serve["data_dir"]), "watch": False, "workers": 1})
 
 
 class WorkerEvents(EventLog):

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .access_log import EventLog
@@ -120,9 +120,7 @@ class Supervisor:
         parent_end, child_end = socket.socketpair()
         config = WorkerConfig(
             index=index, artifact=str(self.artifact), listen_fds=[s.fileno() for s in self.sockets],
-            control_fd=child_end.fileno(), run_dir=str(self.run_dir), host=self.options.host, port=self.options.port,
-            access_log=self.options.access_log, data_dir=str(self.options.data_dir), ledger_url=self.options.ledger_url,
-            grace_period_s=self.options.grace_period_s,
+            control_fd=child_end.fileno(), run_dir=str(self.run_dir), serve=asdict(self.options),
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "runtime.worker", config.encode()], stdin=subprocess.DEVNULL,
