@@ -75,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         "routing table, translating where a route's target speaks another protocol. A policy directory is compiled at start (the proxy refuses to start "
         "if it does not compile); an artifact is verified (schema and revision). The table is reloaded on "
         "SIGHUP and whenever the source changes; a broken one is refused and the last good one keeps serving.",
-        epilog="Endpoints besides the API: GET /healthz (liveness), GET /readyz (503 while draining or while "
-        "a Redis ledger does not answer), GET /metrics (Prometheus). SIGHUP reloads; SIGTERM drains and exits 0. "
+        epilog="Endpoints besides the API: GET /healthz (liveness), GET /readyz (503 while the table loads, "
+        "while draining, or while a Redis ledger does not answer), GET /metrics (Prometheus). SIGHUP reloads; SIGTERM drains and exits 0. "
         f"{environment_help()} "
         "Exit codes: 0 drained after SIGTERM, 1 the policy does not compile, 2 usage or I/O error (an unreadable "
         "source or ledger, an invalid variable), 4 cannot listen on HOST:PORT (in use, not permitted, not this "
