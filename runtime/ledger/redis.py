@@ -17,17 +17,20 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import hiredis
 import orjson
 import redis
-import redis.asyncio
 
 from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitUsage
 from . import redis_limits, redis_url
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
+from .resp import RespConnection
 
 PREFIX = "gp:"
 REACHABLE_TIMEOUT_S = 1.0
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+"""What redis-py raises when the ledger cannot be reached or refuses (its cluster errors are not RedisErrors)."""
 
 DECIMAL = """
 local function norm(v)
@@ -173,17 +176,17 @@ return out
 
 class RedisLedger:
     remote = True
-    """Network I/O: the proxy reserves and settles with redis-py's asyncio client on its event loop
-    and tends the ledger (heartbeat, recovery, retries) with its blocking client from a thread,
-    never blocking requests. The URL may name one server (`redis://`, `rediss://`, `unix://`), a
-    Sentinel-watched master or a Cluster (`redis_url.py`)."""
+    """Network I/O: the proxy reserves and settles through one pipelined connection on its event
+    loop (`resp.py`) and tends the ledger (heartbeat, recovery, retries) with redis-py's blocking
+    client from a thread, never blocking requests. The URL may name one server (`redis://`,
+    `rediss://`, `unix://`), a Sentinel-watched master or a Cluster (`redis_url.py`)."""
 
     def __init__(self, url: str, stale_after_s: float = 30.0, prefix: str = PREFIX, read_only: bool = False) -> None:
         self.location = redis_url.parse(url)
         self.prefix = cluster_prefix(prefix) if self.location.kind == "cluster" else prefix
         self.read_only = read_only
         self._where = redis_url.safe(url)
-        self._aio: tuple[asyncio.AbstractEventLoop, redis.asyncio.Redis] | None = None
+        self._aio: tuple[asyncio.AbstractEventLoop, RespConnection] | None = None
         self.owner = owner_id()
         self.stale_after_s = stale_after_s
         try:
@@ -192,7 +195,7 @@ class RedisLedger:
             self._reserve = self._r.register_script(RESERVE)
             self._settle = self._r.register_script(SETTLE)
             self._admit = self._r.register_script(ADMIT)
-        except (redis.RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             raise LedgerError(f"cannot reach the Redis ledger at {self._where}: {exc}") from exc
         if not read_only:
             self.heartbeat()
@@ -203,14 +206,14 @@ class RedisLedger:
     def heartbeat(self) -> None:
         try:
             self._r.hset(f"{self.prefix}owners", self.owner, time.time())
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
 
     async def reachable(self) -> bool:
         """Whether the ledger answers a PING within a second (readiness: `/readyz`)."""
         try:
-            return bool(await asyncio.wait_for(self._client().ping(), REACHABLE_TIMEOUT_S))
-        except (redis.RedisError, OSError, TimeoutError, LedgerError):
+            return bool(await asyncio.wait_for(self._connection().call("PING"), REACHABLE_TIMEOUT_S) == "PONG")
+        except (OSError, TimeoutError, LedgerError):
             return False
 
     def _reserve_args(self, reservation_id: str, slots: list[Slot], amount: int) -> tuple[list[str], list[Any]]:
@@ -269,22 +272,23 @@ class RedisLedger:
             result = self._settle(keys=keys, args=argv)
         return _settled(result)
 
-    def _client(self) -> redis.asyncio.Redis:
-        """This event loop's asyncio client (an asyncio connection belongs to one loop)."""
+    def _connection(self) -> RespConnection:
+        """This event loop's pipelined connection (an asyncio connection belongs to one loop)."""
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio[0] is not loop:
-            self._aio = (loop, self.location.async_client())
+            self._aio = (loop, RespConnection(self.location))
         return self._aio[1]
 
     async def _run(self, what: str, script: Any, keys: list[str], argv: list[Any]) -> Any:
         """EVALSHA, loading the script once if this Redis has not seen it (NOSCRIPT)."""
-        client = self._client()
-        with _reaching(what):
-            try:
-                return await client.evalsha(script.sha, len(keys), *keys, *argv)
-            except redis.exceptions.NoScriptError:
-                await client.script_load(script.script)
-                return await client.evalsha(script.sha, len(keys), *keys, *argv)
+        connection = self._connection()
+        reply = await connection.call("EVALSHA", script.sha, len(keys), *keys, *argv)
+        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
+            await connection.call("SCRIPT", "LOAD", script.script)
+            reply = await connection.call("EVALSHA", script.sha, len(keys), *keys, *argv)
+        if isinstance(reply, hiredis.ReplyError):
+            raise LedgerError(f"ledger {what} failed: {reply}")
+        return reply
 
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         keys, argv = self._reserve_args(reservation_id, slots, amount)
@@ -310,7 +314,7 @@ class RedisLedger:
                         if on_settled is not None:
                             on_settled(settled)
             return recovered
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
 
     def counters(self) -> list[CounterRow]:
@@ -326,16 +330,16 @@ class RedisLedger:
         return sorted(rows, key=lambda r: (r.instance, r.window))
 
     async def aclose(self) -> None:
-        """Close this loop's client, if one was made."""
+        """Close this loop's connection, if one was made."""
         if self._aio is not None and self._aio[0] is asyncio.get_running_loop():
-            client, self._aio = self._aio[1], None
-            await client.aclose()
+            connection, self._aio = self._aio[1], None
+            await connection.aclose()
 
     def close(self) -> None:
         try:
             if not self.read_only:
                 self._r.hdel(f"{self.prefix}owners", self.owner)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             pass
         self._r.close()
 
@@ -393,7 +397,7 @@ def _parsing(what: str) -> Iterator[None]:
 def _reaching(what: str) -> Iterator[None]:
     try:
         yield
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise LedgerError(f"ledger {what} failed: {exc}") from exc
 
 

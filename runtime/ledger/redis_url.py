@@ -21,13 +21,12 @@ apply to sentinels and cluster nodes alike, so one private CA covers the whole t
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
-import redis.asyncio
-import redis.asyncio.cluster
 import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
@@ -37,14 +36,16 @@ from .base import LedgerError
 
 SENTINEL_PORT = 26379
 REDIS_PORT = 6379
-TIMEOUTS = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+TIMEOUT_S = 5.0
+TIMEOUTS = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
 OPTIONS = frozenset({
     "ssl_ca_certs", "ssl_ca_path", "ssl_ca_data", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_password",
-    "ssl_check_hostname", "ssl_min_version", "ssl_ciphers", "socket_timeout", "socket_connect_timeout",
+    "ssl_check_hostname", "ssl_ciphers", "socket_timeout", "socket_connect_timeout",
     "socket_keepalive", "health_check_interval", "client_name", "db",
 })
 SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password"})
 SSL_OPTION_PREFIX = "ssl"
+CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
 
 Kind = Literal["server", "sentinel", "cluster"]
 
@@ -62,32 +63,56 @@ class RedisLocation:
     url: str = ""
     """A single server's URL as given: redis-py's `from_url` opens it (TCP, TLS or a Unix socket)."""
 
+    async def address(self) -> tuple[str, int] | str:
+        """Where to connect now: the server (a Unix socket's path), the master the sentinels name,
+        or a cluster's first seed."""
+        if self.kind == "sentinel":
+            sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                list(self.nodes), sentinel_kwargs=self._sentinel_kwargs())
+            try:
+                host, port = await sentinel.discover_master(self.service)
+                return str(host), int(port)
+            finally:
+                for client in sentinel.sentinels:
+                    await client.aclose()
+        if "path" in self.options:
+            return str(self.options["path"])
+        return self.nodes[0]
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context the URL's `ssl_*` options describe, as redis-py builds it; None without TLS."""
+        o = self.options
+        if not o.get("ssl"):
+            return None
+        context = ssl.create_default_context(cafile=o.get("ssl_ca_certs"), capath=o.get("ssl_ca_path"),
+                                             cadata=o.get("ssl_ca_data"))
+        verify = CERT_REQS.get(str(o.get("ssl_cert_reqs", "required")).lower())
+        if verify is None:
+            raise LedgerError(f"ssl_cert_reqs is none, optional or required, not {o.get('ssl_cert_reqs')!r}")
+        context.check_hostname = bool(o.get("ssl_check_hostname", True)) and verify == ssl.CERT_REQUIRED
+        context.verify_mode = verify
+        if o.get("ssl_certfile"):
+            context.load_cert_chain(o["ssl_certfile"], o.get("ssl_keyfile"), o.get("ssl_password"))
+        if o.get("ssl_ciphers"):
+            context.set_ciphers(o["ssl_ciphers"])
+        return context
+
     def client(self) -> redis.Redis:
         """A blocking client (tending: heartbeat, recovery, `policy budgets`), one connection."""
         options = {**TIMEOUTS, **self.options, "decode_responses": True}
         if self.kind == "cluster":
-            nodes = [redis.cluster.ClusterNode(host, port) for host, port in self.nodes]
-            return redis.cluster.RedisCluster(startup_nodes=nodes, **options)  # type: ignore[return-value]
+            nodes = [redis.cluster.ClusterNode(host, port) for host, port in self.nodes]  # type: ignore[no-untyped-call]
+            return cast(redis.Redis, redis.cluster.RedisCluster(startup_nodes=nodes, **options))
         if self.kind == "sentinel":
-            sentinel = redis.sentinel.Sentinel(list(self.nodes), sentinel_kwargs=self._sentinel_kwargs(), **options)
-            return sentinel.master_for(self.service)
-        return redis.Redis.from_url(self.url, single_connection_client=True, **TIMEOUTS, decode_responses=True)
-
-    def async_client(self) -> redis.asyncio.Redis:
-        """An asyncio client for the request path (it belongs to the event loop it is first used on)."""
-        options = {**TIMEOUTS, **self.options, "decode_responses": True}
-        if self.kind == "cluster":
-            nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in self.nodes]
-            return redis.asyncio.cluster.RedisCluster(startup_nodes=nodes, **options)  # type: ignore[return-value]
-        if self.kind == "sentinel":
-            sentinel = redis.asyncio.sentinel.Sentinel(list(self.nodes), sentinel_kwargs=self._sentinel_kwargs(),
-                                                       **options)
-            return sentinel.master_for(self.service)
-        return redis.asyncio.Redis.from_url(self.url, **TIMEOUTS, decode_responses=True)
+            sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+                list(self.nodes), sentinel_kwargs=self._sentinel_kwargs(), **options)
+            return cast(redis.Redis, sentinel.master_for(self.service))  # type: ignore[no-untyped-call]
+        return redis.Redis.from_url(self.url, single_connection_client=True, socket_timeout=TIMEOUT_S,
+                                    socket_connect_timeout=TIMEOUT_S, decode_responses=True)
 
     def _sentinel_kwargs(self) -> dict[str, Any]:
         """The sentinels' own connections: their credentials, and the TLS and timeout options of the URL."""
-        shared = {k: v for k, v in self.options.items() if k.startswith(SSL_OPTION_PREFIX) or k.startswith("socket")}
+        shared = {k: v for k, v in self.options.items() if k.startswith((SSL_OPTION_PREFIX, "socket"))}
         return {**TIMEOUTS, **shared, **self.sentinel_options}
 
 
@@ -109,10 +134,13 @@ def parse(url: str) -> RedisLocation:
 
 
 def _server(url: str) -> RedisLocation:
-    options = parse_url(url)
+    options: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
     _check_options(options, url)
-    host, port = options.get("host"), int(options.get("port") or REDIS_PORT)
-    return RedisLocation("server", ((host, port),) if host else (), url=url)
+    host, port = options.pop("host", None), int(options.pop("port", None) or REDIS_PORT)
+    options.pop("connection_class", None)
+    if url.lower().startswith("rediss://"):
+        options["ssl"] = True
+    return RedisLocation("server", ((host, port),) if host else (), options, url=url)
 
 
 def _topology(base: str, topology: Kind, rest: str, url: str) -> RedisLocation:
@@ -136,7 +164,7 @@ def _topology(base: str, topology: Kind, rest: str, url: str) -> RedisLocation:
         sentinel_options[name.removeprefix("sentinel_")] = query.pop(name)
     if query:
         first_host, first_port = nodes[0]
-        standard = parse_url(f"{base}://{first_host}:{first_port}/?{'&'.join(f'{k}={v}' for k, v in query.items())}")
+        standard: dict[str, Any] = parse_url(f"{base}://{first_host}:{first_port}/?{'&'.join(f'{k}={v}' for k, v in query.items())}")  # type: ignore[no-untyped-call]
         _check_options(standard, url)
         options.update({k: v for k, v in standard.items() if k not in ("host", "port", "connection_class")})
     if base == "rediss":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.crc import key_slot
 
 from runtime.ledger.base import LedgerError, Reserved
 from runtime.ledger.redis import RedisLedger
@@ -18,6 +19,7 @@ from runtime.ratelimit.outcome import Limited
 from tests.runtime.test_ledger import USD, slot
 from tests.support.redis_server import RedisServer
 from tests.support.redis_topologies import RedisCluster, RedisSentinel, tls_files
+from tests.support.waiting import wait_until
 
 NOW = 1_780_000_000.0
 
@@ -75,6 +77,41 @@ def test_sentinel_budgets_and_limits_are_exact_across_two_replicas(tmp_path: Pat
         assert on_master.scard("gp:counters") == 1
 
 
+def test_after_a_sentinel_failover_the_ledger_follows_the_new_master_with_its_counters(tmp_path: Path) -> None:
+    """Once the sentinel has demoted the old master, the connection to it answers READONLY (or was
+    closed): the call is sent again to the master the sentinel names now. Calls in flight at the
+    switch may fail (a 503, a deferred settle), and writes the old master took between the
+    promotion and its demotion are lost with it, as with any Sentinel client."""
+    with RedisSentinel(tmp_path / "sentinel", replica=True) as sentinel:
+        ledger = RedisLedger(sentinel.url)
+
+        async def before() -> None:
+            assert isinstance(await ledger.reserve_async("r1", [slot()], 10), Reserved)
+            assert await ledger.settle_async("r1", 7, "usage") is not None
+
+        async def after() -> None:
+            for _ in range(100):
+                if await ledger.reachable():
+                    break
+            assert isinstance(await ledger.reserve_async("r2", [slot()], 10), Reserved)
+            assert await ledger.settle_async("r2", 5, "usage") is not None
+            await ledger.aclose()
+
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(before())
+            assert sentinel.master is not None
+            wait_until(lambda: redis.Redis(host="127.0.0.1", port=sentinel.master.port).wait(1, 100) >= 1)  # type: ignore[union-attr]
+            new_master = sentinel.fail_over()
+            old_master = redis.Redis(host="127.0.0.1", port=sentinel.master.port, decode_responses=True)
+            wait_until(lambda: old_master.role()[0] == "slave", timeout_s=30)
+            loop.run_until_complete(after())
+        finally:
+            loop.close()
+        on_new_master = redis.Redis(host="127.0.0.1", port=new_master, decode_responses=True)
+        assert on_new_master.hget("gp:c:eng-daily|2026-11-24", "spent") == "12"
+
+
 def test_cluster_budgets_and_limits_are_exact_across_two_replicas(tmp_path: Path) -> None:
     with RedisCluster(tmp_path / "cluster") as cluster:
         assert_exact_across_two_replicas(cluster.url)
@@ -82,18 +119,21 @@ def test_cluster_budgets_and_limits_are_exact_across_two_replicas(tmp_path: Path
 
 def test_on_a_cluster_every_ledger_key_hashes_to_one_slot(tmp_path: Path) -> None:
     """The scripts touch counters, limits, reservations and the sets that list them: one hash tag
-    puts them all on one node, so each script is one atomic step there."""
+    puts them all on one node, so each script is one atomic step there. The URL's seeds do not
+    serve that slot: the connection follows their MOVED to the node that does."""
     with RedisCluster(tmp_path / "cluster") as cluster:
         ledger = RedisLedger(cluster.url)
+        owner = redis.Redis(host="127.0.0.1", port=cluster.nodes[2].port)
+        assert f":{cluster.nodes[2].port}" not in cluster.url
         per_minute = LimitSpec("eng-rpm", requests=Rate(50, 60))
         assert isinstance(ledger.admit("r1", [slot("eng-daily"), slot("org-monthly")], 5, [per_minute], 0, NOW),
                           Reserved)
         assert isinstance(ledger.reserve("r2", [], 5), Reserved)
         keys = [key for node in cluster.nodes
                 for key in redis.Redis(host="127.0.0.1", port=node.port, decode_responses=True).keys("*")]
-        assert len(keys) >= 8 and all(key.startswith("{gp}:") for key in keys)
-        any_node = redis.Redis(host="127.0.0.1", port=cluster.nodes[0].port)
-        assert len({any_node.execute_command("CLUSTER KEYSLOT", key) for key in keys}) == 1
+        assert len(keys) >= 8 and all(str(key).startswith("{gp}:") for key in keys)
+        assert {key_slot(str(key).encode()) for key in keys} == {key_slot(b"{gp}:")}
+        assert owner.dbsize() == len(keys), "all on the third node, which the URL does not list"
         assert ledger.settle("r1", 3, "usage") is not None
         assert {row.instance: row.spent for row in ledger.counters()} == {"eng-daily": 3, "org-monthly": 3}
         ledger.close()

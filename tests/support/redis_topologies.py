@@ -75,9 +75,9 @@ class RedisCluster:
         share = CLUSTER_SLOTS // 3
         for i, client in enumerate(clients):
             last = CLUSTER_SLOTS - 1 if i == 2 else (i + 1) * share - 1
-            client.execute_command("CLUSTER ADDSLOTSRANGE", i * share, last)
+            client.execute_command("CLUSTER ADDSLOTSRANGE", i * share, last)  # type: ignore[no-untyped-call]
         for node, bus_port in zip(self.nodes[1:], bus_ports[1:], strict=True):
-            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port, bus_port)
+            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port, bus_port)  # type: ignore[no-untyped-call]
         wait_until(lambda: all(_cluster_ok(client) for client in clients), timeout_s=30)
         self.url = f"redis+cluster://127.0.0.1:{self.nodes[0].port},127.0.0.1:{self.nodes[1].port}"
         return self
@@ -87,26 +87,31 @@ class RedisCluster:
 
 
 def _cluster_ok(client: redis.Redis) -> bool:
-    info = client.execute_command("CLUSTER INFO")
+    info = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
     return info.get("cluster_state") == "ok" and str(info.get("cluster_known_nodes")) == "3"
 
 
 class RedisSentinel:
-    """A master and one Sentinel watching it as `mymaster` (quorum 1); `url` reaches the master
-    through the sentinel."""
+    """A master (and with `replica`, one replica of it) and one Sentinel watching it as `mymaster`
+    (quorum 1); `url` reaches the master through the sentinel."""
 
     SERVICE = "mymaster"
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, replica: bool = False) -> None:
         self._dir = data_dir
         self._stack = ExitStack()
+        self._with_replica = replica
         self.port = free_port()
         self.url = ""
         self.master: RedisServer | None = None
+        self.replica: RedisServer | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RedisSentinel:
         self.master = self._stack.enter_context(RedisServer(self._dir / "master"))
+        if self._with_replica:
+            self.replica = self._stack.enter_context(RedisServer(
+                self._dir / "replica", "--replicaof", "127.0.0.1", str(self.master.port)))
         sentinel_dir = self._dir / "sentinel"
         sentinel_dir.mkdir(parents=True, exist_ok=True)
         config = sentinel_dir / "sentinel.conf"
@@ -119,13 +124,33 @@ class RedisSentinel:
 
         def knows_master() -> bool:
             try:
-                return bool(sentinel.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.SERVICE))
+                return bool(sentinel.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.SERVICE))  # type: ignore[no-untyped-call]
             except redis.ConnectionError:
                 return False
 
         wait_until(knows_master, timeout_s=15)
+        if self.replica is not None:
+            wait_until(lambda: self.knows_replica(sentinel), timeout_s=30)
         self.url = f"redis+sentinel://127.0.0.1:{self.port}/{self.SERVICE}/0"
         return self
+
+    def knows_replica(self, sentinel: redis.Redis) -> bool:
+        """The sentinel has seen the replica, in sync with its master: a failover can promote it."""
+        replicas = sentinel.execute_command("SENTINEL REPLICAS", self.SERVICE)  # type: ignore[no-untyped-call]
+        return any("s_down" not in str(r.get("flags", "")) and r.get("master-link-status") == "ok" for r in replicas)
+
+    def fail_over(self) -> int:
+        """Promote the replica through the sentinel; the port of the master it names afterwards."""
+        assert self.replica is not None
+        sentinel = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+        sentinel.execute_command("SENTINEL FAILOVER", self.SERVICE)  # type: ignore[no-untyped-call]
+
+        def promoted() -> bool:
+            address = sentinel.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.SERVICE)  # type: ignore[no-untyped-call]
+            return bool(address) and int(address[1]) == self.replica.port  # type: ignore[union-attr]
+
+        wait_until(promoted, timeout_s=30)
+        return self.replica.port
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
