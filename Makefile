@@ -25,11 +25,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 REDIS_SERVER := /usr/bin/redis-server
 
+# The ledger tests start plain, TLS, Cluster and Sentinel (`redis-server --sentinel`) servers: Debian's
+# redis-server 7 has all of them (built with TLS; Cluster's `--cluster-port` is 7.0's).
 $(REDIS_SERVER):
 	@command -v redis-server >/dev/null || { \
 	  echo "installing redis-server (Debian package) for the ledger tests"; \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version | grep -Eq ' v=([7-9]|[1-9][0-9])\.' || \
+	  echo "warning: the Redis Cluster tests need redis-server 7 or later ($$(redis-server --version))" >&2
 
 $(CODEX):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @openai/codex@$(CODEX_VERSION)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Serve the bench policy against the peer benchmark's mock upstream: serve.sh UPSTREAM_BASE [PORT] [governed]
+# Serve the bench policy against the peer benchmark's mock upstream:
+#   serve.sh UPSTREAM_BASE [PORT] [governed [LEDGER_URL]]
 # `governed` serves policy-governed.yaml.tmpl instead (two budgets and three rate limits on the
-# bench key, never reached) with a fresh SQLite ledger in the run's temporary directory.
+# bench key, never reached) with a fresh SQLite ledger in the run's temporary directory, or with
+# the Redis ledger at LEDGER_URL (e.g. redis://127.0.0.1:6390/0; flush it between runs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -10,7 +12,8 @@ template="$here/policy.yaml.tmpl"
 ledger=()
 case "${3:-}" in
   "") ;;
-  governed) template="$here/policy-governed.yaml.tmpl"; ledger=(--data "$dir/data") ;;
+  governed) template="$here/policy-governed.yaml.tmpl"; ledger=(--data "$dir/data")
+            if [ -n "${4:-}" ]; then ledger=(--ledger "$4"); fi ;;
   *) echo "serve.sh: the third argument is 'governed' or nothing, not '$3'" >&2; exit 2 ;;
 esac
 sed "s|@UPSTREAM@|$1|" "$template" > "$dir/policy.yaml"

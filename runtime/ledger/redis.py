@@ -1,11 +1,11 @@
 """The shared ledger for several replicas: Redis, every reserve and settle one server-side Lua
 script, so check-and-reserve is atomic across all proxies that share it.
 
-Keys (prefix `gp:`): `c:<instance>|<window>` hash per counter, `counters` set of counter keys,
-`r:<id>` hash per open reservation, `reservations` set of ids, `owners` hash owner -> last seen,
-`charges` list of settled charges (JSON), `charged:<id>` marker that makes settling idempotent.
-Durability is Redis's: run it with `appendonly yes` (`appendfsync everysec` loses at most a
-second on a power loss; a killed proxy loses nothing).
+Keys (prefix `gp:`; `{gp}:` on a Cluster, see `cluster_prefix`): `c:<instance>|<window>` hash per
+counter, `counters` set of counter keys, `r:<id>` hash per open reservation, `reservations` set of
+ids, `owners` hash owner -> last seen, `charges` list of settled charges (JSON), `l:<instance>` hash
+per rate-limit instance, `limits` set of them. Durability is Redis's: run it with `appendonly yes`
+(`appendfsync everysec` loses at most a second on a power loss; a killed proxy loses nothing).
 """
 
 from __future__ import annotations
@@ -23,11 +23,14 @@ import redis
 
 from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitUsage
-from . import redis_limits
+from . import redis_limits, redis_url
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
 from .resp import RespConnection
 
 PREFIX = "gp:"
+REACHABLE_TIMEOUT_S = 1.0
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+"""What redis-py raises when the ledger cannot be reached or refuses (its cluster errors are not RedisErrors)."""
 
 DECIMAL = """
 local function norm(v)
@@ -121,7 +124,7 @@ redis.call('HSET', prefix .. 'r:' .. rid, 'owner', ARGV[6], 'created', ARGV[5], 
 redis.call('SADD', prefix .. 'reservations', rid)
 """
 
-RESERVE = DECIMAL + BUDGETS_HEAD + "local n = #KEYS\n" + BUDGETS_CHECK + BUDGETS_WRITE + """
+RESERVE = DECIMAL + BUDGETS_HEAD + "local n = #KEYS - 1\n" + BUDGETS_CHECK + BUDGETS_WRITE + """
 table.insert(out, 1, 1)
 return out
 """
@@ -174,26 +177,26 @@ return out
 class RedisLedger:
     remote = True
     """Network I/O: the proxy reserves and settles through one pipelined connection on its event
-    loop (`resp.py`) and tends the ledger (heartbeat, recovery, retries) with redis-py from a thread,
-    never blocking requests."""
+    loop (`resp.py`) and tends the ledger (heartbeat, recovery, retries) with redis-py's blocking
+    client from a thread, never blocking requests. The URL may name one server (`redis://`,
+    `rediss://`, `unix://`), a Sentinel-watched master or a Cluster (`redis_url.py`)."""
 
     def __init__(self, url: str, stale_after_s: float = 30.0, prefix: str = PREFIX, read_only: bool = False) -> None:
-        self.prefix = prefix
+        self.location = redis_url.parse(url)
+        self.prefix = cluster_prefix(prefix) if self.location.kind == "cluster" else prefix
         self.read_only = read_only
-        self._url = url
+        self._where = redis_url.safe(url)
         self._aio: tuple[asyncio.AbstractEventLoop, RespConnection] | None = None
         self.owner = owner_id()
         self.stale_after_s = stale_after_s
         try:
-            self._r = redis.Redis.from_url(
-                url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True, single_connection_client=True
-            )
+            self._r = self.location.client()
             self._r.ping()
             self._reserve = self._r.register_script(RESERVE)
             self._settle = self._r.register_script(SETTLE)
             self._admit = self._r.register_script(ADMIT)
-        except redis.RedisError as exc:
-            raise LedgerError(f"cannot reach the Redis ledger at {_safe(url)}: {exc}") from exc
+        except (*REDIS_ERRORS, OSError) as exc:
+            raise LedgerError(f"cannot reach the Redis ledger at {self._where}: {exc}") from exc
         if not read_only:
             self.heartbeat()
 
@@ -203,12 +206,21 @@ class RedisLedger:
     def heartbeat(self) -> None:
         try:
             self._r.hset(f"{self.prefix}owners", self.owner, time.time())
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
 
+    async def reachable(self) -> bool:
+        """Whether the ledger answers a PING within a second (readiness: `/readyz`)."""
+        try:
+            return bool(await asyncio.wait_for(self._connection().call("PING"), REACHABLE_TIMEOUT_S) == "PONG")
+        except (OSError, TimeoutError, LedgerError):
+            return False
+
     def _reserve_args(self, reservation_id: str, slots: list[Slot], amount: int) -> tuple[list[str], list[Any]]:
-        """One JSON argument carries every slot's metadata, all strings (cjson would read numbers as doubles)."""
-        keys = [self._counter_key(s) for s in slots]
+        """One JSON argument carries every slot's metadata, all strings (cjson would read numbers as doubles).
+        The reservation's own key comes last: every script names a key, so a cluster routes it to the
+        node that owns the ledger's slot even for a key without budgets."""
+        keys = [self._counter_key(s) for s in slots] + [f"{self.prefix}r:{reservation_id}"]
         meta = [[s.instance, s.window, s.budget, s.scope, s.target, s.window_kind, str(s.limit_pico), str(s.block_pico),
                  "" if s.warn_pico is None else str(s.warn_pico)] for s in slots]
         return keys, [str(amount), reservation_id, self.prefix, orjson.dumps(meta), time.time(), self.owner]
@@ -222,7 +234,7 @@ class RedisLedger:
     def _admit_args(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
                     now: float) -> tuple[list[str], list[Any]]:
         keys, argv = self._reserve_args(reservation_id, slots, amount)
-        keys += [f"{self.prefix}l:{spec.instance}" for spec in limits]
+        keys[len(slots):len(slots)] = [f"{self.prefix}l:{spec.instance}" for spec in limits]
         return keys, [*argv, len(slots), repr(now), str(tokens), redis_limits.spec_json(limits)]
 
     def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
@@ -264,7 +276,7 @@ class RedisLedger:
         """This event loop's pipelined connection (an asyncio connection belongs to one loop)."""
         loop = asyncio.get_running_loop()
         if self._aio is None or self._aio[0] is not loop:
-            self._aio = (loop, RespConnection(self._url))
+            self._aio = (loop, RespConnection(self.location))
         return self._aio[1]
 
     async def _run(self, what: str, script: Any, keys: list[str], argv: list[Any]) -> Any:
@@ -311,7 +323,7 @@ class RedisLedger:
                         if on_settled is not None:
                             on_settled(settled)
             return recovered
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise LedgerError(f"ledger recovery failed: {exc}") from exc
 
     def counters(self) -> list[CounterRow]:
@@ -336,7 +348,7 @@ class RedisLedger:
         try:
             if not self.read_only:
                 self._r.hdel(f"{self.prefix}owners", self.owner)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             pass
         self._r.close()
 
@@ -394,7 +406,7 @@ def _parsing(what: str) -> Iterator[None]:
 def _reaching(what: str) -> Iterator[None]:
     try:
         yield
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise LedgerError(f"ledger {what} failed: {exc}") from exc
 
 
@@ -411,9 +423,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _safe(url: str) -> str:
-    """The URL without a password."""
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+def cluster_prefix(prefix: str) -> str:
+    """The prefix as one hash tag (`gp:` -> `{gp}:`): every key of the ledger then hashes to one
+    Cluster slot, so each script's keys are on one node and its all-or-nothing admission holds
+    (README "One slot for the whole ledger")."""
+    if "{" in prefix and "}" in prefix.partition("{")[2]:
+        return prefix
+    return "{" + prefix.rstrip(":") + "}:"

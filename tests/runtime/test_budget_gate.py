@@ -15,6 +15,7 @@ from cli.sources import load_source
 from runtime.access_log import EventLog
 from runtime.budget.gate import Admission, BudgetGate
 from runtime.ledger.base import LedgerError, Settled
+from runtime.ledger.redis_url import parse
 from runtime.ledger.sqlite import SqliteLedger
 from runtime.metrics import Metrics
 from runtime.table import LoadedTable
@@ -134,7 +135,7 @@ def test_redis_is_reached_without_blocking_the_event_loop(tmp_path: Path, table:
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)
     silent.settimeout(10)
-    ledger._url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"  # a server that reads and does not answer
+    ledger.location = parse(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")  # a server that reads and does not answer
 
     async def stalled() -> bool:
         """The ledger's command arrives and gets no answer; the loop meanwhile hears back from a
