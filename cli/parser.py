@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--ledger", type=non_empty, metavar="URL",
-        help="redis://host:port/db to share one ledger between replicas (default: SQLite in --data)",
+        help="redis://, rediss://, redis+sentinel:// or redis+cluster:// URL to share one ledger between "
+        "replicas (README: Redis ledger URLs; default: SQLite in --data)",
     )
     serve.add_argument(
         "--workers", type=worker_count, metavar="N",

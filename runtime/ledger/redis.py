@@ -28,7 +28,6 @@ from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, Slo
 from .resp import RespConnection
 
 PREFIX = "gp:"
-REACHABLE_TIMEOUT_S = 1.0
 REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
 """What redis-py raises when the ledger cannot be reached or refuses (its cluster errors are not RedisErrors)."""
 
@@ -208,13 +207,6 @@ class RedisLedger:
             self._r.hset(f"{self.prefix}owners", self.owner, time.time())
         except REDIS_ERRORS as exc:
             raise LedgerError(f"ledger heartbeat failed: {exc}") from exc
-
-    async def reachable(self) -> bool:
-        """Whether the ledger answers a PING within a second (readiness: `/readyz`)."""
-        try:
-            return bool(await asyncio.wait_for(self._connection().call("PING"), REACHABLE_TIMEOUT_S) == "PONG")
-        except (OSError, TimeoutError, LedgerError):
-            return False
 
     def _reserve_args(self, reservation_id: str, slots: list[Slot], amount: int) -> tuple[list[str], list[Any]]:
         """One JSON argument carries every slot's metadata, all strings (cjson would read numbers as doubles).
