@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -291,3 +294,26 @@ def test_no_answer_holds_a_key_hash_a_credential_or_prompt_text(stack: Stack) ->
         db.close()
     for secret in forbidden:
         assert secret not in stored
+
+
+@pytest.mark.parametrize(("gateway", "env", "said"), [
+    ("gateway: {header_prefix: X-LangWatch-}", {}, "--admin-port needs an admin token: set gateway.admin.token to env:NAME or file:PATH"),
+    ("gateway: {admin: {token: env:E2E_ADMIN_TOKEN}}", {"E2E_ADMIN_TOKEN": ""},
+     "gateway.admin.token: environment variable E2E_ADMIN_TOKEN is not set"),
+])
+def test_serve_refuses_to_start_the_admin_api_without_its_token(tmp_path: Path, gateway: str, env: dict[str, str],
+                                                                 said: str) -> None:
+    source = (Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "policy.yaml").read_text()
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "policy.yaml").write_text(source.replace("gateway:\n  header_prefix: X-LangWatch-"
+                                                                    "     # the default: X-LangWatch-Cache, "
+                                                                    "X-LangWatch-Fallback-Count, ...", gateway))
+    port, admin_port = free_port(), free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "serve", str(tmp_path / "policy"), "--port", str(port), "--admin-port",
+         str(admin_port), "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == f"policy serve: error: {said}; not starting\n"
+    assert not (tmp_path / "data").exists()
