@@ -219,14 +219,13 @@ class AdminData:
         start = _hour_of(since) if since is not None else end - (DAYS_KEPT * 24 if step == 24 else HOURS_SHOWN)
         start = start // step * step
         buckets = list(range(start, end, step))
-        rows = queries.spend(self._read, group_by, step, start, end)
-        index = {b: i for i, b in enumerate(buckets)}
+        rows = queries.spend(self._read, group_by, granularity, start // step, end // step)
         series: dict[str, tuple[list[int], list[int]]] = {}
         # Built without validation (`model_construct`): 90 days by key is tens of thousands of points,
         # each from the ledger's integers.
         for name, bucket, requests, spent in rows:
             pico, count = series.setdefault(name, ([0] * len(buckets), [0] * len(buckets)))
-            i = index[bucket]
+            i = bucket - start // step
             pico[i] += spent
             count[i] += requests
         times = [_at(b) for b in buckets]

@@ -288,7 +288,7 @@ def test_no_answer_holds_a_key_hash_a_credential_or_prompt_text(stack: Stack) ->
         assert secret not in everything
     db = sqlite3.connect(stack.data / "ledger.sqlite3")
     try:
-        stored = "\n".join(str(row) for table in ("refusals", "activity_hourly", "keys_seen")
+        stored = "\n".join(str(row) for table in ("refusals", "activity", "keys_seen")
                            for row in db.execute(f"SELECT * FROM {table}"))
     finally:
         db.close()
