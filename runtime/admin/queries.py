@@ -26,15 +26,34 @@ def totals_since(read: Read, hour: int) -> tuple[int, int, int]:
     return int(requests), int(refused), int(spent)
 
 
-def spend(read: Read, group_by: str, unit: str, start: int, end: int) -> list[tuple[str, int, int, int]]:
-    """(name, bucket, requests, spend) per name and bucket of `unit` in [start, end), buckets
-    counted in that unit since the epoch; refused requests are not counted here, and spent nothing."""
-    rows = read(
-        "SELECT name, bucket, requests - refused, spent FROM activity WHERE unit = ? AND dimension = ?"
-        " AND bucket >= ? AND bucket < ? AND (requests > refused OR spent > 0)",
-        (unit, group_by, start, end),
-    )
-    return [(str(name), int(bucket), int(requests), int(spent)) for name, bucket, requests, spent in rows]
+OTHERS = "(others)"
+"""The line of a spend series that sums every name beyond its `top`."""
+
+_RANGE = "unit = ? AND dimension = ? AND bucket >= ? AND bucket < ?"
+
+
+def spend(read: Read, group_by: str, unit: str, start: int, end: int, top: int
+          ) -> tuple[list[str], list[tuple[str, int, int, int]]]:
+    """The names that spent or were answered in [start, end) of `unit` (buckets counted in that
+    unit since the epoch), most spent first and at most `top` of them (0: all) with `OTHERS` after
+    them when more did; and (name, bucket, requests, spend) of each. Refused requests are not
+    counted, and spent nothing. The sums run in SQLite: Python sees only the rows of the answer."""
+    span = (unit, group_by, start, end)
+    totals = read(f"SELECT name, SUM(spent) FROM activity WHERE {_RANGE} GROUP BY name"
+                  " HAVING SUM(requests - refused) > 0 OR SUM(spent) > 0", span)
+    names = [str(name) for name, _ in sorted(totals, key=lambda row: (-int(row[1]), str(row[0])))]
+    if 0 < top < len(names):
+        names = names[:top]
+        marks = ",".join("?" * len(names))
+        rows = read(f"SELECT name, bucket, requests - refused, spent FROM activity WHERE {_RANGE}"
+                    f" AND (requests > refused OR spent > 0) AND name IN ({marks})", (*span, *names))
+        rows += read(f"SELECT ?, bucket, SUM(requests - refused), SUM(spent) FROM activity WHERE {_RANGE}"
+                     f" AND name NOT IN ({marks}) GROUP BY bucket", (OTHERS, *span, *names))
+        names.append(OTHERS)
+    else:
+        rows = read(f"SELECT name, bucket, requests - refused, spent FROM activity WHERE {_RANGE}"
+                    " AND (requests > refused OR spent > 0)", span)
+    return names, [(str(name), int(bucket), int(requests), int(spent)) for name, bucket, requests, spent in rows]
 
 
 def last_used(read: Read, keys: Sequence[str]) -> dict[str, float]:
