@@ -52,7 +52,6 @@ from .queries import OTHERS as OTHERS
 MAX_PER_PAGE = 500
 DAYS_KEPT = 90
 HOURS_SHOWN = 48
-REFUSAL_STATUSES = (401, 402, 403, 429)
 
 
 class AdminData:
