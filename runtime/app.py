@@ -25,7 +25,9 @@ from .cache import choose_mode
 from .circuit import Circuits
 from .decision import Deny, authenticate, decide_for_key
 from .exceptions import BodyCutShort
+from .ledger.activity import Activity
 from .metrics import Metrics
+from .proxy.activity import observe
 from .proxy.answers import overloaded
 from .proxy.asgi import Receive, Scope, Send, WatchedSend
 from .proxy.counting import TokenCounts
@@ -79,6 +81,8 @@ class Gatepost:
         self.metrics.set_revision(serving.table.revision)
         self.readiness = Readiness()
         """What `/readyz` answers: the server marks it draining, and its ledger probe unreachable."""
+        self.activity: Activity | None = None
+        """Where ended requests are noted for the admin surface, when the ledger keeps its activity."""
         self.in_flight = 0
         """Requests being forwarded to providers now, held under `gateway.max_in_flight`."""
         self.spend = Spend(budgets, self.metrics)
@@ -145,6 +149,8 @@ class Gatepost:
         finally:
             self.in_flight -= 1
         self._observe(exchange.record, status, time.perf_counter() - started)
+        if self.activity is not None:
+            observe(self.activity, exchange, status)
 
     async def overloaded(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app for a connection opened beyond `gateway.max_connections`: a 503 `overloaded` in

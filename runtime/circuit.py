@@ -193,3 +193,11 @@ class Circuits:
             soonest = min(soonest, max(0.0, until - now))
         return 0.0 if soonest == float("inf") else soonest
 
+    def credential_state(self, credential: Credential) -> tuple[int, float, float]:
+        """A credential's consecutive failures, and the seconds until its cool-down ends and until
+        its rest ends (0 for each that is over), for the admin surface."""
+        state = self._states.get(credential.key)
+        if state is None:
+            return 0, 0.0, 0.0
+        now = self._clock()
+        return state.failures, max(0.0, state.open_until - now), max(0.0, state.resting_until - now)

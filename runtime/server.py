@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -20,6 +21,7 @@ from .app import Gatepost
 from .budget.gate import BudgetGate
 from .credentials import missing_reports
 from .inbound import bounded_protocol
+from .ledger.activity import Activity, keep_activity, open_activity_db
 from .ledger.base import Ledger, LedgerError
 from .ledger.front import FLUSH_S, FrontLedger
 from .ledger.location import default_data_dir
@@ -120,6 +122,9 @@ class ServeOptions:
     ledger_url: str | None = None
     workers: int = 1
     grace_period_s: int = DEFAULT_GRACE_S
+    admin_port: int | None = None
+    """Where the admin API listens (`--admin-port`); None: it is not served."""
+    admin_host: str = "127.0.0.1"
 
 
 class DrainingServer(uvicorn.Server):
@@ -157,6 +162,29 @@ Announce = Callable[[Gatepost, list[socket.socket]], None]
 """What the process says once requests can arrive."""
 
 
+@dataclass(frozen=True)
+class AdminListener:
+    """The admin API's bound sockets and the token it asks for (`policy serve --admin-port`)."""
+
+    sockets: list[socket.socket]
+    token: str
+
+
+def admin_token(table: LoadedTable) -> str:
+    """The admin token the table's `gateway.admin.token` refers to (AdminTokenError when it does
+    not resolve); FastAPI is imported only here and by the admin listener."""
+    from .admin.auth import resolve_admin_token
+
+    return resolve_admin_token(table.gateway.admin_token)
+
+
+def admin_url(options: ServeOptions, sockets: list[socket.socket]) -> dict[str, str]:
+    """The `admin_url` field of the `serving` event, when the admin API is served."""
+    if not sockets:
+        return {}
+    return {"admin_url": f"http://{address(options.admin_host, bound_port(sockets, options.admin_port or 0))}/admin/"}
+
+
 async def serve(
     source: Path, load: LoadSource, files: SourceFiles, options: ServeOptions, events: EventLog | None = None
 ) -> None:
@@ -165,6 +193,7 @@ async def serve(
     arrive."""
     events = events or EventLog()
     table = load(source)
+    token = admin_token(table) if options.admin_port is not None else ""
     sockets = listen(options.host, options.port)
 
     def beside(app: Gatepost, server: DrainingServer) -> list[asyncio.Task[None]]:
@@ -177,23 +206,42 @@ async def serve(
         events.event(
             "serving", url=f"http://{address(options.host, bound_port(bound, options.port))}",
             revision=table.revision, virtual_keys=len(table.keys), providers=sorted(table.providers),
+            **admin_url(options, admin_sockets),
         )
 
     try:
-        await serve_sockets(sockets, table, options, events, beside, announce)
-    finally:
+        admin_sockets = listen(options.admin_host, options.admin_port) if options.admin_port is not None else []
+    except BaseException:
         for sock in sockets:
+            sock.close()
+        raise
+    admin = AdminListener(admin_sockets, token) if admin_sockets else None
+    try:
+        await serve_sockets(sockets, table, options, events, beside, announce, admin=admin)
+    finally:
+        for sock in [*sockets, *admin_sockets]:
             sock.close()
 
 
 async def serve_sockets(
     sockets: list[socket.socket], table: LoadedTable, options: ServeOptions, events: EventLog, beside: Beside,
-    announce: Announce, metrics: Metrics | None = None,
+    announce: Announce, metrics: Metrics | None = None, admin: AdminListener | None = None,
 ) -> None:
     """Serve `table` on sockets already bound, until drained: the ledger opened and its dead
-    owners' reservations recovered first, its charges settled and its leases given back last."""
+    owners' reservations recovered first, its charges settled and its leases given back last.
+    `admin`: the admin API's listener, served beside the proxy in this process."""
     ledger = open_ledger(options.data_dir, options.ledger_url)
     app = build_app(table, AccessLog(enabled=options.access_log), ledger, events, metrics=metrics)
+    activity_db = open_activity_db(options.data_dir)
+    activity = app.activity = Activity()
+    recorder = asyncio.create_task(keep_activity(
+        activity, activity_db, lambda problem: events.event("ledger_error", problem=problem)))
+    admin_app = admin_task = None
+    if admin is not None:
+        from .admin.serve import admin_server
+
+        admin_app = admin_server(app, ledger, options.data_dir, admin.token)[0]
+        admin_task = asyncio.create_task(admin_app.serve(sockets=admin.sockets))
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
@@ -204,6 +252,7 @@ async def serve_sockets(
         events.event("credential_missing", **report)
     server = DrainingServer(uvicorn_config(app, grace_s=options.grace_period_s), app, events)
     tasks = beside(app, server)
+    tasks.append(recorder)
     tasks.append(asyncio.create_task(keep_ledger(gate)))
     if isinstance(ledger, FrontLedger):
         tasks.append(asyncio.create_task(keep_front(gate, ledger)))
@@ -213,6 +262,9 @@ async def serve_sockets(
     try:
         await server.serve(sockets=sockets)
     finally:
+        if admin_app is not None and admin_task is not None:
+            admin_app.should_exit = True
+            await admin_task
         for task in tasks:
             task.cancel()
         await gate.tend(gate.retry_unsettled)
@@ -221,6 +273,15 @@ async def serve_sockets(
         gate.close()
         await ledger.aclose()
         ledger.close()
+        _last_activity(activity, activity_db, events)
+
+
+def _last_activity(activity: Activity, db: sqlite3.Connection, events: EventLog) -> None:
+    try:
+        activity.flush(db)
+    except LedgerError as exc:
+        events.event("ledger_error", problem=str(exc))
+    db.close()
 
 
 def run(source: Path, load: LoadSource, files: SourceFiles, options: ServeOptions) -> None:

@@ -7,6 +7,7 @@ it started with, so a reload never changes the rules under a request in flight.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -29,6 +30,8 @@ class Serving:
     """The gateway's header prefix, lower-cased as ASGI header names are (`x-langwatch-`)."""
     cloud_credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """bedrock and vertex providers' secrets by name (cloud_credentials.py); their transports sign with them."""
+    loaded_at: float = field(default_factory=time.time)
+    """When this table was built to serve (its credentials re-read later keep it)."""
 
     @cached_property
     def usable(self) -> Mapping[str, tuple[Credential, ...]]:

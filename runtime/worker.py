@@ -14,7 +14,7 @@ import asyncio
 import signal
 import socket
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from .app import Gatepost
 from .exceptions import ListenError
 from .ledger.base import LedgerError
 from .reload import Reloader
-from .server import DrainingServer, ServeOptions, run_loop, serve_sockets
+from .server import AdminListener, DrainingServer, ServeOptions, admin_token, run_loop, serve_sockets
 from .table import TableError, load_table
 from .worker_metrics import WorkerMetrics, keep_snapshots
 
@@ -44,6 +44,8 @@ class WorkerConfig:
     control_fd: int
     run_dir: str
     serve: dict[str, Any]
+    admin_fds: list[int] = field(default_factory=list)
+    """The admin API's listening sockets: worker 0 serves it (see `Supervisor.admin_sockets`)."""
 
     def encode(self) -> str:
         return orjson.dumps(asdict(self), default=str).decode()
@@ -106,7 +108,9 @@ async def work(config: WorkerConfig) -> None:
         writer.write(f"ready {app.serving.table.revision}\n".encode())
 
     try:
-        await serve_sockets(sockets, table, config.options(), events, beside, announce, metrics)
+        admin = (AdminListener([socket.socket(fileno=fd) for fd in config.admin_fds], admin_token(table))
+                 if config.admin_fds else None)
+        await serve_sockets(sockets, table, config.options(), events, beside, announce, metrics, admin)
     finally:
         writer.close()
 

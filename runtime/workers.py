@@ -32,9 +32,9 @@ from pathlib import Path
 from .access_log import EventLog
 from .listen import address, bound_port, listen
 from .reload import SourceFiles, fingerprint
-from .server import ServeOptions, open_ledger
+from .server import ServeOptions, admin_token, admin_url, open_ledger
 from .starting import answer_starting
-from .table import TableError
+from .table import TableError, load_table
 from .worker import WorkerConfig
 
 Publish = Callable[[Path, Path], str]
@@ -78,6 +78,8 @@ class Supervisor:
     events: EventLog
     sockets: list[socket.socket]
     run_dir: Path
+    admin_sockets: list[socket.socket] = field(default_factory=list)
+    """The admin API's listener (`--admin-port`), served by worker 0 and its replacements."""
     revision: str = ""
     artifact: Path = Path()
     generation: int = 0
@@ -121,10 +123,11 @@ class Supervisor:
         config = WorkerConfig(
             index=index, artifact=str(self.artifact), listen_fds=[s.fileno() for s in self.sockets],
             control_fd=child_end.fileno(), run_dir=str(self.run_dir), serve=asdict(self.options),
+            admin_fds=[s.fileno() for s in self.admin_sockets] if index == 0 else [],
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "runtime.worker", config.encode()], stdin=subprocess.DEVNULL,
-            pass_fds=[*config.listen_fds, child_end.fileno()],
+            pass_fds=[*config.listen_fds, *config.admin_fds, child_end.fileno()],
         )
         child_end.close()
         parent_end.setblocking(False)
@@ -193,7 +196,7 @@ class Supervisor:
             self.announced = True
             self.events.event(
                 "serving", url=f"http://{address(self.options.host, bound_port(self.sockets, self.options.port))}",
-                revision=self.revision, workers=len(self.workers),
+                revision=self.revision, workers=len(self.workers), **admin_url(self.options, self.admin_sockets),
             )
         elif self.reload_reason is not None:
             self.events.event("workers_reloaded", reason=self.reload_reason, revision=self.revision,
@@ -234,7 +237,7 @@ class Supervisor:
         self.stopping = why
         self.respawn.clear()
         self.release_port()
-        for sock in self.sockets:
+        for sock in [*self.sockets, *self.admin_sockets]:
             sock.close()
         self.events.event("draining", grace_period_s=self.options.grace_period_s, workers=len(self.workers))
         for worker in self.workers.values():
@@ -267,7 +270,11 @@ def serve_workers(source: Path, publish: Publish, files: SourceFiles, options: S
     try:
         supervisor = Supervisor(source, publish, files, options, events, [], run_dir)
         supervisor.publish_current(None)
+        if options.admin_port is not None:
+            admin_token(load_table(supervisor.artifact))
         supervisor.sockets = listen(options.host, options.port)
+        if options.admin_port is not None:
+            supervisor.admin_sockets = listen(options.admin_host, options.admin_port)
         if options.ledger_url:
             open_ledger(options.data_dir, options.ledger_url, read_only=True).close()
         _supervise(supervisor)
@@ -314,7 +321,7 @@ def _supervise(supervisor: Supervisor) -> None:
             if worker.process.poll() is None:
                 worker.process.kill()
                 worker.process.wait()
-        for sock in supervisor.sockets:
+        for sock in [*supervisor.sockets, *supervisor.admin_sockets]:
             sock.close()
         wake_r.close()
         wake_w.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.admin.auth import AdminTokenError
 from runtime.exceptions import ListenError
 from runtime.ledger.base import LedgerError
 from runtime.ledger.location import default_data_dir
@@ -25,6 +26,7 @@ def serve_options(args: argparse.Namespace) -> ServeOptions:
         args.host or "127.0.0.1", 4000 if args.port is None else args.port, watch=not args.no_watch,
         access_log=not args.no_access_log, data_dir=args.data or default_data_dir(), ledger_url=args.ledger,
         workers=args.workers or 1, grace_period_s=DEFAULT_GRACE_S if args.grace_period is None else args.grace_period,
+        admin_port=args.admin_port, admin_host=args.admin_host,
     )
 
 
@@ -51,6 +53,9 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_POLICY
     except (LedgerError, WorkersFailed) as exc:
         print(f"policy serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AdminTokenError as exc:
+        print(f"policy serve: error: {exc}; not starting", file=sys.stderr)
         return EXIT_USAGE
     except TableError as exc:
         print(f"policy serve: error: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ class Exchange:
     tried. `decision`, `request` and `charge` are set once the request is allowed, before the
     forwarding and relaying that read them."""
 
-    __slots__ = ("attempts", "charge", "decision", "record", "request", "send", "serving", "surface")
+    __slots__ = ("attempts", "charge", "decision", "record", "refusal", "request", "send", "serving", "surface")
 
     decision: Allow
     request: Outbound
@@ -35,6 +35,8 @@ class Exchange:
         self.send = send
         self.record = AccessRecord(send.request_id, surface.name, serving.table.revision)
         self.attempts: list[Attempt] = []
+        self.refusal: Deny | None = None
+        """The gateway's own refusal of the request, when it refused it."""
 
     def header(self, name: bytes) -> bytes:
         """The gateway's header `name`, under its prefix."""
@@ -47,6 +49,7 @@ class Exchange:
     async def refuse(self, deny: Deny) -> int:
         """Refused before any provider was asked: the log's decision is the refusal's code."""
         self.record.decision = deny.code
+        self.refusal = deny
         return await refuse(self.send, self.serving, self.surface, deny)
 
     async def rate_limited(self, refusal: RateLimited) -> int:
@@ -54,6 +57,7 @@ class Exchange:
         surface's rate-limit headers; the log's decision is `rate_limited` (a provider's 429 is
         `allow`, with the provider's status)."""
         self.record.decision = "rate_limited"
+        self.refusal = refusal.deny
         protocol, limited = self.surface.protocol, refusal.limited
         headers = [*retry_after_headers(protocol, limited.retry_after_s), *limit_headers(protocol, [limited.figures])]
         await refuse(self.send, self.serving, self.surface, refusal.deny, headers)
