@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_serializer,
+)
 
 from .source_map import SourceMap
 
@@ -19,6 +29,13 @@ FORMAT_VERSION = 1
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelemetrySpec(_Spec):
+    endpoint: str = Field(description="The collector's OTLP/HTTP URL, or an env:NAME or file:PATH reference to it")
+    service_name: str
+    sampling_bp: int = Field(description="Share of new traces recorded, in basis points (10000 = every one)")
+    record_content: bool = Field(description="Whether spans carry the prompt and answer text")
 
 
 class GatewaySpec(_Spec):
@@ -34,6 +51,17 @@ class GatewaySpec(_Spec):
     max_headers: int
     max_connections: int
     max_in_flight: int
+    telemetry: TelemetrySpec | None = Field(
+        None, description="OpenTelemetry traces; absent when off (and then left out of the table's JSON)"
+    )
+
+    @model_serializer(mode="wrap")
+    def _telemetry_left_out_when_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """As canonical JSON writes it: a table without telemetry keeps the revision it had before the setting existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("telemetry") is None:
+            data.pop("telemetry", None)
+        return data
 
 
 class TimeoutsSpec(_Spec):
