@@ -1,5 +1,5 @@
-"""The OpenTelemetry SDK as one process of the gateway uses it: a provider with the service's
-resource and a parent-based ratio sampler, and a batching OTLP/HTTP (protobuf) exporter.
+"""The OpenTelemetry SDK as one process of the gateway uses it: the service's resource, and the
+batch span processor exporting over OTLP/HTTP (protobuf).
 
 The export runs on the batch processor's own thread. A request only appends its ended spans to a
 bounded queue: when the queue is full the span is dropped and counted, never waited for; a batch
@@ -16,9 +16,8 @@ from urllib.parse import urlsplit
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from ..access_log import EventLog
 from ..credentials import resolve_reference
@@ -66,21 +65,16 @@ def start_tracer(settings: Telemetry, metrics: Metrics, events: EventLog) -> Req
     metrics.trace_spans_exported.values.setdefault((), 0.0)
     for reason in ("queue_full", "export_failed"):
         metrics.trace_spans_dropped.values.setdefault((reason,), 0.0)
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": settings.service_name}),
-        sampler=ParentBased(TraceIdRatioBased(settings.sampling_ratio)),
-        shutdown_on_exit=False,
-    )
     batch = BatchSpanProcessor(
         CountingExporter(OTLPSpanExporter(endpoint=url), metrics),
         max_queue_size=MAX_QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=SCHEDULE_DELAY_MS,
     )
-    provider.add_span_processor(BoundedQueue(batch, metrics))
+    resource = Resource.create({"service.name": settings.service_name})
     events.event(
         "telemetry_started", endpoint=_without_credentials(url), service_name=settings.service_name,
         sampling_ratio=settings.sampling_ratio, record_content=settings.record_content,
     )
-    return RequestTracer(provider, settings)
+    return RequestTracer(BoundedQueue(batch, metrics), resource, settings)
 
 
 class CountingExporter(SpanExporter):

@@ -121,7 +121,7 @@ def test_a_request_is_one_server_span_after_the_genai_conventions(setup: Traced)
     assert a["gatepost.principal"] == "alice@acme.com"
     assert a["gatepost.policy.revision"] == r.headers["x-langwatch-policy-revision"]
     assert a["gatepost.decision"] == "allow" and a["gatepost.cost_usd"] > 0
-    assert a["http.response.status_code"] == 200 and a["gatepost.request_id"] == r.headers["x-request-id"]
+    assert a["http.response.status_code"] == 200
     assert not any(KEY[:20] in str(v) or ("sha256" in str(v) and len(str(v)) == 64) for v in a.values())
     assert "gen_ai.input.messages" not in a and "gen_ai.output.messages" not in a
     assert PROMPT not in json.dumps([s.attributes for s in setup.collector.spans])
@@ -162,8 +162,8 @@ def test_each_upstream_attempt_is_a_client_span_naming_why_it_fell_back(setup: T
     assert failed.parent_span_id == answered.parent_span_id == request.span_id
     assert failed.name == "chat gpt-4o" and failed.error
     assert failed.attributes["gen_ai.provider.name"] == "openai" and failed.attributes["http.response.status_code"] == 503
-    assert failed.attributes["gatepost.attempt.outcome"] == "503" and failed.attributes["error.type"] == "503"
-    assert answered.name == "chat claude-haiku-4-5" and answered.attributes["gatepost.attempt.outcome"] == "answered"
+    assert failed.attributes["gatepost.fallback.reason"] == "503" and failed.attributes["error.type"] == "503"
+    assert answered.name == "chat claude-haiku-4-5" and "gatepost.fallback.reason" not in answered.attributes
     assert answered.attributes["gen_ai.provider.name"] == "anthropic" and not answered.error
 
 
@@ -219,7 +219,7 @@ def test_an_unreachable_collector_costs_requests_nothing_but_a_counter(
             assert setup.chat().status_code == 200
         tracer = setup.app.tracing.tracer_for(setup.app.serving.table.gateway.telemetry)
         assert tracer is not None
-        tracer.provider.force_flush()
+        tracer.processor.force_flush()
         text = setup.metrics()
         assert 'gatepost_trace_spans_dropped_total{reason="export_failed"} 6' in text
         assert "gatepost_trace_spans_exported_total 0" in text
