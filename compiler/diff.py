@@ -133,10 +133,11 @@ def _telemetry(d: Diff, old: dict[str, Any] | None, new: dict[str, Any] | None) 
         d.add("gateway", "+", f"telemetry: traces sent to {new['endpoint']}{content}, sampling "
               f"{_ratio(new['sampling_bp'])}", WIDENS if content else NEUTRAL)
         return
-    shown: dict[str, Callable[[Any], str]] = {
-        "endpoint": str, "service_name": str, "sampling_bp": _ratio, "record_content": str,
+    shown: dict[str, tuple[str, Callable[[Any], str]]] = {
+        "endpoint": ("endpoint", str), "service_name": ("service_name", str),
+        "sampling_bp": ("sampling_ratio", _ratio), "record_content": ("record_content", _flag),
     }
-    changed = [f"{name}: {show(old[name])} -> {show(new[name])}" for name, show in shown.items()
+    changed = [f"{label}: {show(old[name])} -> {show(new[name])}" for name, (label, show) in shown.items()
                if old[name] != new[name]]
     exposed = new["record_content"] and (not old["record_content"] or old["endpoint"] != new["endpoint"])
     what = "; ".join(changed) + (" (prompt and answer text now reach this collector)" if exposed else "")
@@ -145,6 +146,10 @@ def _telemetry(d: Diff, old: dict[str, Any] | None, new: dict[str, Any] | None) 
 
 def _ratio(bp: int) -> str:
     return f"{bp / 100:g}%"
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 INBOUND = {

@@ -6,6 +6,7 @@ costing nothing but a counter."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -17,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.sources import load_source, source_files
 from runtime.access_log import AccessLog, EventLog
 from runtime.app import Gatepost
+from runtime.reload import Reloader
 from tests.support.apps import app_from
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
 from tests.support.proxy_process import free_port
@@ -59,6 +62,16 @@ virtual_keys:
 """
 
 
+def without_telemetry(text: str) -> str:
+    return text[text.index("providers:"):]
+
+
+def reload(setup: Traced, text: str) -> None:
+    (setup.source / "policy.yaml").write_text(text)
+    reloader = Reloader(setup.app, setup.source, load_source, source_files, EventLog(io.StringIO()), retire_grace_s=0)
+    assert asyncio.run(reloader.reload("SIGHUP"))
+
+
 @dataclass
 class Traced:
     base_url: str
@@ -68,6 +81,7 @@ class Traced:
     collector: OtlpReceiver
     log: io.StringIO
     server: ServerThread
+    source: Path
 
     def chat(self, stream: bool = False, model: str = "gpt-4o", headers: dict[str, str] | None = None) -> httpx.Response:
         return httpx.post(
@@ -85,17 +99,18 @@ class Traced:
 
 
 def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_content: bool = False,
-           endpoint: str | None = None) -> Iterator[Traced]:
+           endpoint: str | None = None, telemetry: bool = True, from_environment: bool = False) -> Iterator[Traced]:
     monkeypatch.setenv("E2E_KEY", "upstream-credential")
     monkeypatch.delenv("GATEPOST_OTLP_ENDPOINT", raising=False)
     with MockUpstream() as primary, MockUpstream() as backup, OtlpReceiver() as collector:
-        (tmp_path / "policy.yaml").write_text(
-            policy(primary.base_url, backup.base_url, endpoint or collector.url, record_content)
-        )
+        if from_environment:
+            monkeypatch.setenv("GATEPOST_OTLP_ENDPOINT", collector.url)
+        text = policy(primary.base_url, backup.base_url, endpoint or collector.url, record_content)
+        (tmp_path / "policy.yaml").write_text(text if telemetry else without_telemetry(text))
         log = io.StringIO()
         app = app_from(tmp_path, access_log=AccessLog(log), events=EventLog(io.StringIO()))
         with ServerThread(app) as server:
-            yield Traced(server.base_url, app, primary, backup, collector, log, server)
+            yield Traced(server.base_url, app, primary, backup, collector, log, server, tmp_path)
 
 
 @pytest.fixture
@@ -224,3 +239,27 @@ def test_an_unreachable_collector_costs_requests_nothing_but_a_counter(
         assert 'gatepost_trace_spans_dropped_total{reason="export_failed"} 6' in text
         assert "gatepost_trace_spans_exported_total 0" in text
         assert not setup.collector.spans
+
+
+def test_a_reload_that_changes_telemetry_takes_effect_on_the_next_request(setup: Traced) -> None:
+    setup.chat()
+    [first] = request_spans(setup.collector.wait_for(2))
+    text = (setup.source / "policy.yaml").read_text()
+    reload(setup, text.replace("service_name: gatepost-e2e", "service_name: gatepost-reloaded"))
+    setup.chat()
+    [_, second] = request_spans(setup.collector.wait_for(4))
+    assert (first.resource["service.name"], second.resource["service.name"]) == ("gatepost-e2e", "gatepost-reloaded")
+    reload(setup, without_telemetry(text))
+    assert setup.chat().status_code == 200
+    *_, last = setup.records()
+    assert "trace_id" not in last and len(setup.collector.spans) == 4
+
+
+def test_the_environment_endpoint_turns_tracing_on_without_a_policy_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for setup in traced(tmp_path, monkeypatch, telemetry=False, from_environment=True):
+        assert setup.chat().status_code == 200
+        [span] = request_spans(setup.collector.wait_for(2))
+        assert span.resource["service.name"] == "gatepost" and span.attributes["gatepost.key.id"] == "vk-alice-traced"
+        assert setup.collector.paths == ["/v1/traces"]
