@@ -25,6 +25,7 @@ from ..exceptions import CredentialError
 from ..metrics import Metrics
 from ..table import Telemetry
 from .spans import RequestTracer
+from .wire import SpanWriter, Unencodable
 
 TRACES_PATH = "/v1/traces"
 MAX_QUEUE = 8192
@@ -66,7 +67,7 @@ def start_tracer(settings: Telemetry, metrics: Metrics, events: EventLog) -> Req
     for reason in ("queue_full", "export_failed"):
         metrics.trace_spans_dropped.values.setdefault((reason,), 0.0)
     batch = BatchSpanProcessor(
-        CountingExporter(OTLPSpanExporter(endpoint=url), metrics),
+        CountingExporter(WireExporter(url), metrics),
         max_queue_size=MAX_QUEUE, max_export_batch_size=BATCH, schedule_delay_millis=SCHEDULE_DELAY_MS,
     )
     resource = Resource.create({"service.name": settings.service_name})
@@ -75,6 +76,25 @@ def start_tracer(settings: Telemetry, metrics: Metrics, events: EventLog) -> Req
         sampling_ratio=settings.sampling_ratio, record_content=settings.record_content,
     )
     return RequestTracer(BoundedQueue(batch, metrics), resource, settings)
+
+
+class WireExporter(OTLPSpanExporter):
+    """The OTLP/HTTP exporter (its endpoint, headers, TLS, compression, timeout and retries), its
+    batches written by `wire.SpanWriter` rather than its own encoder."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint=endpoint)
+        self._writer = SpanWriter()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        client = getattr(self, "_client", None)
+        if self._shutdown or client is None:
+            return super().export(spans)
+        try:
+            data = self._writer.request(spans)
+        except Unencodable:
+            return super().export(spans)
+        return SpanExportResult.SUCCESS if client.export(data).success else SpanExportResult.FAILURE
 
 
 class CountingExporter(SpanExporter):
