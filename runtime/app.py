@@ -143,7 +143,7 @@ class Gatepost:
             exchange.record.key_prefix = key_prefix(scope)
             message = f"the gateway is forwarding its limit of {cap} requests at once (gateway.max_in_flight)"
             status = await exchange.overloaded(message)
-            self._observe(exchange, status, time.perf_counter() - started, scope)
+            self._observe(exchange, status, time.perf_counter() - started)
             return
         self.in_flight += 1
         try:
@@ -153,7 +153,7 @@ class Gatepost:
             status = await exchange.internal_error()
         finally:
             self.in_flight -= 1
-        self._observe(exchange, status, time.perf_counter() - started, scope)
+        self._observe(exchange, status, time.perf_counter() - started)
 
     async def overloaded(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app for a connection opened beyond `gateway.max_connections`: a 503 `overloaded` in
@@ -218,7 +218,7 @@ class Gatepost:
         finally:
             await self.spend.settle(exchange)
 
-    def _observe(self, exchange: Exchange, status: int, elapsed: float, scope: Scope) -> None:
+    def _observe(self, exchange: Exchange, status: int, elapsed: float) -> None:
         record = exchange.record
         record.status = status
         record.latency_ms = round(elapsed * 1000, 2)
@@ -226,7 +226,7 @@ class Gatepost:
         self.metrics.requests.inc(record.vk or "-", model or "-", record.provider or "-", str(status))
         self.metrics.request_latency.observe(elapsed, record.surface)
         if exchange.trace is not None:
-            exchange.trace.end(exchange, status, scope["path"])
+            exchange.trace.end(exchange, status)
         self.access_log.request(record)
 
 

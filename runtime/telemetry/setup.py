@@ -1,5 +1,6 @@
 """The OpenTelemetry SDK as one process of the gateway uses it: the service's resource, and the
-batch span processor exporting over OTLP/HTTP (protobuf).
+batch span processor exporting over OTLP/HTTP (protobuf) with the SDK's exporter, the batches'
+bytes written by `wire.SpanWriter`.
 
 The export runs on the batch processor's own thread. A request only appends its ended spans to a
 bounded queue: when the queue is full the span is dropped and counted, never waited for; a batch

@@ -189,7 +189,7 @@ class RequestTrace:
             end_time=time.time_ns(), instrumentation_scope=tracer.scope,
         ))
 
-    def end(self, exchange: Exchange, status: int, path: str) -> None:
+    def end(self, exchange: Exchange, status: int) -> None:
         """The request is over (a stream: its last event sent): its span, whole."""
         if not self.sampled:
             return
