@@ -12,6 +12,7 @@ import pytest
 
 from artifact import encode
 from compiler import compile_policy
+from policy.fmt import format_text
 from tests.conftest import ACME, FIXED_NOW
 
 
@@ -56,3 +57,12 @@ def test_an_endpoint_the_exporter_cannot_post_to_is_gp330_at_the_value(tmp_path:
 
 def test_a_sampling_ratio_above_1_is_an_invalid_value(tmp_path: Path) -> None:
     assert compiled(tmp_path, "{endpoint: 'http://c:4318', sampling_ratio: 1.5}")[1] == ["GP104 gateway.yaml:7"]
+
+
+def test_fmt_writes_telemetry_in_the_languages_order() -> None:
+    text = ("gateway:\n  telemetry:\n    record_content: false\n    sampling_ratio: 0.5\n    service_name: edge\n"
+            "    endpoint: http://localhost:4318\n  header_prefix: X-LangWatch-\n")
+    assert format_text(text) == (
+        "gateway:\n  header_prefix: X-LangWatch-\n  telemetry:\n    endpoint: http://localhost:4318\n"
+        "    service_name: edge\n    sampling_ratio: 0.5\n    record_content: false\n"
+    )
