@@ -72,8 +72,9 @@ class _Encoder:
             return fields
         if type(value) is RouteSpec:
             return self.route(value)
-        if type(value) is GatewaySpec and value.admin_token is None:
-            return {k: v for k, v in value.__dict__.items() if k != "admin_token"}
+        if type(value) is GatewaySpec and (value.admin_token is None or value.telemetry is None):
+            unset = {name for name in ("admin_token", "telemetry") if getattr(value, name) is None}
+            return {k: v for k, v in value.__dict__.items() if k not in unset}
         if isinstance(value, BaseModel):
             return value.__dict__
         raise TypeError(f"{type(value).__name__} is not part of a routing table")

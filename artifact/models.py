@@ -31,6 +31,13 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TelemetrySpec(_Spec):
+    endpoint: str = Field(description="The collector's OTLP/HTTP URL, or an env:NAME or file:PATH reference to it")
+    service_name: str
+    sampling_bp: int = Field(description="Share of new traces recorded, in basis points (10000 = every one)")
+    record_content: bool = Field(description="Whether spans carry the prompt and answer text")
+
+
 class GatewaySpec(_Spec):
     header_prefix: str
     client_deadline_ms: int
@@ -46,14 +53,18 @@ class GatewaySpec(_Spec):
     max_in_flight: int
     admin_token: str | None = Field(None, description="env:NAME or file:PATH of the admin API's token, never a "
                                     "value; left out of the table's JSON when None")
+    telemetry: TelemetrySpec | None = Field(
+        None, description="OpenTelemetry traces; absent when off (and then left out of the table's JSON)"
+    )
 
     @model_serializer(mode="wrap")
-    def _admin_token_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A table without an admin token is written as before the setting existed: its revision
-        does not change."""
+    def _unset_settings_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """As canonical JSON writes it: a table without an admin token or telemetry is written as
+        before those settings existed, so its revision does not change."""
         data: dict[str, Any] = handler(self)
-        if data.get("admin_token") is None:
-            data.pop("admin_token", None)
+        for name in ("admin_token", "telemetry"):
+            if data.get(name) is None:
+                data.pop(name, None)
         return data
 
 

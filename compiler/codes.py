@@ -70,6 +70,7 @@ EXPIRED_KEY = _code("GP313", "virtual key has expired", Severity.WARNING)
 FALLBACK_BEYOND_ACCESS = _code("GP315", "fallback hop serves a model the key may not call", Severity.WARNING)
 CLOUD_SETTING_MISSING = _code("GP320", "bedrock provider without region, or vertex provider without project or location")
 BEDROCK_MODEL_NOT_ANTHROPIC = _code("GP321", "bedrock model id is not an Anthropic model")
+TELEMETRY_ENDPOINT_INVALID = _code("GP330", "telemetry endpoint is not an http(s) URL or an env:/file: reference")
 
 BUDGET_UNREACHABLE = _code("GP401", "budget applies to no virtual key")
 BUDGET_TARGET_UNKNOWN = _code("GP402", "budget target does not exist")

@@ -7,6 +7,7 @@ reviewer weighs it. `compiler.diff_render` prints a `Diff` as text, markdown or 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -112,10 +113,46 @@ def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
                   RESILIENCE if smaller else NEUTRAL)
     _inbound_bounds(d, old, new)
     _admin_token(d, old.get("admin_token"), new.get("admin_token"))
-    settled = {"header_prefix", "client_deadline_ms", "max_body_bytes", "admin_token", *UPSTREAM_LIMITS, *INBOUND}
+    _telemetry(d, old.get("telemetry"), new.get("telemetry"))
+    settled = {
+        "header_prefix", "client_deadline_ms", "max_body_bytes", "admin_token", "telemetry", *UPSTREAM_LIMITS, *INBOUND,
+    }
     for name in sorted((old.keys() | new.keys()) - settled):
         if old.get(name) != new.get(name):
             d.add("gateway", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
+
+
+def _telemetry(d: Diff, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+    """Traces on, off or redirected are neutral; prompt and answer text newly sent somewhere (content
+    recording turned on, or its traces sent to another collector) widens who can read them."""
+    if old == new:
+        return
+    if new is None:
+        assert old is not None
+        d.add("gateway", "-", f"telemetry: traces are no longer sent (were sent to {old['endpoint']})", NEUTRAL)
+        return
+    content = " with prompt and answer text" if new["record_content"] else ""
+    if old is None:
+        d.add("gateway", "+", f"telemetry: traces sent to {new['endpoint']}{content}, sampling "
+              f"{_ratio(new['sampling_bp'])}", WIDENS if content else NEUTRAL)
+        return
+    shown: dict[str, tuple[str, Callable[[Any], str]]] = {
+        "endpoint": ("endpoint", str), "service_name": ("service_name", str),
+        "sampling_bp": ("sampling_ratio", _ratio), "record_content": ("record_content", _flag),
+    }
+    changed = [f"{label}: {show(old[name])} -> {show(new[name])}" for name, (label, show) in shown.items()
+               if old[name] != new[name]]
+    exposed = new["record_content"] and (not old["record_content"] or old["endpoint"] != new["endpoint"])
+    what = "; ".join(changed) + (" (prompt and answer text now reach this collector)" if exposed else "")
+    d.add("gateway", "~", f"telemetry: {what}", WIDENS if exposed else NEUTRAL)
+
+
+def _ratio(bp: int) -> str:
+    return f"{bp / 100:g}%"
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 INBOUND = {

@@ -27,6 +27,7 @@ from artifact import (
     RouteSpec,
     Table,
     TargetSpec,
+    TelemetrySpec,
     TimeoutsSpec,
     instance_list,
     route_set,
@@ -45,6 +46,7 @@ from policy.models import (
     PolicyDocument,
     Provider,
     RateLimit,
+    Telemetry,
     Timeouts,
     credential_entries,
 )
@@ -76,6 +78,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
             max_event_bytes=(gateway or Gateway()).max_event_bytes,
             **_inbound(gateway or Gateway()),
             admin_token=gateway.admin.token if gateway and gateway.admin else None,
+            telemetry=_telemetry(gateway.telemetry) if gateway and gateway.telemetry else None,
         ),
         providers={pid: _provider(pid, p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         models={name: _model(m) for name, m in policy.models.items()},
@@ -83,6 +86,13 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
         virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
         budgets=_budgets(policy, resolved),
         rate_limits=_rate_limits(policy, resolved),
+    )
+
+
+def _telemetry(telemetry: Telemetry) -> TelemetrySpec:
+    return TelemetrySpec(
+        endpoint=telemetry.endpoint.strip(), service_name=telemetry.service_name,
+        sampling_bp=int(telemetry.sampling_ratio * 10_000), record_content=telemetry.record_content,
     )
 
 

@@ -34,7 +34,7 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
         "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_header_bytes", "max_headers",
         "max_connections", "max_in_flight",
         "admin",
-        "circuit", "description",
+        "circuit", "telemetry", "description",
     ),
     "providers": ("type", "base_url", "api_version", "api_key", "api_keys", "deployments",
                   "region", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
@@ -56,6 +56,7 @@ NESTED_ORDER: dict[str, tuple[str, ...]] = {
     "timeouts": ("connect_s", "read_s", "total_s"),
     "circuit": ("failures", "cooldown_s"),
     "admin": ("token",),
+    "telemetry": ("endpoint", "service_name", "sampling_ratio", "record_content"),
     "api_keys": ("id", "api_key", "weight", "base_url", "api_version"),
     "defaults": SETTINGS,
 }

@@ -67,6 +67,23 @@ class Admin(_Model):
 
     token: str = Field(description="env:NAME or file:PATH holding the admin token (sent as `Authorization: "
                        "Bearer <token>`); never the token itself")
+class Telemetry(_Model):
+    """OpenTelemetry traces of the requests the gateway serves, sent over OTLP/HTTP (protobuf)."""
+
+    endpoint: str = Field(
+        description="The collector's OTLP/HTTP base URL (http://otel-collector:4318; /v1/traces is added unless "
+        "the path already ends in it), or an env:NAME or file:PATH reference to one; the environment "
+        "variable GATEPOST_OTLP_ENDPOINT, when set, is used instead"
+    )
+    service_name: str = Field("gatepost", min_length=1, description="The traces' service.name")
+    sampling_ratio: Annotated[Decimal, Field(ge=0, le=1, decimal_places=4)] = Field(
+        Decimal(1), description="Share of new traces recorded, 0 to 1 (to 4 decimals); a request whose client sent "
+        "a traceparent follows the client's sampling decision"
+    )
+    record_content: bool = Field(
+        False, description="Also record the prompt and the answer text on each request's span "
+        "(gen_ai.input.messages, gen_ai.output.messages); off by default, as they may hold personal data"
+    )
 
 
 class Gateway(_Model):
@@ -121,6 +138,7 @@ class Gateway(_Model):
     )
     admin: Admin | None = Field(None, description="The admin API and dashboard's token (`policy serve --admin-port`)")
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
+    telemetry: Telemetry | None = Field(None, description="OpenTelemetry traces; off when absent")
     description: str | None = None
 
 

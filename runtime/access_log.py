@@ -33,6 +33,8 @@ class AccessRecord:
     request_id: str
     surface: str
     revision: str
+    trace_id: str | None = None
+    """The request's W3C trace id (the client's, when it sent a traceparent), while telemetry is on."""
     vk: str | None = None
     key_prefix: str | None = None
     model: str | None = None

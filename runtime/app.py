@@ -13,12 +13,13 @@ retries, backoff), `relay` (whole and streamed answers, translated, with the cac
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-from .access_log import AccessLog, AccessRecord, EventLog
+from .access_log import AccessLog, EventLog
 from .budget.charge import Charge
 from .budget.gate import BudgetGate, RateLimited
 from .cache import choose_mode
@@ -52,6 +53,7 @@ from .readiness import Readiness
 from .request_ids import request_id
 from .state import Serving
 from .surfaces import BY_PATH, GEMINI, MESSAGES, RESPONSES, Surface, error_body_for, wants_sse
+from .telemetry import SHUTDOWN_WAIT_S, Tracing
 from .upstream import Outbound, RawBody
 
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
@@ -86,8 +88,10 @@ class Gatepost:
         self.in_flight = 0
         """Requests being forwarded to providers now, held under `gateway.max_in_flight`."""
         self.spend = Spend(budgets, self.metrics)
-        self.fallback = Fallback(self.metrics, self.circuits, events or EventLog())
+        events = events or EventLog()
+        self.fallback = Fallback(self.metrics, self.circuits, events)
         self.counts = TokenCounts(self.fallback)
+        self.tracing = Tracing(self.metrics, events)
         endpoints = Endpoints(self)
         self.routes = Routes([
             *(Route(path, POST, partial(self.proxy, surface), proxied=True) for path, surface in BY_PATH.items()),
@@ -123,6 +127,9 @@ class Gatepost:
             elif message["type"] == "lifespan.shutdown":
                 for transport in self.serving.transports.values():
                     await transport.aclose()
+                closing = self.tracing.close()
+                if closing is not None:
+                    await asyncio.to_thread(closing.join, SHUTDOWN_WAIT_S)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -133,12 +140,16 @@ class Gatepost:
         of it, ends in one access-log line."""
         started = time.perf_counter()
         exchange = Exchange(self.serving, surface, send)
-        cap = exchange.serving.table.gateway.max_in_flight
+        gateway = exchange.serving.table.gateway
+        tracer = self.tracing.tracer_for(gateway.telemetry)
+        if tracer is not None:
+            tracer.begin(exchange, scope, count)
+        cap = gateway.max_in_flight
         if self.in_flight >= cap:
             exchange.record.key_prefix = key_prefix(scope)
             message = f"the gateway is forwarding its limit of {cap} requests at once (gateway.max_in_flight)"
             status = await exchange.overloaded(message)
-            self._observe(exchange.record, status, time.perf_counter() - started)
+            self._observe(exchange, status, time.perf_counter() - started)
             return
         self.in_flight += 1
         try:
@@ -148,7 +159,7 @@ class Gatepost:
             status = await exchange.internal_error()
         finally:
             self.in_flight -= 1
-        self._observe(exchange.record, status, time.perf_counter() - started)
+        self._observe(exchange, status, time.perf_counter() - started)
         if self.activity is not None:
             observe(self.activity, exchange, status)
 
@@ -215,12 +226,15 @@ class Gatepost:
         finally:
             await self.spend.settle(exchange)
 
-    def _observe(self, record: AccessRecord, status: int, elapsed: float) -> None:
+    def _observe(self, exchange: Exchange, status: int, elapsed: float) -> None:
+        record = exchange.record
         record.status = status
         record.latency_ms = round(elapsed * 1000, 2)
         model = record.model if record.decision == "allow" else None
         self.metrics.requests.inc(record.vk or "-", model or "-", record.provider or "-", str(status))
         self.metrics.request_latency.observe(elapsed, record.surface)
+        if exchange.trace is not None:
+            exchange.trace.end(exchange, status)
         self.access_log.request(record)
 
 

@@ -146,6 +146,15 @@ class Metrics:
             "header_too_large, too_many_headers, malformed, max_connections)",
             ("reason",),
         )
+        self.trace_spans_exported = Counter(
+            "gatepost_trace_spans_exported_total", "Spans the OTLP collector accepted (while telemetry is on)"
+        )
+        self.trace_spans_dropped = Counter(
+            "gatepost_trace_spans_dropped_total",
+            "Spans never delivered to the OTLP collector, by reason (queue_full: the export queue was full; "
+            "export_failed: the collector refused them or could not be reached)",
+            ("reason",),
+        )
         self.reloads = Counter("gatepost_reloads_total", "Routing table reloads by result", ("result",))
         self.revision = Gauge("gatepost_policy_revision_info", "The revision of the table now serving", ("revision",))
 
@@ -158,7 +167,8 @@ class Metrics:
         for metric in (
             self.requests, self.request_latency, self.upstream_latency, self.upstream_attempts, self.budget_warnings,
             self.budget_blocks, self.rate_limited, self.spend, self.cache_lookups, self.circuit_open,
-            self.circuit_opened, self.credential_attempts, self.credential_cooldowns, self.stream_errors, self.client_connections_closed, self.reloads, self.revision,
+            self.circuit_opened, self.credential_attempts, self.credential_cooldowns, self.stream_errors, self.client_connections_closed,
+            self.trace_spans_exported, self.trace_spans_dropped, self.reloads, self.revision,
         ):
             lines.extend(metric.render())
         return ("\n".join(lines) + "\n").encode()

@@ -30,6 +30,7 @@ from artifact import (
     RouteSpec,
     RoutingTable,
     SourceMap,
+    TelemetrySpec,
     decode,
     read,
 )
@@ -155,6 +156,17 @@ class Credential:
 
 
 @dataclass(frozen=True, slots=True)
+class Telemetry:
+    """Where and how the gateway sends its traces (runtime/telemetry/)."""
+
+    endpoint: str
+    """An http(s) URL, or an env:/file: reference to one, resolved when tracing starts."""
+    service_name: str
+    sampling_ratio: float
+    record_content: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Gateway:
     header_prefix: str
     client_deadline_s: float
@@ -170,6 +182,7 @@ class Gateway:
     max_in_flight: int
     admin_token: str | None = None
     """env:NAME or file:PATH of the admin API's token (resolved only by `policy serve --admin-port`)."""
+    telemetry: Telemetry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +300,7 @@ def _build(artifact: RoutingTable) -> LoadedTable:
             gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes, gw.max_answer_bytes, gw.max_event_bytes,
             gw.header_timeout_ms / 1000, gw.body_timeout_ms / 1000, gw.idle_timeout_ms / 1000,
             gw.max_header_bytes, gw.max_headers, gw.max_connections, gw.max_in_flight, gw.admin_token,
+            _telemetry(gw.telemetry) if gw.telemetry is not None else None,
         ),
         providers=MappingProxyType({pid: _provider(pid, p) for pid, p in table.providers.items()}),
         keys_by_hash=MappingProxyType({digest: keys[vid] for digest, vid in table.keys.items()}),
@@ -429,3 +443,7 @@ def _fields(model: BaseModel) -> dict[str, object]:
 def _parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _telemetry(spec: TelemetrySpec) -> Telemetry:
+    return Telemetry(spec.endpoint, spec.service_name, spec.sampling_bp / 10_000, spec.record_content)

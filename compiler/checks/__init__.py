@@ -21,6 +21,7 @@ from .providers import check_providers
 from .rate_limits import check_rate_limits
 from .registry import check_registry
 from .secrets import check_keys, check_literal_secrets
+from .telemetry import check_telemetry
 
 Check = Callable[[Context], Iterator[Diagnostic]]
 
@@ -42,6 +43,7 @@ CHECKS: tuple[Check, ...] = (
     check_cache,
     check_budgets,
     check_rate_limits,
+    check_telemetry,
     check_keys,
     check_literal_secrets,
     check_admin_token,

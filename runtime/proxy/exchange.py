@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..access_log import AccessRecord, Attempt
 from ..budget.charge import Charge
 from ..budget.gate import RateLimited
@@ -10,11 +12,24 @@ from ..errors import error_headers
 from ..ratelimit.headers import limit_headers, retry_after_headers
 from ..state import Serving
 from ..surfaces import Surface
+from ..table import Provider, Target
 from ..upstream import Outbound
 from .answers import overloaded, refuse, stamped
 from .asgi import Headers, WatchedSend, respond
 
 INTERNAL_ERROR_MESSAGE = "the gateway failed while handling this request; the failure is in its access log"
+
+
+class Trace(Protocol):
+    """A request's span as the request path tells it what happens (runtime/telemetry/spans.py)."""
+
+    def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None: ...
+
+    def responded(self, status: int) -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+    def end(self, exchange: Exchange, status: int) -> None: ...
 
 
 class Exchange:
@@ -23,7 +38,9 @@ class Exchange:
     tried. `decision`, `request` and `charge` are set once the request is allowed, before the
     forwarding and relaying that read them."""
 
-    __slots__ = ("attempts", "charge", "decision", "record", "refusal", "request", "send", "serving", "surface")
+    __slots__ = (
+        "attempts", "charge", "decision", "record", "refusal", "request", "send", "serving", "surface", "trace",
+    )
 
     decision: Allow
     request: Outbound
@@ -37,6 +54,8 @@ class Exchange:
         self.attempts: list[Attempt] = []
         self.refusal: Deny | None = None
         """The gateway's own refusal of the request, when it refused it."""
+        self.trace: Trace | None = None
+        """The request's span while telemetry is on (runtime/telemetry/)."""
 
     def header(self, name: bytes) -> bytes:
         """The gateway's header `name`, under its prefix."""

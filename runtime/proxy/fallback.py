@@ -104,6 +104,8 @@ class Fallback:
                     credential.upstream, serving.credentials.get(credential.key), target, step.outbound
                 )
                 call.headers["x-request-id"] = exchange.send.request_id
+                if exchange.trace is not None:
+                    exchange.trace.attempt(provider, target, call.headers)
                 upstream_started = time.perf_counter()
                 try:
                     response = await transport.send(call)
@@ -112,6 +114,8 @@ class Fallback:
                     self._attempt(exchange, provider, credential, target, exc.reason)
                 else:
                     self.metrics.upstream_latency.observe(time.perf_counter() - upstream_started, provider.id)
+                    if exchange.trace is not None:
+                        exchange.trace.responded(response.status)
                     if response.status in PROVIDER_CREDENTIAL_REFUSED:
                         await response.aclose()
                         self._refused(exchange, provider, credential, credentials, target, response.status)
@@ -183,6 +187,8 @@ class Fallback:
         if isinstance(failure, NotItsProtocol | AnswerTooLarge):
             attempt["detail"] = str(failure)
         exchange.attempts.append(attempt)
+        if exchange.trace is not None:
+            exchange.trace.failed(reason)
 
     def _refused(
         self, exchange: Exchange, provider: Provider, credential: Credential, credentials: tuple[Credential, ...],

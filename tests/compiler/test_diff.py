@@ -507,3 +507,31 @@ virtual_keys:
         ("region: us-east-1 -> eu-west-1 (every prompt routed here now goes to this cloud region or project)", WIDENS),
         ("aws_secret_access_key: env:AWS_SECRET -> file:/run/aws", NEUTRAL),
     }
+
+
+TELEMETRY = "max_body_bytes: 16777216\n  telemetry: {endpoint: 'http://otel-collector:4318', sampling_ratio: 0.25%s}"
+
+
+def test_traces_turned_on_are_neutral_and_prompt_text_sent_to_a_collector_widens_access(tmp_path: Path) -> None:
+    d = edited(tmp_path / "on", ("gateway.yaml", "max_body_bytes: 16777216", TELEMETRY % ""))
+    assert changes_on(d, "gateway") == [
+        ("telemetry: traces sent to http://otel-collector:4318, sampling 25%", NEUTRAL)]
+    d = edited(tmp_path / "content", ("gateway.yaml", "max_body_bytes: 16777216", TELEMETRY % ", record_content: true"))
+    assert changes_on(d, "gateway") == [
+        ("telemetry: traces sent to http://otel-collector:4318 with prompt and answer text, sampling 25%", WIDENS)]
+
+
+def test_a_telemetry_change_names_each_setting(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    shutil.copytree(ACME, base)
+    edit(base, "gateway.yaml", "max_body_bytes: 16777216", TELEMETRY % "")
+    head = tmp_path / "head"
+    shutil.copytree(base, head)
+    edit(head, "gateway.yaml", "sampling_ratio: 0.25", "sampling_ratio: 1, record_content: true")
+    d = diff_tables(artifact(base), artifact(head), "main", "HEAD")
+    assert changes_on(d, "gateway") == [
+        ("telemetry: sampling_ratio: 25% -> 100%; record_content: false -> true (prompt and answer text now reach "
+         "this collector)", WIDENS)]
+    d = diff_tables(artifact(head), artifact(ACME), "HEAD", "main")
+    assert changes_on(d, "gateway") == [
+        ("telemetry: traces are no longer sent (were sent to http://otel-collector:4318)", NEUTRAL)]

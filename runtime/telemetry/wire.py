@@ -1,0 +1,162 @@
+"""The gateway's spans as an OTLP `ExportTraceServiceRequest`, written straight to protobuf's wire
+format.
+
+The exporter's own encoder builds a protobuf object per span, attribute and value; for the
+gateway's two spans per request that cost about as much as serving the request (bench/README.md,
+"Traces"). These spans have the same shape every time (attributes of strings, integers, floats
+and booleans; no events or links; one resource and scope per tracer), so this writer emits their
+bytes directly and reuses the bytes of attributes it has written before (a policy revision, a
+provider, a key id repeat from request to request). A batch with anything else in it is left to
+the exporter's encoder. `tests/runtime/test_telemetry_wire.py` holds the two to the same message.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind
+
+KINDS = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.PRODUCER: 4, SpanKind.CONSUMER: 5}
+HAS_IS_REMOTE, IS_REMOTE = 0x100, 0x200
+MAX_REMEMBERED = 4096
+MAX_REMEMBERED_TEXT = 256
+_DOUBLE = struct.Struct("<d")
+_FIXED64 = struct.Struct("<Q")
+_FIXED32 = struct.Struct("<I")
+
+
+class Unencodable(Exception):
+    """A span this writer does not know how to write (the exporter's encoder does)."""
+
+
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
+def _varint(value: int) -> bytes:
+    if value < 128:
+        return _SMALL[value]
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    return tag + _varint(len(payload)) + payload
+
+
+class SpanWriter:
+    """Writes batches of spans; remembers the bytes of attributes and of resources and scopes."""
+
+    def __init__(self) -> None:
+        self._attributes: dict[tuple[str, type, Any], bytes] = {}
+        self._headers: dict[tuple[int, int], tuple[Resource, InstrumentationScope | None, bytes, bytes]] = {}
+
+    def request(self, spans: Sequence[ReadableSpan]) -> bytes:
+        """The serialized ExportTraceServiceRequest of `spans` (Unencodable for a span of another shape)."""
+        groups: dict[tuple[int, int], list[bytes]] = {}
+        for span in spans:
+            key = (id(span.resource), id(span.instrumentation_scope))
+            if key not in self._headers:
+                self._remember_header(key, span.resource, span.instrumentation_scope)
+            groups.setdefault(key, []).append(self._span(span))
+        out = bytearray()
+        for key, encoded in groups.items():
+            _, _, resource, scope = self._headers[key]
+            scope_spans = _field(b"\x12", scope + b"".join(_field(b"\x12", s) for s in encoded))
+            out += _field(b"\x0a", resource + scope_spans)
+        return bytes(out)
+
+    def _remember_header(self, key: tuple[int, int], resource: Resource, scope: InstrumentationScope | None) -> None:
+        if resource.schema_url or (scope is not None and (scope.schema_url or scope.attributes)):
+            raise Unencodable("schema urls and scope attributes are left to the exporter")
+        resource_bytes = _field(b"\x0a", b"".join(
+            _field(b"\x0a", _field(b"\x0a", k.encode()) + _field(b"\x12", _any_value(v)))
+            for k, v in resource.attributes.items()
+        ))
+        scope_bytes = b""
+        if scope is not None:
+            named = _field(b"\x0a", scope.name.encode())
+            if scope.version:
+                named += _field(b"\x12", scope.version.encode())
+            scope_bytes = _field(b"\x0a", named)
+        if len(self._headers) >= MAX_REMEMBERED:
+            self._headers.clear()
+        self._headers[key] = (resource, scope, resource_bytes, scope_bytes)
+
+    def _span(self, span: ReadableSpan) -> bytes:
+        if span.events or span.links:
+            raise Unencodable("events and links are left to the exporter")
+        context = span.context
+        if context is None:
+            raise Unencodable("a span without a context")
+        parent = span.parent
+        out = bytearray(b"\x0a\x10")
+        out += context.trace_id.to_bytes(16, "big")
+        out += b"\x12\x08"
+        out += context.span_id.to_bytes(8, "big")
+        if context.trace_state:
+            out += _field(b"\x1a", context.trace_state.to_header().encode())
+        if parent is not None:
+            out += b"\x22\x08"
+            out += parent.span_id.to_bytes(8, "big")
+        out += _field(b"\x2a", span.name.encode())
+        out += b"\x30"
+        out += _varint(KINDS[span.kind])
+        out += b"\x39"
+        out += _FIXED64.pack(span.start_time or 0)
+        out += b"\x41"
+        out += _FIXED64.pack(span.end_time or 0)
+        attribute = self._attribute
+        for name, value in (span.attributes or {}).items():
+            out += attribute(name, value)
+        status = span.status
+        if status is not None:
+            out += _STATUS[status.status_code.value] if not status.description else _status(status.status_code.value,
+                                                                                           status.description)
+        out += _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT
+        return bytes(out)
+
+    def _attribute(self, name: str, value: Any) -> bytes:
+        """A span's attribute field (a KeyValue), its bytes remembered for values that repeat."""
+        remembered = (name, type(value), value)
+        found = self._attributes.get(remembered)
+        if found is not None:
+            return found
+        encoded = _field(b"\x4a", _field(b"\x0a", name.encode()) + _field(b"\x12", _any_value(value)))
+        if type(value) is not float and (type(value) is not str or len(value) <= MAX_REMEMBERED_TEXT):
+            if len(self._attributes) >= MAX_REMEMBERED:
+                self._attributes.clear()
+            self._attributes[remembered] = encoded
+        return encoded
+
+
+def _status(code: int, description: str | None) -> bytes:
+    body = _field(b"\x12", description.encode()) if description else b""
+    if code:
+        body += b"\x18" + _varint(code)
+    return _field(b"\x7a", body)
+
+
+_STATUS = {code: _status(code, None) for code in (0, 1, 2)}
+_LOCAL_PARENT = b"\x85\x01" + _FIXED32.pack(HAS_IS_REMOTE)
+_REMOTE_PARENT = b"\x85\x01" + _FIXED32.pack(HAS_IS_REMOTE | IS_REMOTE)
+
+
+def _any_value(value: Any) -> bytes:
+    if isinstance(value, bool):
+        return b"\x10" + (b"\x01" if value else b"\x00")
+    if isinstance(value, str):
+        return _field(b"\x0a", value.encode())
+    if isinstance(value, int):
+        return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
+    if isinstance(value, float):
+        return b"\x21" + _DOUBLE.pack(value)
+    raise Unencodable(f"an attribute of type {type(value).__name__}")

@@ -1,0 +1,63 @@
+"""The span writer's bytes decode to the same OTLP message as the exporter's own encoder gives for
+the same spans (and the same JSON a collector would show), whatever the attribute types."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+from runtime.telemetry.wire import SpanWriter, Unencodable
+
+RESOURCE = Resource.create({"service.name": "gatepost-test"})
+SCOPE = InstrumentationScope("gatepost")
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+
+
+def span(span_id: int, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, object], status: Status,
+         state: TraceState | None = None) -> ReadableSpan:
+    return ReadableSpan(
+        "chat gpt-4o", SpanContext(TRACE, span_id, False, SAMPLED, state), parent, RESOURCE, attributes,  # type: ignore[arg-type]
+        kind=kind, status=status, start_time=1_764_633_600_123_456_789, end_time=1_764_633_600_223_456_789,
+        instrumentation_scope=SCOPE,
+    )
+
+
+def spans() -> list[ReadableSpan]:
+    client = SpanContext(TRACE, 0x00F067AA0BA902B7, True, SAMPLED, TraceState([("vendor", "opaque")]))
+    server = span(0x1111, client, SpanKind.SERVER, {
+        "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 1234567, "gatepost.cost_usd": 0.000123,
+        "http.response.status_code": 200, "negative": -5, "flag": True, "off": False, "empty": "",
+        "text": "é" * 300,
+    }, Status(StatusCode.UNSET), TraceState([("vendor", "opaque")]))
+    own = SpanContext(TRACE, 0x1111, False, SAMPLED)
+    failed = span(0x2222, own, SpanKind.CLIENT, {"error.type": "503"}, Status(StatusCode.ERROR))
+    ok = span(0x3333, own, SpanKind.CLIENT, {}, Status(StatusCode.OK, None))
+    return [server, failed, ok]
+
+
+def decoded(data: bytes) -> dict[str, object]:
+    message = ExportTraceServiceRequest()
+    message.ParseFromString(data)
+    return MessageToDict(message)
+
+
+def test_the_writer_and_the_exporters_encoder_give_the_same_message() -> None:
+    batch = spans()
+    writer = SpanWriter()
+    expected = decoded(encode_spans(batch).SerializeToString())
+    assert decoded(writer.request(batch)) == expected
+    assert decoded(writer.request(batch)) == expected, "remembered attributes write the same bytes"
+
+
+def test_a_span_with_events_is_left_to_the_exporters_encoder() -> None:
+    with_event = ReadableSpan("x", SpanContext(TRACE, 1, False, SAMPLED), None, RESOURCE, {},
+                              events=[Event("e", {})], instrumentation_scope=SCOPE)
+    with pytest.raises(Unencodable):
+        SpanWriter().request([with_event])
