@@ -4,7 +4,6 @@ flight given back) once the answer has ended, and the cost and usage logged."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ..budget.gate import Admission, BudgetGate, RateLimited
@@ -36,7 +35,7 @@ class Spend:
         if not key.budgets and not limits:
             return None
         try:
-            admitted = await self.gate.admit_async(table, key, targets, payload, size, datetime.now(UTC), limits)
+            admitted = await self.gate.admit_async(table, key, targets, payload, size, limits=limits)
         except LedgerError as exc:
             message = f"the spend ledger cannot be reached, so {what} cannot be enforced: {exc}"
             return Deny(503, "ledger_unavailable", message, key)
