@@ -4,7 +4,13 @@ governed one (two budgets and three rate limits, never reached, the in-memory fr
 SQLite ledger), as `policy serve` composes them. No sockets, so the figure is the Python work
 alone; the difference between the two rows is what the peer benchmark's governed target pays.
 
-    .venv/bin/python bench/governed.py [--requests 20000] [--profile governed|plain]
+The front writes on time as well as on counts (pending settles every 0.1 s, request permits held
+0.25 s), so a slower run (a loaded host, callgrind) would write more often per request. The clock
+the front and the gate read is therefore simulated: it moves `--step-us` per request (250 µs, the
+plain proxy's c=32 rate on a quiet host), and a run's writes per request are the same however fast
+it goes.
+
+    .venv/bin/python bench/governed.py [--requests 20000] [--step-us 250] [--profile governed|plain]
 
 Wall-clock µs per request are noisy on a shared machine; for a repeatable figure run one policy
 under callgrind and compare instruction counts:
@@ -26,15 +32,48 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+import runtime.budget.gate
+import runtime.ledger.front
+import runtime.ledger.sqlite
 from cli.sources import load_source
 from runtime.access_log import AccessLog
 from runtime.app import Gatepost
-from runtime.server import build_app, open_ledger
+from runtime.ledger.front import FrontLedger
+from runtime.ledger.sqlite import SqliteLedger
+from runtime.server import build_app
 
 HERE = Path(__file__).resolve().parent
 KEY = b"gp-bench-key-000000000000000000000001"
 BODY = b'{"model":"bench-model","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
 PROVIDER = re.compile(r"  bench-openai:\n    type: openai\n    base_url: \"@UPSTREAM@\"\n    api_key: env:BENCH_UPSTREAM_KEY\n")
+
+
+class SimulatedTime:
+    """The `time` module as the ledger and the gate see it: `time()` and `monotonic()` move by
+    `step_s` at each `tick` (one per request); everything else is the real module."""
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.wall = time.time()
+        self.mono = time.monotonic()
+
+    def tick(self) -> None:
+        self.wall += self.step_s
+        self.mono += self.step_s
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+CLOCK = SimulatedTime(250e-6)
+for module in (runtime.budget.gate, runtime.ledger.front, runtime.ledger.sqlite):
+    module.time = CLOCK  # type: ignore[attr-defined]
 
 
 def app_for(policy: str, work: Path) -> Gatepost:
@@ -45,7 +84,7 @@ def app_for(policy: str, work: Path) -> Gatepost:
     source = work / policy
     source.mkdir()
     (source / "policy.yaml").write_text(text)
-    ledger = open_ledger(work / f"{policy}-data") if policy != "policy" else None
+    ledger = FrontLedger(SqliteLedger(work / f"{policy}-data"), clock=CLOCK.monotonic) if policy != "policy" else None
     return build_app(load_source(source), access_log=AccessLog(enabled=False), ledger=ledger)
 
 
@@ -73,6 +112,7 @@ async def one(app: Gatepost) -> int:
             status = message["status"]
 
     await app(scope, receive, send)
+    CLOCK.tick()
     return status
 
 
@@ -88,9 +128,11 @@ async def loop(app: Gatepost, requests: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--step-us", type=float, default=250.0, help="simulated time per request")
     parser.add_argument("--only", choices=("plain", "governed"))
     parser.add_argument("--profile", choices=("plain", "governed"), help="cProfile this policy's loop")
     args = parser.parse_args()
+    CLOCK.step_s = args.step_us / 1e6
     work = Path(tempfile.mkdtemp(prefix="gatepost-governed-"))
     policies = {"plain": "policy", "governed": "policy-governed"}
     figures = {}
