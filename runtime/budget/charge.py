@@ -64,12 +64,14 @@ class Charge:
             return None
         return self.usage.input_tokens + self.usage.output_tokens
 
-    def usd_float(self, table: LoadedTable) -> float:
-        amount = self.amount(table)
+    @staticmethod
+    def usd_float(amount: int | None) -> float:
+        """`amount` (as `amount` answers it) in dollars, for the spend metric."""
         return (amount or 0) / PICO_PER_USD
 
-    def cost_text(self, table: LoadedTable, admission: Admission | None) -> str:
-        amount = self.amount(table)
+    @staticmethod
+    def cost_text(amount: int | None, admission: Admission | None) -> str:
+        """`amount` (as `amount` answers it; None is the admission's estimate) in exact dollars."""
         if amount is None:
             amount = admission.estimate if admission is not None else 0
         return str(Decimal(amount) / PICO_PER_USD)

@@ -123,20 +123,21 @@ def max_output_tokens(payload: Mapping[str, Any]) -> int:
     return DEFAULT_MAX_OUTPUT_TOKENS
 
 
-def estimate_tokens(body_bytes: int, payload: Mapping[str, Any]) -> int:
-    """An upper estimate of a request's tokens (input + output), as `estimate_pico` prices them:
-    what a token rate limit reserves at admission."""
-    return max(1, body_bytes // BYTES_PER_TOKEN_FLOOR) + max_output_tokens(payload)
-
-
 def estimate_pico(body_bytes: int, payload: Mapping[str, Any], prices: list[Price]) -> int:
     """An upper estimate of a request's cost: a token per two body bytes (real prompts run about
     four), the output at its cap (or 4,096 tokens), at the dearest target's price."""
+    return estimates(body_bytes, payload, prices)[0]
+
+
+def estimates(body_bytes: int, payload: Mapping[str, Any], prices: list[Price]) -> tuple[int, int]:
+    """`estimate_pico`, and the tokens (input + output) it prices: what a token rate limit reserves
+    at admission. The request's output cap is read once for both."""
     input_tokens = max(1, body_bytes // BYTES_PER_TOKEN_FLOOR)
     output = max_output_tokens(payload)
-    return max(
-        (input_tokens * p.input + output * max(p.output, p.reasoning) for p in prices), default=0
-    )
+    pico = 0
+    for p in prices:
+        pico = max(pico, input_tokens * p.input + output * max(p.output, p.reasoning))
+    return pico, input_tokens + output
 
 
 def usd(pico: int) -> str:

@@ -6,12 +6,13 @@ back its slots in flight."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ..access_log import EventLog
@@ -23,14 +24,23 @@ from ..ratelimit.applying import LimitSpecs
 from ..ratelimit.headers import retry_after_seconds
 from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitFigures
-from ..table import BudgetInstance, KeyEntry, LoadedTable, RateLimitInstance, Target
-from .cost import PICO_PER_MICRO, estimate_pico, estimate_tokens, usd
+from ..table import BudgetInstance, KeyEntry, LoadedTable, Price, RateLimitInstance, Target
+from .cost import PICO_PER_MICRO, estimates, usd
 from .windows import Window, window_for
 
 T = TypeVar("T")
 
 PERIOD_NAMES = {1: "second", 60: "minute", 3600: "hour", 86_400: "day"}
 SCOPE_NOUNS = {"team": "team", "principal": "principal", "vk": "virtual key", "org": "the organisation"}
+
+
+@dataclass(slots=True)
+class KeySlots:
+    """A key's budget slots and the span (epoch seconds) in which all their windows hold."""
+
+    slots: list[Slot]
+    start: float
+    end: float
 
 
 @dataclass
@@ -159,9 +169,10 @@ class Unsettled:
 
 
 class BudgetGate:
-    """Admission and settlement on the request path are the ledger's async calls: in line for the
-    SQLite file, a pipelined connection for Redis, so a slow or unreachable Redis never stalls the event
-    loop. Tending the ledger (heartbeat, recovery, retries) runs where the backend wants it: in
+    """Admission and settlement on the request path: for a local ledger (the SQLite file, its
+    in-memory front) its own calls, made in line on the loop (they never suspend, so nothing can
+    cancel one halfway and no task or shield is needed); for Redis its async calls over a pipelined
+    connection, so a slow or unreachable Redis never stalls the event loop. Tending the ledger (heartbeat, recovery, retries) runs where the backend wants it: in
     line for SQLite (its one connection stays on the loop), on a worker thread for Redis.
 
     A settle the ledger refuses is kept and retried (`retry_unsettled`, every few seconds and at
@@ -174,7 +185,10 @@ class BudgetGate:
         self.metrics = metrics
         self.unsettled: deque[Unsettled] = deque()
         self._slots: dict[str, tuple[BudgetInstance, Window, Slot]] = {}
+        self._key_slots: dict[str, KeySlots] = {}
+        self._table: LoadedTable | None = None
         self._limits = LimitSpecs()
+        self._inline = not ledger.remote
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
         if isinstance(ledger, FrontLedger):
             ledger.on_settled = self.crossings
@@ -192,14 +206,19 @@ class BudgetGate:
 
     async def admit_async(
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
-        now: datetime, limits: list[LimitSpec] | None = None,
+        now: datetime | None = None, limits: list[LimitSpec] | None = None,
     ) -> Admission | Deny | RateLimited:
-        slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
+        """`now` (the budget windows' instant) defaults to the clock."""
+        wall = time.time() if now is None else now.timestamp()
+        slots = self._budget_slots(table, key, wall, now)
+        estimate, tokens = estimates(body_bytes, payload, self._prices(table, targets))
         reservation = reservation_id()
         if not limits:
-            return self._admitted(await self.ledger.reserve_async(reservation, slots, estimate), estimate, key)
-        tokens = estimate_tokens(body_bytes, payload)
-        result = await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, time.time())
+            reserved = (self.ledger.reserve(reservation, slots, estimate) if self._inline
+                        else await self.ledger.reserve_async(reservation, slots, estimate))
+            return self._admitted(reserved, estimate, key)
+        result = (self.ledger.admit(reservation, slots, estimate, limits, tokens, time.time()) if self._inline
+                  else await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, time.time()))
         return self._admitted(result, estimate, key, table, tokens)
 
     async def settle_async(self, admission: Admission, actual: int | None, how: str, tokens: int | None = None) -> None:
@@ -209,7 +228,10 @@ class BudgetGate:
         amount = admission.estimate if actual is None else actual
         tokens = tokens if admission.limits else None
         try:
-            settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how, tokens))
+            if self._inline:
+                settled = self.ledger.settle(admission.reservation_id, amount, how, tokens)
+            else:
+                settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how, tokens))
         except LedgerError as exc:
             self.unsettled.append(Unsettled(admission.reservation_id, amount, how, tokens))
             self.events.event("settle_deferred", reservation=admission.reservation_id, amount_usd=decimal_usd(amount),
@@ -239,13 +261,30 @@ class BudgetGate:
         if self._worker is not None:
             self._worker.shutdown(wait=True)
 
-    def _plan(
-        self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
-        now: datetime,
-    ) -> tuple[list[Slot], int]:
-        prices = [price for t in targets if (price := table.models[t.model].price) is not None]
-        return [self._slot(instance, table.budgets[instance], now) for instance in key.budgets], \
-            estimate_pico(body_bytes, payload, prices)
+    @staticmethod
+    def _prices(table: LoadedTable, targets: tuple[Target, ...]) -> list[Price]:
+        return [price for t in targets if (price := table.models[t.model].price) is not None]
+
+    def _budget_slots(self, table: LoadedTable, key: KeyEntry, wall: float, now: datetime | None) -> list[Slot]:
+        """The key's budget instances as slots in the windows that contain `wall` (epoch seconds),
+        remembered per key until the first of those windows ends or the table is replaced."""
+        if not key.budgets:
+            return []
+        if table is not self._table:
+            self._table = table
+            self._key_slots = {}
+        cached = self._key_slots.get(key.id)
+        if cached is not None and cached.start <= wall < cached.end:
+            return cached.slots
+        when = now if now is not None else datetime.fromtimestamp(wall, UTC)
+        slots = [self._slot(instance, table.budgets[instance], when) for instance in key.budgets]
+        windows = [self._slots[instance][1] for instance in key.budgets]
+        self._key_slots[key.id] = KeySlots(
+            slots,
+            max((w.start.timestamp() for w in windows if w.start is not None), default=-math.inf),
+            min((w.end.timestamp() for w in windows if w.end is not None), default=math.inf),
+        )
+        return slots
 
     def _slot(self, instance: str, spec: BudgetInstance, now: datetime) -> Slot:
         """`slot_for`, remembered until its window ends or the table (its spec) is replaced."""
@@ -275,7 +314,8 @@ class BudgetGate:
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
         now: datetime,
     ) -> Admission | Deny:
-        slots, estimate = self._plan(table, key, targets, payload, body_bytes, now)
+        slots = self._budget_slots(table, key, now.timestamp(), now)
+        estimate, _ = estimates(body_bytes, payload, self._prices(table, targets))
         result = self._admitted(self.ledger.reserve(reservation_id(), slots, estimate), estimate, key)
         assert not isinstance(result, RateLimited)
         return result

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..ratelimit.bucket import remaining, seconds_until_below
 from ..ratelimit.limits import LimitSpec, Rate
 from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
 from . import front_store as store
@@ -518,6 +517,12 @@ class FrontLedger:
 
 def _figures(instance: str, kind: str, rate: Rate, lease: PermitLease, now: float) -> LimitFigures:
     """What the answer's headers report for a leased limit: the bucket as this process last counted
-    it (its whole lease included), drained to `now`."""
-    use = max(0.0, lease.use - max(0.0, now - lease.granted_at) * rate.count / rate.period_s)
-    return LimitFigures(instance, kind, rate.count, remaining(use, rate), seconds_until_below(use, 0, rate))
+    it (its whole lease included), drained to `now` (`bucket.current`, `remaining` and
+    `seconds_until_below` written out: this runs for each leased limit of every request)."""
+    count, period = rate.count, rate.period_s
+    drained = now - lease.granted_at
+    use = lease.use - drained * count / period if drained > 0 else lease.use
+    if use < 0:
+        use = 0.0
+    left = int(count - use)
+    return LimitFigures(instance, kind, count, left if left > 0 else 0, use * period / count)

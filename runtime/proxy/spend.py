@@ -4,7 +4,6 @@ flight given back) once the answer has ended, and the cost and usage logged."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ..budget.gate import Admission, BudgetGate, RateLimited
@@ -36,7 +35,7 @@ class Spend:
         if not key.budgets and not limits:
             return None
         try:
-            admitted = await self.gate.admit_async(table, key, targets, payload, size, datetime.now(UTC), limits)
+            admitted = await self.gate.admit_async(table, key, targets, payload, size, limits=limits)
         except LedgerError as exc:
             message = f"the spend ledger cannot be reached, so {what} cannot be enforced: {exc}"
             return Deny(503, "ledger_unavailable", message, key)
@@ -52,15 +51,16 @@ class Spend:
         """The charge (see Charge) settled and logged, whatever ended the request."""
         charge, table, record = exchange.charge, exchange.serving.table, exchange.record
         admission = charge.admission
+        amount = charge.amount(table)
         if admission is not None and self.gate is not None:
             try:
-                await self.gate.settle_async(admission, charge.amount(table), charge.how, charge.tokens())
+                await self.gate.settle_async(admission, amount, charge.how, charge.tokens())
             except LedgerError as exc:
                 record.ledger_error = str(exc)
-            record.cost_usd = charge.cost_text(table, admission)
+            record.cost_usd = charge.cost_text(amount, admission)
         elif charge.usage is not None:
-            record.cost_usd = charge.cost_text(table, None)
+            record.cost_usd = charge.cost_text(amount, None)
         if charge.usage is not None:
             record.usage = charge.usage_record()
             if record.vk:
-                self.metrics.spend.inc(record.vk, charge.model or "-", amount=charge.usd_float(table))
+                self.metrics.spend.inc(record.vk, charge.model or "-", amount=charge.usd_float(amount))

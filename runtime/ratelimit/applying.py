@@ -15,18 +15,26 @@ def applies(limit: RateLimitInstance, model: str) -> bool:
 
 class LimitSpecs:
     """`LimitSpec`s for the key's applicable instances, each built once per table record (a
-    reload that replaces the record builds it anew)."""
+    reload that replaces the record builds it anew). The list for a key and model is remembered
+    while the table is the same object (a table is never changed, only replaced); callers share
+    it and must not change it."""
 
     def __init__(self) -> None:
         self._specs: dict[str, tuple[RateLimitInstance, LimitSpec]] = {}
+        self._table: LoadedTable | None = None
+        self._applying: dict[tuple[str, str], list[LimitSpec]] = {}
 
     def applying(self, table: LoadedTable, key: KeyEntry, model: str) -> list[LimitSpec]:
-        specs: list[LimitSpec] = []
-        for instance in key.rate_limits:
-            limit = table.rate_limits[instance]
-            if applies(limit, model):
-                specs.append(self._spec(instance, limit))
-        return specs
+        if table is not self._table:
+            self._table = table
+            self._applying = {}
+        found = self._applying.get((key.id, model))
+        if found is None:
+            found = self._applying[(key.id, model)] = [
+                self._spec(instance, limit) for instance in key.rate_limits
+                if applies(limit := table.rate_limits[instance], model)
+            ]
+        return found
 
     def _spec(self, instance: str, limit: RateLimitInstance) -> LimitSpec:
         cached = self._specs.get(instance)

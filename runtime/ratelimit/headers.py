@@ -30,23 +30,27 @@ def tightest(figures: Iterable[LimitFigures]) -> dict[str, LimitFigures]:
     return chosen
 
 
+NAMES = {
+    **{("openai", kind): tuple(f"x-ratelimit-{part}-{kind}".encode() for part in ("limit", "remaining", "reset"))
+       for kind in KINDS},
+    **{("anthropic", kind): tuple(f"anthropic-ratelimit-{kind}-{part}".encode() for part in ("limit", "remaining", "reset"))
+       for kind in KINDS},
+}
+"""Per vendor form and kind, the names of the limit, remaining and reset headers."""
+
+
 def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime | None = None) -> Headers:
-    chosen = tightest(figures)
+    if protocol not in PROVIDER_PREFIX:
+        return []
     headers: Headers = []
-    for kind, f in chosen.items():
+    for kind, f in tightest(figures).items():
+        limit, left, reset = NAMES[protocol, kind]
         if protocol == "openai":
-            headers += [
-                (f"x-ratelimit-limit-{kind}".encode(), str(f.limit).encode()),
-                (f"x-ratelimit-remaining-{kind}".encode(), str(f.remaining).encode()),
-                (f"x-ratelimit-reset-{kind}".encode(), duration(f.reset_s).encode()),
-            ]
-        elif protocol == "anthropic":
-            at = (now or datetime.now(UTC)) + timedelta(seconds=math.ceil(f.reset_s))
-            headers += [
-                (f"anthropic-ratelimit-{kind}-limit".encode(), str(f.limit).encode()),
-                (f"anthropic-ratelimit-{kind}-remaining".encode(), str(f.remaining).encode()),
-                (f"anthropic-ratelimit-{kind}-reset".encode(), at.strftime("%Y-%m-%dT%H:%M:%SZ").encode()),
-            ]
+            at = duration(f.reset_s).encode()
+        else:
+            moment = (now or datetime.now(UTC)) + timedelta(seconds=math.ceil(f.reset_s))
+            at = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+        headers += ((limit, b"%d" % f.limit), (left, b"%d" % f.remaining), (reset, at))
     return headers
 
 
@@ -78,7 +82,7 @@ def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
     less is left than the gateway's limit keeps the provider's, otherwise the gateway's replace them
     (a client pacing itself by `remaining` then paces by the tighter of the two)."""
     prefix = PROVIDER_PREFIX.get(protocol)
-    if prefix is None or not any(name[:len(prefix)].lower() == prefix for name, _ in upstream):
+    if prefix is None or not _carries(upstream, prefix):
         return upstream + ours
     kinds = {kind for name, _ in ours if (kind := header_kind(protocol, name)) is not None}
     tighter = set()
@@ -89,6 +93,14 @@ def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
     kept = [(k, v) for k, v in upstream if (kind := header_kind(protocol, k)) is None or kind not in kinds
             or kind in tighter]
     return kept + [(k, v) for k, v in ours if header_kind(protocol, k) not in tighter]
+
+
+def _carries(headers: Headers, prefix: bytes) -> bool:
+    size = len(prefix)
+    for name, _ in headers:
+        if name[:size].lower() == prefix:
+            return True
+    return False
 
 
 def retry_after_headers(protocol: str, retry_after_s: float) -> Headers:

@@ -21,9 +21,16 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class LimitSpec:
-    """One rate-limit instance: any of requests, tokens (input + output) and requests in flight."""
+    """One rate-limit instance: any of requests, tokens (input + output) and requests in flight.
+
+    Hashed by its instance alone (specs that differ only in their figures, before and after a
+    reload, are still unequal): the front's leases are looked up by spec on every request, and
+    the generated hash would hash both rates on each look-up."""
 
     instance: str
     requests: Rate | None = None
     tokens: Rate | None = None
     in_flight: int | None = None
+
+    def __hash__(self) -> int:
+        return hash(self.instance)

@@ -14,6 +14,7 @@ import pytest
 from cli.sources import load_source
 from runtime.access_log import EventLog
 from runtime.budget.gate import Admission, BudgetGate
+from runtime.decision import Deny
 from runtime.ledger.base import LedgerError, Settled
 from runtime.ledger.redis_url import parse
 from runtime.ledger.sqlite import SqliteLedger
@@ -190,3 +191,22 @@ def test_through_the_front_a_crossing_is_reported_once_from_the_write_behind(tmp
         gate.close()
     [row] = SqliteLedger(tmp_path / "data").counters()
     assert (row.spent, row.reserved) == (17 * USD // 2, 0)
+
+
+def test_a_replaced_table_governs_the_next_request_though_the_keys_slots_and_limits_are_remembered(
+        tmp_path: Path, table: LoadedTable) -> None:
+    """The gate remembers each key's budget slots and applicable rate limits while the table is the
+    same object; a reload (a new table) lowering the budget and adding a limit applies at once."""
+    gate, _, _, _ = gate_for(tmp_path)
+    gate.settle(admit(gate, table), 5 * USD, "usage")
+    assert gate.limits_for(table, table.keys["vk-a"], "m") == []
+    (tmp_path / "policy" / "policy.yaml").write_text(
+        (POLICY % ("a" * 64)).replace("limit_usd: 10", "limit_usd: 4")
+        + "rate_limits:\n  per-team: {scope: team, target: eng, requests: 5/minute}\n")
+    reloaded = load_source(tmp_path / "policy")
+    key = reloaded.keys["vk-a"]
+    [spec] = gate.limits_for(reloaded, key, "m")
+    assert (spec.requests.count if spec.requests else None, spec.instance) == (5, "per-team")
+    refused = gate.admit(reloaded, key, (), {"max_tokens": 1}, 2, datetime.now(UTC))
+    assert isinstance(refused, Deny) and refused.code == "budget_exceeded"
+    gate.close()
