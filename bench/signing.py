@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from runtime.table import Provider, Target, Timeouts
 from runtime.upstream.base import Outbound
 from runtime.upstream.bedrock import prepare
-from runtime.upstream.bedrock_transport import SigV4Signer
+from runtime.upstream.bedrock_sigv4 import SigV4Signer
 from runtime.upstream.tokens import AccessTokens
 
 ROOT = Path(__file__).resolve().parent.parent
