@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from hashlib import sha256
 from urllib.parse import urlsplit
 
@@ -89,7 +89,7 @@ class SigV4Signer:
             headers["x-amz-security-token"] = self._token
         headers["authorization"] = (f"{ALGORITHM} Credential={self._access_key}/{day.scope}, "
                                     f"SignedHeaders={self._signed_headers}, Signature={signature}")
-        return replace(call, headers=headers)
+        return UpstreamCall(call.method, call.url, headers, call.body, call.stream)
 
     def _new_day(self, date: str) -> _DayKey:
         """botocore's key derivation (`SigV4Auth.signature`) up to the signing key, once per date."""
