@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/signing.py
 
-Bedrock: botocore's SigV4 signing of one InvokeModel call (canonical request, the body's
-sha256, HMAC chain), for a short chat request and for a Claude Code request (~115 KB, the
-captured fixture; the body hash grows with it). Vertex: the path of a request while its access
+Bedrock: SigV4 signing of one InvokeModel call, the gateway's signer (bedrock_sigv4.py: botocore's
+functions, the signing key derived once a day) beside botocore's `SigV4Auth.add_auth` on an
+`AWSRequest` (what the gateway called before), for a short chat request and for a Claude Code
+request (~115 KB, the captured fixture; the body hash grows with it). Vertex: the path of a request while its access
 token is cached (google-auth's validity check and the header added), and for scale the Bedrock
 adapter's own body building. Reports the median and p99 of single calls, timed in batches.
 """
@@ -20,13 +21,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from runtime.table import Provider, Target, Timeouts
-from runtime.upstream.base import Outbound
+from runtime.upstream.base import Outbound, UpstreamCall
 from runtime.upstream.bedrock import prepare
-from runtime.upstream.bedrock_transport import SigV4Signer
+from runtime.upstream.bedrock_sigv4 import SigV4Signer
 from runtime.upstream.tokens import AccessTokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +50,14 @@ def timed(name: str, call: Callable[[], object]) -> None:
             call()
         samples.append((time.perf_counter_ns() - start) / BATCH / 1000)
     samples.sort()
-    print(f"{name:52} {statistics.median(samples):>10.1f} {samples[int(len(samples) * 0.99)]:>8.1f}")
+    print(f"{name:60} {statistics.median(samples):>10.1f} {samples[int(len(samples) * 0.99)]:>8.1f}")
+
+
+def botocore_signed(auth: SigV4Auth, call: UpstreamCall) -> dict[str, str]:
+    request = AWSRequest(method=call.method, url=call.url, data=call.body,
+                         headers={"content-type": call.headers["content-type"]})
+    auth.add_auth(request)
+    return {**call.headers, **{k.lower(): v for k, v in request.headers.items()}}
 
 
 def outbound(payload: dict[str, object]) -> Outbound:
@@ -59,9 +70,13 @@ def main() -> None:
     claude_code = outbound(orjson.loads((ROOT / "tests" / "fixtures" / "claude-messages-request.json").read_bytes()))
     signer = SigV4Signer(KEYS, "us-east-1")
     short_call, long_call = prepare(PROVIDER, None, TARGET, short), prepare(PROVIDER, None, TARGET, claude_code)
-    print(f"{'case':52} {'median µs':>10} {'p99 µs':>8}")
-    timed(f"bedrock: SigV4 sign, short request ({len(short_call.body)} B)", lambda: signer.sign(short_call))
-    timed(f"bedrock: SigV4 sign, Claude Code request ({len(long_call.body) // 1024} KB)", lambda: signer.sign(long_call))
+    print(f"{'case':60} {'median µs':>10} {'p99 µs':>8}")
+    auth = SigV4Auth(Credentials(KEYS["aws_access_key_id"], KEYS["aws_secret_access_key"]), "bedrock", "us-east-1")
+    short_name, long_name = f"short request ({len(short_call.body)} B)", f"Claude Code request ({len(long_call.body) // 1024} KB)"
+    timed(f"bedrock: SigV4 sign, {short_name}", lambda: signer.sign(short_call))
+    timed(f"bedrock: botocore SigV4Auth.add_auth, {short_name}", lambda: botocore_signed(auth, short_call))
+    timed(f"bedrock: SigV4 sign, {long_name}", lambda: signer.sign(long_call))
+    timed(f"bedrock: botocore SigV4Auth.add_auth, {long_name}", lambda: botocore_signed(auth, long_call))
     timed("bedrock: build the InvokeModel body, Claude Code request", lambda: prepare(PROVIDER, None, TARGET, claude_code))
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -85,7 +100,7 @@ def main() -> None:
         loop.run_until_complete(authorised())
         samples.append((time.perf_counter_ns() - start) / BATCH / 1000)
     samples.sort()
-    print(f"{'vertex: cached token + Authorization header':52} {statistics.median(samples):>10.1f} "
+    print(f"{'vertex: cached token + Authorization header':60} {statistics.median(samples):>10.1f} "
           f"{samples[int(len(samples) * 0.99)]:>8.1f}")
     loop.close()
 

@@ -9,6 +9,7 @@ answer stream's event-stream frames as Messages SSE (bedrock_transport.py).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import quote
 
 import orjson
@@ -27,7 +28,7 @@ def endpoint(provider: Provider) -> str:
 
 def prepare(provider: Provider, credential: str | None, target: Target, out: Outbound) -> UpstreamCall:
     action = "invoke-with-response-stream" if out.stream else "invoke"
-    url = f"{endpoint(provider)}/model/{quote(target.upstream_model, safe='')}/{action}"
+    url = f"{endpoint(provider)}/model/{_model_path(target.upstream_model)}/{action}"
     if out.stream:
         headers = {"content-type": "application/json", "accept": "application/vnd.amazon.eventstream",
                    "x-amzn-bedrock-accept": "application/json"}
@@ -39,3 +40,9 @@ def prepare(provider: Provider, credential: str | None, target: Target, out: Out
     if betas:
         body["anthropic_beta"] = betas
     return UpstreamCall("POST", url, headers, orjson.dumps(body), out.stream)
+
+
+@lru_cache(maxsize=1024)
+def _model_path(model_id: str) -> str:
+    """The model id as one path segment (`:` and `/` escaped): the same few ids on every call."""
+    return quote(model_id, safe="")

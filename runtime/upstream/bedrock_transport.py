@@ -1,4 +1,4 @@
-"""Bedrock's transport: each call signed with SigV4 by botocore, the library of record, from the
+"""Bedrock's transport: each call signed with SigV4 (bedrock_sigv4.py, botocore's signature) from the
 provider's AWS keys; a stream's AWS event-stream frames relayed as the Messages SSE stream they
 carry (eventstream.py), and error answers in Anthropic's error shape, so the rest of the gateway
 sees an Anthropic answer.
@@ -7,20 +7,15 @@ sees an Anthropic answer.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from ..table import Provider
 from .base import ReshapedResponse, UpstreamCall, UpstreamResponse
+from .bedrock_sigv4 import SigV4Signer
 from .eventstream import EVENT_STREAM_TYPE, EventStreamAnswer
 from .http import HttpTransport
 
-SIGNING_NAME = "bedrock"
-"""The service name in Bedrock's SigV4 credential scope (the endpoint is bedrock-runtime)."""
 MAX_ERROR_BYTES = 64 * 1024
 """A larger error answer is relayed as it came rather than held to be reshaped."""
 ERROR_TYPES = {
@@ -33,26 +28,6 @@ ERROR_TYPES = {
     "ServiceUnavailableException": "overloaded_error",
 }
 """Bedrock's error kinds as Anthropic's error types; the rest are `api_error` (5xx) or `invalid_request_error`."""
-
-
-class SigV4Signer:
-    """botocore's SigV4 signer for one set of AWS keys in one region."""
-
-    def __init__(self, keys: Mapping[str, str], region: str) -> None:
-        credentials = Credentials(keys["aws_access_key_id"], keys["aws_secret_access_key"],
-                                  keys.get("aws_session_token"))
-        self._auth = SigV4Auth(credentials, SIGNING_NAME, region)
-
-    def sign(self, call: UpstreamCall) -> UpstreamCall:
-        """`call` with `Authorization`, `X-Amz-Date` (and `X-Amz-Security-Token`) for this moment.
-
-        The signature covers the method, the path, the body, `host`, `content-type` and the
-        `x-amz-*` headers, which is what AWS requires; the other headers (`accept`, the request
-        id) are left out of it: botocore's cost grows with every header it signs (bench/signing.py)."""
-        request = AWSRequest(method=call.method, url=call.url, data=call.body,
-                             headers={"content-type": call.headers["content-type"]})
-        self._auth.add_auth(request)
-        return replace(call, headers={**call.headers, **{k.lower(): v for k, v in request.headers.items()}})
 
 
 class BedrockTransport:

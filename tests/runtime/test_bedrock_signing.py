@@ -12,7 +12,7 @@ import pytest
 from runtime.table import Provider, Target, Timeouts
 from runtime.upstream.base import Outbound, UpstreamCall
 from runtime.upstream.bedrock import prepare
-from runtime.upstream.bedrock_transport import SigV4Signer
+from runtime.upstream.bedrock_sigv4 import SigV4Signer
 from tests.support.bedrock import TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY, MockBedrock
 
 KEYS = {"aws_access_key_id": TEST_ACCESS_KEY_ID, "aws_secret_access_key": TEST_SECRET_ACCESS_KEY}
