@@ -5,7 +5,7 @@ file's bytes and to read one back verified. It imports nothing else of Gatepost,
 depend on it without depending on each other.
 """
 
-from .canonical import canonical_json, canonical_parts, table_revision
+from .canonical import canonical_json, canonical_pieces, route_set_id, table_revision
 from .codec import decode, encode, encoded_parts, from_data, read, routing_table, write_to
 from .errors import ArtifactError, NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
 from .models import (
@@ -22,7 +22,6 @@ from .models import (
     ProviderSpec,
     RateLimitSpec,
     RateSpec,
-    RouteSet,
     RouteSpec,
     RoutingTable,
     SourceFileSpec,
@@ -30,7 +29,6 @@ from .models import (
     TargetSpec,
     TimeoutsSpec,
     instance_list,
-    route_set,
     sharing_field_names,
 )
 from .source_map import GrantLine, KeyLines, RouteLines, SourceMap
@@ -56,7 +54,6 @@ __all__ = [
     "RateSpec",
     "RevisionMismatch",
     "RouteLines",
-    "RouteSet",
     "RouteSpec",
     "RoutingTable",
     "SchemaMismatch",
@@ -67,14 +64,14 @@ __all__ = [
     "TimeoutsSpec",
     "UnreadableArtifact",
     "canonical_json",
-    "canonical_parts",
+    "canonical_pieces",
     "decode",
     "encode",
     "encoded_parts",
     "from_data",
     "instance_list",
     "read",
-    "route_set",
+    "route_set_id",
     "routing_table",
     "sharing_field_names",
     "table_revision",
