@@ -6,7 +6,7 @@ depend on it without depending on each other.
 """
 
 from .canonical import canonical_json, canonical_pieces, route_set_id, table_revision
-from .codec import decode, encode, encoded_parts, from_data, read, routing_table, write_to
+from .codec import decode, encode, encoded_parts, from_data, read, release_table, routing_table, write_to
 from .errors import ArtifactError, NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
 from .models import (
     FORMAT_VERSION,
@@ -71,6 +71,7 @@ __all__ = [
     "from_data",
     "instance_list",
     "read",
+    "release_table",
     "route_set_id",
     "routing_table",
     "sharing_field_names",

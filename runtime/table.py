@@ -30,6 +30,7 @@ from artifact import (
     SourceMap,
     decode,
     read,
+    release_table,
 )
 
 from .exceptions import TableError as TableError
@@ -233,7 +234,7 @@ class LoadedTable:
 def load_table(path: Path) -> LoadedTable:
     try:
         with _collector_paused():
-            return table_from_artifact(read(path))
+            return _owned(read(path))
     except ArtifactError as exc:
         raise TableError(str(exc)) from exc
 
@@ -241,20 +242,33 @@ def load_table(path: Path) -> LoadedTable:
 def table_from_bytes(raw: bytes, name: str = "<artifact>") -> LoadedTable:
     try:
         with _collector_paused():
-            return table_from_artifact(decode(raw, name))
+            return _owned(decode(raw, name))
     except ArtifactError as exc:
         raise TableError(str(exc)) from exc
+
+
+def _owned(artifact: RoutingTable) -> LoadedTable:
+    """The table of an artifact read here, which is then let go of a piece at a time (see
+    `artifact.release_table`): it may be read in a thread beside the serving loop."""
+    table = _build(artifact)
+    release_table(artifact)
+    return table
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Reading a table allocates many long-lived objects and no cycles worth collecting; the cyclic
-    collector's full passes over the growing heap would make a large table's load superlinear."""
+    collector's full passes over the growing heap would make a large table's load superlinear.
+
+    Once it is read, what the process holds is moved out of the collector's generations
+    (`gc.freeze`): the table lives until the next reload, and a full pass over it, started by
+    whichever allocation came next on the serving loop, would stall every request."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
