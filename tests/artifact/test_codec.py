@@ -8,10 +8,11 @@ import json
 import os
 from pathlib import Path
 
+import orjson
 import pytest
+
 from artifact import (
     ArtifactError,
-    KeySpec,
     NotARoutingTable,
     NotJSON,
     RevisionMismatch,
@@ -20,6 +21,7 @@ from artifact import (
     UnreadableArtifact,
     canonical_json,
     canonical_pieces,
+    codec,
     decode,
     encode,
     encoded_parts,
@@ -28,7 +30,7 @@ from artifact import (
     table_revision,
     write_to,
 )
-from artifact import codec
+from artifact.codec import parse
 from compiler import compile_policy
 from tests.conftest import ACME, FIXED_NOW
 
@@ -172,3 +174,18 @@ def test_a_file_takes_the_pieces_a_thousand_to_a_write_whatever_each_write_takes
     stream = io.BytesIO()
     write_to(acme, stream)
     assert stream.getvalue() == encode(acme) and len(calls) == writes
+
+
+def test_the_entry_by_entry_reader_reads_what_orjson_reads(acme: RoutingTable) -> None:
+    """`decode` reads the large sections an entry per call (a reload reads beside the serving loop);
+    it reads any JSON as orjson does, spaced or not, and refuses what orjson refuses."""
+    raw = encode(acme)
+    spaced = json.dumps(json.loads(raw), indent=2).encode()
+    for text in (raw, spaced, b' { "table" : { "keys" : { "a" : [1, 2] , "b":{}} } , "x": null } ', b"[1, 2]"):
+        assert parse(text) == orjson.loads(text)
+    assert decode(spaced) == acme
+    for broken in (raw[:-3], b'{"table": NaN}', b'{"table":{"keys":{"a":1}}} x', b'{"table":{"keys":{"a":"\xff"}}}'):
+        with pytest.raises(orjson.JSONDecodeError):
+            parse(broken)
+        with pytest.raises(NotJSON):
+            decode(broken)
