@@ -16,6 +16,7 @@ from the directory. Measured:
 
     .venv/bin/python bench/table_load.py                      # 10k and 50k keys
     .venv/bin/python bench/table_load.py --sizes 10000 --sources artifact
+    .venv/bin/python bench/table_load.py --sizes 10000 --code /tmp/before   # another checkout's code
 """
 
 from __future__ import annotations
@@ -111,9 +112,13 @@ def repository(keys: int, upstream: Upstream, root: Path) -> None:
     providers.write_text(text)
 
 
+CODE = HERE.parent
+"""The checkout whose packages compile and serve (`--code`: another one, to compare with)."""
+
+
 def compile_to(root: Path, out: Path) -> None:
     subprocess.run([sys.executable, "-m", "cli", "compile", str(root), "-o", str(out), "-q"], check=True,
-                   stderr=subprocess.DEVNULL)
+                   stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(CODE)}, cwd=CODE)
 
 
 def cpu_s(pid: int) -> float:
@@ -204,12 +209,12 @@ def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -
     `source`; for a directory, None: one price is edited)."""
     port = free_port()
     env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "AZURE_KEY": "az-bench", "ANTHROPIC_API_KEY": "an-bench",
-           "XDG_STATE_HOME": str(workdir / "state"), "PYTHONPATH": str(HERE.parent)}
+           "XDG_STATE_HOME": str(workdir / "state"), "PYTHONPATH": str(CODE)}
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "serve", str(source), "--port", str(port), "--no-watch", "--no-access-log",
          "--data", str(workdir / "data")],
-        env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "serve.log").open("wb"),
+        env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "serve.log").open("wb"), cwd=CODE,
     )
     try:
         while True:
@@ -308,7 +313,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000])
     parser.add_argument("--sources", nargs="+", choices=["artifact", "directory"], default=["artifact", "directory"])
     parser.add_argument("--json", action="store_true", help="print each result as JSON too")
+    parser.add_argument("--code", type=Path, help="a checkout of other code (git worktree add ...) to measure instead")
     args = parser.parse_args()
+    global CODE
+    CODE = (args.code or CODE).resolve()
     OUT.mkdir(exist_ok=True)
     upstream = Upstream()
     upstream.start()
