@@ -5,8 +5,8 @@ file's bytes and to read one back verified. It imports nothing else of Gatepost,
 depend on it without depending on each other.
 """
 
-from .canonical import canonical_json, canonical_parts, table_revision
-from .codec import decode, encode, encoded_parts, from_data, read, routing_table, write_to
+from .canonical import canonical_json, canonical_pieces, route_set_id, table_revision
+from .codec import decode, encode, encoded_parts, from_data, read, release_table, routing_table, write_to
 from .errors import ArtifactError, NotARoutingTable, NotJSON, RevisionMismatch, SchemaMismatch, UnreadableArtifact
 from .models import (
     FORMAT_VERSION,
@@ -22,7 +22,6 @@ from .models import (
     ProviderSpec,
     RateLimitSpec,
     RateSpec,
-    RouteSet,
     RouteSpec,
     RoutingTable,
     SourceFileSpec,
@@ -31,7 +30,6 @@ from .models import (
     TelemetrySpec,
     TimeoutsSpec,
     instance_list,
-    route_set,
     sharing_field_names,
 )
 from .source_map import GrantLine, KeyLines, RouteLines, SourceMap
@@ -57,7 +55,6 @@ __all__ = [
     "RateSpec",
     "RevisionMismatch",
     "RouteLines",
-    "RouteSet",
     "RouteSpec",
     "RoutingTable",
     "SchemaMismatch",
@@ -69,14 +66,15 @@ __all__ = [
     "TimeoutsSpec",
     "UnreadableArtifact",
     "canonical_json",
-    "canonical_parts",
+    "canonical_pieces",
     "decode",
     "encode",
     "encoded_parts",
     "from_data",
     "instance_list",
     "read",
-    "route_set",
+    "release_table",
+    "route_set_id",
     "routing_table",
     "sharing_field_names",
     "table_revision",

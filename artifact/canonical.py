@@ -9,47 +9,56 @@ moved line keeps it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import orjson
 from pydantic import BaseModel
 
-from .models import GatewaySpec, KeySpec, RouteSet, RouteSpec
+from .models import GatewaySpec, RouteSpec
 
-_HOLE = b"\x00"
-"""Marks where a key's routes go in `canonical_parts`: orjson writes a NUL in a string as `\\u0000`,
-so the only raw NUL bytes in its output are the ones put there as fragments."""
+ROUTE_SET_ID_DIGITS = 16
 
 
 def canonical_json(value: object) -> bytes:
     """`value` (plain data or the format's models) as canonical JSON.
 
     A model is written as its fields: the format has no aliases, defaults left out or computed
-    fields. A route is written once however many keys share it (every key of a profile shares its
-    routes), and its bytes reused.
+    fields. A route is written once however many route sets hold it (a model's route is shared by
+    every set that allows the model the same way), and its bytes reused.
     """
     return orjson.dumps(value, default=_Encoder().default, option=orjson.OPT_SORT_KEYS)
 
 
-def canonical_parts(value: object) -> tuple[bytes, ...]:
-    """`canonical_json(value)` in pieces that join to it, each key's routes a piece of its own.
+def route_set_id(routes: Mapping[str, RouteSpec] | Mapping[str, object]) -> str:
+    """The id a route set is written under: its content's, so that naming it adds nothing to the
+    revision but what the routes decide."""
+    return hashlib.sha256(canonical_json(routes)).hexdigest()[:ROUTE_SET_ID_DIGITS]
 
-    Keys that share a route set share its piece, so the pieces of a table hold each distinct route
-    set once: the table's JSON, 477 MB at 50k keys, is never one object; it is hashed and written
-    piece by piece (and a piece shared by many keys stays in the processor's cache while it is).
-    """
-    holes: list[bytes] = []
-    encoder = _Encoder(holes)
-    spaced = orjson.dumps(value, default=encoder.default, option=orjson.OPT_SORT_KEYS).split(_HOLE)
-    assert len(spaced) == 2 * len(holes) + 1, "a NUL byte in orjson's output that is not a hole"
-    # The holes are numbered (b"\0<n>\0"), so each piece is found by its number whatever the order
-    # orjson met the keys in.
-    spaced[1::2] = [holes[int(number)] for number in spaced[1::2]]
-    return tuple(spaced)
+
+def canonical_pieces(data: Mapping[str, object], items_per_piece: int = 256) -> Iterator[bytes]:
+    """`canonical_json(data)` of plain data, in pieces that join to it: each section (a value of
+    `data`) that is a mapping is written `items_per_piece` entries at a time.
+
+    Each piece is one short call into orjson, which holds the interpreter lock while it writes: a
+    reload hashing a 50k-key table beside a serving event loop lets the loop run between pieces."""
+    yield b"{"
+    for position, name in enumerate(sorted(data)):
+        yield b'%s%s:' % (b"," if position else b"", orjson.dumps(name))
+        section = data[name]
+        if not isinstance(section, Mapping) or len(section) <= items_per_piece:
+            yield canonical_json(section)
+            continue
+        names = sorted(section)
+        yield b"{"
+        for start in range(0, len(names), items_per_piece):
+            chunk = {key: section[key] for key in names[start : start + items_per_piece]}
+            yield (b"," if start else b"") + canonical_json(chunk)[1:-1]
+        yield b"}"
+    yield b"}"
 
 
 def table_revision(table_json: bytes | Iterable[bytes]) -> str:
-    """The revision of a table, from its canonical JSON (whole, or the pieces `canonical_parts`
+    """The revision of a table, from its canonical JSON (whole, or the pieces `canonical_pieces`
     gives): what the compiler writes and the runtime checks."""
     digest = hashlib.sha256()
     for part in (table_json,) if isinstance(table_json, bytes) else table_json:
@@ -58,18 +67,10 @@ def table_revision(table_json: bytes | Iterable[bytes]) -> str:
 
 
 class _Encoder:
-    def __init__(self, holes: list[bytes] | None = None) -> None:
+    def __init__(self) -> None:
         self.routes: dict[int, orjson.Fragment] = {}
-        self.route_sets: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[bytes, orjson.Fragment]] = {}
-        self.shared_sets: dict[int, tuple[bytes, orjson.Fragment]] = {}
-        self.holes = holes
-        """Given `holes`, each key's routes are left out as a numbered hole and their JSON kept here."""
 
     def default(self, value: object) -> object:
-        if type(value) is KeySpec:
-            fields = dict(value.__dict__)
-            fields["routes"] = self.route_set(value.routes)
-            return fields
         if type(value) is RouteSpec:
             return self.route(value)
         if type(value) is GatewaySpec and (value.admin_token is None or value.telemetry is None):
@@ -86,20 +87,3 @@ class _Encoder:
                 orjson.dumps(route.__dict__, default=self.default, option=orjson.OPT_SORT_KEYS)
             )
         return encoded
-
-    def route_set(self, routes: dict[str, RouteSpec]) -> orjson.Fragment:
-        """A key's routes, encoded once for every key whose routes are the same route objects by the
-        same names; keys a compile gave one `RouteSet` are told by its identity alone."""
-        encoded = self.shared_sets.get(id(routes)) if type(routes) is RouteSet else None
-        if encoded is None:
-            memo = (tuple(routes), tuple(map(id, routes.values())))
-            encoded = self.route_sets.get(memo)
-            if encoded is None:
-                json = orjson.dumps(routes, default=self.default, option=orjson.OPT_SORT_KEYS)
-                encoded = self.route_sets[memo] = (json, orjson.Fragment(json))
-            if type(routes) is RouteSet:
-                self.shared_sets[id(routes)] = encoded
-        if self.holes is None:
-            return encoded[1]
-        self.holes.append(encoded[0])
-        return orjson.Fragment(b"%s%d%s" % (_HOLE, len(self.holes) - 1, _HOLE))

@@ -7,7 +7,6 @@ milliseconds, thresholds integers of basis points (8000 = 80%).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -24,7 +23,9 @@ from pydantic import (
 
 from .source_map import SourceMap
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: a key names its route set (`KeySpec.routes`), written once in `Table.route_sets` for every
+key that has it; 1 wrote each key's routes in the key."""
 
 
 class _Spec(BaseModel):
@@ -138,24 +139,6 @@ class RouteSpec(_Spec):
     retries: int
 
 
-class RouteSet(dict[str, RouteSpec]):
-    """A key's routes, validated once for every key that has them (see `route_set`): a key's
-    `routes` takes it as it is instead of copying it, so thousands of keys of one profile hold
-    one dict of routes, not one each."""
-
-
-_ROUTES: TypeAdapter[dict[str, RouteSpec]] = TypeAdapter(dict[str, RouteSpec])
-
-
-def route_set(routes: Mapping[str, RouteSpec]) -> RouteSet:
-    """`routes` validated as a key's routes, to be shared by the keys that have them."""
-    return RouteSet(_ROUTES.validate_python(routes))
-
-
-def _validated_once(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    return value if type(value) is RouteSet else handler(value)
-
-
 class InstanceList(list[str]):
     """Instance ids validated once for every key that has them (see `instance_list`): keys under
     the same limits hold one list, not one each."""
@@ -191,7 +174,7 @@ class KeySpec(_Spec):
     rate_limits: Annotated[list[str], WrapValidator(_names_validated_once)] = Field(
         description="The rate limit instances that apply to the key, sorted"
     )
-    routes: Annotated[dict[str, RouteSpec], WrapValidator(_validated_once)]
+    routes: str = Field(description="The id of the key's route set in the table's `route_sets`")
 
 
 S = TypeVar("S", bound=_Spec)
@@ -249,6 +232,11 @@ class Table(_Spec):
     models: dict[str, ModelSpec]
     keys: dict[str, str] = Field(description="key sha256 -> virtual key id")
     virtual_keys: dict[str, KeySpec]
+    route_sets: dict[str, dict[str, RouteSpec]] = Field(
+        description="route set id -> requested name -> its route; the id is the first 16 hex digits of the "
+        "sha256 of the set's canonical JSON, so keys that are allowed the same routes (a profile's, a team's) "
+        "name one set and the revision stays a function of behaviour"
+    )
     budgets: dict[str, BudgetSpec] = Field(description="budget instance id -> budget")
     rate_limits: dict[str, RateLimitSpec] = Field(description="rate limit instance id -> rate limit")
 
@@ -259,7 +247,7 @@ class SourceFileSpec(_Spec):
 
 
 class RoutingTable(_Spec):
-    format_version: Literal[1]
+    format_version: Literal[2]
     compiler_version: str
     revision: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     table: Table
@@ -269,9 +257,9 @@ class RoutingTable(_Spec):
         "and the id of their route set); section `routes`: route set id -> requested name -> the models_allowed "
         "entry that grants it (`granted_by`: entry and line) and the line behind each target (`targets`)"
     )
-    _table_parts: tuple[bytes, ...] | None = PrivateAttr(None)
-    """The canonical JSON of `table` when it was made already (for the revision), in the pieces
-    `canonical_parts` gives, so encoding the artifact does not make it twice; not part of the format."""
+    _table_json: bytes | None = PrivateAttr(None)
+    """The canonical JSON of `table` when it was made already (for the revision), so encoding the
+    artifact does not make it twice; not part of the format."""
 
     def __eq__(self, other: object) -> bool:
         """Equal fields make equal tables, whether or not either kept its table's bytes."""

@@ -117,7 +117,8 @@ def child(root: Path) -> None:
         write_to(result.artifact, fh)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    routes = sum(len(k.routes) for k in result.artifact.table.virtual_keys.values())
+    table = result.artifact.table
+    routes = sum(len(table.route_sets[k.routes]) for k in table.virtual_keys.values())
     print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "peak_mib": peak_kib / 1024, "bytes": target.stat().st_size, "routes": routes}))
 
 

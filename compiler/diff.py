@@ -82,7 +82,7 @@ def _target(t: dict[str, Any]) -> str:
 def diff_tables(base: dict[str, Any], head: dict[str, Any], base_label: str = "base", head_label: str = "head") -> Diff:
     """Every difference in what the two artifacts decide, classed; `base`/`head` are whole artifacts."""
     result = Diff(base["revision"], head["revision"], base_label, head_label)
-    a, b = base["table"], head["table"]
+    a, b = _routes_in_keys(base["table"]), _routes_in_keys(head["table"])
     sides = _Sides(a, b)
     _gateway(result, a["gateway"], b["gateway"])
     _providers(result, a["providers"], b["providers"])
@@ -91,6 +91,14 @@ def diff_tables(base: dict[str, Any], head: dict[str, Any], base_label: str = "b
     _budgets(result, a["budgets"], b["budgets"])
     _rate_limits(result, a.get("rate_limits", {}), b.get("rate_limits", {}))
     return result
+
+
+def _routes_in_keys(table: dict[str, Any]) -> dict[str, Any]:
+    """`table` with each key's route set in place of its id: a key's routes are compared as what it
+    may call, whichever set (shared with other keys or not) holds them."""
+    sets = table["route_sets"]
+    keys = {vid: {**key, "routes": sets[key["routes"]]} for vid, key in table["virtual_keys"].items()}
+    return {**table, "virtual_keys": keys}
 
 
 def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:

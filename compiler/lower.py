@@ -1,7 +1,8 @@
 """Lower pass: the resolved policy into the artifact's `table`, validated as it is built.
 
-Keys whose effective settings are the same share their routes (resolve made them once), and a
-route or target that many keys reach is one object, so a policy of thousands of keys builds and
+Keys whose effective settings are the same share their routes (resolve made them once): the table
+holds each distinct route set once, under the id of its content, and a key names it. A route or
+target that many route sets reach is one object, so a policy of thousands of keys builds and
 validates each distinct route once.
 """
 
@@ -23,14 +24,13 @@ from artifact import (
     ProviderSpec,
     RateLimitSpec,
     RateSpec,
-    RouteSet,
     RouteSpec,
     Table,
     TargetSpec,
     TelemetrySpec,
     TimeoutsSpec,
     instance_list,
-    route_set,
+    route_set_id,
     sharing_field_names,
 )
 from policy.models import (
@@ -84,6 +84,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
         models={name: _model(m) for name, m in policy.models.items()},
         keys={rk.key.key_sha256.strip(): vid for vid, rk in resolved.keys.items()},
         virtual_keys={vid: _key(rk, shared) for vid, rk in resolved.keys.items()},
+        route_sets=shared.by_id,
         budgets=_budgets(policy, resolved),
         rate_limits=_rate_limits(policy, resolved),
     )
@@ -235,8 +236,9 @@ class _Shared:
 
     def __init__(self, policy: PolicyDocument) -> None:
         self.policy = policy
-        self.by_set: dict[int, RouteSet] = {}
-        self.sets: dict[tuple[tuple[str, ...], tuple[int, ...]], RouteSet] = {}
+        self.by_set: dict[int, str] = {}
+        self.sets: dict[tuple[tuple[str, ...], tuple[int, ...]], str] = {}
+        self.by_id: dict[str, dict[str, RouteSpec]] = {}
         self.routes: dict[tuple[object, ...], RouteSpec] = {}
         self.by_route: dict[tuple[int, tuple[str, ...], int], RouteSpec] = {}
         self.targets: dict[tuple[str, str], TargetSpec] = {}
@@ -250,9 +252,9 @@ class _Shared:
             found = self.instance_lists[id(ids)] = instance_list(ids)
         return found
 
-    def routes_of(self, rk: ResolvedKey) -> RouteSet:
-        """The key's routes; keys with the same effective settings share one resolved route set,
-        and so one validated `RouteSet`."""
+    def routes_of(self, rk: ResolvedKey) -> str:
+        """The id of the key's route set; keys with the same effective settings share one resolved
+        route set, and resolved sets that lower to the same routes share one id."""
         found = self.by_set.get(id(rk.routes))
         if found is None:
             fallback = rk.settings.fallback.value if rk.settings.fallback else None
@@ -264,13 +266,15 @@ class _Shared:
             found = self.by_set[id(rk.routes)] = self.shared_set(routes)
         return found
 
-    def shared_set(self, routes: dict[str, RouteSpec]) -> RouteSet:
-        """`routes` validated once however many resolved route sets lower to them: keys whose aliases
-        were written on lines of their own resolve to route sets of their own, with the same routes."""
+    def shared_set(self, routes: dict[str, RouteSpec]) -> str:
+        """The id of `routes`, named once however many resolved route sets lower to them: keys whose
+        aliases were written on lines of their own resolve to route sets of their own, with the
+        same routes."""
         memo = (tuple(routes), tuple(map(id, routes.values())))
         found = self.sets.get(memo)
         if found is None:
-            found = self.sets[memo] = route_set(routes)
+            found = self.sets[memo] = route_set_id(routes)
+            self.by_id.setdefault(found, routes)
         return found
 
     def shared_route(self, route: Route, conditions: tuple[str, ...], retries: int) -> RouteSpec:

@@ -15,9 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-import orjson
-from pydantic import BaseModel
-
 from artifact import (
     ArtifactError,
     BudgetSpec,
@@ -27,12 +24,14 @@ from artifact import (
     ProviderSpec,
     RateLimitSpec,
     RateSpec,
+    RouteLines,
     RouteSpec,
     RoutingTable,
     SourceMap,
     TelemetrySpec,
     decode,
     read,
+    release_table,
 )
 
 from .exceptions import TableError as TableError
@@ -250,7 +249,7 @@ class LoadedTable:
 def load_table(path: Path) -> LoadedTable:
     try:
         with _collector_paused():
-            return table_from_artifact(read(path))
+            return _owned(read(path))
     except ArtifactError as exc:
         raise TableError(str(exc)) from exc
 
@@ -258,20 +257,33 @@ def load_table(path: Path) -> LoadedTable:
 def table_from_bytes(raw: bytes, name: str = "<artifact>") -> LoadedTable:
     try:
         with _collector_paused():
-            return table_from_artifact(decode(raw, name))
+            return _owned(decode(raw, name))
     except ArtifactError as exc:
         raise TableError(str(exc)) from exc
+
+
+def _owned(artifact: RoutingTable) -> LoadedTable:
+    """The table of an artifact read here, which is then let go of a piece at a time (see
+    `artifact.release_table`): it may be read in a thread beside the serving loop."""
+    table = _build(artifact)
+    release_table(artifact)
+    return table
 
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Reading a table allocates many long-lived objects and no cycles worth collecting; the cyclic
-    collector's full passes over the growing heap would make a large table's load superlinear."""
+    collector's full passes over the growing heap would make a large table's load superlinear.
+
+    Once it is read, what the process holds is moved out of the collector's generations
+    (`gc.freeze`): the table lives until the next reload, and a full pass over it, started by
+    whichever allocation came next on the serving loop, would stall every request."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -287,7 +299,7 @@ def _build(artifact: RoutingTable) -> LoadedTable:
     table = artifact.table
     lines = artifact.source_map
     gw = table.gateway
-    routes = _Routes(lines, {pid: SINGLE_WIRE.get(p.type) for pid, p in table.providers.items()})
+    routes = _Routes(table.route_sets, lines, {pid: SINGLE_WIRE.get(p.type) for pid, p in table.providers.items()})
     instance_lists: dict[tuple[str, ...], tuple[str, ...]] = {}
     keys = {
         vid: _key(vid, spec, key_lines(lines, vid), routes, instance_lists) for vid, spec in table.virtual_keys.items()
@@ -385,7 +397,7 @@ def _key(
         cache=CachePolicy(cache.mode, cache.allow_override, cache.salt),
         budgets=tuple(spec.budgets),
         rate_limits=_shared(spec.rate_limits, lists),
-        routes=MappingProxyType(routes.of(spec, lines, allowed_source)),
+        routes=routes.of(spec, lines, allowed_source),
         source=lines.get("self"),
         allowed_source=allowed_source,
         status_source=lines.get("status"),
@@ -396,36 +408,74 @@ def _key(
 
 
 class _Routes:
-    """Each distinct route built once: keys that share a profile share its `Route` records."""
+    """Each key's routes as the records the request path reads, built once for every key that names
+    the same route set with the same lines: the keys of a profile share one mapping of `Route`s,
+    and a key differs only where a line of its own (an alias it sets) is cited."""
 
-    def __init__(self, source_map: SourceMap, wires: Mapping[str, str | None]) -> None:
+    def __init__(
+        self, route_sets: Mapping[str, Mapping[str, RouteSpec]], source_map: SourceMap,
+        wires: Mapping[str, str | None],
+    ) -> None:
+        self.route_sets = route_sets
         self.source_map = source_map
         self.wires = wires
+        self.plans: dict[tuple[str, str | None, str | None], tuple[dict[str, Route], tuple[str, ...]]] = {}
+        self.mappings: dict[tuple[object, ...], Mapping[str, Route]] = {}
         self.built: dict[tuple[object, ...], Route] = {}
+        self.targets: dict[tuple[str, str, str, str], Target] = {}
 
-    def of(self, spec: KeySpec, lines: KeyLines, allowed_source: str | None) -> dict[str, Route]:
-        route_lines = route_set(self.source_map, lines)
+    def of(self, spec: KeySpec, lines: KeyLines, allowed_source: str | None) -> Mapping[str, Route]:
+        """The key's routes: the mapping every key with the same route set, route lines and the
+        same lines for the aliases those routes cite shares."""
+        lines_id = lines.get("routes")
+        plan = self.plans.get((spec.routes, lines_id, allowed_source))
+        if plan is None:
+            plan = self.plans[spec.routes, lines_id, allowed_source] = self.plan(spec.routes, lines, allowed_source)
+        common, cited = plan
         aliases = lines.get("model_aliases", {})
-        routes: dict[str, Route] = {}
-        for name, r in spec.routes.items():
-            sources = route_sources(route_lines, name, lines)
-            grant = sources.grant
-            source = aliases.get(name) if r.alias_chain else grant.source if grant else allowed_source
-            routes[name] = self.route(name, r, source, sources)
-        return routes
+        memo = (spec.routes, lines_id, allowed_source, *(aliases.get(name) for name in cited))
+        found = self.mappings.get(memo)
+        if found is None:
+            routes = dict(common)
+            route_lines = route_set(self.source_map, lines)
+            for name, r in self.route_sets[spec.routes].items():
+                if name not in common:
+                    routes[name] = self.route_of(spec.routes, name, r, route_lines, lines, allowed_source)
+            found = self.mappings[memo] = MappingProxyType(routes)
+        return found
 
-    def route(self, name: str, r: RouteSpec, source: str | None, sources: RouteSources) -> Route:
-        memo = (name, orjson.dumps(r, default=_fields), source, sources)
+    def plan(self, set_id: str, lines: KeyLines, allowed_source: str | None) -> tuple[dict[str, Route], tuple[str, ...]]:
+        """The routes of a set that cite no line of the key's own, built; and the aliases whose
+        lines (the key's, or its profile's or team's) the others cite."""
+        route_lines = route_set(self.source_map, lines)
+        common: dict[str, Route] = {}
+        cited: set[str] = set()
+        for name, r in self.route_sets[set_id].items():
+            pinned_by = route_lines[name].get("pinned_by") if name in route_lines else None
+            if r.alias_chain or pinned_by is not None:
+                cited.update(n for n in (name if r.alias_chain else None, pinned_by) if n is not None)
+            else:
+                common[name] = self.route_of(set_id, name, r, route_lines, lines, allowed_source)
+        return common, tuple(sorted(cited))
+
+    def route_of(
+        self, set_id: str, name: str, r: RouteSpec, route_lines: Mapping[str, RouteLines], lines: KeyLines,
+        allowed_source: str | None,
+    ) -> Route:
+        sources = route_sources(route_lines, name, lines)
+        grant = sources.grant
+        source = lines.get("model_aliases", {}).get(name) if r.alias_chain else grant.source if grant else allowed_source
+        return self.route(set_id, name, r, source, sources)
+
+    def route(self, set_id: str, name: str, r: RouteSpec, source: str | None, sources: RouteSources) -> Route:
+        memo = (set_id, name, source, sources)
         route = self.built.get(memo)
         if route is None:
             route = self.built[memo] = Route(
                 requested=name,
                 model=r.model,
                 alias_chain=tuple(r.alias_chain),
-                targets=tuple(
-                    Target(t.provider, t.model, t.upstream_model, t.protocol, self.wires.get(t.provider))
-                    for t in r.targets
-                ),
+                targets=tuple(self.target(t.provider, t.model, t.upstream_model, t.protocol) for t in r.targets),
                 fallback_on=frozenset(r.fallback_on),
                 retries=r.retries,
                 source=source,
@@ -434,10 +484,12 @@ class _Routes:
             )
         return route
 
-
-def _fields(model: BaseModel) -> dict[str, object]:
-    """A model as its fields, for a memo key (in field order: the same within one process)."""
-    return model.__dict__
+    def target(self, provider: str, model: str, upstream_model: str, protocol: str) -> Target:
+        memo = (provider, model, upstream_model, protocol)
+        found = self.targets.get(memo)
+        if found is None:
+            found = self.targets[memo] = Target(provider, model, upstream_model, protocol, self.wires.get(provider))
+        return found
 
 
 def _parse_time(text: str) -> datetime:

@@ -8,28 +8,29 @@ import json
 import os
 from pathlib import Path
 
+import orjson
 import pytest
-from pydantic import ValidationError
 
 from artifact import (
     ArtifactError,
-    KeySpec,
     NotARoutingTable,
     NotJSON,
     RevisionMismatch,
-    RouteSet,
     RoutingTable,
     SchemaMismatch,
     UnreadableArtifact,
     canonical_json,
+    canonical_pieces,
+    codec,
     decode,
     encode,
     encoded_parts,
     read,
-    route_set,
+    route_set_id,
     table_revision,
     write_to,
 )
+from artifact.codec import parse
 from compiler import compile_policy
 from tests.conftest import ACME, FIXED_NOW
 
@@ -50,17 +51,12 @@ def test_models_encode_to_the_bytes_of_their_plain_data(acme: RoutingTable) -> N
     assert encode(acme) == canonical_json(acme.model_dump()) + b"\n"
 
 
-def test_an_artifact_is_written_in_pieces_without_joining_them(acme: RoutingTable, tmp_path: Path) -> None:
-    """A writer takes the table's canonical JSON as the pieces it already is (a second copy of it
-    was 480 MB at 50k keys), and keys that share a route set share its piece."""
+def test_the_tables_json_made_for_the_revision_is_written_as_it_is(acme: RoutingTable, tmp_path: Path) -> None:
+    """A writer takes the table's canonical JSON made for the revision, not a second copy of it."""
     parts = encoded_parts(acme)
     assert b"".join(parts) == encode(acme)
-    table_parts = acme._table_parts
-    assert table_parts is not None and len(table_parts) > 1
-    assert all(a is b for a, b in zip(parts[2:-1], table_parts, strict=True))
-    assert b"".join(table_parts) == canonical_json(acme.table)
-    routes = table_parts[1::2]
-    assert len(routes) == len(acme.table.virtual_keys) > len({id(piece) for piece in routes})
+    assert acme._table_json is not None and parts[2] is acme._table_json
+    assert acme._table_json == canonical_json(acme.table)
     with (tmp_path / "t.json").open("wb") as fh:
         write_to(acme, fh)
     assert (tmp_path / "t.json").read_bytes() == encode(acme)
@@ -77,8 +73,8 @@ def test_each_refusal_is_an_artifact_error_of_its_own_type(acme: RoutingTable, t
     raw = encode(acme)
     with pytest.raises(NotJSON, match="^t.json: not JSON: "):
         decode(raw[:100], "t.json")
-    with pytest.raises(NotARoutingTable, match=r"not a routing table of format 1 \(format_version: 2\)"):
-        decode(raw.replace(b'"format_version":1', b'"format_version":2'))
+    with pytest.raises(NotARoutingTable, match=r"not a routing table of format 2 \(format_version: 1\)"):
+        decode(raw.replace(b'"format_version":2', b'"format_version":1'))
     with pytest.raises(SchemaMismatch, match="does not match the routing table schema at table.virtual_keys") as schema:
         decode(raw.replace(b'"status":"active"', b'"status":"paused"', 1))
     assert schema.value.location.startswith("table.virtual_keys.") and schema.value.location.endswith(".status")
@@ -107,28 +103,54 @@ def test_a_source_map_with_lines_the_format_does_not_have_is_refused(acme: Routi
         decode(json.dumps(data).encode())
 
 
-def test_keys_with_the_same_routes_hold_one_validated_route_set(acme: RoutingTable) -> None:
-    """A compile validates a route set once for all the keys that have it and they share it, as
-    they share the set of field names pydantic keeps per spec: at 50k keys a dict of routes and
-    a set of names per key were ~100 MB."""
-    keys = list(acme.table.virtual_keys.values())
-    sets = {id(key.routes) for key in keys}
-    assert all(isinstance(key.routes, RouteSet) for key in keys) and len(sets) < len(keys)
-    assert len({id(key.__pydantic_fields_set__) for key in keys}) == 1
-    assert len({id(b.__pydantic_fields_set__) for b in acme.table.budgets.values()}) == 1
-    read_back = decode(encode(acme))
-    assert read_back == acme and not isinstance(next(iter(read_back.table.virtual_keys.values())).routes, RouteSet)
+def test_keys_with_the_same_routes_name_one_route_set_written_once(acme: RoutingTable) -> None:
+    """A route set is in the table once, under the id of its content, and every key that has it
+    names it: the artifact grows with the route sets the policy makes, not with keys x models.
+    Keys and budget instances share pydantic's set of field names per type (728 bytes each)."""
+    table = acme.table
+    named = {key.routes for key in table.virtual_keys.values()}
+    assert named == set(table.route_sets) and len(named) < len(table.virtual_keys)
+    for set_id, routes in table.route_sets.items():
+        assert set_id == route_set_id(routes) == hashlib.sha256(canonical_json(routes)).hexdigest()[:16]
+        assert not routes or encode(acme).count(canonical_json(routes)) == 1
+    assert len({id(key.__pydantic_fields_set__) for key in table.virtual_keys.values()}) == 1
+    assert len({id(b.__pydantic_fields_set__) for b in table.budgets.values()}) == 1
+    assert decode(encode(acme)) == acme
 
 
-def test_only_a_validated_route_set_is_taken_as_it_is(acme: RoutingTable) -> None:
-    key = next(iter(acme.table.virtual_keys.values()))
-    fields = dict(key.__dict__)
-    assert KeySpec(**fields).routes is key.routes
-    fields["routes"] = {"gpt-4o": {"model": "gpt-4o"}}
-    with pytest.raises(ValidationError, match="routes.gpt-4o.alias_chain"):
-        KeySpec(**fields)
-    with pytest.raises(ValidationError, match="gpt-4o.alias_chain"):
-        route_set(fields["routes"])
+def test_a_key_naming_a_route_set_the_table_lacks_is_refused(acme: RoutingTable) -> None:
+    data = json.loads(encode(acme))
+    data["table"]["virtual_keys"]["vk-alice-codex"]["routes"] = "0" * 16
+    with pytest.raises(SchemaMismatch, match="at table.virtual_keys.vk-alice-codex.routes: no route set") as refused:
+        decode(json.dumps(data).encode())
+    assert refused.value.location == "table.virtual_keys.vk-alice-codex.routes"
+
+
+def test_sections_validated_a_few_entries_at_a_time_read_and_refuse_as_one_call_does(
+    acme: RoutingTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation of the sections that grow with the keys is split into short calls (so a reload
+    beside the serving loop never holds the interpreter long); what is read and where a mismatch
+    is found are the same."""
+    monkeypatch.setattr(codec, "_ENTRIES_PER_CALL", 1)
+    raw = encode(acme)
+    assert decode(raw) == acme
+    with pytest.raises(SchemaMismatch) as schema:
+        decode(raw.replace(b'"status":"active"', b'"status":"paused"', 1))
+    assert schema.value.location.startswith("table.virtual_keys.") and schema.value.location.endswith(".status")
+    data = json.loads(raw)
+    data["source_map"]["virtual_keys"]["vk-alice-codex"]["colour"] = "blue"
+    with pytest.raises(SchemaMismatch, match="source_map.virtual_keys.vk-alice-codex.colour"):
+        decode(json.dumps(data).encode())
+    with pytest.raises(RevisionMismatch):
+        decode(raw.replace(b'"retries":0', b'"retries":1', 1))
+
+
+def test_the_revision_hashed_in_pieces_is_the_revision_of_the_whole(acme: RoutingTable) -> None:
+    table = json.loads(encode(acme))["table"]
+    for size in (1, 2, 1000):
+        assert b"".join(canonical_pieces(table, size)) == canonical_json(table)
+    assert table_revision(canonical_pieces(table, 1)) == acme.revision
 
 
 def test_a_file_takes_the_pieces_a_thousand_to_a_write_whatever_each_write_takes(
@@ -152,3 +174,18 @@ def test_a_file_takes_the_pieces_a_thousand_to_a_write_whatever_each_write_takes
     stream = io.BytesIO()
     write_to(acme, stream)
     assert stream.getvalue() == encode(acme) and len(calls) == writes
+
+
+def test_the_entry_by_entry_reader_reads_what_orjson_reads(acme: RoutingTable) -> None:
+    """`decode` reads the large sections an entry per call (a reload reads beside the serving loop);
+    it reads any JSON as orjson does, spaced or not, and refuses what orjson refuses."""
+    raw = encode(acme)
+    spaced = json.dumps(json.loads(raw), indent=2).encode()
+    for text in (raw, spaced, b' { "table" : { "keys" : { "a" : [1, 2] , "b":{}} } , "x": null } ', b"[1, 2]"):
+        assert parse(text) == orjson.loads(text)
+    assert decode(spaced) == acme
+    for broken in (raw[:-3], b'{"table": NaN}', b'{"table":{"keys":{"a":1}}} x', b'{"table":{"keys":{"a":"\xff"}}}'):
+        with pytest.raises(orjson.JSONDecodeError):
+            parse(broken)
+        with pytest.raises(NotJSON):
+            decode(broken)

@@ -110,7 +110,8 @@ def test_source_map_names_reviewed_lines() -> None:
         assert int(number) >= 1
     for vid, entry in source_map["virtual_keys"].items():
         assert entry["routes"] in source_map["routes"], vid
-        assert source_map["routes"][entry["routes"]].keys() == data["table"]["virtual_keys"][vid]["routes"].keys()
+        table = data["table"]
+        assert source_map["routes"][entry["routes"]].keys() == table["route_sets"][table["virtual_keys"][vid]["routes"]].keys()
     glob = source_map["routes"][source_map["virtual_keys"]["vk-erin-notebooks"]["routes"]]["gemini-2.5-pro"]
     assert glob == {"granted_by": {"entry": "gemini-2.5-*", "source": "profiles.yaml:16"},
                     "targets": ["models/google.yaml:5"]}
@@ -154,6 +155,7 @@ def test_a_single_target_route_keeps_its_conditions_for_retries(tmp_path: Path) 
     (tmp_path / "policy.yaml").write_text(SINGLE_TARGET)
     result = compile_policy(tmp_path, now=FIXED_NOW)
     assert result.artifact is not None
-    route = result.artifact.table.virtual_keys["vk-solo"].routes["gpt-4o"]
+    table = result.artifact.table
+    route = table.route_sets[table.virtual_keys["vk-solo"].routes]["gpt-4o"]
     assert route.fallback_on == ["5xx", "429"] and route.retries == 2 and len(route.targets) == 1
     assert [d.code for d in result.diagnostics] == ["GP309"]

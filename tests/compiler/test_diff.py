@@ -323,7 +323,7 @@ def test_price_added_removed_and_target_upstream_compared() -> None:
     assert isinstance(table, dict)
     removed = table["models"]["o3"]["price"]
     table["models"]["o3"]["price"] = None
-    route = table["virtual_keys"]["vk-alice-codex"]["routes"]["gpt-5"]
+    route = table["route_sets"][table["virtual_keys"]["vk-alice-codex"]["routes"]]["gpt-5"]
     route["targets"][0]["upstream_model"] = "gpt-5-2025-08-07"
     head["revision"] = "sha256:" + "0" * 64
     d = diff_tables(base, head)

@@ -16,11 +16,15 @@ from tests.conftest import FIXED_NOW
 
 
 def compiled_table(case: Case) -> tuple[dict[str, Any], list[str]]:
-    """The artifact file's `table`, and the codes of the warnings it compiled with."""
+    """The artifact file's `table`, each key's route set read into the key as what it may call, and
+    the codes of the warnings it compiled with."""
     result = compile_sources(case.files, now=FIXED_NOW)
     assert not result.errors, [f"{d.span}: {d.code} {d.message}" for d in result.errors]
     assert result.artifact is not None
-    return json.loads(encode(result.artifact))["table"], [d.code for d in result.warnings]
+    table = json.loads(encode(result.artifact))["table"]
+    for key in table["virtual_keys"].values():
+        key["routes"] = table["route_sets"][key["routes"]]
+    return table, [d.code for d in result.warnings]
 
 
 @pytest.mark.parametrize("case", load_cases("lower"))

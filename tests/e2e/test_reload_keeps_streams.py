@@ -1,0 +1,99 @@
+"""A reload loads and verifies the new table off the serving loop: a stream in flight keeps getting
+its events while the load is under way, and the swap comes after."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from artifact import write_to
+from cli.sources import load_source, source_files
+from compiler import compile_policy
+from runtime.access_log import EventLog
+from runtime.reload import Reloader
+from runtime.table import LoadedTable
+from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, policy_text
+from tests.support.apps import app_from
+from tests.support.servers import ListeningServer
+from tests.support.upstream import MockUpstream
+
+pytestmark = pytest.mark.e2e
+
+AUTH = {"authorization": f"Bearer {ALICE_KEY}"}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def compiled(policy: Path, text: str, out: Path) -> None:
+    (policy / "policy.yaml").write_text(text)
+    result = compile_policy(policy)
+    assert result.artifact is not None
+    with out.open("wb") as fh:
+        write_to(result.artifact, fh)
+
+
+def test_a_stream_keeps_flowing_while_a_reload_loads_the_new_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("E2E_OPENAI_KEY", UPSTREAM_OPENAI_SECRET)
+    monkeypatch.setenv("E2E_AZURE_KEY", "unused")
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    served, following = tmp_path / "routing-table.json", tmp_path / "next.json"
+    with MockUpstream() as upstream:
+        text = policy_text(upstream.base_url)
+        compiled(policy, text, served)
+        compiled(policy, text.replace("input: 2.50", "input: 2.75"), following)
+        upstream.fail(hold_after=1, path_contains="chat", times=1)
+        loading, may_finish = threading.Event(), threading.Event()
+
+        def gated_load(source: Path) -> LoadedTable:
+            """The load, held open until the stream has ended: a load that stalled the loop would
+            keep the stream from ending, and this test from getting past it."""
+            loading.set()
+            assert may_finish.wait(30), "the stream did not end while the reload was loading"
+            return load_source(source)
+
+        async def scenario() -> tuple[list[str], list[str], bool]:
+            app = app_from(served)
+            reloader = Reloader(app, served, gated_load, source_files, EventLog(io.StringIO()), retire_grace_s=0)
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            listening = asyncio.Event()
+            server = ListeningServer(uvicorn.Config(app, log_level="warning", lifespan="on"), listening.set)
+            serving = asyncio.create_task(server.serve(sockets=[sock]))
+            await listening.wait()
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
+            lines: list[str] = []
+            revisions: list[str] = []
+            async with httpx.AsyncClient(timeout=30) as http:
+                async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
+                    revisions.append(r.headers["x-langwatch-policy-revision"])
+                    async for line in r.aiter_lines():
+                        lines.append(line)
+                        if len(lines) == 2:
+                            os.replace(following, served)
+                            reload = asyncio.create_task(reloader.reload("test"))
+                            await asyncio.to_thread(loading.wait, 30)
+                            upstream.release()
+                swapped_during_stream = reload.done()
+                may_finish.set()
+                assert await reload
+                after = await http.post(url, json=CHAT, headers=AUTH)
+                revisions.append(after.headers["x-langwatch-policy-revision"])
+            server.should_exit = True
+            await serving
+            return lines, revisions, swapped_during_stream
+
+        lines, revisions, swapped_during_stream = asyncio.run(scenario())
+    data = [line for line in lines if line.startswith("data:")]
+    assert data[-1] == "data: [DONE]" and not any('"error"' in line for line in data)
+    assert not swapped_during_stream, "the stream ended while the new table was still loading"
+    assert revisions[0] != revisions[1], "the stream began on the old table, the next request on the new one"
