@@ -100,13 +100,14 @@ def bands(series: SpendSeries) -> list[Band]:
     return found
 
 
-def _nice_ceiling(pico: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten (in pico-USD, at least a micro-dollar) not below `pico`."""
+def _nice_scale(pico: int) -> tuple[int, int]:
+    """The smallest 1, 2 or 5 times a power of ten (in pico-USD, at least a micro-dollar) not below
+    `pico`, and how many equal steps divide it into round amounts (quarters, halves or fifths)."""
     step = 10**6
     while True:
-        for factor in (1, 2, 5):
+        for factor, ticks in ((1, 4), (2, 4), (5, 5)):
             if step * factor >= pico:
-                return step * factor
+                return step * factor, ticks
         step *= 10
 
 
@@ -126,7 +127,7 @@ def stacked_spend(series: SpendSeries, drawn: Sequence[Band], title: str) -> Mar
     plot_w, plot_h = width - left - right, height - top - bottom
     count = max(1, len(series.buckets))
     totals = [sum(b.values[i] for b in drawn) for i in range(len(series.buckets))]
-    ceiling = _nice_ceiling(max(totals, default=0))
+    ceiling, ticks = _nice_scale(max(totals, default=0))
     column = plot_w / count
     gap = min(2.0, column * 0.2)
 
@@ -143,17 +144,16 @@ def stacked_spend(series: SpendSeries, drawn: Sequence[Band], title: str) -> Mar
         f'<desc id="spend-desc">{escape(description)}</desc>',
         '<g class="axis y-axis">',
     ]
-    for tick in range(5):
-        value = ceiling * tick // 4
+    for tick in range(ticks + 1):
+        value = ceiling * tick // ticks
         level = y(value)
         parts.append(f'<line class="grid" x1="{_num(left)}" x2="{_num(width - right)}" y1="{_num(level)}"'
                      f' y2="{_num(level)}"/>')
         parts.append(f'<text x="{_num(left - 6)}" y="{_num(level + 4)}" text-anchor="end">{escape(usd(value))}</text>')
     parts.append("</g>")
-    every = _label_every(len(series.buckets), series.granularity)
     parts.append('<g class="axis x-axis">')
     for i, at in enumerate(series.buckets):
-        if i % every == 0:
+        if _labelled(i, at, len(series.buckets), series.granularity):
             cx = left + i * column + column / 2
             label = _bucket_label(at, series.granularity)
             if series.granularity == "hour" and at.hour == 0:
@@ -189,11 +189,11 @@ def stacked_spend(series: SpendSeries, drawn: Sequence[Band], title: str) -> Mar
     return Markup("".join(parts))
 
 
-def _label_every(count: int, granularity: str) -> int:
-    """Label about eight buckets: a week of days, or six hours."""
+def _labelled(index: int, at: datetime, count: int, granularity: str) -> bool:
+    """About eight labels: every sixth hour (midnight by its date), a week's days, or each of a few days."""
     if granularity == "hour":
-        return 6
-    return 7 if count > 21 else 1
+        return at.hour % 6 == 0
+    return count <= 21 or index % 7 == 0
 
 
 def swatch(colour: int) -> Markup:
