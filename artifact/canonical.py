@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import orjson
 from pydantic import BaseModel
 
-from .models import KeySpec, RouteSet, RouteSpec
+from .models import GatewaySpec, KeySpec, RouteSet, RouteSpec
 
 _HOLE = b"\x00"
 """Marks where a key's routes go in `canonical_parts`: orjson writes a NUL in a string as `\\u0000`,
@@ -72,6 +72,8 @@ class _Encoder:
             return fields
         if type(value) is RouteSpec:
             return self.route(value)
+        if type(value) is GatewaySpec and value.admin_token is None:
+            return {k: v for k, v in value.__dict__.items() if k != "admin_token"}
         if isinstance(value, BaseModel):
             return value.__dict__
         raise TypeError(f"{type(value).__name__} is not part of a routing table")

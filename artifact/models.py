@@ -34,6 +34,8 @@ class GatewaySpec(_Spec):
     max_headers: int
     max_connections: int
     max_in_flight: int
+    admin_token: str | None = Field(None, description="env:NAME or file:PATH of the admin API's token, never a "
+                                    "value; left out of the table's JSON when None")
 
 
 class TimeoutsSpec(_Spec):

@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ledger", metavar="URL", default=os.environ.get("GATEPOST_LEDGER"),
         help="redis://host:port/db to share one ledger between replicas (default: SQLite in --data)",
     )
+    serve.add_argument(
+        "--admin-port", type=int, metavar="PORT",
+        help="serve the read-only admin API and dashboard (/admin/) on this port, behind gateway.admin.token "
+        "(default: not served; never on --port)",
+    )
+    serve.add_argument("--admin-host", default="127.0.0.1", help="address the admin API listens on (default 127.0.0.1)")
 
     explain = sub.add_parser(
         "explain",

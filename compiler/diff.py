@@ -111,7 +111,8 @@ def _gateway(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:
             d.add("gateway", "~", f"{name}: {before} -> {after}" + (f" (larger {what} now fail)" if smaller else ""),
                   RESILIENCE if smaller else NEUTRAL)
     _inbound_bounds(d, old, new)
-    settled = {"header_prefix", "client_deadline_ms", "max_body_bytes", *UPSTREAM_LIMITS, *INBOUND}
+    _admin_token(d, old.get("admin_token"), new.get("admin_token"))
+    settled = {"header_prefix", "client_deadline_ms", "max_body_bytes", "admin_token", *UPSTREAM_LIMITS, *INBOUND}
     for name in sorted((old.keys() | new.keys()) - settled):
         if old.get(name) != new.get(name):
             d.add("gateway", "~", f"{name}: {old.get(name)} -> {new.get(name)}", NEUTRAL)
@@ -128,6 +129,17 @@ INBOUND = {
 }
 """Each bound on client connections: how the diff names it, and the class and effect of lowering
 it; raising one is neutral."""
+
+
+def _admin_token(d: Diff, before: str | None, after: str | None) -> None:
+    """A new or changed admin token opens the admin API to whoever holds it; none closes it."""
+    if before == after:
+        return
+    values = f"admin token: {before or '(none)'} -> {after or '(none)'}"
+    if after is None:
+        d.add("gateway", "~", f"{values} (`policy serve --admin-port` no longer starts)", NARROWS)
+    else:
+        d.add("gateway", "~", f"{values} (whoever holds it reads the admin API)", WIDENS)
 
 
 def _inbound_bounds(d: Diff, old: dict[str, Any], new: dict[str, Any]) -> None:

@@ -75,6 +75,7 @@ def lower(policy: PolicyDocument, resolved: Resolved) -> Table:
             max_answer_bytes=(gateway or Gateway()).max_answer_bytes,
             max_event_bytes=(gateway or Gateway()).max_event_bytes,
             **_inbound(gateway or Gateway()),
+            admin_token=gateway.admin.token if gateway and gateway.admin else None,
         ),
         providers={pid: _provider(pid, p, gateway.circuit if gateway else None) for pid, p in policy.providers.items()},
         models={name: _model(m) for name, m in policy.models.items()},

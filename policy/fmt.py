@@ -33,6 +33,7 @@ FIELD_ORDER: dict[str, tuple[str, ...]] = {
         "header_prefix", "client_deadline_s", "max_body_bytes", "max_answer_bytes", "max_event_bytes",
         "header_timeout_s", "body_timeout_s", "idle_timeout_s", "max_header_bytes", "max_headers",
         "max_connections", "max_in_flight",
+        "admin",
         "circuit", "description",
     ),
     "providers": ("type", "base_url", "api_version", "api_key", "api_keys", "deployments",
@@ -54,6 +55,7 @@ NESTED_ORDER: dict[str, tuple[str, ...]] = {
     "on_breach": ("warn", "block"),
     "timeouts": ("connect_s", "read_s", "total_s"),
     "circuit": ("failures", "cooldown_s"),
+    "admin": ("token",),
     "api_keys": ("id", "api_key", "weight", "base_url", "api_version"),
     "defaults": SETTINGS,
 }

@@ -62,6 +62,13 @@ class Circuit(_Model):
     )
 
 
+class Admin(_Model):
+    """The read-only admin API and dashboard, served by `policy serve --admin-port` on a listener of its own."""
+
+    token: str = Field(description="env:NAME or file:PATH holding the admin token (sent as `Authorization: "
+                       "Bearer <token>`); never the token itself")
+
+
 class Gateway(_Model):
     """Settings of the gateway as a whole."""
 
@@ -112,6 +119,7 @@ class Gateway(_Model):
         1000, description="Most requests one process forwards to providers at once: 1 to 1,000,000; beyond "
         "it a 503 overloaded"
     )
+    admin: Admin | None = Field(None, description="The admin API and dashboard's token (`policy serve --admin-port`)")
     circuit: Circuit | None = Field(None, description="Default cool-down for every provider")
     description: str | None = None
 

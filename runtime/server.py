@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -14,10 +15,13 @@ from typing import Any
 import uvicorn
 
 from .access_log import AccessLog, EventLog
+from .admin.auth import resolve_admin_token
+from .admin.serve import admin_server
 from .app import Gatepost
 from .budget.gate import BudgetGate
 from .credentials import missing_reports
 from .inbound import bounded_protocol
+from .ledger.activity import Activity, keep_activity, open_activity_db
 from .ledger.base import Ledger, LedgerError
 from .ledger.front import FLUSH_S, FrontLedger
 from .ledger.location import default_data_dir
@@ -110,6 +114,9 @@ class ServeOptions:
     access_log: bool = True
     data_dir: Path = field(default_factory=default_data_dir)
     ledger_url: str | None = None
+    admin_port: int | None = None
+    """Where the admin API listens (`--admin-port`); None: it is not served."""
+    admin_host: str = "127.0.0.1"
 
 
 async def serve(
@@ -120,20 +127,36 @@ async def serve(
     arrive."""
     events = events or EventLog()
     table = load(source)
+    admin = options.admin_port is not None
+    token = resolve_admin_token(table.gateway.admin_token) if admin else ""
     sockets = listen(options.host, options.port)
     try:
-        await _serve_on(sockets, table, source, load, files, options, events)
-    finally:
+        admin_sockets = listen(options.admin_host, options.admin_port) if options.admin_port is not None else []
+    except BaseException:
         for sock in sockets:
+            sock.close()
+        raise
+    try:
+        await _serve_on(sockets, table, source, load, files, options, events, (admin_sockets, token))
+    finally:
+        for sock in [*sockets, *admin_sockets]:
             sock.close()
 
 
 async def _serve_on(
     sockets: list[socket.socket], table: LoadedTable, source: Path, load: LoadSource, files: SourceFiles,
-    options: ServeOptions, events: EventLog,
+    options: ServeOptions, events: EventLog, admin: tuple[list[socket.socket], str] = ([], ""),
 ) -> None:
+    """`admin`: the admin listener's sockets (none: no admin API) and its token."""
     ledger = open_ledger(options.data_dir, options.ledger_url)
     app = build_app(table, AccessLog(enabled=options.access_log), ledger, events)
+    activity_db = open_activity_db(options.data_dir)
+    activity = app.activity = Activity()
+    recorder = asyncio.create_task(keep_activity(
+        activity, activity_db, lambda problem: events.event("ledger_error", problem=problem)))
+    admin_sockets, token = admin
+    admin_app = admin_server(app, ledger, options.data_dir, token)[0] if admin_sockets else None
+    admin_task = asyncio.create_task(admin_app.serve(sockets=admin_sockets)) if admin_app is not None else None
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)
@@ -148,13 +171,20 @@ async def _serve_on(
     watcher = asyncio.create_task(reloader.watch()) if options.watch else None
     keeper = asyncio.create_task(keep_ledger(gate))
     front = asyncio.create_task(keep_front(gate, ledger)) if isinstance(ledger, FrontLedger) else None
+    admin_url = ({"admin_url": f"http://{address(options.admin_host, bound_port(admin_sockets, options.admin_port or 0))}"
+                  "/admin/"} if admin_sockets else {})
     events.event(
         "serving", url=f"http://{address(options.host, bound_port(sockets, options.port))}",
         revision=serving.table.revision, virtual_keys=len(serving.table.keys), providers=sorted(serving.table.providers),
+        **admin_url,
     )
     try:
         await server.serve(sockets=sockets)
     finally:
+        if admin_app is not None and admin_task is not None:
+            admin_app.should_exit = True
+            await admin_task
+        recorder.cancel()
         keeper.cancel()
         if front is not None:
             front.cancel()
@@ -166,6 +196,15 @@ async def _serve_on(
         gate.close()
         await ledger.aclose()
         ledger.close()
+        _last_activity(activity, activity_db, events)
+
+
+def _last_activity(activity: Activity, db: sqlite3.Connection, events: EventLog) -> None:
+    try:
+        activity.flush(db)
+    except LedgerError as exc:
+        events.event("ledger_error", problem=str(exc))
+    db.close()
 
 
 def run(source: Path, load: LoadSource, files: SourceFiles, options: ServeOptions) -> None:

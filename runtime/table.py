@@ -168,6 +168,8 @@ class Gateway:
     max_headers: int
     max_connections: int
     max_in_flight: int
+    admin_token: str | None = None
+    """env:NAME or file:PATH of the admin API's token (resolved only by `policy serve --admin-port`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +286,7 @@ def _build(artifact: RoutingTable) -> LoadedTable:
         gateway=Gateway(
             gw.header_prefix, gw.client_deadline_ms / 1000, gw.max_body_bytes, gw.max_answer_bytes, gw.max_event_bytes,
             gw.header_timeout_ms / 1000, gw.body_timeout_ms / 1000, gw.idle_timeout_ms / 1000,
-            gw.max_header_bytes, gw.max_headers, gw.max_connections, gw.max_in_flight,
+            gw.max_header_bytes, gw.max_headers, gw.max_connections, gw.max_in_flight, gw.admin_token,
         ),
         providers=MappingProxyType({pid: _provider(pid, p) for pid, p in table.providers.items()}),
         keys_by_hash=MappingProxyType({digest: keys[vid] for digest, vid in table.keys.items()}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from runtime.admin.auth import AdminTokenError
 from runtime.exceptions import ListenError
 from runtime.ledger.base import LedgerError
 from runtime.ledger.location import default_data_dir
@@ -23,7 +24,8 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         options = ServeOptions(
             args.host, args.port, watch=not args.no_watch, access_log=not args.no_access_log,
-            data_dir=args.data or default_data_dir(), ledger_url=args.ledger,
+            data_dir=args.data or default_data_dir(), ledger_url=args.ledger, admin_port=args.admin_port,
+            admin_host=args.admin_host,
         )
         run(args.source, load_source, source_files, options)
     except ListenError as exc:
@@ -35,6 +37,9 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_POLICY
     except LedgerError as exc:
         print(f"policy serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AdminTokenError as exc:
+        print(f"policy serve: error: {exc}; not starting", file=sys.stderr)
         return EXIT_USAGE
     except TableError as exc:
         print(f"policy serve: error: {exc}", file=sys.stderr)

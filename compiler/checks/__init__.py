@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from ..context import Context
 from ..diagnostics import Diagnostic
 from .access import check_aliases, check_models_allowed
+from .admin import check_admin_token
 from .budgets import check_budgets
 from .cache import check_cache
 from .fallback import check_fallback, check_fallback_conditions
@@ -26,6 +27,7 @@ Check = Callable[[Context], Iterator[Diagnostic]]
 LOCAL_CHECKS: tuple[Check, ...] = (
     check_fallback_conditions,
     check_literal_secrets,
+    check_admin_token,
 )
 
 CHECKS: tuple[Check, ...] = (
@@ -42,6 +44,7 @@ CHECKS: tuple[Check, ...] = (
     check_rate_limits,
     check_keys,
     check_literal_secrets,
+    check_admin_token,
 )
 
 __all__ = ["CHECKS", "LOCAL_CHECKS", "Check"]

@@ -1,0 +1,30 @@
+"""The admin app on a listener of its own, in the proxy's process and event loop (`policy serve
+--admin-port`): a second uvicorn server beside the proxy's, which leaves the process's signals to
+the proxy's server and is stopped with it. Nothing of it runs while no one asks it anything."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from pathlib import Path
+
+import uvicorn
+
+from ..app import Gatepost
+from ..ledger.base import Ledger
+from .api import build_admin_app
+from .data import AdminData, open_activity_reader
+
+
+class AdminServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        """The proxy's server handles SIGINT and SIGTERM, then stops this one."""
+        yield
+
+
+def admin_server(app: Gatepost, ledger: Ledger | None, data_dir: Path, token: str) -> tuple[AdminServer, AdminData]:
+    data = AdminData(app, ledger, open_activity_reader(data_dir))
+    config = uvicorn.Config(build_admin_app(data, token), ws="none", lifespan="off", access_log=False,
+                            log_level="warning", server_header=False, timeout_graceful_shutdown=5)
+    return AdminServer(config), data
