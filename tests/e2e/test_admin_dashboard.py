@@ -32,6 +32,7 @@ from runtime.ledger.sqlite import LEDGER_FILE, SqliteLedger
 from tests.conftest import ROOT
 from tests.support.apps import app_from
 from tests.support.browser import chromium, chromium_missing, full_page_screenshot, prefer_dark, severe_console_entries
+from tests.support.proxy_process import ProxyProcess, free_port
 from tests.support.servers import ServerThread
 from tests.support.upstream import MockUpstream
 
@@ -354,3 +355,26 @@ def check_narrow_and_dark(driver: Any, live: Live) -> None:
     visit(driver, live, "spend")
     shoot(driver, "spend-dark")
     prefer_dark(driver, False)
+
+
+def test_policy_serve_admin_port_serves_the_dashboard(tmp_path: Path) -> None:
+    """Without a browser: the listener `policy serve --admin-port` opens answers the login form and,
+    signed in, the pages; the proxy's own port has none of them."""
+    (tmp_path / "policy").mkdir()
+    source = (ROOT / "examples" / "quickstart" / "policy.yaml").read_text()
+    (tmp_path / "policy" / "policy.yaml").write_text(
+        source.replace("gateway:\n", "gateway:\n  admin: {token: env:DASH_ADMIN_TOKEN}\n", 1))
+    admin_port = free_port()
+    admin = f"http://127.0.0.1:{admin_port}"
+    with ProxyProcess(tmp_path / "policy", tmp_path / "serve.log", {"DASH_ADMIN_TOKEN": ADMIN_TOKEN},
+                      "--admin-port", str(admin_port)) as proxy:
+        page = httpx.get(admin + "/admin/refusals", headers={"accept": "text/html"}, follow_redirects=True)
+        assert page.status_code == 200 and 'name="token"' in page.text and "/admin/login" in str(page.url)
+        signed = httpx.post(admin + "/admin/login", data={"token": ADMIN_TOKEN, "next": "/admin/budgets"})
+        assert signed.status_code == 303
+        with httpx.Client(base_url=admin, cookies=signed.cookies) as browser:
+            for path in PAGES.values():
+                answer = browser.get(path, headers={"accept": "text/html"})
+                assert answer.status_code == 200 and "<h1>" in answer.text, path
+                assert_nothing_secret(answer.text)
+        assert httpx.get(proxy.base_url + "/admin/", headers={"accept": "text/html"}).status_code == 404
