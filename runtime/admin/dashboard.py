@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Request
@@ -30,6 +30,7 @@ from . import charts
 from .api import build_admin_app
 from .auth import AdminToken, clear_cookie_header, cookie_header
 from .data import AdminData
+from .models import Granularity, GroupBy
 
 PREFIX = "/admin"
 LOGIN_PATH = f"{PREFIX}/login"
@@ -45,8 +46,8 @@ KEYS_PER_PAGE = 25
 REFUSALS_PER_PAGE = 25
 LOGIN_FORM_LIMIT = 16_384
 
-SPEND_GROUPS = ("team", "model", "key", "provider")
-WINDOWS: dict[str, tuple[Literal["day", "hour"], str]] = {
+SPEND_GROUPS: dict[str, GroupBy] = {"team": "team", "model": "model", "key": "key", "provider": "provider"}
+WINDOWS: dict[str, tuple[Granularity, str]] = {
     "day": ("day", "daily, last 90 days"),
     "hour": ("hour", "hourly, last 48 hours"),
 }
@@ -112,8 +113,15 @@ def dashboard_router(data: AdminData, token: AdminToken) -> APIRouter:
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        body = await request.body()
-        form = parse_qs(body[:LOGIN_FORM_LIMIT].decode("utf-8", "replace"), max_num_fields=4)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > LOGIN_FORM_LIMIT:
+                return Response("the sign-in form is larger than it can be", status_code=413, media_type="text/plain")
+        try:
+            form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+        except ValueError:
+            form = {}
         given = (form.get("token") or [""])[0].strip()
         target = _safe_next(form.get("next", [""])[0])
         if not token.accepts(given):
@@ -153,11 +161,10 @@ def dashboard_router(data: AdminData, token: AdminToken) -> APIRouter:
     @router.get("/spend")
     async def spend(request: Request) -> Response:
         status = data.status()
-        group = request.query_params.get("group", "team")
-        group = group if group in SPEND_GROUPS else "team"
+        group = SPEND_GROUPS.get(request.query_params.get("group", ""), "team")
         window = request.query_params.get("window", "day")
         granularity, window_label = WINDOWS.get(window, WINDOWS["day"])
-        series = await run_in_threadpool(data.spend, group, granularity)  # type: ignore[arg-type]
+        series = await run_in_threadpool(data.spend, group, granularity)
         drawn = charts.bands(series)
         title = f"Spend by {group}, {window_label}"
         return pages.render("spend.html", page="spend", status=status, series=series, bands=drawn,

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from runtime.admin import charts
+from runtime.admin.dashboard import REFUSALS_PER_PAGE as REFUSALS_SHOWN
 from runtime.admin.dashboard import admin_site
 from runtime.admin.data import AdminData, open_activity_reader
 from runtime.admin.models import BudgetInfo, SpendLine, SpendPoint, SpendSeries
@@ -35,6 +36,9 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     activity.spent(now - 3600, "engineering", "vk-alice-codex", "gpt-4o", "openai-primary", 12 * 10**9)
     activity.refused(Refusal(now, 403, "model_not_allowed", "vk-alice-codex", HOSTILE, "policy/keys.yaml:3",
                              f"model '{HOSTILE}' is not allowed for virtual key vk-alice-codex"), "engineering")
+    for i in range(REFUSALS_SHOWN + 5):
+        activity.refused(Refusal(now + 1 + i, 401, "invalid_api_key", None, None, None,
+                                 f"invalid API key number {i}"), None)
     db = open_activity_db(tmp_path)
     activity.flush(db)
     app = app_from(EXAMPLES / "acme")
@@ -102,10 +106,29 @@ def test_every_page_holds_under_the_admin_csp(client: TestClient) -> None:
 
 def test_what_a_client_sent_is_shown_as_text(client: TestClient) -> None:
     signed_in(client)
-    for path in ("/admin/refusals", "/admin/spend?group=model"):
+    for path in ("/admin/refusals?reason=model_not_allowed", "/admin/spend?group=model"):
         html = client.get(path, headers=HTML).text
         assert "<script>alert" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in client.get("/admin/refusals", headers=HTML).text
+    shown = client.get("/admin/refusals?reason=model_not_allowed", headers=HTML).text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in shown
+
+
+def test_refusals_are_paged_newest_first_and_filtered_by_links(client: TestClient) -> None:
+    signed_in(client)
+    first = client.get("/admin/refusals", headers=HTML).text
+    assert f"{REFUSALS_SHOWN + 6} refusals kept" in first and "page 1 of 2" in first
+    assert 'href="/admin/refusals?page=2" rel="next"' in first and f"invalid API key number {REFUSALS_SHOWN + 4}<" in first
+    second = client.get("/admin/refusals?page=2", headers=HTML).text
+    assert second.count('class="message"') == 6 and "invalid API key number 0<" in second
+    assert 'href="/admin/refusals" rel="prev"' in second
+    only = client.get("/admin/refusals?reason=model_not_allowed", headers=HTML).text
+    assert "1 refusal kept" in only and 'href="/admin/refusals?reason=model_not_allowed&amp;key=vk-alice-codex"' in only
+
+
+def test_a_sign_in_form_too_large_or_malformed_is_refused(client: TestClient) -> None:
+    assert client.post("/admin/login", content=b"token=" + b"x" * 20_000).status_code == 413
+    refused = client.post("/admin/login", content=b"a=1&b=2&c=3&d=4&e=5&token=" + TOKEN.encode())
+    assert refused.status_code == 401 and "set-cookie" not in refused.headers
 
 
 def test_the_stylesheet_and_login_form_need_no_token(client: TestClient) -> None:
