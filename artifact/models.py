@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_serializer,
+)
 
 from .source_map import SourceMap
 
@@ -36,6 +46,15 @@ class GatewaySpec(_Spec):
     max_in_flight: int
     admin_token: str | None = Field(None, description="env:NAME or file:PATH of the admin API's token, never a "
                                     "value; left out of the table's JSON when None")
+
+    @model_serializer(mode="wrap")
+    def _admin_token_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A table without an admin token is written as before the setting existed: its revision
+        does not change."""
+        data: dict[str, Any] = handler(self)
+        if data.get("admin_token") is None:
+            data.pop("admin_token", None)
+        return data
 
 
 class TimeoutsSpec(_Spec):

@@ -141,8 +141,10 @@ def api_router(data: AdminData) -> APIRouter:
     def spend(group_by: GroupBy = "team", granularity: Granularity = "day",
               since: Annotated[datetime | None, Query(description="UTC; default: 90 days or 48 hours ago")] = None,
               until: Annotated[datetime | None, Query(description="UTC, exclusive; default: now")] = None,
+              top: Annotated[int, Query(ge=0, description="Lines given (most spent first), the rest summed "
+                                        "as '(others)'; 0: every line")] = 20,
               ) -> SpendSeries:
-        return data.spend(group_by, granularity, since, until)
+        return data.spend(group_by, granularity, since, until, top)
 
     return router
 

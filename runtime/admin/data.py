@@ -52,6 +52,8 @@ MAX_PER_PAGE = 500
 DAYS_KEPT = 90
 HOURS_SHOWN = 48
 REFUSAL_STATUSES = (401, 402, 403, 429)
+OTHERS = "(others)"
+"""The line of a spend series that sums every name beyond its `top`."""
 
 
 class AdminData:
@@ -205,10 +207,11 @@ class AdminData:
         return [RefusalCount(code=code, count=count) for code, count in queries.refusal_counts(self._read, start)]
 
     def spend(self, group_by: GroupBy = "team", granularity: Granularity = "day", since: datetime | None = None,
-              until: datetime | None = None) -> SpendSeries:
+              until: datetime | None = None, top: int = 20) -> SpendSeries:
         """Spend and requests per bucket and per team, key, model or provider: by day over the
         last 90 days, by hour over the last 48 hours unless `since`/`until` say otherwise (UTC;
-        `until` is exclusive)."""
+        `until` is exclusive). The `top` lines that spent most are given, the rest summed as one
+        line named `OTHERS` (`top` 0: every line)."""
         step = 24 if granularity == "day" else 1
         now_hour = int(self.clock()) // 3600
         end = _hour_of(until) if until is not None else (now_hour // step + 1) * step
@@ -219,24 +222,32 @@ class AdminData:
         rows = queries.spend(self._read, group_by, step, start, end)
         index = {b: i for i, b in enumerate(buckets)}
         series: dict[str, tuple[list[int], list[int]]] = {}
+        # Built without validation (`model_construct`): 90 days by key is tens of thousands of points,
+        # each from the ledger's integers.
         for name, bucket, requests, spent in rows:
             pico, count = series.setdefault(name, ([0] * len(buckets), [0] * len(buckets)))
             i = index[bucket]
             pico[i] += spent
             count[i] += requests
+        times = [_at(b) for b in buckets]
+        ranked = sorted(series.items(), key=lambda item: (-sum(item[1][0]), item[0]))
+        if 0 < top < len(ranked):
+            rest = ranked[top:]
+            others = ([sum(col) for col in zip(*(p for _, (p, _) in rest), strict=True)],
+                      [sum(col) for col in zip(*(c for _, (_, c) in rest), strict=True)])
+            ranked = [*ranked[:top], (OTHERS, others)]
         lines = []
-        for name, (pico, count) in series.items():
+        for name, (pico, count) in ranked:
             total = sum(pico)
-            lines.append(SpendLine(
+            lines.append(SpendLine.model_construct(
                 name=name, total_pico=total, total_usd=decimal_usd(total), requests=sum(count),
-                points=[SpendPoint(at=_at(b), spent_pico=p, spent_usd=decimal_usd(p), requests=c)
-                        for b, p, c in zip(buckets, pico, count, strict=True)],
+                points=[SpendPoint.model_construct(at=at, spent_pico=p, spent_usd=decimal_usd(p) if p else "0",
+                                                   requests=c)
+                        for at, p, c in zip(times, pico, count, strict=True)],
             ))
-        lines.sort(key=lambda line: (-line.total_pico, line.name))
         total = sum(line.total_pico for line in lines)
         return SpendSeries(group_by=group_by, granularity=granularity, since=_at(start), until=_at(end),
-                           buckets=[_at(b) for b in buckets], total_pico=total, total_usd=decimal_usd(total),
-                           lines=lines)
+                           buckets=times, total_pico=total, total_usd=decimal_usd(total), lines=lines)
 
 
 def open_activity_reader(data_dir: Path) -> sqlite3.Connection | None:

@@ -168,4 +168,5 @@ class SpendSeries(Answer):
     buckets: list[datetime]
     total_pico: int
     total_usd: str
-    lines: list[SpendLine] = Field(description="Sorted by total spend, highest first")
+    lines: list[SpendLine] = Field(description="Sorted by total spend, highest first; beyond `top`, the rest "
+                                   "summed as one line named '(others)', last")

@@ -1,8 +1,8 @@
 """The SQL the admin surface runs on the ledger file's activity tables (`runtime/ledger/activity.py`).
 
 Each function takes `read(sql, args) -> rows`, so the caller decides the connection and its lock.
-Spend is summed from the hourly rollup, whose key starts with the hour: every query is a range
-scan of its primary key.
+Spend is summed from the daily rollup for whole days and the hourly one otherwise; each one's key
+starts with its time unit, so every query is a range scan of its primary key.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ GROUP_COLUMNS = {"team": "team", "key": "key", "model": "model", "provider": "pr
 
 def totals_since(read: Read, hour: int) -> tuple[int, int, int]:
     """Requests, refusals and spend (pico-USD) from `hour` on."""
+    day, rest = divmod(hour, 24)
+    table, unit, since = ("activity_hourly", "hour", hour) if rest else ("activity_daily", "day", day)
     rows = read("SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(refused), 0), COALESCE(SUM(spent), 0)"
-                " FROM activity_hourly WHERE hour >= ?", (hour,))
+                f" FROM {table} WHERE {unit} >= ?", (since,))
     if not rows:
         return 0, 0, 0
     requests, refused, spent = rows[0]
@@ -30,12 +32,17 @@ def spend(read: Read, group_by: str, step: int, start: int, end: int) -> list[tu
     """(name, bucket's first hour, requests, spend) per group and bucket of `step` hours in
     [start, end); refusals are not counted as requests here, and nothing is spent by them."""
     column = GROUP_COLUMNS[group_by]
+    if step % 24 == 0 and start % 24 == 0 and end % 24 == 0:
+        table, unit, per, first, last = "activity_daily", "day", step // 24, start // 24, end // 24
+    else:
+        table, unit, per, first, last = "activity_hourly", "hour", step, start, end
     rows = read(
-        f"SELECT {column}, hour - hour % ?, SUM(requests - refused), SUM(spent) FROM activity_hourly"
-        f" WHERE hour >= ? AND hour < ? GROUP BY 1, 2 HAVING SUM(requests - refused) > 0 OR SUM(spent) > 0",
-        (step, start, end),
+        f"SELECT {unit} - {unit} % ?, {column}, SUM(requests - refused), SUM(spent) FROM {table}"
+        f" WHERE {unit} >= ? AND {unit} < ? GROUP BY 1, 2 HAVING SUM(requests - refused) > 0 OR SUM(spent) > 0",
+        (per, first, last),
     )
-    return [(str(name), int(bucket), int(requests), int(spent)) for name, bucket, requests, spent in rows]
+    scale = step // per
+    return [(str(name), int(bucket) * scale, int(requests), int(spent)) for bucket, name, requests, spent in rows]
 
 
 def last_used(read: Read, keys: Sequence[str]) -> dict[str, float]:

@@ -6,9 +6,11 @@ list append); `flush` writes what gathered in one transaction, from the proxy's 
 `FLUSH_S` (off the request path), so every process serving one ledger file adds to the same rows
 and the admin surface reads the whole gateway's traffic, not one process's.
 
-Spend is rolled up by the hour as it is written (`activity_hourly`), so a query over 90 days reads
-at most 2,160 hours times the team/key/model/provider combinations seen in them, whatever the
-number of requests (`bench/admin.py`). Refusals are kept one row each, the newest `KEEP_REFUSALS`
+Spend is rolled up as it is written, by the hour (`activity_hourly`) and by the UTC day
+(`activity_daily`), so a query reads at most one row per bucket and team/key/model/provider
+combination seen in it, whatever the number of requests: 90 days read the daily rollup, 48 hours
+the hourly one. Grouping by team follows the primary key's order; by key, model or provider, a
+covering index of its own (`bench/admin.py`). Refusals are kept one row each, the newest `KEEP_REFUSALS`
 only: enough for "who was refused and why" over recent days without growing the file for ever; the
 hourly table counts every refusal, so counts stay exact after old rows are dropped. A refusal row
 holds its time, status, code, key id, model, policy line and the message the client got (which
@@ -37,6 +39,23 @@ CREATE TABLE IF NOT EXISTS activity_hourly (
     spent INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, team, key, model, provider)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS activity_daily (
+    day INTEGER NOT NULL,
+    team TEXT NOT NULL,
+    key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    spent INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, team, key, model, provider)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS hourly_by_key ON activity_hourly(hour, key, requests, refused, spent);
+CREATE INDEX IF NOT EXISTS hourly_by_model ON activity_hourly(hour, model, requests, refused, spent);
+CREATE INDEX IF NOT EXISTS hourly_by_provider ON activity_hourly(hour, provider, requests, refused, spent);
+CREATE INDEX IF NOT EXISTS daily_by_key ON activity_daily(day, key, requests, refused, spent);
+CREATE INDEX IF NOT EXISTS daily_by_model ON activity_daily(day, model, requests, refused, spent);
+CREATE INDEX IF NOT EXISTS daily_by_provider ON activity_daily(day, provider, requests, refused, spent);
 CREATE TABLE IF NOT EXISTS refusals (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -60,10 +79,12 @@ NONE = ""
 """How a missing team, key, model or provider is stored (the rollup's key columns are NOT NULL)."""
 
 _ADD = (
-    "INSERT INTO activity_hourly(hour, team, key, model, provider, requests, refused, spent) VALUES (?,?,?,?,?,?,?,?)"
-    " ON CONFLICT(hour, team, key, model, provider) DO UPDATE SET requests = requests + excluded.requests,"
+    "INSERT INTO activity_{table}({unit}, team, key, model, provider, requests, refused, spent) VALUES (?,?,?,?,?,?,?,?)"
+    " ON CONFLICT({unit}, team, key, model, provider) DO UPDATE SET requests = requests + excluded.requests,"
     " refused = refused + excluded.refused, spent = spent + excluded.spent"
 )
+ADD_HOURLY = _ADD.format(table="hourly", unit="hour")
+ADD_DAILY = _ADD.format(table="daily", unit="day")
 
 Where = tuple[int, str, str, str, str]
 """An hour (seconds since the epoch // 3600), team, key id, model and provider."""
@@ -125,7 +146,8 @@ class Activity:
         self._counts, self._refusals, self._seen = {}, [], {}
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany(_ADD, [(*where, *c) for where, c in counts.items()])
+            db.executemany(ADD_HOURLY, [(*where, *c) for where, c in counts.items()])
+            db.executemany(ADD_DAILY, [(where[0] // 24, *where[1:], *c) for where, c in counts.items()])
             db.executemany("INSERT INTO keys_seen(key, at) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET"
                            " at = MAX(at, excluded.at)", list(seen.items()))
             if refusals:
