@@ -16,12 +16,12 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from ..budget.cost import usd
+from .data import OTHERS
 from .models import BudgetInfo, SpendSeries
 
 PICO_PER_USD = 10**12
 SERIES_COLOURS = 8
-"""Lines drawn in their own colour; the rest of a spend series is summed as one 'other' band."""
-OTHER = "other"
+"""Lines drawn in their own colour; the rest of a spend series is summed as one band."""
 NO_NAME = "(none)"
 
 
@@ -87,7 +87,8 @@ class Band:
 
 def bands(series: SpendSeries) -> list[Band]:
     """The series' lines, highest spend first, the first `SERIES_COLOURS - 1` each in its own
-    colour and the others summed as 'other' (when there are more than `SERIES_COLOURS`)."""
+    colour and the rest summed as one `OTHERS` band (when there are more than `SERIES_COLOURS`,
+    the data's own `OTHERS` line among them)."""
     lines = [line for line in series.lines if line.total_pico > 0]
     own = lines if len(lines) <= SERIES_COLOURS else lines[:SERIES_COLOURS - 1]
     found = [Band(line.name or NO_NAME, i, tuple(p.spent_pico for p in line.points), line.total_pico)
@@ -96,7 +97,7 @@ def bands(series: SpendSeries) -> list[Band]:
     if rest:
         values = tuple(sum(column) for column in zip(*(tuple(p.spent_pico for p in r.points) for r in rest),
                                                      strict=True))
-        found.append(Band(OTHER, len(own), values, sum(r.total_pico for r in rest)))
+        found.append(Band(OTHERS, len(own), values, sum(r.total_pico for r in rest)))
     return found
 
 

@@ -158,7 +158,7 @@ def test_a_budget_bar_is_classed_by_its_state_with_both_marks() -> None:
     assert 'bar-ok' in no_warn and "mark-warn" not in no_warn
 
 
-def test_more_lines_than_colours_are_summed_as_other() -> None:
+def test_more_lines_than_colours_are_summed_as_others() -> None:
     start = datetime(2026, 12, 1, tzinfo=UTC)
     buckets = [start + timedelta(days=i) for i in range(3)]
     lines = [SpendLine(name=f"team-{i}", total_pico=(20 - i) * 3, total_usd="", requests=3,
@@ -167,7 +167,7 @@ def test_more_lines_than_colours_are_summed_as_other() -> None:
     series = SpendSeries(group_by="team", granularity="day", since=buckets[0], until=buckets[-1], buckets=buckets,
                          total_pico=sum(line.total_pico for line in lines), total_usd="", lines=lines)
     drawn = charts.bands(series)
-    assert [b.name for b in drawn] == [f"team-{i}" for i in range(7)] + ["other"]
+    assert [b.name for b in drawn] == [f"team-{i}" for i in range(7)] + ["(others)"]
     assert drawn[-1].values == (13 + 12 + 11,) * 3
     svg = str(charts.stacked_spend(series, drawn, "Spend by team"))
-    assert svg.count("<rect") == 8 * 3 and "<title>other, 2026-12-02:" in svg
+    assert svg.count("<rect") == 8 * 3 and "<title>(others), 2026-12-02:" in svg
