@@ -91,7 +91,7 @@ def main() -> None:
         filled = time.perf_counter() - started
         reader = open_activity_reader(data)
         counts = {table: reader.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # type: ignore[union-attr]
-                  for table in ("charges", "activity_hourly", "activity_daily", "refusals")}
+                  for table in ("charges", "activity", "refusals")}
         size = sum(p.stat().st_size for p in data.iterdir()) / 2**20
         print(f"filled {args.charges:,} charges in {filled:.1f} s; rows: "
               + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f"; files {size:.0f} MiB")

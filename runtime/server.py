@@ -15,8 +15,6 @@ from typing import Any
 import uvicorn
 
 from .access_log import AccessLog, EventLog
-from .admin.auth import resolve_admin_token
-from .admin.serve import admin_server
 from .app import Gatepost
 from .budget.gate import BudgetGate
 from .credentials import missing_reports
@@ -127,8 +125,11 @@ async def serve(
     arrive."""
     events = events or EventLog()
     table = load(source)
-    admin = options.admin_port is not None
-    token = resolve_admin_token(table.gateway.admin_token) if admin else ""
+    token = ""
+    if options.admin_port is not None:
+        from .admin.auth import resolve_admin_token  # FastAPI is imported only for the admin API
+
+        token = resolve_admin_token(table.gateway.admin_token)
     sockets = listen(options.host, options.port)
     try:
         admin_sockets = listen(options.admin_host, options.admin_port) if options.admin_port is not None else []
@@ -155,8 +156,12 @@ async def _serve_on(
     recorder = asyncio.create_task(keep_activity(
         activity, activity_db, lambda problem: events.event("ledger_error", problem=problem)))
     admin_sockets, token = admin
-    admin_app = admin_server(app, ledger, options.data_dir, token)[0] if admin_sockets else None
-    admin_task = asyncio.create_task(admin_app.serve(sockets=admin_sockets)) if admin_app is not None else None
+    admin_app = admin_task = None
+    if admin_sockets:
+        from .admin.serve import admin_server
+
+        admin_app = admin_server(app, ledger, options.data_dir, token)[0]
+        admin_task = asyncio.create_task(admin_app.serve(sockets=admin_sockets))
     gate = app.budgets
     assert gate is not None
     recovered = ledger.recover(gate.crossings)

@@ -8,17 +8,18 @@ the usual hardening headers. No docs UI is served (Swagger and ReDoc load from C
 
 Routes that read only the ledger file (keys, refusals, spend) are plain functions, which FastAPI
 runs in its thread pool, so a long query never holds up the proxy's event loop; the others read the
-proxy's in-process state and ledger and run on the loop.
+proxy's in-process state and ledger and run on the loop (a Redis ledger is asked from the pool).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ..exceptions import LedgerError
@@ -52,6 +53,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
+T = TypeVar("T")
 API_PREFIX = "/admin/api"
 OPENAPI_PATH = "/admin/openapi.json"
 
@@ -102,9 +104,16 @@ PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE)]
 def api_router(data: AdminData) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX, tags=["admin"])
 
+    async def from_ledger(read: Callable[[], T]) -> T:
+        """A remote ledger (Redis) is asked from a worker thread, as the proxy tends it; the local
+        one (SQLite and its in-memory front) on the loop, which alone uses it."""
+        if data.ledger is not None and data.ledger.remote:
+            return await run_in_threadpool(read)
+        return read()
+
     @router.get("/status", response_model=Status, summary="Live revision, today's traffic and providers' health")
     async def status() -> Status:
-        return data.status()
+        return await from_ledger(data.status)
 
     @router.get("/keys", response_model=Page[KeyInfo], summary="Virtual keys (never their hashes), by id")
     def keys(search: Annotated[str | None, Query(description="Part of a key's id, team or principal")] = None,
@@ -114,11 +123,11 @@ def api_router(data: AdminData) -> APIRouter:
     @router.get("/budgets", response_model=list[BudgetInfo],
                 summary="Every budget instance in its current window, closest to blocking first")
     async def budgets() -> list[BudgetInfo]:
-        return data.budgets()
+        return await from_ledger(data.budgets)
 
     @router.get("/rate-limits", response_model=list[RateLimitInfo], summary="Each rate-limit instance's current use")
     async def rate_limits() -> list[RateLimitInfo]:
-        return data.rate_limits()
+        return await from_ledger(data.rate_limits)
 
     @router.get("/circuits", response_model=list[CircuitInfo], summary="Circuit state per provider and credential")
     async def circuits() -> list[CircuitInfo]:

@@ -47,13 +47,11 @@ from .models import (
     SpendSeries,
     Status,
 )
+from .queries import OTHERS as OTHERS
 
 MAX_PER_PAGE = 500
 DAYS_KEPT = 90
 HOURS_SHOWN = 48
-REFUSAL_STATUSES = (401, 402, 403, 429)
-OTHERS = "(others)"
-"""The line of a spend series that sums every name beyond its `top`."""
 
 
 class AdminData:
@@ -219,25 +217,17 @@ class AdminData:
         start = _hour_of(since) if since is not None else end - (DAYS_KEPT * 24 if step == 24 else HOURS_SHOWN)
         start = start // step * step
         buckets = list(range(start, end, step))
-        rows = queries.spend(self._read, group_by, step, start, end)
-        index = {b: i for i, b in enumerate(buckets)}
-        series: dict[str, tuple[list[int], list[int]]] = {}
-        # Built without validation (`model_construct`): 90 days by key is tens of thousands of points,
-        # each from the ledger's integers.
+        names, rows = queries.spend(self._read, group_by, granularity, start // step, end // step, top)
+        series = {name: ([0] * len(buckets), [0] * len(buckets)) for name in names}
         for name, bucket, requests, spent in rows:
-            pico, count = series.setdefault(name, ([0] * len(buckets), [0] * len(buckets)))
-            i = index[bucket]
+            pico, count = series[name]
+            i = bucket - start // step
             pico[i] += spent
             count[i] += requests
         times = [_at(b) for b in buckets]
-        ranked = sorted(series.items(), key=lambda item: (-sum(item[1][0]), item[0]))
-        if 0 < top < len(ranked):
-            rest = ranked[top:]
-            others = ([sum(col) for col in zip(*(p for _, (p, _) in rest), strict=True)],
-                      [sum(col) for col in zip(*(c for _, (_, c) in rest), strict=True)])
-            ranked = [*ranked[:top], (OTHERS, others)]
         lines = []
-        for name, (pico, count) in ranked:
+        # Built without validation (`model_construct`): every number is the ledger's integer.
+        for name, (pico, count) in series.items():
             total = sum(pico)
             lines.append(SpendLine.model_construct(
                 name=name, total_pico=total, total_usd=decimal_usd(total), requests=sum(count),

@@ -1,8 +1,8 @@
 """The SQL the admin surface runs on the ledger file's activity tables (`runtime/ledger/activity.py`).
 
 Each function takes `read(sql, args) -> rows`, so the caller decides the connection and its lock.
-Spend is summed from the daily rollup for whole days and the hourly one otherwise; each one's key
-starts with its time unit, so every query is a range scan of its primary key.
+The rollup is kept summed by unit, dimension, bucket and name: each spend query is one range scan
+of its primary key that returns exactly the rows of its answer.
 """
 
 from __future__ import annotations
@@ -13,36 +13,47 @@ from typing import Any
 
 Read = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
 
-GROUP_COLUMNS = {"team": "team", "key": "key", "model": "model", "provider": "provider"}
-
-
 def totals_since(read: Read, hour: int) -> tuple[int, int, int]:
-    """Requests, refusals and spend (pico-USD) from `hour` on."""
+    """Requests, refusals and spend (pico-USD) from `hour` on (summed over teams: every request has
+    one, '' when its key has none)."""
     day, rest = divmod(hour, 24)
-    table, unit, since = ("activity_hourly", "hour", hour) if rest else ("activity_daily", "day", day)
+    unit, since = ("hour", hour) if rest else ("day", day)
     rows = read("SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(refused), 0), COALESCE(SUM(spent), 0)"
-                f" FROM {table} WHERE {unit} >= ?", (since,))
+                " FROM activity WHERE unit = ? AND dimension = 'team' AND bucket >= ?", (unit, since))
     if not rows:
         return 0, 0, 0
     requests, refused, spent = rows[0]
     return int(requests), int(refused), int(spent)
 
 
-def spend(read: Read, group_by: str, step: int, start: int, end: int) -> list[tuple[str, int, int, int]]:
-    """(name, bucket's first hour, requests, spend) per group and bucket of `step` hours in
-    [start, end); refusals are not counted as requests here, and nothing is spent by them."""
-    column = GROUP_COLUMNS[group_by]
-    if step % 24 == 0 and start % 24 == 0 and end % 24 == 0:
-        table, unit, per, first, last = "activity_daily", "day", step // 24, start // 24, end // 24
+OTHERS = "(others)"
+"""The line of a spend series that sums every name beyond its `top`."""
+
+_RANGE = "unit = ? AND dimension = ? AND bucket >= ? AND bucket < ?"
+
+
+def spend(read: Read, group_by: str, unit: str, start: int, end: int, top: int
+          ) -> tuple[list[str], list[tuple[str, int, int, int]]]:
+    """The names that spent or were answered in [start, end) of `unit` (buckets counted in that
+    unit since the epoch), most spent first and at most `top` of them (0: all) with `OTHERS` after
+    them when more did; and (name, bucket, requests, spend) of each. Refused requests are not
+    counted, and spent nothing. The sums run in SQLite: Python sees only the rows of the answer."""
+    span = (unit, group_by, start, end)
+    totals = read(f"SELECT name, SUM(spent) FROM activity WHERE {_RANGE} GROUP BY name"
+                  " HAVING SUM(requests - refused) > 0 OR SUM(spent) > 0", span)
+    names = [str(name) for name, _ in sorted(totals, key=lambda row: (-int(row[1]), str(row[0])))]
+    if 0 < top < len(names):
+        names = names[:top]
+        marks = ",".join("?" * len(names))
+        rows = read(f"SELECT name, bucket, requests - refused, spent FROM activity WHERE {_RANGE}"
+                    f" AND (requests > refused OR spent > 0) AND name IN ({marks})", (*span, *names))
+        rows += read(f"SELECT ?, bucket, SUM(requests - refused), SUM(spent) FROM activity WHERE {_RANGE}"
+                     f" AND name NOT IN ({marks}) GROUP BY bucket", (OTHERS, *span, *names))
+        names.append(OTHERS)
     else:
-        table, unit, per, first, last = "activity_hourly", "hour", step, start, end
-    rows = read(
-        f"SELECT {unit} - {unit} % ?, {column}, SUM(requests - refused), SUM(spent) FROM {table}"
-        f" WHERE {unit} >= ? AND {unit} < ? GROUP BY 1, 2 HAVING SUM(requests - refused) > 0 OR SUM(spent) > 0",
-        (per, first, last),
-    )
-    scale = step // per
-    return [(str(name), int(bucket) * scale, int(requests), int(spent)) for bucket, name, requests, spent in rows]
+        rows = read(f"SELECT name, bucket, requests - refused, spent FROM activity WHERE {_RANGE}"
+                    " AND (requests > refused OR spent > 0)", span)
+    return names, [(str(name), int(bucket), int(requests), int(spent)) for name, bucket, requests, spent in rows]
 
 
 def last_used(read: Read, keys: Sequence[str]) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """The admin app on a listener of its own, in the proxy's process and event loop (`policy serve
 --admin-port`): a second uvicorn server beside the proxy's, which leaves the process's signals to
-the proxy's server and is stopped with it. Nothing of it runs while no one asks it anything."""
+the proxy's server and is stopped with it. While no one asks it anything it costs the loop one
+timer tick every 0.1 s (uvicorn's main loop) and nothing on the proxy's request path."""
 
 from __future__ import annotations
 

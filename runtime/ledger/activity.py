@@ -1,20 +1,22 @@
-"""What the admin surface reads about traffic: spend and requests per hour, team, key, model and
-provider, and the recent refusals, kept in the SQLite ledger file beside the counters.
+"""What the admin surface reads about traffic: requests, refusals and spend per hour and per day
+for each team, key, model and provider, and the recent refusals, kept in the SQLite ledger file
+beside the counters.
 
 The request path only adds to memory (`Activity.spent`, `Activity.refused`: a dict update or a
-list append); `flush` writes what gathered in one transaction, from the proxy's ledger keeper every
+list append); `flush` writes what gathered in one transaction, from the proxy's keeper every
 `FLUSH_S` (off the request path), so every process serving one ledger file adds to the same rows
-and the admin surface reads the whole gateway's traffic, not one process's.
+and the admin surface reads the whole machine's traffic, not one process's.
 
-Spend is rolled up as it is written, by the hour (`activity_hourly`) and by the UTC day
-(`activity_daily`), so a query reads at most one row per bucket and team/key/model/provider
-combination seen in it, whatever the number of requests: 90 days read the daily rollup, 48 hours
-the hourly one. Grouping by team follows the primary key's order; by key, model or provider, a
-covering index of its own (`bench/admin.py`). Refusals are kept one row each, the newest `KEEP_REFUSALS`
-only: enough for "who was refused and why" over recent days without growing the file for ever; the
-hourly table counts every refusal, so counts stay exact after old rows are dropped. A refusal row
-holds its time, status, code, key id, model, policy line and the message the client got (which
-names keys by id and never quotes a prompt); never a key, its hash or request content.
+The rollup (`activity`) is kept already summed the way it is read: one row per unit (`hour` or
+`day`, UTC), dimension (`team`, `key`, `model`, `provider`), bucket and name. A query for 90 days by
+team is a range scan of the primary key that returns its answer's rows and nothing else, whatever
+the number of requests behind them (`bench/admin.py`); a request costs eight upserts at the flush,
+merged with every other request of the same bucket and names first. Refusals are kept one row each,
+the newest `KEEP_REFUSALS` only: enough for "who was refused and why" over recent days without
+growing the file for ever; the rollup counts every refusal, so counts stay exact after old rows
+are dropped. A refusal row holds its time, status, code, key id, model, policy line and the message
+the client got (which names keys by id and never quotes a prompt); never a key, its hash or
+request content.
 """
 
 from __future__ import annotations
@@ -28,34 +30,16 @@ from pathlib import Path
 from .base import LedgerError
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS activity_hourly (
-    hour INTEGER NOT NULL,
-    team TEXT NOT NULL,
-    key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    provider TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS activity (
+    unit TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    name TEXT NOT NULL,
     requests INTEGER NOT NULL DEFAULT 0,
     refused INTEGER NOT NULL DEFAULT 0,
     spent INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (hour, team, key, model, provider)
+    PRIMARY KEY (unit, dimension, bucket, name)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS activity_daily (
-    day INTEGER NOT NULL,
-    team TEXT NOT NULL,
-    key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    requests INTEGER NOT NULL DEFAULT 0,
-    refused INTEGER NOT NULL DEFAULT 0,
-    spent INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, team, key, model, provider)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS hourly_by_key ON activity_hourly(hour, key, requests, refused, spent);
-CREATE INDEX IF NOT EXISTS hourly_by_model ON activity_hourly(hour, model, requests, refused, spent);
-CREATE INDEX IF NOT EXISTS hourly_by_provider ON activity_hourly(hour, provider, requests, refused, spent);
-CREATE INDEX IF NOT EXISTS daily_by_key ON activity_daily(day, key, requests, refused, spent);
-CREATE INDEX IF NOT EXISTS daily_by_model ON activity_daily(day, model, requests, refused, spent);
-CREATE INDEX IF NOT EXISTS daily_by_provider ON activity_daily(day, provider, requests, refused, spent);
 CREATE TABLE IF NOT EXISTS refusals (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -78,13 +62,14 @@ KEEP_REFUSALS = 10_000
 NONE = ""
 """How a missing team, key, model or provider is stored (the rollup's key columns are NOT NULL)."""
 
+DIMENSIONS = ("team", "key", "model", "provider")
+UNITS = {"hour": 1, "day": 24}
+"""Each unit of the rollup and its length in hours."""
 _ADD = (
-    "INSERT INTO activity_{table}({unit}, team, key, model, provider, requests, refused, spent) VALUES (?,?,?,?,?,?,?,?)"
-    " ON CONFLICT({unit}, team, key, model, provider) DO UPDATE SET requests = requests + excluded.requests,"
+    "INSERT INTO activity(unit, dimension, bucket, name, requests, refused, spent) VALUES (?,?,?,?,?,?,?)"
+    " ON CONFLICT(unit, dimension, bucket, name) DO UPDATE SET requests = requests + excluded.requests,"
     " refused = refused + excluded.refused, spent = spent + excluded.spent"
 )
-ADD_HOURLY = _ADD.format(table="hourly", unit="hour")
-ADD_DAILY = _ADD.format(table="daily", unit="day")
 
 Where = tuple[int, str, str, str, str]
 """An hour (seconds since the epoch // 3600), team, key id, model and provider."""
@@ -146,8 +131,7 @@ class Activity:
         self._counts, self._refusals, self._seen = {}, [], {}
         try:
             db.execute("BEGIN IMMEDIATE")
-            db.executemany(ADD_HOURLY, [(*where, *c) for where, c in counts.items()])
-            db.executemany(ADD_DAILY, [(where[0] // 24, *where[1:], *c) for where, c in counts.items()])
+            db.executemany(_ADD, rollup(counts))
             db.executemany("INSERT INTO keys_seen(key, at) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET"
                            " at = MAX(at, excluded.at)", list(seen.items()))
             if refusals:
@@ -171,6 +155,19 @@ class Activity:
             for key, at in seen.items():
                 self._seen[key] = max(at, self._seen.get(key, at))
             raise LedgerError(f"cannot write the admin activity to the ledger: {exc}") from exc
+
+
+def rollup(counts: dict[Where, list[int]]) -> list[tuple[str, str, int, str, int, int, int]]:
+    """The rows `counts` adds to: each per unit and dimension, summed."""
+    rows: dict[tuple[str, str, int, str], list[int]] = {}
+    for (hour, *names), (requests, refused, spent) in counts.items():
+        for unit, hours in UNITS.items():
+            for dimension, name in zip(DIMENSIONS, names, strict=True):
+                row = rows.setdefault((unit, dimension, hour // hours, name), [0, 0, 0])
+                row[0] += requests
+                row[1] += refused
+                row[2] += spent
+    return [(*where, *row) for where, row in rows.items()]  # type: ignore[misc]
 
 
 def open_activity_db(data_dir: Path) -> sqlite3.Connection:

@@ -288,7 +288,7 @@ def test_no_answer_holds_a_key_hash_a_credential_or_prompt_text(stack: Stack) ->
         assert secret not in everything
     db = sqlite3.connect(stack.data / "ledger.sqlite3")
     try:
-        stored = "\n".join(str(row) for table in ("refusals", "activity_hourly", "keys_seen")
+        stored = "\n".join(str(row) for table in ("refusals", "activity", "keys_seen")
                            for row in db.execute(f"SELECT * FROM {table}"))
     finally:
         db.close()
@@ -317,3 +317,32 @@ def test_serve_refuses_to_start_the_admin_api_without_its_token(tmp_path: Path, 
     assert proc.returncode == 2
     assert proc.stderr == f"policy serve: error: {said}; not starting\n"
     assert not (tmp_path / "data").exists()
+
+
+def test_over_a_redis_ledger_budgets_come_from_redis_and_spend_from_the_data_directory(tmp_path: Path) -> None:
+    from runtime.ledger.redis import RedisLedger
+    from tests.support.redis_server import RedisServer
+
+    (tmp_path / "policy").mkdir()
+    admin_port = free_port()
+    with MockUpstream() as upstream, RedisServer(tmp_path / "redis") as redis:
+        (tmp_path / "policy" / "policy.yaml").write_text(policy(upstream.base_url))
+        extra = ("--ledger", redis.url, "--data", str(tmp_path / "data"), "--admin-port", str(admin_port), "--no-watch")
+        with ProxyProcess(tmp_path / "policy", tmp_path / "proxy.log", ENV, *extra) as proxy:
+            for _ in range(2):
+                assert call(proxy.base_url, KEYS["bob"], "gpt-4o").status_code == 200
+            admin = f"http://127.0.0.1:{admin_port}"
+
+            def spent() -> int:
+                answer = httpx.get(admin + "/admin/api/spend", params={"group_by": "team"}, headers=AUTH)
+                return int(answer.json()["total_pico"])
+
+            wait_until(lambda: spent() == 2 * PER_REQUEST_PICO)
+            budgets = {b["budget"]: b for b in httpx.get(admin + "/admin/api/budgets", headers=AUTH).json()}
+            ledger = RedisLedger(redis.url, read_only=True)
+            try:
+                rows = {r.instance: r.spent for r in ledger.counters()}
+            finally:
+                ledger.close()
+            assert budgets["eng-daily"]["spent_pico"] == rows[budgets["eng-daily"]["instance"]] == 2 * PER_REQUEST_PICO
+            assert httpx.get(admin + "/admin/api/rate-limits", headers=AUTH).status_code == 200
