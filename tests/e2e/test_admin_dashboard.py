@@ -243,13 +243,17 @@ def visit(driver: Any, live: Live, name: str, query: str = "") -> str:
 
 
 def today_totals(live: Live) -> tuple[int, int, int]:
-    midnight = datetime.fromtimestamp(live.now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Requests, refusals and spend since 00:00 UTC, from the ledger file's daily rollup (each
+    request is counted once per dimension: the team one is read), and the ledger's charges."""
+    day = int(live.now) // 86400
     with live.ledger() as db:
         requests, refused, spent = db.execute(
-            "SELECT SUM(requests), SUM(refused), SUM(spent) FROM activity_hourly WHERE hour >= ?",
-            (int(midnight.timestamp()) // 3600,)).fetchone()
+            "SELECT SUM(requests), SUM(refused), SUM(spent) FROM activity WHERE unit = 'day' AND dimension = 'team'"
+            " AND bucket = ?", (day,)).fetchone()
+        hourly = db.execute("SELECT SUM(spent) FROM activity WHERE unit = 'hour' AND dimension = 'team'"
+                            " AND bucket >= ?", (day * 24,)).fetchone()[0]
         [charged] = db.execute("SELECT SUM(amount) FROM charges").fetchone()
-    assert spent == charged, "today's spend is what the ledger charged"
+    assert spent == hourly == charged, "today's spend is what the ledger charged"
     return int(requests), int(refused), int(spent)
 
 
@@ -292,8 +296,9 @@ def check_budgets(driver: Any, live: Live) -> None:
 def check_spend(driver: Any, live: Live) -> None:
     visit(driver, live, "spend")
     with live.ledger() as db:
-        [total] = db.execute("SELECT SUM(spent) FROM activity_hourly").fetchone()
-        teams = dict(db.execute("SELECT team, SUM(spent) FROM activity_hourly GROUP BY team").fetchall())
+        teams = dict(db.execute("SELECT name, SUM(spent) FROM activity WHERE unit = 'day' AND dimension = 'team'"
+                                " GROUP BY name").fetchall())
+    total = sum(teams.values())
     assert int(by_css(driver, "#spend-total").get_attribute("data-pico")) == total
     assert by_css(driver, "#spend-total").text == usd(total)
     for team in ("engineering", "data-science"):
