@@ -91,10 +91,9 @@ async def login_redirect(request: Request) -> Response | None:
 
 
 class Pages:
-    """Renders each page from `data`; `render` adds what every page shows (navigation, revision)."""
+    """The templates, rendered (autoescaped) into HTML answers."""
 
-    def __init__(self, data: AdminData) -> None:
-        self.data = data
+    def __init__(self) -> None:
         self.env = _templates()
 
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -104,7 +103,7 @@ class Pages:
 
 def dashboard_router(data: AdminData, token: AdminToken) -> APIRouter:
     """The dashboard's pages, login and static files, under `/admin/`."""
-    pages = Pages(data)
+    pages = Pages()
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
     @router.get("/login")
