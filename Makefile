@@ -35,6 +35,15 @@ $(REDIS_SERVER):
 	@redis-server --version | grep -Eq ' v=([7-9]|[1-9][0-9])\.' || \
 	  echo "warning: the Redis Cluster tests need redis-server 7 or later ($$(redis-server --version))" >&2
 
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+
+$(CHROMIUM) $(CHROMEDRIVER):
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+	  echo "installing chromium and chromium-driver (Debian packages) for the admin dashboard's browser test"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 $(CODEX):
 	npm install --prefix .tools --no-audit --no-fund --loglevel=error @openai/codex@$(CODEX_VERSION)
 
@@ -50,7 +59,7 @@ run: $(STAMP)
 	  -e 's|CLAUDE_CODE_VERSION|$(CLAUDE_CODE_VERSION)|g' examples/quickstart/banner.txt
 	$(BIN)/policy serve examples/quickstart --host 127.0.0.1 --port $(PORT)
 
-test: $(STAMP) $(CODEX) $(CLAUDE) $(GEMINI) $(REDIS_SERVER)
+test: $(STAMP) $(CODEX) $(CLAUDE) $(GEMINI) $(REDIS_SERVER) $(CHROMIUM) $(CHROMEDRIVER)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

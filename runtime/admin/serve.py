@@ -13,7 +13,7 @@ import uvicorn
 
 from ..app import Gatepost
 from ..ledger.base import Ledger
-from .api import build_admin_app
+from .dashboard import admin_site
 from .data import AdminData, open_activity_reader
 
 
@@ -26,6 +26,6 @@ class AdminServer(uvicorn.Server):
 
 def admin_server(app: Gatepost, ledger: Ledger | None, data_dir: Path, token: str) -> tuple[AdminServer, AdminData]:
     data = AdminData(app, ledger, open_activity_reader(data_dir))
-    config = uvicorn.Config(build_admin_app(data, token), ws="none", lifespan="off", access_log=False,
+    config = uvicorn.Config(admin_site(data, token), ws="none", lifespan="off", access_log=False,
                             log_level="warning", server_header=False, timeout_graceful_shutdown=5)
     return AdminServer(config), data
