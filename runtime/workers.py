@@ -196,7 +196,9 @@ class Supervisor:
             self.announced = True
             self.events.event(
                 "serving", url=f"http://{address(self.options.host, bound_port(self.sockets, self.options.port))}",
-                revision=self.revision, workers=len(self.workers), **admin_url(self.options, self.admin_sockets),
+                revision=self.revision, workers=len(self.workers),
+                worker_pids=[self.workers[index].process.pid for index in sorted(self.workers)],
+                **admin_url(self.options, self.admin_sockets),
             )
         elif self.reload_reason is not None:
             self.events.event("workers_reloaded", reason=self.reload_reason, revision=self.revision,

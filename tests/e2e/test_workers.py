@@ -17,7 +17,7 @@ import pytest
 
 from runtime.ledger.sqlite import SqliteLedger
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_AZURE_SECRET, UPSTREAM_OPENAI_SECRET, policy_text
-from tests.support.proxy_process import ProxyProcess
+from tests.support.proxy_process import ProxyProcess, free_port
 from tests.support.upstream import MockUpstream
 from tests.support.waiting import wait_until
 
@@ -209,3 +209,43 @@ def test_two_workers_reload_together_and_lose_nothing_when_one_is_killed(tmp_pat
     assert logged_pico > 0 and answered >= 100
     assert rows[0].spent > logged_pico
     assert sum(e["reservations"] for e in named(log, "ledger_recovered")) >= 1
+
+
+def test_with_workers_the_admin_api_is_served_once_by_worker_zero_and_by_its_replacement(tmp_path: Path) -> None:
+    """The parent binds `--admin-port` once; worker 0 serves it, and the worker that replaces a
+    killed worker 0 serves it on the same port, with the spend every worker wrote to the ledger."""
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    data = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    admin_port = free_port()
+    token = "admin-token-for-the-workers-test-5e1d"
+    admin = f"http://127.0.0.1:{admin_port}/admin/api/status"
+    auth = {"authorization": f"Bearer {token}", "connection": "close"}
+    with MockUpstream() as upstream:
+        text = policy_text(upstream.base_url).replace(
+            "  header_prefix: X-LangWatch-\n", "  header_prefix: X-LangWatch-\n  admin: {token: env:E2E_ADMIN_TOKEN}\n", 1
+        )
+        (policy / "policy.yaml").write_text(text + BUDGET)
+        env = {**ENV, "E2E_ADMIN_TOKEN": token}
+        extra = ("--workers", "2", "--no-watch", "--data", str(data), "--admin-port", str(admin_port))
+        with ProxyProcess(policy, log, env, *extra) as proxy:
+            wait_until(lambda: named(log, "serving"))
+            assert named(log, "serving")[0]["admin_url"] == f"http://127.0.0.1:{admin_port}/admin/"
+            assert httpx.get(admin, headers={"connection": "close"}).status_code == 401
+            assert httpx.get(proxy.base_url + "/admin/api/status", headers=auth).status_code == 404
+            traffic = Traffic(proxy.base_url)
+            traffic.start()
+            traffic.wait_for_more(10)
+            traffic.stop.set()
+            traffic.join(timeout=15)
+            answered = len(traffic.statuses)
+            wait_until(lambda: httpx.get(admin, headers=auth).json()["requests_today"] == answered)
+
+            zero = named(log, "serving")[0]["worker_pids"][0]
+            os.kill(zero, signal.SIGKILL)
+            wait_until(lambda: any(e["worker"] == 0 and e["pid"] != zero for e in named(log, "worker_serving")))
+            status = httpx.get(admin, headers=auth)
+            assert status.status_code == 200 and status.json()["requests_today"] == answered
+            proxy.stop()
+    assert set(traffic.statuses) == {200} and not traffic.errors
