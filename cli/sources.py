@@ -46,7 +46,12 @@ class ServeLoader:
         return compile_apart(source) if source.is_dir() else load_table(source)
 
 
-_COMPILE_CHILD = "import sys; from cli.sources import compile_into; sys.exit(compile_into(sys.argv[1], sys.argv[2]))"
+_COMPILE_CHILD = (
+    "import os; os.nice(10); import sys; from cli.sources import compile_into; "
+    "sys.exit(compile_into(sys.argv[1], sys.argv[2]))"
+)
+"""The child of `compile_apart`, at a lower priority than the serving process it would otherwise
+take a core from."""
 
 
 def compile_apart(source: Path) -> LoadedTable:
