@@ -1,7 +1,8 @@
 """What a command serves or inspects: a policy directory compiled now, or an artifact verified.
 
-This is where the compiler meets the runtime: `policy serve` hands `load_source` to the
-reloader, so the runtime reloads a policy directory without knowing there is a compiler.
+This is where the compiler meets the runtime: `policy serve` hands a `ServeLoader` to the
+reloader, so the runtime reloads a policy directory without knowing there is a compiler (a reload
+compiles it in a child process).
 """
 
 from __future__ import annotations
