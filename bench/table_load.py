@@ -12,7 +12,9 @@ from the directory. Measured:
 - during a SIGHUP reload to the other table, under a steady probe load: the longest a
   non-streaming request took (one every 5 ms, one at a time) and the longest gap between two
   events of a stream in flight (the upstream sends one every 10 ms), each against the same
-  measure before the reload.
+  measure before the reload;
+- once that stream (the last request on the old table) has ended, while the old table is let go
+  of: the longest probe request, and RSS after it.
 
     .venv/bin/python bench/table_load.py                      # 10k and 50k keys
     .venv/bin/python bench/table_load.py --sizes 10000 --sources artifact
@@ -47,6 +49,9 @@ from compile import generate  # noqa: E402
 
 PROBE_EVERY_S = 0.005
 STREAM_EVENT_EVERY_S = 0.010
+RELEASE_WATCH_S = 4.0
+"""How long the probe goes on after the stream that held the old table ends: the reloader takes the
+old table apart after its last request and a grace of a second, polling each second."""
 KEY = "bench-key-1"
 """vk-000001 (profile-1), whose models include gpt-bench-03."""
 MODEL = "gpt-bench-03"
@@ -249,22 +254,28 @@ def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -
             time.sleep(0.01)
         swapped = time.perf_counter()
         time.sleep(1.0)
-        probe.stop.set()
-        probe.join()
+        rss_after_reload = rss_mib(proc.pid)
         upstream.end_streams.set()
         stream.join(30)
         upstream.end_streams.clear()
+        stream_ended = time.perf_counter()
+        time.sleep(RELEASE_WATCH_S)
+        probe.stop.set()
+        probe.join()
         baseline = [took for start, took in probe.timings if start < before_end]
         during = [took for start, took in probe.timings if reload_start - 0.05 <= start <= swapped]
+        releasing = [took for start, took in probe.timings if start >= stream_ended]
         return {
             "healthy_s": healthy,
             "healthy_cpu_s": healthy_cpu,
             "rss_mib": rss,
-            "rss_after_reload_mib": rss_mib(proc.pid),
+            "rss_after_reload_mib": rss_after_reload,
+            "rss_after_release_mib": rss_mib(proc.pid),
             "reload_s": swapped - reload_start,
             "probe_median_ms": statistics.median(baseline) * 1000,
             "probe_max_before_ms": max(baseline) * 1000,
             "probe_max_reload_ms": max(during, default=float("nan")) * 1000,
+            "probe_max_release_ms": max(releasing, default=float("nan")) * 1000,
             "probe_failures": probe.failures,
             "stream_gap_before_ms": longest_gap(stream.arrivals, 0, before_end) * 1000,
             "stream_gap_reload_ms": longest_gap(stream.arrivals, reload_start, swapped + 0.05) * 1000,
@@ -322,14 +333,16 @@ def main() -> None:
     upstream.start()
     upstream.ready.wait(10)
     print(f"{'keys':>6} {'source':>9} {'artifact MiB':>12} {'healthy s (cpu)':>15} {'RSS MiB':>8} {'after reload':>12} "
-          f"{'reload s':>8} {'probe ms median/max before/max reload':>38} {'stream gap ms before/reload':>28}")
+          f"{'reload s':>8} {'probe ms median/max before/max reload':>38} {'stream gap ms before/reload':>28} "
+          f"{'probe max ms / RSS MiB after release':>37}")
     for keys in args.sizes:
         for source, r in measure(keys, args.sources, upstream).items():
             print(f"{keys:>6} {source:>9} {r['artifact_mib']:>12.1f} {r['healthy_s']:>8.2f} ({r['healthy_cpu_s']:.2f}) "
                   f"{r['rss_mib']:>8.0f} "
                   f"{r['rss_after_reload_mib']:>12.0f} {r['reload_s']:>8.2f} "
                   f"{r['probe_median_ms']:>14.1f} / {r['probe_max_before_ms']:>6.1f} / {r['probe_max_reload_ms']:>7.1f} "
-                  f"{r['stream_gap_before_ms']:>14.1f} / {r['stream_gap_reload_ms']:>7.1f}"
+                  f"{r['stream_gap_before_ms']:>14.1f} / {r['stream_gap_reload_ms']:>7.1f} "
+                  f"{r['probe_max_release_ms']:>21.1f} / {r['rss_after_release_mib']:>7.0f}"
                   + ("" if r["probe_failures"] == 0 and r["stream_finished"] else
                      f"  ({r['probe_failures']:.0f} probe failures, stream finished: {bool(r['stream_finished'])})"))
             if args.json:

@@ -69,12 +69,18 @@ def build_serving(table: LoadedTable, previous: Serving | None = None) -> Servin
     )
 
 
-async def close_unused(old: Serving, new: Serving, grace_s: float = 30.0) -> None:
-    """Retire the old table's transports the new one dropped.
+def unused_transports(old: Serving, new: Serving) -> list[Transport]:
+    """The old table's transports the new one dropped."""
+    return [t for pid, t in old.transports.items() if new.transports.get(pid) is not t]
+
+
+async def close_unused(unused: list[Transport], grace_s: float = 30.0) -> None:
+    """Retire transports a new table dropped (`unused_transports`).
 
     A retired transport closes once its last answer has ended; the grace covers requests that read
-    the old table but have not reached the provider yet (a retry's backoff, a budget admission)."""
-    unused = [t for pid, t in old.transports.items() if new.transports.get(pid) is not t]
+    the old table but have not reached the provider yet (a retry's backoff, a budget admission).
+    Only the transports are held meanwhile, not the old `Serving`: its table is let go of as soon
+    as its last request is done (`reload.Reloader`)."""
     if not unused:
         return
     await asyncio.sleep(grace_s)

@@ -246,6 +246,33 @@ class LoadedTable:
     sources: tuple[str, ...]
 
 
+RELEASE_STEP = 1000
+"""Entries a step of `release_steps` lets go of: about 2-3 ms of deallocation at 10k-50k keys."""
+
+
+def release_steps(table: LoadedTable, per_step: int = RELEASE_STEP) -> Iterator[None]:
+    """Empty the mappings of a table no request reads any more, `per_step` entries between yields.
+
+    Dropping the last reference to a large table frees it in one cascade of deallocations holding
+    the interpreter lock (20 ms at 10k keys, 150 ms at 50k); the reloader runs these steps on the
+    serving loop, a step per turn, once the table's last request is done. A `MappingProxyType`
+    hides its dict from Python but not from the collector, which is how the dict is reached here."""
+    for mapping in (table.keys_by_hash, table.keys, table.budgets, table.rate_limits, table.models, table.providers):
+        owned = _dict_behind(mapping)
+        while owned:
+            for _ in range(min(per_step, len(owned))):
+                owned.popitem()
+            yield
+
+
+def _dict_behind(mapping: Mapping[str, object]) -> dict[str, object] | None:
+    if isinstance(mapping, dict):
+        return mapping
+    if isinstance(mapping, MappingProxyType):
+        return next((d for d in gc.get_referents(mapping) if isinstance(d, dict)), None)
+    return None
+
+
 def load_table(path: Path) -> LoadedTable:
     try:
         with _collector_paused():

@@ -16,7 +16,7 @@ from runtime.workers import WorkersFailed, serve_workers
 from ..errors import PolicyError
 from ..exit_codes import EXIT_CANNOT_SERVE, EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from ..serve_settings import SettingError, apply_environment
-from ..sources import load_source, publish_source, source_files
+from ..sources import ServeLoader, publish_source, source_files
 
 
 def serve_options(args: argparse.Namespace) -> ServeOptions:
@@ -43,7 +43,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if options.workers > 1:
             serve_workers(args.source, publish_source, source_files, options)
         else:
-            run(args.source, load_source, source_files, options)
+            run(args.source, ServeLoader(), source_files, options)
     except ListenError as exc:
         print(f"policy serve: {exc}", file=sys.stderr)
         return EXIT_CANNOT_SERVE
