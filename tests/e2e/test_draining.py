@@ -64,7 +64,7 @@ def refuses_connections(base_url: str) -> bool:
     """No answer for a new connection: refused, or reset from the backlog of a socket closing."""
     try:
         httpx.get(base_url + "/healthz", timeout=2)
-    except (httpx.ConnectError, httpx.RemoteProtocolError):
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return True
     return False
 
