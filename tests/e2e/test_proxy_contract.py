@@ -6,19 +6,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from cli.sources import load_source, source_files
 from runtime.access_log import EventLog
 from runtime.reload import Reloader
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, Stack, policy_text
 from tests.support.apps import app_from
-from tests.support.servers import ListeningServer
+from tests.support.servers import served_in_this_loop
 from tests.support.upstream import MockUpstream
 from tests.support.waiting import wait_until
 
@@ -43,32 +41,25 @@ def test_a_stream_outlives_the_reload_that_retired_its_provider(tmp_path: Path, 
             app = app_from(policy)
             events = io.StringIO()
             reloader = Reloader(app, policy, load_source, source_files, EventLog(events), retire_grace_s=0)
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            listening = asyncio.Event()
-            server = ListeningServer(uvicorn.Config(app, log_level="warning", lifespan="on"), listening.set)
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            await listening.wait()
-            old_transport = app.serving.transports["openai-primary"]
-            lines: list[str] = []
-            revisions: list[str] = []
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-            async with httpx.AsyncClient(timeout=10) as http:
-                async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
-                    revisions.append(r.headers["x-langwatch-policy-revision"])
-                    async for line in r.aiter_lines():
-                        lines.append(line)
-                        if len(lines) == 2:
-                            (policy / "policy.yaml").write_text(changed)
-                            assert await reloader.reload("test")
-                            await asyncio.gather(*reloader.retiring)
-                            assert app.serving.transports["openai-primary"] is not old_transport
-                            upstream.release()
-                after = await http.post(url, json=CHAT, headers=AUTH)
-                revisions.append(after.headers["x-langwatch-policy-revision"])
-            retired_closed = getattr(old_transport, "_session", None) is None
-            server.should_exit = True
-            await serving
+            async with served_in_this_loop(app) as base:
+                old_transport = app.serving.transports["openai-primary"]
+                lines: list[str] = []
+                revisions: list[str] = []
+                url = base + "/v1/chat/completions"
+                async with httpx.AsyncClient(timeout=10) as http:
+                    async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
+                        revisions.append(r.headers["x-langwatch-policy-revision"])
+                        async for line in r.aiter_lines():
+                            lines.append(line)
+                            if len(lines) == 2:
+                                (policy / "policy.yaml").write_text(changed)
+                                assert await reloader.reload("test")
+                                await asyncio.gather(*reloader.retiring)
+                                assert app.serving.transports["openai-primary"] is not old_transport
+                                upstream.release()
+                    after = await http.post(url, json=CHAT, headers=AUTH)
+                    revisions.append(after.headers["x-langwatch-policy-revision"])
+                retired_closed = getattr(old_transport, "_session", None) is None
             return lines, revisions, retired_closed
 
         lines, revisions, retired_closed = asyncio.run(scenario())

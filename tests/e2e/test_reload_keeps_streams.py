@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from artifact import write_to
 from cli.sources import load_source, source_files
@@ -22,7 +20,7 @@ from runtime.reload import Reloader
 from runtime.table import LoadedTable
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, policy_text
 from tests.support.apps import app_from
-from tests.support.servers import ListeningServer
+from tests.support.servers import served_in_this_loop
 from tests.support.upstream import MockUpstream
 
 pytestmark = pytest.mark.e2e
@@ -64,32 +62,25 @@ def test_a_stream_keeps_flowing_while_a_reload_loads_the_new_table(
         async def scenario() -> tuple[list[str], list[str], bool]:
             app = app_from(served)
             reloader = Reloader(app, served, gated_load, source_files, EventLog(io.StringIO()), retire_grace_s=0)
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            listening = asyncio.Event()
-            server = ListeningServer(uvicorn.Config(app, log_level="warning", lifespan="on"), listening.set)
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            await listening.wait()
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-            lines: list[str] = []
-            revisions: list[str] = []
-            async with httpx.AsyncClient(timeout=30) as http:
-                async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
-                    revisions.append(r.headers["x-langwatch-policy-revision"])
-                    async for line in r.aiter_lines():
-                        lines.append(line)
-                        if len(lines) == 2:
-                            os.replace(following, served)
-                            reload = asyncio.create_task(reloader.reload("test"))
-                            await asyncio.to_thread(loading.wait, 30)
-                            upstream.release()
-                swapped_during_stream = reload.done()
-                may_finish.set()
-                assert await reload
-                after = await http.post(url, json=CHAT, headers=AUTH)
-                revisions.append(after.headers["x-langwatch-policy-revision"])
-            server.should_exit = True
-            await serving
+            async with served_in_this_loop(app) as base:
+                url = base + "/v1/chat/completions"
+                lines: list[str] = []
+                revisions: list[str] = []
+                async with httpx.AsyncClient(timeout=30) as http:
+                    async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
+                        revisions.append(r.headers["x-langwatch-policy-revision"])
+                        async for line in r.aiter_lines():
+                            lines.append(line)
+                            if len(lines) == 2:
+                                os.replace(following, served)
+                                reload = asyncio.create_task(reloader.reload("test"))
+                                await asyncio.to_thread(loading.wait, 30)
+                                upstream.release()
+                    swapped_during_stream = reload.done()
+                    may_finish.set()
+                    assert await reload
+                    after = await http.post(url, json=CHAT, headers=AUTH)
+                    revisions.append(after.headers["x-langwatch-policy-revision"])
             return lines, revisions, swapped_during_stream
 
         lines, revisions, swapped_during_stream = asyncio.run(scenario())

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 import cli.sources
 from artifact import write_to
@@ -24,7 +22,7 @@ from runtime.reload import Reloader
 from runtime.table import LoadedTable
 from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, policy_text
 from tests.support.apps import app_from
-from tests.support.servers import ListeningServer
+from tests.support.servers import served_in_this_loop
 from tests.support.upstream import MockUpstream
 
 pytestmark = pytest.mark.e2e
@@ -64,34 +62,27 @@ def test_the_replaced_table_is_taken_apart_after_its_last_request_ends(
             old = app.serving.table
             reloader = Reloader(app, served, load_source, source_files, EventLog(io.StringIO()), retire_grace_s=0,
                                 release_grace_s=0, release_poll_s=0)
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            listening = asyncio.Event()
-            server = ListeningServer(uvicorn.Config(app, log_level="warning", lifespan="on"), listening.set)
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            await listening.wait()
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-            lines: list[str] = []
-            revisions: list[str] = []
-            async with httpx.AsyncClient(timeout=30) as http:
-                async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
-                    revisions.append(r.headers["x-langwatch-policy-revision"])
-                    async for line in r.aiter_lines():
-                        lines.append(line)
-                        if len(lines) == 2:
-                            os.replace(following, served)
-                            assert await reloader.reload("test")
-                            after = await http.post(url, json=CHAT, headers=AUTH)
-                            assert after.status_code == 200
-                            revisions.append(after.headers["x-langwatch-policy-revision"])
-                            for _ in range(20):
-                                await asyncio.sleep(0)
-                            whole_during_stream = whole(old) and bool(reloader.releasing)
-                            upstream.release()
-                await asyncio.gather(*reloader.releasing)
-                still_serves = (await http.post(url, json=CHAT, headers=AUTH)).status_code == 200
-            server.should_exit = True
-            await serving
+            async with served_in_this_loop(app) as base:
+                url = base + "/v1/chat/completions"
+                lines: list[str] = []
+                revisions: list[str] = []
+                async with httpx.AsyncClient(timeout=30) as http:
+                    async with http.stream("POST", url, json={**CHAT, "stream": True}, headers=AUTH) as r:
+                        revisions.append(r.headers["x-langwatch-policy-revision"])
+                        async for line in r.aiter_lines():
+                            lines.append(line)
+                            if len(lines) == 2:
+                                os.replace(following, served)
+                                assert await reloader.reload("test")
+                                after = await http.post(url, json=CHAT, headers=AUTH)
+                                assert after.status_code == 200
+                                revisions.append(after.headers["x-langwatch-policy-revision"])
+                                for _ in range(20):
+                                    await asyncio.sleep(0)
+                                whole_during_stream = whole(old) and bool(reloader.releasing)
+                                upstream.release()
+                    await asyncio.gather(*reloader.releasing)
+                    still_serves = (await http.post(url, json=CHAT, headers=AUTH)).status_code == 200
             return lines, revisions, whole_during_stream, still_serves, old
 
         lines, revisions, whole_during_stream, still_serves, old = asyncio.run(scenario())

@@ -7,9 +7,11 @@ access-log line is written and its charge settled (both happen after the client 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -22,6 +24,23 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def served_in_this_loop(app: Gatepost) -> AsyncIterator[str]:
+    """`app` under uvicorn on the running event loop, on 127.0.0.1 and an ephemeral port, for tests
+    that reload it beside requests in flight: yields its base URL, and stops the server at exit."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    listening = asyncio.Event()
+    server = ListeningServer(uvicorn.Config(app, log_level="warning", lifespan="on"), listening.set)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    await listening.wait()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await serving
 
 
 class ListeningServer(uvicorn.Server):
