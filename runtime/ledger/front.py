@@ -15,6 +15,7 @@ and "Rate limits: the runtime's guarantees" state the bounds.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,10 +46,30 @@ WRITTEN_BEHIND = Settled((), ())
 ENDED = "estimate: its process ended before settling"
 ROTATE_BYTES = 8 << 20
 """A journal past this size is replaced, at a flush, by one holding only the admissions in flight."""
+MAX_PLANS = 4096
+"""Plans remembered at most (one per key and model the gate admits): past it they are all forgotten."""
 
 
 Taken = tuple[LimitSpec, PermitLease | None, PermitLease | None, SlotLease | None]
 """A limit of a request and the leases (requests, tokens, slots) it is admitted against."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What admitting one request's budgets and limits needs that does not change from request to
+    request: the smallest token cap of its limits, the counters and token instances its journal
+    line names, and the leases it is admitted against as they were at `version` (the front's
+    `_version` moves whenever a lease may have been added, replaced or removed)."""
+
+    slots: list[Slot]
+    limits: list[LimitSpec]
+    counted: tuple[Slot | LimitSpec, ...]
+    token_cap: int
+    counters: tuple[tuple[str, str], ...]
+    token_instances: tuple[str, ...]
+    version: int = -1
+    budgets: tuple[BudgetLease, ...] = ()
+    taken: tuple[Taken, ...] = ()
 
 
 @dataclass(slots=True)
@@ -84,6 +105,8 @@ class FrontLedger:
         self._pending_since = 0.0
         self._registered = False
         self._crossed: list[Settled] = []
+        self._plans: dict[tuple[int, int], Plan] = {}
+        self._version = 0
 
     @property
     def path(self) -> str:
@@ -91,20 +114,39 @@ class FrontLedger:
 
     def admit(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
               now: float) -> Reserved | Blocked | Limited:
-        for spec in limits:
-            cap = self._token_caps.get(spec)
-            if cap is None:
-                cap = self._token_caps[spec] = token_cap(spec)
-            if cap < 2 * max(tokens, 1):
-                return self._exactly(reservation_id, slots, amount, limits, tokens, now)
-        taken = self._take(reservation_id, slots, amount, limits, tokens, now)
+        plan = self._plan(slots, limits)
+        if plan.token_cap < 2 * max(tokens, 1):
+            return self._exactly(reservation_id, slots, amount, limits, tokens, now)
+        taken = self._take(reservation_id, plan, amount, tokens, now)
         if taken is not None:
             return taken
         exact = self._top_up(reservation_id, slots, amount, limits, tokens, now)
         if exact is not None:
             return exact
-        taken = self._take(reservation_id, slots, amount, limits, tokens, now)
+        taken = self._take(reservation_id, plan, amount, tokens, now)
         return taken if taken is not None else self._exactly(reservation_id, slots, amount, limits, tokens, now)
+
+    def _plan(self, slots: list[Slot], limits: list[LimitSpec]) -> Plan:
+        """The plan of these budgets and limits: found by the lists' identity (the gate passes the
+        same lists for a key while its windows and the table hold) and checked item by item, so a
+        list changed in place or a new list gets a plan of its own."""
+        plan = self._plans.get((id(slots), id(limits)))
+        if plan is not None and plan.counted == (*slots, *limits):
+            return plan
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        caps = [self._token_cap(spec) for spec in limits]
+        plan = Plan(slots, limits, (*slots, *limits), min(caps, default=sys.maxsize),
+                    tuple((s.instance, s.window) for s in slots),
+                    tuple(spec.instance for spec in limits if spec.tokens is not None))
+        self._plans[(id(slots), id(limits))] = plan
+        return plan
+
+    def _token_cap(self, spec: LimitSpec) -> int:
+        cap = self._token_caps.get(spec)
+        if cap is None:
+            cap = self._token_caps[spec] = token_cap(spec)
+        return cap
 
     def _exactly(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
                  now: float) -> Reserved | Blocked | Limited:
@@ -125,39 +167,42 @@ class FrontLedger:
     async def reserve_async(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         return self.reserve(reservation_id, slots, amount)
 
-    def _found(self, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int, now: float
-               ) -> tuple[list[BudgetLease], list[Taken]] | None:
-        """The leases that admit this request, or None when one is missing or too low."""
+    def _leases(self, plan: Plan) -> bool:
+        """Look up the leases of `plan` (once per change of `_version`); False when one is missing."""
         budgets = []
-        for slot in slots:
+        for slot in plan.slots:
             lease = self._budgets.get(slot)
-            if lease is None or not lease.fits(amount):
-                return None
+            if lease is None:
+                return False
             budgets.append(lease)
         taken: list[Taken] = []
-        for spec in limits:
+        for spec in plan.limits:
             permits = allowance = slot_lease = None
-            if spec.requests is not None:
-                permits = self._requests.get(spec)
-                if permits is None or not permits.fits(1, now):
-                    return None
-            if spec.tokens is not None:
-                allowance = self._tokens.get(spec)
-                if allowance is None or not allowance.fits(tokens, now):
-                    return None
-            if spec.in_flight is not None:
-                slot_lease = self._slots.get(spec)
-                if slot_lease is None or slot_lease.free < 1:
-                    return None
+            if spec.requests is not None and (permits := self._requests.get(spec)) is None:
+                return False
+            if spec.tokens is not None and (allowance := self._tokens.get(spec)) is None:
+                return False
+            if spec.in_flight is not None and (slot_lease := self._slots.get(spec)) is None:
+                return False
             taken.append((spec, permits, allowance, slot_lease))
-        return budgets, taken
+        plan.budgets, plan.taken, plan.version = tuple(budgets), tuple(taken), self._version
+        return True
 
-    def _take(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
-              now: float) -> Reserved | None:
-        found = self._found(slots, amount, limits, tokens, now)
-        if found is None:
+    def _take(self, reservation_id: str, plan: Plan, amount: int, tokens: int, now: float) -> Reserved | None:
+        """Admit against the plan's leases; None when one is missing or has too little room."""
+        if plan.version != self._version and not self._leases(plan):
             return None
-        budgets, taken = found
+        budgets = plan.budgets
+        for lease in budgets:
+            if not lease.fits(amount):
+                return None
+        for _, permits, allowance, slot_lease in plan.taken:
+            if permits is not None and not permits.fits(1, now):
+                return None
+            if allowance is not None and not allowance.fits(tokens, now):
+                return None
+            if slot_lease is not None and slot_lease.held - slot_lease.busy < 1:
+                return None
         at = self.clock()
         states = []
         for lease in budgets:
@@ -166,14 +211,12 @@ class FrontLedger:
             lease.used_at = at
         figures: list[LimitFigures] = []
         held_slots: list[SlotLease] = []
-        token_instances: list[str] = []
-        for spec, permits, allowance, slot_lease in taken:
+        for spec, permits, allowance, slot_lease in plan.taken:
             if permits is not None and spec.requests is not None:
                 permits.left -= 1
                 figures.append(_figures(spec.instance, "requests", spec.requests, permits, now))
             if allowance is not None and spec.tokens is not None:
                 allowance.left -= tokens
-                token_instances.append(spec.instance)
                 figures.append(_figures(spec.instance, "tokens", spec.tokens, allowance, now))
             if slot_lease is not None and spec.in_flight is not None:
                 slot_lease.busy += 1
@@ -181,10 +224,9 @@ class FrontLedger:
                 held_slots.append(slot_lease)
                 figures.append(LimitFigures(spec.instance, "in_flight", spec.in_flight,
                                             max(0, spec.in_flight - slot_lease.in_flight - slot_lease.busy), 0.0))
-        line = Admitted(reservation_id, amount, tokens, tuple((s.instance, s.window) for s in slots),
-                        tuple(token_instances))
+        line = Admitted(reservation_id, amount, tokens, plan.counters, plan.token_instances)
         self._journal.admitted(line)
-        self._held[reservation_id] = Held(line, tuple(budgets), tuple(held_slots))
+        self._held[reservation_id] = Held(line, budgets, tuple(held_slots))
         return Reserved(reservation_id, tuple(states), tuple(figures))
 
     def _top_up(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
@@ -344,6 +386,7 @@ class FrontLedger:
         for permits in (self._requests, self._tokens):
             for spec in [spec for spec, lease in permits.items() if not lease.fits(0, wall)]:
                 del permits[spec]
+                self._version += 1
         if not (idle or idle_slots or due):
             return
 
@@ -365,6 +408,7 @@ class FrontLedger:
         db = self._db
         rotated: Journal | None = None
         restore = self._snapshot()
+        self._version += 1
         try:
             db.execute("BEGIN IMMEDIATE")
             self._check_registration()
