@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..exceptions import LedgerError as LedgerError
 from ..ratelimit.limits import LimitSpec
@@ -40,8 +40,11 @@ class Slot:
     warn_pico: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class SlotState:
+class SlotState(NamedTuple):
+    """A counter as an admission or a settle found it. This and `Reserved` are made for every
+    request: named tuples, immutable like the frozen dataclasses around them and built several
+    times faster."""
+
     slot: Slot
     spent: int
     reserved: int
@@ -52,12 +55,13 @@ class Blocked:
     state: SlotState
 
 
-@dataclass(frozen=True, slots=True)
-class Reserved:
+class Reserved(NamedTuple):
+    """An admitted request: its counters as admission found them, and `limits`, what each rate
+    limit of the request has left once it is admitted (for the answer's headers)."""
+
     reservation_id: str
     states: tuple[SlotState, ...]
     limits: tuple[LimitFigures, ...] = ()
-    """What each rate limit of the request has left once it is admitted (for the answer's headers)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(NamedTuple):
+    """An admission line (one per request admitted in memory: a named tuple, cheap to build)."""
+
     reservation_id: str
     estimate: int
     tokens: int

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 IN_FLIGHT_RETRY_S = 1.0
 """A slot in flight frees when some running answer ends, which no one can foretell: retry in 1 s."""
 
 
-@dataclass(frozen=True, slots=True)
-class LimitFigures:
+class LimitFigures(NamedTuple):
     """One kind (`requests`, `tokens`, `in_flight`) of one instance after this request: `limit`,
-    what is left, and `reset_s`, the seconds until its use has fully drained."""
+    what is left, and `reset_s`, the seconds until its use has fully drained. A named tuple (made
+    for every limit of every request: immutable, and built several times faster than a frozen
+    dataclass)."""
 
     instance: str
     kind: str
