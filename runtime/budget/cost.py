@@ -115,9 +115,12 @@ def cost_pico(usage: Usage, price: Price) -> int:
 
 def max_output_tokens(payload: Mapping[str, Any]) -> int:
     """The request's own output cap: Responses, chat (both spellings), Anthropic, Gemini."""
+    for value in (payload.get("max_output_tokens"), payload.get("max_completion_tokens"), payload.get("max_tokens")):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return min(value, OUTPUT_TOKENS_CEILING)
     config = payload.get("generationConfig")
-    gemini = config.get("maxOutputTokens") if isinstance(config, Mapping) else None
-    for value in (payload.get("max_output_tokens"), payload.get("max_completion_tokens"), payload.get("max_tokens"), gemini):
+    if config is not None and isinstance(config, Mapping):
+        value = config.get("maxOutputTokens")
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return min(value, OUTPUT_TOKENS_CEILING)
     return DEFAULT_MAX_OUTPUT_TOKENS

@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..ratelimit.limits import LimitSpec, Rate
+from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
 from . import front_store as store
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState
 from .journal import Admitted, Journal, journal_path
 from .lease import (
+    HOLD_S,
     IDLE_S,
     LOW_WATER,
     BudgetLease,
@@ -189,19 +190,23 @@ class FrontLedger:
         return True
 
     def _take(self, reservation_id: str, plan: Plan, amount: int, tokens: int, now: float) -> Reserved | None:
-        """Admit against the plan's leases; None when one is missing or has too little room."""
+        """Admit against the plan's leases; None when one is missing or has too little room (the
+        checks of `BudgetLease.fits`, `PermitLease.fits` and `SlotLease.free` written out: this runs
+        for every request)."""
         if plan.version != self._version and not self._leases(plan):
             return None
         budgets = plan.budgets
         for lease in budgets:
-            if not lease.fits(amount):
+            free = lease.held - lease.in_flight - lease.pending
+            if free <= 0 or free < amount:
                 return None
         for _, permits, allowance, slot_lease in plan.taken:
-            if permits is not None and not permits.fits(1, now):
+            if permits is not None and not (permits.left >= 1 and permits.granted_at <= now < permits.granted_at + HOLD_S):
                 return None
-            if allowance is not None and not allowance.fits(tokens, now):
+            if allowance is not None and not (allowance.left >= tokens
+                                              and allowance.granted_at <= now < allowance.granted_at + HOLD_S):
                 return None
-            if slot_lease is not None and slot_lease.held - slot_lease.busy < 1:
+            if slot_lease is not None and slot_lease.held <= slot_lease.busy:
                 return None
         at = self.clock()
         states = []
@@ -212,18 +217,19 @@ class FrontLedger:
         figures: list[LimitFigures] = []
         held_slots: list[SlotLease] = []
         for spec, permits, allowance, slot_lease in plan.taken:
-            if permits is not None and spec.requests is not None:
+            if permits is not None:
                 permits.left -= 1
-                figures.append(_figures(spec.instance, "requests", spec.requests, permits, now))
-            if allowance is not None and spec.tokens is not None:
+                figures.append(_figures(spec.instance, "requests", permits, now))
+            if allowance is not None:
                 allowance.left -= tokens
-                figures.append(_figures(spec.instance, "tokens", spec.tokens, allowance, now))
-            if slot_lease is not None and spec.in_flight is not None:
+                figures.append(_figures(spec.instance, "tokens", allowance, now))
+            if slot_lease is not None:
                 slot_lease.busy += 1
                 slot_lease.used_at = at
                 held_slots.append(slot_lease)
-                figures.append(LimitFigures(spec.instance, "in_flight", spec.in_flight,
-                                            max(0, spec.in_flight - slot_lease.in_flight - slot_lease.busy), 0.0))
+                limit = spec.in_flight or 0
+                left = limit - slot_lease.in_flight - slot_lease.busy
+                figures.append(LimitFigures(spec.instance, "in_flight", limit, left if left > 0 else 0, 0.0))
         line = Admitted(reservation_id, amount, tokens, plan.counters, plan.token_instances)
         self._journal.admitted(line)
         self._held[reservation_id] = Held(line, budgets, tuple(held_slots))
@@ -305,10 +311,10 @@ class FrontLedger:
                     now: float) -> None:
         slot_lease = self._slots.get(spec)
         store.take_limit(self._db, self.owner, spec, state, requests, taken_tokens, slots, now)
-        if requests:
-            self._requests[spec] = PermitLease(requests, now, state.requests + requests)
-        if taken_tokens:
-            self._tokens[spec] = PermitLease(taken_tokens, now, state.tokens + taken_tokens)
+        if requests and spec.requests is not None:
+            self._requests[spec] = PermitLease(requests, now, state.requests + requests, spec.requests)
+        if taken_tokens and spec.tokens is not None:
+            self._tokens[spec] = PermitLease(taken_tokens, now, state.tokens + taken_tokens, spec.tokens)
         if spec.in_flight is not None:
             if slot_lease is None:
                 self._retire_slot_leases(spec)
@@ -559,11 +565,11 @@ class FrontLedger:
         self.inner.close()
 
 
-def _figures(instance: str, kind: str, rate: Rate, lease: PermitLease, now: float) -> LimitFigures:
+def _figures(instance: str, kind: str, lease: PermitLease, now: float) -> LimitFigures:
     """What the answer's headers report for a leased limit: the bucket as this process last counted
     it (its whole lease included), drained to `now` (`bucket.current`, `remaining` and
     `seconds_until_below` written out: this runs for each leased limit of every request)."""
-    count, period = rate.count, rate.period_s
+    count, period = lease.rate.count, lease.rate.period_s
     drained = now - lease.granted_at
     use = lease.use - drained * count / period if drained > 0 else lease.use
     if use < 0:

@@ -87,18 +87,20 @@ class BudgetLease:
         return self.held - self.in_flight - self.pending
 
     def fits(self, estimate: int) -> bool:
-        free = self.free
+        free = self.held - self.in_flight - self.pending
         return free > 0 and free >= estimate
 
 
 @dataclass(slots=True)
 class PermitLease:
     """Requests or tokens counted in an instance's bucket at `granted_at`, usable until `HOLD_S`
-    later; `use` is the bucket's use once they were counted (for the answer's headers)."""
+    later; `use` is the bucket's use once they were counted and `rate` its rate (for the answer's
+    headers)."""
 
     left: int
     granted_at: float
     use: float
+    rate: Rate
 
     def fits(self, amount: int, now: float) -> bool:
         return self.left >= amount and self.granted_at <= now < self.granted_at + HOLD_S

@@ -22,11 +22,12 @@ def tightest(figures: Iterable[LimitFigures]) -> dict[str, LimitFigures]:
     """Per kind (requests, tokens), the figures with the least remaining (the later reset on a tie)."""
     chosen: dict[str, LimitFigures] = {}
     for f in figures:
-        if f.kind not in KINDS:
+        kind = f.kind
+        if kind not in KINDS:
             continue
-        held = chosen.get(f.kind)
-        if held is None or (f.remaining, -f.reset_s) < (held.remaining, -held.reset_s):
-            chosen[f.kind] = f
+        held = chosen.get(kind)
+        if held is None or f.remaining < held.remaining or (f.remaining == held.remaining and f.reset_s > held.reset_s):
+            chosen[kind] = f
     return chosen
 
 
@@ -96,11 +97,9 @@ def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
 
 
 def _carries(headers: Headers, prefix: bytes) -> bool:
-    size = len(prefix)
-    for name, _ in headers:
-        if name[:size].lower() == prefix:
-            return True
-    return False
+    """Whether a header's name starts with `prefix` (lower case), in any case."""
+    names = b"\n" + b"\n".join([name for name, _ in headers]).lower()
+    return b"\n" + prefix in names
 
 
 def retry_after_headers(protocol: str, retry_after_s: float) -> Headers:
