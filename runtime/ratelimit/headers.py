@@ -40,18 +40,23 @@ NAMES = {
 """Per vendor form and kind, the names of the limit, remaining and reset headers."""
 
 
+FORMS = {protocol: {kind: NAMES[protocol, kind] for kind in KINDS} for protocol in PROVIDER_PREFIX}
+"""`NAMES` by vendor form, then kind."""
+
+
 def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime | None = None) -> Headers:
-    if protocol not in PROVIDER_PREFIX:
+    forms = FORMS.get(protocol)
+    if forms is None:
         return []
     headers: Headers = []
     for kind, f in tightest(figures).items():
-        limit, left, reset = NAMES[protocol, kind]
+        limit, left, reset = forms[kind]
         if protocol == "openai":
             at = duration(f.reset_s).encode()
         else:
             moment = (now or datetime.now(UTC)) + timedelta(seconds=math.ceil(f.reset_s))
             at = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-        headers += ((limit, b"%d" % f.limit), (left, b"%d" % f.remaining), (reset, at))
+        headers += ((limit, str(f.limit).encode()), (left, str(f.remaining).encode()), (reset, at))
     return headers
 
 
@@ -97,9 +102,11 @@ def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
 
 
 def _carries(headers: Headers, prefix: bytes) -> bool:
-    """Whether a header's name starts with `prefix` (lower case), in any case."""
-    names = b"\n" + b"\n".join([name for name, _ in headers]).lower()
-    return b"\n" + prefix in names
+    size = len(prefix)
+    for name, _ in headers:
+        if name[:size].lower() == prefix:
+            return True
+    return False
 
 
 def retry_after_headers(protocol: str, retry_after_s: float) -> Headers:
@@ -117,7 +124,8 @@ def retry_after_seconds(retry_after_s: float) -> int:
 def duration(seconds: float) -> str:
     """OpenAI's reset form: `20ms`, `1.5s`, `6m0s`, `1h2m3s`."""
     if seconds < 1:
-        return f"{max(0, math.ceil(seconds * 1000))}ms"
+        millis = math.ceil(seconds * 1000)
+        return f"{millis if millis > 0 else 0}ms"
     if seconds < 60:
         return f"{round(seconds, 3):g}s"
     whole = math.ceil(seconds)
