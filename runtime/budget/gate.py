@@ -43,7 +43,7 @@ class KeySlots:
     end: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Admission:
     reservation_id: str
     estimate: int

@@ -361,8 +361,9 @@ class FrontLedger:
         self._journal.settled(reservation_id, amount, tokens, how)
         if not self._pending:
             self._pending_since = at
-        self._pending.append((reservation_id, time.time(), line.estimate, amount, how))
-        if self._flush_due(at):
+        pending = self._pending
+        pending.append((reservation_id, time.time(), line.estimate, amount, how))
+        if len(pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S:
             try:
                 self.flush()
             except LedgerError:

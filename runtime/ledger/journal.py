@@ -53,13 +53,13 @@ class Journal:
 
     def admitted(self, line: Admitted) -> None:
         self._write(orjson.dumps(["A", line.reservation_id, line.estimate, line.tokens, line.counters,
-                                  line.token_instances]))
+                                  line.token_instances], option=orjson.OPT_APPEND_NEWLINE))
 
     def settled(self, reservation_id: str, amount: int, tokens: int | None, how: str) -> None:
-        self._write(orjson.dumps(["S", reservation_id, amount, tokens, how]))
+        self._write(orjson.dumps(["S", reservation_id, amount, tokens, how], option=orjson.OPT_APPEND_NEWLINE))
 
     def _write(self, data: bytes) -> None:
-        data += b"\n"
+        """`data`, one line with its newline, appended."""
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.write(self._fd, data)
