@@ -297,3 +297,17 @@ def test_a_batch_write_the_file_refuses_is_kept_whole_for_the_next_one(
     assert sorted(c[2] for c in recorded_charges(reader)) == [300, 300, 300]
     ledger.close()
     assert (reader.counters()[0].spent, reader.counters()[0].reserved) == (900, 0)
+
+
+def test_the_same_lists_changed_in_place_are_admitted_by_what_they_hold_now(tmp_path: Path) -> None:
+    """The front remembers a plan per pair of lists the gate passes: a list changed in place
+    between two admissions is admitted under its new limits, not the plan of its old ones."""
+    ledger = front(tmp_path / "data")
+    limits = [LimitSpec("roomy", requests=Rate(100_000, 60))]
+    assert isinstance(ledger.admit("a", [], 0, limits, 0, NOW), Reserved)
+    limits.append(LimitSpec("conc", in_flight=1))
+    assert isinstance(ledger.admit("b", [], 0, limits, 0, NOW), Reserved)
+    refused = ledger.admit("c", [], 0, limits, 0, NOW)
+    assert isinstance(refused, Limited) and refused.figures.instance == "conc"
+    ledger.settle("b", None, "usage")
+    assert isinstance(ledger.admit("d", [], 0, limits, 0, NOW), Reserved)
