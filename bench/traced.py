@@ -6,7 +6,9 @@ serve` composes them. No client sockets, so the figure is the Python work alone.
 
 The three apps take turns, a round of `--requests` each, over `--rounds` rounds. Each round ends
 with the tracer's queue flushed, so every span of the round has been written and sent when the
-round's CPU time is read. Two figures per request, their medians over the rounds: the request
+round's CPU time is read. The batch processor sends a batch when it is full (its timer set far
+off), as it does under the peer benchmark's load, so a slow run (callgrind) sends the same
+batches as a fast one. Two figures per request, their medians over the rounds: the request
 path (the CPU time of the thread serving requests) and the export (the CPU time of every other
 thread of the process: the batch processor writing and posting the spans). The receiver's CPU is
 its own process's and is not counted.
@@ -42,6 +44,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+import runtime.telemetry.setup
 from cli.sources import load_source
 from runtime.access_log import AccessLog
 from runtime.app import Gatepost
@@ -149,7 +152,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--only", choices=tuple(APPS))
     parser.add_argument("--profile", choices=tuple(APPS), help="cProfile this app's rounds")
+    parser.add_argument("--schedule-delay-ms", type=int, default=600_000,
+                        help="the batch processor's timer: by default a batch is sent when it is full, as under load")
     args = parser.parse_args()
+    runtime.telemetry.setup.SCHEDULE_DELAY_MS = args.schedule_delay_ms
     work = Path(tempfile.mkdtemp(prefix="gatepost-traced-"))
     sink, sink_port, count_file = start_sink(work)
     try:

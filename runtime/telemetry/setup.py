@@ -26,12 +26,14 @@ from ..exceptions import CredentialError
 from ..metrics import Metrics
 from ..table import Telemetry
 from .spans import RequestTracer
-from .wire import SpanWriter, Unencodable
+from .wire import SpanWriter, Unencodable, spans_in
 
 TRACES_PATH = "/v1/traces"
-MAX_QUEUE = 8192
-"""Spans waiting for export at most: a few seconds of a busy process's requests (two spans each)."""
-BATCH = 512
+MAX_QUEUE = 4096
+"""Requests' spans waiting for export at most (a queued `WrittenSpan` is a request's span and its
+attempts'): a few seconds of a busy process's requests."""
+BATCH = 256
+"""Requests' spans a batch sends at most: about 512 spans."""
 SCHEDULE_DELAY_MS = 1000
 QUIET_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk._shared_internal", "opentelemetry.sdk.trace.export")
 
@@ -112,9 +114,9 @@ class CountingExporter(SpanExporter):
         except Exception:  # noqa: BLE001 - an exporter fault loses the batch, never the export thread
             result = SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
-            self._metrics.trace_spans_exported.inc(amount=len(spans))
+            self._metrics.trace_spans_exported.inc(amount=spans_in(spans))
         else:
-            self._metrics.trace_spans_dropped.inc("export_failed", amount=len(spans))
+            self._metrics.trace_spans_dropped.inc("export_failed", amount=spans_in(spans))
         return result
 
     def shutdown(self) -> None:
@@ -139,7 +141,7 @@ class BoundedQueue(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         queue = self._queue
         if queue is not None and len(queue) >= MAX_QUEUE:
-            self._metrics.trace_spans_dropped.inc("queue_full")
+            self._metrics.trace_spans_dropped.inc("queue_full", amount=spans_in((span,)))
             return
         self._batch.on_end(span)
 
