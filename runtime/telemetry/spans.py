@@ -176,7 +176,7 @@ class RequestTrace:
     ) -> None:
         self._tracer = tracer
         self.trace_id = trace_id
-        self.trace_hex = format(trace_id, "032x")
+        self.trace_hex = "%032x" % trace_id
         self._parent = parent
         self.trace_state: TraceState | None = parent.trace_state if parent is not None else None
         self.sampled = sampled
@@ -198,11 +198,11 @@ class RequestTrace:
             self._end_attempt(None)
             span_id = _random_id(64)
             self._attempt = _Attempt(provider, target, span_id)
-            headers["traceparent"] = f"00-{self.trace_hex}-{span_id:016x}-01"
+            headers["traceparent"] = "00-%s-%016x-01" % (self.trace_hex, span_id)
         else:
             if not self.span_id:
                 self.span_id = _random_id(64)
-            headers["traceparent"] = f"00-{self.trace_hex}-{self.span_id:016x}-00"
+            headers["traceparent"] = "00-%s-%016x-00" % (self.trace_hex, self.span_id)
         if self.trace_state:
             headers["tracestate"] = self.trace_state.to_header()
 
