@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -157,12 +157,15 @@ class CountingExporter(SpanExporter):
 
 class BoundedQueue(SpanProcessor):
     """The batch processor, refusing a span (and counting it) when its queue is full rather than
-    letting it push out the oldest with a warning per span."""
+    letting it push out the oldest with a warning per span. A span is put straight in its queue:
+    the processor's own `on_end` only checks the sampled flag, which every span here has."""
 
     def __init__(self, batch: BatchSpanProcessor, metrics: Metrics) -> None:
         self._batch = batch
         self._metrics = metrics
-        self._queue: Any = getattr(getattr(batch, "_batch_processor", None), "_queue", None)
+        shared = getattr(batch, "_batch_processor", None)
+        self._queue: Any = getattr(shared, "_queue", None)
+        self._emit: Callable[[ReadableSpan], None] = getattr(shared, "emit", None) or batch.on_end
 
     def on_start(self, span: Span, parent_context: Any = None) -> None:
         return None
@@ -172,7 +175,7 @@ class BoundedQueue(SpanProcessor):
         if queue is not None and len(queue) >= MAX_QUEUE:
             self._metrics.trace_spans_dropped.inc("queue_full", amount=spans_in((span,)))
             return
-        self._batch.on_end(span)
+        self._emit(span)
 
     def shutdown(self) -> None:
         self._batch.shutdown()  # type: ignore[no-untyped-call]

@@ -51,11 +51,11 @@ from .wire import (
     attribute_key,
     float_field,
     int_field,
+    parent_field,
     span_field,
-    span_ids,
     span_parts,
     text_field,
-    trace_state_field,
+    trace_head,
 )
 
 if TYPE_CHECKING:
@@ -167,8 +167,8 @@ class RequestTrace:
     the spans of the calls that ended, written."""
 
     __slots__ = (
-        "_attempt", "_attempts", "_parent", "_started", "_trace_bytes", "_trace_state_field", "_tracer",
-        "operation", "sampled", "span_id", "trace_hex", "trace_id", "trace_state",
+        "_attempt_span", "_attempt_started", "_attempt_status", "_attempt_target", "_attempts", "_head", "_parent",
+        "_provider", "_started", "_tracer", "operation", "sampled", "span_id", "trace_hex", "trace_id", "trace_state",
     )
 
     def __init__(
@@ -181,12 +181,12 @@ class RequestTrace:
         self.trace_state: TraceState | None = parent.trace_state if parent is not None else None
         self.sampled = sampled
         self.operation = operation
-        self._attempt: _Attempt | None = None
+        self._provider: Provider | None = None
+        self._attempt_status: int | None = None
         if sampled:
             self.span_id = _random_id(64)
             self._started = time.time_ns()
-            self._trace_bytes = trace_id.to_bytes(16, "big")
-            self._trace_state_field = trace_state_field(self.trace_state.to_header()) if self.trace_state else b""
+            self._head = trace_head(trace_id, self.trace_state.to_header() if self.trace_state else "")
             self._attempts: list[bytes] = []
         else:
             self.span_id = 0
@@ -195,9 +195,11 @@ class RequestTrace:
         """A call to `provider` is about to be sent with `headers`: its span starts, and its
         context goes in the call's `traceparent` and `tracestate`."""
         if self.sampled:
-            self._end_attempt(None)
-            span_id = _random_id(64)
-            self._attempt = _Attempt(provider, target, span_id)
+            if self._provider is not None:
+                self._end_attempt(self._provider, None)
+            span_id = self._attempt_span = _random_id(64)
+            self._provider, self._attempt_target, self._attempt_status = provider, target, None
+            self._attempt_started = time.time_ns()
             headers["traceparent"] = "00-%s-%016x-01" % (self.trace_hex, span_id)
         else:
             if not self.span_id:
@@ -208,38 +210,35 @@ class RequestTrace:
 
     def responded(self, status: int) -> None:
         """The provider's answer to the open call has this status."""
-        if self._attempt is not None:
-            self._attempt.status = status
+        self._attempt_status = status
 
     def failed(self, reason: str) -> None:
         """The open call failed for `reason` (the access log's: 503, 429, timeout, connect,
         provider_401, invalid_answer, ...): the route falls back or retries, or gives up. The
         span names it as `gatepost.fallback.reason` and `error.type`; an answered call has neither."""
-        self._end_attempt(reason)
+        if self._provider is not None:
+            self._end_attempt(self._provider, reason)
 
-    def _end_attempt(self, reason: str | None) -> None:
-        attempt = self._attempt
-        if attempt is None:
-            return
+    def _end_attempt(self, provider: Provider, reason: str | None) -> None:
         ended = time.time_ns()
-        self._attempt = None
-        provider, target = attempt.provider, attempt.target
+        target, status = self._attempt_target, self._attempt_status
+        self._provider = None
         attempts = self._tracer.parts.attempts
-        key = (self.operation, provider.id, provider.type, target.upstream_model, attempt.status, reason)
+        key = (self.operation, provider.id, provider.type, target.upstream_model, status, reason)
         parts = attempts.get(key)
         if parts is None:
-            parts = attempts[key] = _attempt_parts(self.operation, provider, target, attempt.status, reason)
-        ids = span_ids(self._trace_bytes, attempt.span_id, self.span_id.to_bytes(8, "big"), self._trace_state_field)
-        self._attempts.append(span_field(ids, attempt.started, ended, parts))
+            parts = attempts[key] = _attempt_parts(self.operation, provider, target, status, reason)
+        self._attempts.append(span_field(self._head, self._attempt_span, parent_field(self.span_id),
+                                         self._attempt_started, ended, parts))
 
     def end(self, exchange: Exchange, status: int) -> None:
         """The request is over (a stream: its last event sent): its span, whole, and its attempts'."""
         if not self.sampled:
             return
         record = exchange.record
-        self._end_attempt(record.stream_error)
+        if self._provider is not None:
+            self._end_attempt(self._provider, record.stream_error)
         tracer = self._tracer
-        table = exchange.serving.table
         server = tracer.parts.bounded().server
         parent = self._parent
         key: ServerKey = (
@@ -250,7 +249,7 @@ class RequestTrace:
         )
         found = server.get(key)
         if found is None:
-            found = server[key] = _server_parts(key, table)
+            found = server[key] = _server_parts(key, exchange.serving.table)
         name, parts = found
         varying = b""
         usage = record.usage
@@ -264,9 +263,8 @@ class RequestTrace:
         if tracer.records_content:
             varying += _content(exchange)
         ended = time.time_ns()
-        ids = span_ids(self._trace_bytes, self.span_id, parent.span_id.to_bytes(8, "big") if parent else None,
-                       self._trace_state_field)
-        written = span_field(ids, self._started, ended, parts, varying)
+        written = span_field(self._head, self.span_id, parent_field(parent.span_id if parent else None),
+                             self._started, ended, parts, varying)
         attempts = self._attempts
         if attempts:
             written = b"".join((written, *attempts))
@@ -337,17 +335,6 @@ def _server_parts(key: ServerKey, table: LoadedTable) -> tuple[str, bytes]:
         attributes["error.type"] = str(status)
     name = f"{operation} {model}" if model is not None else operation
     return name, span_parts(name, SpanKind.SERVER, attributes.items(), failed, remote_parent)
-
-
-class _Attempt:
-    __slots__ = ("provider", "span_id", "started", "status", "target")
-
-    def __init__(self, provider: Provider, target: Target, span_id: int) -> None:
-        self.provider = provider
-        self.target = target
-        self.span_id = span_id
-        self.started = time.time_ns()
-        self.status: int | None = None
 
 
 def _content(exchange: Exchange) -> bytes:

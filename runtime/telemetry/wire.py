@@ -78,12 +78,15 @@ class SpanWriter:
                 groups.setdefault(key, []).append(span.written)
             else:
                 groups.setdefault(key, []).append(_field(b"\x12", self._span(span)))
-        out = bytearray()
+        pieces: list[bytes] = []
         for key, encoded in groups.items():
             _, _, resource, scope = self._headers[key]
-            scope_spans = _field(b"\x12", scope + b"".join(encoded))
-            out += _field(b"\x0a", resource + scope_spans)
-        return bytes(out)
+            scope_spans = len(scope) + sum(map(len, encoded))
+            scope_spans_header = b"\x12" + _varint(scope_spans)
+            pieces += (b"\x0a", _varint(len(resource) + len(scope_spans_header) + scope_spans), resource,
+                       scope_spans_header, scope)
+            pieces += encoded
+        return b"".join(pieces)
 
     def _remember_header(self, key: tuple[int, int], resource: Resource, scope: InstrumentationScope | None) -> None:
         if resource.schema_url or (scope is not None and (scope.schema_url or scope.attributes)):
@@ -185,8 +188,7 @@ class WrittenSpan(ReadableSpan):
         scope: InstrumentationScope, kind: SpanKind, status: Status, started: int, ended: int, written: bytes,
         span_count: int,
     ) -> None:
-        super().__init__(name, context, parent, resource, kind=kind, status=status, start_time=started,
-                         end_time=ended, instrumentation_scope=scope)
+        super().__init__(name, context, parent, resource, None, (), (), kind, None, status, started, ended, scope)
         self.written = written
         self.span_count = span_count
 
@@ -196,22 +198,25 @@ def spans_in(batch: Sequence[ReadableSpan]) -> int:
     return sum(span.span_count if type(span) is WrittenSpan else 1 for span in batch)
 
 
-def span_field(ids: bytes, started: int, ended: int, parts: bytes, varying: bytes = b"") -> bytes:
-    """A `Span` as a field of `ScopeSpans`: its `ids` (see `span_ids`), times, the `parts` it
-    shares with spans of the same route and outcome, and its `varying` attributes."""
-    body = b"".join((ids, _TIMES.pack(START_TIME, started, END_TIME, ended), parts, varying))
+def span_field(head: bytes, span_id: int, parent: bytes, started: int, ended: int, parts: bytes,
+               varying: bytes = b"") -> bytes:
+    """A `Span` as a field of `ScopeSpans`: the `head` of its trace (see `trace_head`), its id, its
+    `parent` (see `parent_field`), times, the `parts` it shares with spans of the same route and
+    outcome, and its `varying` attributes."""
+    body = b"".join((head, b"\x12\x08", span_id.to_bytes(8, "big"), parent,
+                     _TIMES.pack(START_TIME, started, END_TIME, ended), parts, varying))
     return b"\x12" + _varint(len(body)) + body
 
 
-def span_ids(trace_id: bytes, span_id: int, parent_span_id: bytes | None, trace_state: bytes) -> bytes:
-    """The id fields of a span: `trace_id` and `parent_span_id` as 16 and 8 big-endian bytes,
-    `trace_state` the written field (see `trace_state_field`) or nothing."""
-    out = b"\x0a\x10" + trace_id + b"\x12\x08" + span_id.to_bytes(8, "big") + trace_state
-    return out if parent_span_id is None else out + b"\x22\x08" + parent_span_id
+def trace_head(trace_id: int, trace_state: str) -> bytes:
+    """The fields every span of a trace starts with: its id, and its `trace_state` header when it has one."""
+    head = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+    return head + _field(b"\x1a", trace_state.encode()) if trace_state else head
 
 
-def trace_state_field(header: str) -> bytes:
-    return _field(b"\x1a", header.encode()) if header else b""
+def parent_field(span_id: int | None) -> bytes:
+    """The parent span id field of a span whose parent is `span_id` (none: a root span)."""
+    return b"" if span_id is None else b"\x22\x08" + span_id.to_bytes(8, "big")
 
 
 def span_parts(name: str, kind: SpanKind, attributes: Iterable[tuple[str, Any]], error: bool, remote_parent: bool) -> bytes:

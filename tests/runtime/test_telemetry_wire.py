@@ -20,12 +20,12 @@ from runtime.telemetry.wire import (
     attribute_key,
     float_field,
     int_field,
+    parent_field,
     span_field,
-    span_ids,
     span_parts,
     spans_in,
     text_field,
-    trace_state_field,
+    trace_head,
 )
 
 RESOURCE = Resource.create({"service.name": "gatepost-test"})
@@ -94,10 +94,9 @@ def test_a_written_request_span_and_its_attempts_are_the_encoders_message(remote
         span(0x2222, own, SpanKind.CLIENT, failed_attempt, Status(StatusCode.ERROR), state),
         span(0x3333, own, SpanKind.CLIENT, answered_attempt, Status(StatusCode.UNSET), state),
     ]
-    trace, state_field = TRACE.to_bytes(16, "big"), trace_state_field("vendor=opaque" if state else "")
-    parent = client.span_id.to_bytes(8, "big") if client else None
+    head = trace_head(TRACE, "vendor=opaque" if state else "")
     written = span_field(
-        span_ids(trace, 0x1111, parent, state_field), STARTED, ENDED,
+        head, 0x1111, parent_field(client.span_id if client else None), STARTED, ENDED,
         span_parts("chat gpt-4o", SpanKind.SERVER, shared.items(), False, remote_parent),
         int_field(attribute_key("gen_ai.usage.input_tokens"), 1234567)
         + int_field(attribute_key("gen_ai.usage.output_tokens"), 3)
@@ -105,7 +104,7 @@ def test_a_written_request_span_and_its_attempts_are_the_encoders_message(remote
         + text_field(attribute_key("gen_ai.input.messages"), "é" * 300),
     )
     for span_id, attributes, error in ((0x2222, failed_attempt, True), (0x3333, answered_attempt, False)):
-        written += span_field(span_ids(trace, span_id, (0x1111).to_bytes(8, "big"), state_field), STARTED, ENDED,
+        written += span_field(head, span_id, parent_field(0x1111), STARTED, ENDED,
                               span_parts("chat gpt-4o", SpanKind.CLIENT, attributes.items(), error, False))
     request = WrittenSpan("chat gpt-4o", own, client, RESOURCE, SCOPE, SpanKind.SERVER, Status(StatusCode.UNSET),
                           STARTED, ENDED, written, 3)
