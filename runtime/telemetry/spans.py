@@ -124,7 +124,7 @@ class RequestTracer:
         self.records_content = settings.record_content
         self.parts = SpanParts()
 
-    def begin(self, exchange: Exchange, scope: Scope, count: bool) -> RequestTrace:
+    def begin(self, exchange: Exchange, scope: Scope, count: bool) -> RequestTrace | UnsampledTrace:
         """The request's trace, sampled or not (decided now), its trace id in the access log."""
         parent = _client_context(scope["headers"])
         if parent is None:
@@ -133,12 +133,16 @@ class RequestTracer:
         else:
             trace_id = parent.trace_id
             sampled = parent.trace_flags.sampled
-        operation = COUNT_OPERATION if count else OPERATIONS[exchange.surface.name]
-        trace = RequestTrace(self, trace_id, parent, sampled, operation)
+        trace: RequestTrace | UnsampledTrace
+        if sampled:
+            operation = COUNT_OPERATION if count else OPERATIONS[exchange.surface.name]
+            trace = RequestTrace(self, trace_id, parent, operation)
+            if self.records_content:
+                exchange.send = ContentTap(exchange.send)
+        else:
+            trace = UnsampledTrace(trace_id, parent)
         exchange.record.trace_id = trace.trace_hex
         exchange.trace = trace
-        if sampled and self.records_content:
-            exchange.send = ContentTap(exchange.send)
         return trace
 
     def close(self) -> None:
@@ -162,49 +166,68 @@ def _client_context(headers: list[tuple[bytes, bytes]]) -> SpanContext | None:
     return context if context is not INVALID_SPAN_CONTEXT and context.is_valid else None
 
 
+class UnsampledTrace:
+    """A request's trace that is not recorded: its id in the access log, and its context sent
+    upstream, unsampled, so that the trace still joins up downstream."""
+
+    __slots__ = ("_span_id", "trace_hex", "trace_state")
+
+    def __init__(self, trace_id: int, parent: SpanContext | None) -> None:
+        self.trace_hex = "%032x" % trace_id
+        self.trace_state = parent.trace_state if parent is not None else None
+        self._span_id = 0
+
+    def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None:
+        """A call to `provider` is about to be sent with `headers`: the request's context goes in its
+        `traceparent` (and `tracestate`), unsampled."""
+        if not self._span_id:
+            self._span_id = _random_id(64)
+        headers["traceparent"] = "00-%s-%016x-00" % (self.trace_hex, self._span_id)
+        if self.trace_state:
+            headers["tracestate"] = self.trace_state.to_header()
+
+    def responded(self, status: int) -> None:
+        return None
+
+    def failed(self, reason: str) -> None:
+        return None
+
+    def end(self, exchange: Exchange, status: int) -> None:
+        return None
+
+
 class RequestTrace:
-    """One request's trace: its own span's ids and, while a provider call is open, that call's;
-    the spans of the calls that ended, written."""
+    """One sampled request's trace: its own span's ids and, while a provider call is open, that
+    call's; the spans of the calls that ended, written."""
 
     __slots__ = (
         "_attempt_span", "_attempt_started", "_attempt_status", "_attempt_target", "_attempts", "_head", "_parent",
-        "_provider", "_started", "_tracer", "operation", "sampled", "span_id", "trace_hex", "trace_id", "trace_state",
+        "_provider", "_started", "_tracer", "operation", "span_id", "trace_hex", "trace_id", "trace_state",
     )
 
-    def __init__(
-        self, tracer: RequestTracer, trace_id: int, parent: SpanContext | None, sampled: bool, operation: str,
-    ) -> None:
+    def __init__(self, tracer: RequestTracer, trace_id: int, parent: SpanContext | None, operation: str) -> None:
         self._tracer = tracer
         self.trace_id = trace_id
         self.trace_hex = "%032x" % trace_id
         self._parent = parent
         self.trace_state: TraceState | None = parent.trace_state if parent is not None else None
-        self.sampled = sampled
         self.operation = operation
         self._provider: Provider | None = None
         self._attempt_status: int | None = None
-        if sampled:
-            self.span_id = _random_id(64)
-            self._started = time.time_ns()
-            self._head = trace_head(trace_id, self.trace_state.to_header() if self.trace_state else "")
-            self._attempts: list[bytes] = []
-        else:
-            self.span_id = 0
+        self.span_id = _random_id(64)
+        self._started = time.time_ns()
+        self._head = trace_head(trace_id, self.trace_state.to_header() if self.trace_state else "")
+        self._attempts: list[bytes] = []
 
     def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None:
         """A call to `provider` is about to be sent with `headers`: its span starts, and its
         context goes in the call's `traceparent` and `tracestate`."""
-        if self.sampled:
-            if self._provider is not None:
-                self._end_attempt(self._provider, None)
-            span_id = self._attempt_span = _random_id(64)
-            self._provider, self._attempt_target, self._attempt_status = provider, target, None
-            self._attempt_started = time.time_ns()
-            headers["traceparent"] = "00-%s-%016x-01" % (self.trace_hex, span_id)
-        else:
-            if not self.span_id:
-                self.span_id = _random_id(64)
-            headers["traceparent"] = "00-%s-%016x-00" % (self.trace_hex, self.span_id)
+        if self._provider is not None:
+            self._end_attempt(self._provider, None)
+        span_id = self._attempt_span = _random_id(64)
+        self._provider, self._attempt_target, self._attempt_status = provider, target, None
+        self._attempt_started = time.time_ns()
+        headers["traceparent"] = "00-%s-%016x-01" % (self.trace_hex, span_id)
         if self.trace_state:
             headers["tracestate"] = self.trace_state.to_header()
 
@@ -233,8 +256,6 @@ class RequestTrace:
 
     def end(self, exchange: Exchange, status: int) -> None:
         """The request is over (a stream: its last event sent): its span, whole, and its attempts'."""
-        if not self.sampled:
-            return
         record = exchange.record
         if self._provider is not None:
             self._end_attempt(self._provider, record.stream_error)
