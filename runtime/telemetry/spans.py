@@ -9,24 +9,27 @@ each request once, whatever its fallbacks. Beside the conventions' attributes ea
 carries the gateway's own, under `gatepost.`: the key's id (never its hash), team, principal,
 the policy revision, the decision and its reason code, and the cost.
 
-A span is written once, whole, when it ends: the SDK's `ReadableSpan` (what its exporters read)
-built from the attributes gathered in one dict, and handed to the batch processor. The SDK's
-general-purpose `Span` (a lock per span and per attribute collection, each attribute validated
-as it is set) costs several times the rest of the request here; the sampling decision is the
-SDK's ratio sampler's (its bound over the trace id's low 64 bits), taken before any attribute is
-built, and parent-based: a client's sampled flag decides for it. An unsampled request builds no
-attributes and no spans (its upstream calls carry its context, unsampled, so the trace still
-joins up downstream).
+A request's spans are written once, whole, when it ends: their OTLP bytes (`wire.py`), in one
+`WrittenSpan` the SDK's batch processor queues and its exporter sends. The SDK's general-purpose
+`Span` (a lock per span and per attribute collection, each attribute validated as it is set)
+costs several times the rest of the request here. What a span shares with the other requests of
+its key, route and outcome (its name, the key's id, team and principal, the revision, models,
+provider, decision, status) is written once per revision and kept (`SpanParts`); per request remain
+its ids, its times, its tokens and its cost. The sampling decision is the SDK's ratio sampler's
+(its bound over the trace id's low 64 bits), taken first, and parent-based: a client's sampled
+flag decides for it. An unsampled request writes nothing (its upstream calls carry its context,
+unsampled, so the trace still joins up downstream): it draws its trace id, names it in the
+access log and in the `traceparent` it sends upstream.
 """
 
 from __future__ import annotations
 
 import time
+from random import getrandbits
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
@@ -41,8 +44,19 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ..table import Provider, Target, Telemetry
+from ..table import LoadedTable, Provider, Target, Telemetry
 from .content import ContentTap, input_messages
+from .wire import (
+    WrittenSpan,
+    attribute_key,
+    float_field,
+    int_field,
+    parent_field,
+    span_field,
+    span_parts,
+    text_field,
+    trace_head,
+)
 
 if TYPE_CHECKING:
     from ..proxy.asgi import Scope
@@ -59,7 +73,44 @@ ERROR = Status(StatusCode.ERROR)
 UNSET = Status(StatusCode.UNSET)
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+MAX_PARTS = 4096
+"""Written parts kept per tracer (a key's requests with one route and outcome share one)."""
+INPUT_TOKENS = attribute_key("gen_ai.usage.input_tokens")
+OUTPUT_TOKENS = attribute_key("gen_ai.usage.output_tokens")
+CACHED_TOKENS = attribute_key("gen_ai.usage.cache_read.input_tokens")
+COST = attribute_key("gatepost.cost_usd")
+INPUT_MESSAGES = attribute_key("gen_ai.input.messages")
+OUTPUT_MESSAGES = attribute_key("gen_ai.output.messages")
 _PROPAGATOR = TraceContextTextMapPropagator()
+
+ServerKey = tuple[
+    str, int, str, str | None, str | None, str | None, str | None, str | None, str | None, int | None, str | None, bool
+]
+AttemptKey = tuple[str, str, str, str, int | None, str | None]
+
+
+def _random_id(bits: int) -> int:
+    """A random non-zero id (as the SDK's RandomIdGenerator draws them)."""
+    while not (value := getrandbits(bits)):
+        pass
+    return value
+
+
+class SpanParts:
+    """The written parts of spans (`wire.span_parts`) by what decides them. A request span's are
+    keyed on the policy revision with the rest: the revision hashes the whole table, so the key's
+    team and principal and the provider's type read from the table are the same for a revision.
+    At most `MAX_PARTS`: a tracer that has written more starts them afresh."""
+
+    def __init__(self) -> None:
+        self.server: dict[ServerKey, tuple[str, bytes]] = {}
+        self.attempts: dict[AttemptKey, bytes] = {}
+
+    def bounded(self) -> SpanParts:
+        if len(self.server) + len(self.attempts) >= MAX_PARTS:
+            self.server.clear()
+            self.attempts.clear()
+        return self
 
 
 class RequestTracer:
@@ -69,25 +120,29 @@ class RequestTracer:
         self.processor = processor
         self.resource = resource
         self.scope = InstrumentationScope("gatepost")
-        self.ids = RandomIdGenerator()
         self.bound = TraceIdRatioBased(settings.sampling_ratio).bound
         self.records_content = settings.record_content
+        self.parts = SpanParts()
 
-    def begin(self, exchange: Exchange, scope: Scope, count: bool) -> RequestTrace:
+    def begin(self, exchange: Exchange, scope: Scope, count: bool) -> RequestTrace | UnsampledTrace:
         """The request's trace, sampled or not (decided now), its trace id in the access log."""
         parent = _client_context(scope["headers"])
         if parent is None:
-            trace_id = self.ids.generate_trace_id()
+            trace_id = _random_id(128)
             sampled = trace_id & TRACE_ID_LIMIT < self.bound
         else:
             trace_id = parent.trace_id
             sampled = parent.trace_flags.sampled
-        operation = COUNT_OPERATION if count else OPERATIONS[exchange.surface.name]
-        trace = RequestTrace(self, trace_id, self.ids.generate_span_id(), parent, sampled, operation)
-        exchange.record.trace_id = format(trace_id, "032x")
+        trace: RequestTrace | UnsampledTrace
+        if sampled:
+            operation = COUNT_OPERATION if count else OPERATIONS[exchange.surface.name]
+            trace = RequestTrace(self, trace_id, parent, operation)
+            if self.records_content:
+                exchange.send = ContentTap(exchange.send)
+        else:
+            trace = UnsampledTrace(trace_id, parent)
+        exchange.record.trace_id = trace.trace_hex
         exchange.trace = trace
-        if sampled and self.records_content:
-            exchange.send = ContentTap(exchange.send)
         return trace
 
     def close(self) -> None:
@@ -111,161 +166,206 @@ def _client_context(headers: list[tuple[bytes, bytes]]) -> SpanContext | None:
     return context if context is not INVALID_SPAN_CONTEXT and context.is_valid else None
 
 
+class UnsampledTrace:
+    """A request's trace that is not recorded: its id in the access log, and its context sent
+    upstream, unsampled, so that the trace still joins up downstream."""
+
+    __slots__ = ("_span_id", "trace_hex", "trace_state")
+
+    def __init__(self, trace_id: int, parent: SpanContext | None) -> None:
+        self.trace_hex = "%032x" % trace_id
+        self.trace_state = parent.trace_state if parent is not None else None
+        self._span_id = 0
+
+    def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None:
+        """A call to `provider` is about to be sent with `headers`: the request's context goes in its
+        `traceparent` (and `tracestate`), unsampled."""
+        if not self._span_id:
+            self._span_id = _random_id(64)
+        headers["traceparent"] = "00-%s-%016x-00" % (self.trace_hex, self._span_id)
+        if self.trace_state:
+            headers["tracestate"] = self.trace_state.to_header()
+
+    def responded(self, status: int) -> None:
+        return None
+
+    def failed(self, reason: str) -> None:
+        return None
+
+    def end(self, exchange: Exchange, status: int) -> None:
+        return None
+
+
 class RequestTrace:
-    """One request's trace: its own span's ids and, while a provider call is open, that call's."""
+    """One sampled request's trace: its own span's ids and, while a provider call is open, that
+    call's; the spans of the calls that ended, written."""
 
     __slots__ = (
-        "_attempt", "_parent", "_started", "_tracer", "operation", "sampled", "span_id", "trace_id", "trace_state",
+        "_attempt_span", "_attempt_started", "_attempt_status", "_attempt_target", "_attempts", "_head", "_parent",
+        "_provider", "_started", "_tracer", "operation", "span_id", "trace_hex", "trace_id", "trace_state",
     )
 
-    def __init__(
-        self, tracer: RequestTracer, trace_id: int, span_id: int, parent: SpanContext | None, sampled: bool,
-        operation: str,
-    ) -> None:
+    def __init__(self, tracer: RequestTracer, trace_id: int, parent: SpanContext | None, operation: str) -> None:
         self._tracer = tracer
         self.trace_id = trace_id
-        self.span_id = span_id
+        self.trace_hex = "%032x" % trace_id
         self._parent = parent
         self.trace_state: TraceState | None = parent.trace_state if parent is not None else None
-        self.sampled = sampled
         self.operation = operation
+        self._provider: Provider | None = None
+        self._attempt_status: int | None = None
+        self.span_id = _random_id(64)
         self._started = time.time_ns()
-        self._attempt: _Attempt | None = None
+        self._head = trace_head(trace_id, self.trace_state.to_header() if self.trace_state else "")
+        self._attempts: list[bytes] = []
 
     def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None:
         """A call to `provider` is about to be sent with `headers`: its span starts, and its
         context goes in the call's `traceparent` and `tracestate`."""
-        self._end_attempt(None)
-        if self.sampled:
-            span_id = self._tracer.ids.generate_span_id()
-            self._attempt = _Attempt(provider, target, span_id)
-            headers["traceparent"] = f"00-{self.trace_id:032x}-{span_id:016x}-01"
-        else:
-            headers["traceparent"] = f"00-{self.trace_id:032x}-{self.span_id:016x}-00"
+        if self._provider is not None:
+            self._end_attempt(self._provider, None)
+        span_id = self._attempt_span = _random_id(64)
+        self._provider, self._attempt_target, self._attempt_status = provider, target, None
+        self._attempt_started = time.time_ns()
+        headers["traceparent"] = "00-%s-%016x-01" % (self.trace_hex, span_id)
         if self.trace_state:
             headers["tracestate"] = self.trace_state.to_header()
 
     def responded(self, status: int) -> None:
         """The provider's answer to the open call has this status."""
-        if self._attempt is not None:
-            self._attempt.status = status
+        self._attempt_status = status
 
     def failed(self, reason: str) -> None:
         """The open call failed for `reason` (the access log's: 503, 429, timeout, connect,
         provider_401, invalid_answer, ...): the route falls back or retries, or gives up. The
         span names it as `gatepost.fallback.reason` and `error.type`; an answered call has neither."""
-        self._end_attempt(reason)
+        if self._provider is not None:
+            self._end_attempt(self._provider, reason)
 
-    def _end_attempt(self, reason: str | None) -> None:
-        attempt = self._attempt
-        if attempt is None:
-            return
-        self._attempt = None
-        provider, target = attempt.provider, attempt.target
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": self.operation,
-            "gen_ai.provider.name": PROVIDER_NAMES.get(provider.type, provider.type),
-            "gen_ai.request.model": target.upstream_model,
-            "gatepost.provider": provider.id,
-        }
-        if attempt.status is not None:
-            attributes["http.response.status_code"] = attempt.status
-        if reason is not None:
-            attributes["gatepost.fallback.reason"] = attributes["error.type"] = reason
-        self._emit(f"{self.operation} {target.upstream_model}", attempt.span_id, self._own_context(), SpanKind.CLIENT,
-                   attributes, ERROR if reason is not None else UNSET, attempt.started)
-
-    def _own_context(self) -> SpanContext:
-        return SpanContext(self.trace_id, self.span_id, False, SAMPLED, self.trace_state)
-
-    def _emit(
-        self, name: str, span_id: int, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, Any],
-        status: Status, started: int,
-    ) -> None:
-        tracer = self._tracer
-        context = SpanContext(self.trace_id, span_id, False, SAMPLED, self.trace_state)
-        tracer.processor.on_end(ReadableSpan(
-            name, context, parent, tracer.resource, attributes, kind=kind, status=status, start_time=started,
-            end_time=time.time_ns(), instrumentation_scope=tracer.scope,
-        ))
+    def _end_attempt(self, provider: Provider, reason: str | None) -> None:
+        ended = time.time_ns()
+        target, status = self._attempt_target, self._attempt_status
+        self._provider = None
+        attempts = self._tracer.parts.attempts
+        key = (self.operation, provider.id, provider.type, target.upstream_model, status, reason)
+        parts = attempts.get(key)
+        if parts is None:
+            parts = attempts[key] = _attempt_parts(self.operation, provider, target, status, reason)
+        self._attempts.append(span_field(self._head, self._attempt_span, parent_field(self.span_id),
+                                         self._attempt_started, ended, parts))
 
     def end(self, exchange: Exchange, status: int) -> None:
-        """The request is over (a stream: its last event sent): its span, whole."""
-        if not self.sampled:
-            return
+        """The request is over (a stream: its last event sent): its span, whole, and its attempts'."""
         record = exchange.record
-        self._end_attempt(record.stream_error)
-        model = record.model
-        decision = record.decision
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": self.operation,
-            "http.response.status_code": status,
-            "gatepost.policy.revision": record.revision,
-        }
-        if model is not None:
-            attributes["gen_ai.request.model"] = model
-        if record.vk is not None:
-            attributes["gatepost.key.id"] = record.vk
-            key = exchange.serving.table.keys.get(record.vk)
-            if key is not None:
-                if key.team is not None:
-                    attributes["gatepost.team"] = key.team
-                if key.principal is not None:
-                    attributes["gatepost.principal"] = key.principal
-        elif record.key_prefix is not None:
-            attributes["gatepost.key.prefix"] = record.key_prefix
-        if decision is not None:
-            if decision == "allow":
-                attributes["gatepost.decision"] = "allow"
-            else:
-                attributes["gatepost.decision"] = "refuse"
-                attributes["gatepost.decision.reason"] = attributes["error.type"] = decision
-        if record.provider is not None:
-            provider = exchange.serving.table.providers.get(record.provider)
-            if provider is not None:
-                attributes["gen_ai.provider.name"] = PROVIDER_NAMES.get(provider.type, provider.type)
-            attributes["gatepost.provider"] = record.provider
-            if record.upstream_model is not None:
-                attributes["gen_ai.response.model"] = record.upstream_model
-        if record.fallback_count:
-            attributes["gatepost.fallback_count"] = record.fallback_count
+        if self._provider is not None:
+            self._end_attempt(self._provider, record.stream_error)
+        tracer = self._tracer
+        server = tracer.parts.bounded().server
+        parent = self._parent
+        key: ServerKey = (
+            self.operation, status, record.revision, record.model, record.vk,
+            record.key_prefix if record.vk is None else None, record.decision, record.provider,
+            record.upstream_model, record.fallback_count, record.stream_error,
+            parent is not None and parent.is_remote,
+        )
+        found = server.get(key)
+        if found is None:
+            found = server[key] = _server_parts(key, exchange.serving.table)
+        name, parts = found
+        varying = b""
         usage = record.usage
         if usage is not None:
-            attributes["gen_ai.usage.input_tokens"] = usage["input_tokens"] or 0
-            attributes["gen_ai.usage.output_tokens"] = usage["output_tokens"] or 0
+            varying = int_field(INPUT_TOKENS, usage["input_tokens"] or 0) + int_field(
+                OUTPUT_TOKENS, usage["output_tokens"] or 0)
             if usage.get("cached_input_tokens"):
-                attributes["gen_ai.usage.cache_read.input_tokens"] = usage["cached_input_tokens"]
+                varying += int_field(CACHED_TOKENS, usage["cached_input_tokens"])
         if record.cost_usd is not None:
-            attributes["gatepost.cost_usd"] = float(record.cost_usd)
+            varying += float_field(COST, float(record.cost_usd))
+        if tracer.records_content:
+            varying += _content(exchange)
+        ended = time.time_ns()
+        written = span_field(self._head, self.span_id, parent_field(parent.span_id if parent else None),
+                             self._started, ended, parts, varying)
+        attempts = self._attempts
+        if attempts:
+            written = b"".join((written, *attempts))
         failed = status >= 500 or record.stream_error is not None
-        if record.stream_error is not None:
-            attributes["error.type"] = record.stream_error
-        elif status >= 500 and "error.type" not in attributes:
-            attributes["error.type"] = str(status)
-        if self._tracer.records_content:
-            _content(attributes, exchange)
-        name = f"{self.operation} {model}" if model is not None else self.operation
-        self._emit(name, self.span_id, self._parent, SpanKind.SERVER, attributes, ERROR if failed else UNSET,
-                   self._started)
+        context = SpanContext(self.trace_id, self.span_id, False, SAMPLED, self.trace_state)
+        tracer.processor.on_end(WrittenSpan(
+            name, context, parent, tracer.resource, tracer.scope, SpanKind.SERVER, ERROR if failed else UNSET,
+            self._started, ended, written, 1 + len(attempts),
+        ))
 
 
-class _Attempt:
-    __slots__ = ("provider", "span_id", "started", "status", "target")
+def _attempt_parts(operation: str, provider: Provider, target: Target, status: int | None, reason: str | None) -> bytes:
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": PROVIDER_NAMES.get(provider.type, provider.type),
+        "gen_ai.request.model": target.upstream_model,
+        "gatepost.provider": provider.id,
+    }
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    if reason is not None:
+        attributes["gatepost.fallback.reason"] = attributes["error.type"] = reason
+    return span_parts(f"{operation} {target.upstream_model}", SpanKind.CLIENT, attributes.items(), reason is not None,
+                      False)
 
-    def __init__(self, provider: Provider, target: Target, span_id: int) -> None:
-        self.provider = provider
-        self.target = target
-        self.span_id = span_id
-        self.started = time.time_ns()
-        self.status: int | None = None
+
+def _server_parts(key: ServerKey, table: LoadedTable) -> tuple[str, bytes]:
+    """The request span's name and the parts its `key` decides (every attribute but its usage,
+    cost and content)."""
+    (operation, status, revision, model, vk, key_prefix, decision, provider_id, upstream_model, fallback_count,
+     stream_error, remote_parent) = key
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "http.response.status_code": status,
+        "gatepost.policy.revision": revision,
+    }
+    if model is not None:
+        attributes["gen_ai.request.model"] = model
+    if vk is not None:
+        attributes["gatepost.key.id"] = vk
+        entry = table.keys.get(vk)
+        if entry is not None:
+            if entry.team is not None:
+                attributes["gatepost.team"] = entry.team
+            if entry.principal is not None:
+                attributes["gatepost.principal"] = entry.principal
+    elif key_prefix is not None:
+        attributes["gatepost.key.prefix"] = key_prefix
+    if decision is not None:
+        if decision == "allow":
+            attributes["gatepost.decision"] = "allow"
+        else:
+            attributes["gatepost.decision"] = "refuse"
+            attributes["gatepost.decision.reason"] = attributes["error.type"] = decision
+    if provider_id is not None:
+        provider = table.providers.get(provider_id)
+        if provider is not None:
+            attributes["gen_ai.provider.name"] = PROVIDER_NAMES.get(provider.type, provider.type)
+        attributes["gatepost.provider"] = provider_id
+        if upstream_model is not None:
+            attributes["gen_ai.response.model"] = upstream_model
+    if fallback_count:
+        attributes["gatepost.fallback_count"] = fallback_count
+    failed = status >= 500 or stream_error is not None
+    if stream_error is not None:
+        attributes["error.type"] = stream_error
+    elif status >= 500 and "error.type" not in attributes:
+        attributes["error.type"] = str(status)
+    name = f"{operation} {model}" if model is not None else operation
+    return name, span_parts(name, SpanKind.SERVER, attributes.items(), failed, remote_parent)
 
 
-def _content(attributes: dict[str, Any], exchange: Exchange) -> None:
+def _content(exchange: Exchange) -> bytes:
+    out = b""
     request = getattr(exchange, "request", None)
     if request is not None:
         messages = input_messages(request.payload)
         if messages is not None:
-            attributes["gen_ai.input.messages"] = messages
+            out += text_field(INPUT_MESSAGES, messages)
     send = exchange.send
     if isinstance(send, ContentTap) and send.body:
-        attributes["gen_ai.output.messages"] = send.text()
+        out += text_field(OUTPUT_MESSAGES, send.text())
+    return out

@@ -8,18 +8,24 @@ and booleans; no events or links; one resource and scope per tracer), so this wr
 bytes directly and reuses the bytes of attributes it has written before (a policy revision, a
 provider, a key id repeat from request to request). A batch with anything else in it is left to
 the exporter's encoder. `tests/runtime/test_telemetry_wire.py` holds the two to the same message.
+
+The gateway's own spans come already written (`WrittenSpan`): a request writes its span's and its
+attempts' bytes as it ends, from parts it wrote once per route and outcome (`SpanParts`: the name,
+kind and every attribute that repeats from request to request, the status), so per span only
+the ids, the times and the few attributes that change with every request (tokens, cost) are
+encoded, and the batch adds only the resource's and scope's bytes around them.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, Status
 
 KINDS = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.PRODUCER: 4, SpanKind.CONSUMER: 5}
 HAS_IS_REMOTE, IS_REMOTE = 0x100, 0x200
@@ -28,6 +34,8 @@ MAX_REMEMBERED_TEXT = 256
 _DOUBLE = struct.Struct("<d")
 _FIXED64 = struct.Struct("<Q")
 _FIXED32 = struct.Struct("<I")
+_TIMES = struct.Struct("<BQBQ")
+START_TIME, END_TIME = 0x39, 0x41
 
 
 class Unencodable(Exception):
@@ -66,13 +74,19 @@ class SpanWriter:
             key = (id(span.resource), id(span.instrumentation_scope))
             if key not in self._headers:
                 self._remember_header(key, span.resource, span.instrumentation_scope)
-            groups.setdefault(key, []).append(self._span(span))
-        out = bytearray()
+            if type(span) is WrittenSpan:
+                groups.setdefault(key, []).append(span.written)
+            else:
+                groups.setdefault(key, []).append(_field(b"\x12", self._span(span)))
+        pieces: list[bytes] = []
         for key, encoded in groups.items():
             _, _, resource, scope = self._headers[key]
-            scope_spans = _field(b"\x12", scope + b"".join(_field(b"\x12", s) for s in encoded))
-            out += _field(b"\x0a", resource + scope_spans)
-        return bytes(out)
+            scope_spans = len(scope) + sum(map(len, encoded))
+            scope_spans_header = b"\x12" + _varint(scope_spans)
+            pieces += (b"\x0a", _varint(len(resource) + len(scope_spans_header) + scope_spans), resource,
+                       scope_spans_header, scope)
+            pieces += encoded
+        return b"".join(pieces)
 
     def _remember_header(self, key: tuple[int, int], resource: Resource, scope: InstrumentationScope | None) -> None:
         if resource.schema_url or (scope is not None and (scope.schema_url or scope.attributes)):
@@ -160,3 +174,79 @@ def _any_value(value: Any) -> bytes:
     if isinstance(value, float):
         return b"\x21" + _DOUBLE.pack(value)
     raise Unencodable(f"an attribute of type {type(value).__name__}")
+
+
+class WrittenSpan(ReadableSpan):
+    """A request's span as the batch processor queues it, with its OTLP bytes written when it
+    ended: `written` holds the request span's `Span` message and those of its upstream attempts
+    (`span_count` in all), each as a field of `ScopeSpans`. The `ReadableSpan` fields are the
+    request span's own (what the processor reads: its context and sampled flag); its attributes
+    are in `written` only, which is what `SpanWriter` sends."""
+
+    def __init__(
+        self, name: str, context: SpanContext, parent: SpanContext | None, resource: Resource,
+        scope: InstrumentationScope, kind: SpanKind, status: Status, started: int, ended: int, written: bytes,
+        span_count: int,
+    ) -> None:
+        super().__init__(name, context, parent, resource, None, (), (), kind, None, status, started, ended, scope)
+        self.written = written
+        self.span_count = span_count
+
+
+def spans_in(batch: Sequence[ReadableSpan]) -> int:
+    """The spans a batch holds: a written span counts its attempts too."""
+    return sum(span.span_count if type(span) is WrittenSpan else 1 for span in batch)
+
+
+def span_field(head: bytes, span_id: int, parent: bytes, started: int, ended: int, parts: bytes,
+               varying: bytes = b"") -> bytes:
+    """A `Span` as a field of `ScopeSpans`: the `head` of its trace (see `trace_head`), its id, its
+    `parent` (see `parent_field`), times, the `parts` it shares with spans of the same route and
+    outcome, and its `varying` attributes."""
+    body = b"".join((head, b"\x12\x08", span_id.to_bytes(8, "big"), parent,
+                     _TIMES.pack(START_TIME, started, END_TIME, ended), parts, varying))
+    return b"\x12" + _varint(len(body)) + body
+
+
+def trace_head(trace_id: int, trace_state: str) -> bytes:
+    """The fields every span of a trace starts with: its id, and its `trace_state` header when it has one."""
+    head = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+    return head + _field(b"\x1a", trace_state.encode()) if trace_state else head
+
+
+def parent_field(span_id: int | None) -> bytes:
+    """The parent span id field of a span whose parent is `span_id` (none: a root span)."""
+    return b"" if span_id is None else b"\x22\x08" + span_id.to_bytes(8, "big")
+
+
+def span_parts(name: str, kind: SpanKind, attributes: Iterable[tuple[str, Any]], error: bool, remote_parent: bool) -> bytes:
+    """What a span shares with the spans of the same route and outcome: its name, kind, those
+    attributes, its status (error or unset) and its flags."""
+    out = _field(b"\x2a", name.encode()) + b"\x30" + _varint(KINDS[kind])
+    out += b"".join(attribute_field(k, v) for k, v in attributes)
+    return out + _STATUS[2 if error else 0] + (_REMOTE_PARENT if remote_parent else _LOCAL_PARENT)
+
+
+def attribute_field(name: str, value: Any) -> bytes:
+    """A span's attribute (a KeyValue field of `Span`)."""
+    return _field(b"\x4a", _field(b"\x0a", name.encode()) + _field(b"\x12", _any_value(value)))
+
+
+def attribute_key(name: str) -> bytes:
+    """The written key of an attribute `int_field`, `float_field` and `text_field` write."""
+    return _field(b"\x0a", name.encode())
+
+
+def int_field(key: bytes, value: int) -> bytes:
+    any_value = b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
+    body = key + b"\x12" + _SMALL[len(any_value)] + any_value
+    return b"\x4a" + _varint(len(body)) + body
+
+
+def float_field(key: bytes, value: float) -> bytes:
+    body = key + b"\x12\x09\x21" + _DOUBLE.pack(value)
+    return b"\x4a" + _varint(len(body)) + body
+
+
+def text_field(key: bytes, value: str) -> bytes:
+    return _field(b"\x4a", key + _field(b"\x12", _field(b"\x0a", value.encode())))

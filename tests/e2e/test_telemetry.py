@@ -255,6 +255,17 @@ def test_a_reload_that_changes_telemetry_takes_effect_on_the_next_request(setup:
     assert "trace_id" not in last and len(setup.collector.spans) == 4
 
 
+def test_a_reload_that_changes_a_keys_team_names_the_new_team_on_the_next_span(setup: Traced) -> None:
+    setup.chat()
+    [first] = request_spans(setup.collector.wait_for(2))
+    text = (setup.source / "policy.yaml").read_text()
+    reload(setup, text.replace("engineering", "platform").replace("alice@acme.com", "bob@acme.com"))
+    setup.chat()
+    [_, second] = request_spans(setup.collector.wait_for(4))
+    assert (first.attributes["gatepost.team"], second.attributes["gatepost.team"]) == ("engineering", "platform")
+    assert second.attributes["gatepost.principal"] == "bob@acme.com"
+
+
 def test_the_environment_endpoint_turns_tracing_on_without_a_policy_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,5 +1,6 @@
 """The span writer's bytes decode to the same OTLP message as the exporter's own encoder gives for
-the same spans (and the same JSON a collector would show), whatever the attribute types."""
+the same spans (and the same JSON a collector would show), whatever the attribute types; so do a
+request's spans written as it ends, from their shared parts and their own fields."""
 
 from __future__ import annotations
 
@@ -12,19 +13,33 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from runtime.telemetry.wire import SpanWriter, Unencodable
+from runtime.telemetry.wire import (
+    SpanWriter,
+    Unencodable,
+    WrittenSpan,
+    attribute_key,
+    float_field,
+    int_field,
+    parent_field,
+    span_field,
+    span_parts,
+    spans_in,
+    text_field,
+    trace_head,
+)
 
 RESOURCE = Resource.create({"service.name": "gatepost-test"})
 SCOPE = InstrumentationScope("gatepost")
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+STARTED, ENDED = 1_764_633_600_123_456_789, 1_764_633_600_223_456_789
 
 
 def span(span_id: int, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, object], status: Status,
          state: TraceState | None = None) -> ReadableSpan:
     return ReadableSpan(
         "chat gpt-4o", SpanContext(TRACE, span_id, False, SAMPLED, state), parent, RESOURCE, attributes,  # type: ignore[arg-type]
-        kind=kind, status=status, start_time=1_764_633_600_123_456_789, end_time=1_764_633_600_223_456_789,
+        kind=kind, status=status, start_time=STARTED, end_time=ENDED,
         instrumentation_scope=SCOPE,
     )
 
@@ -61,3 +76,37 @@ def test_a_span_with_events_is_left_to_the_exporters_encoder() -> None:
                               events=[Event("e", {})], instrumentation_scope=SCOPE)
     with pytest.raises(Unencodable):
         SpanWriter().request([with_event])
+
+
+@pytest.mark.parametrize("remote_parent", [True, False])
+def test_a_written_request_span_and_its_attempts_are_the_encoders_message(remote_parent: bool) -> None:
+    state = TraceState([("vendor", "opaque")]) if remote_parent else None
+    client = SpanContext(TRACE, 0x00F067AA0BA902B7, True, SAMPLED, state) if remote_parent else None
+    shared = {"gen_ai.operation.name": "chat", "http.response.status_code": 200, "gatepost.key.id": "vk-a",
+              "gatepost.fallback_count": 1, "flag": True}
+    varying = {"gen_ai.usage.input_tokens": 1234567, "gen_ai.usage.output_tokens": 3, "gatepost.cost_usd": 0.000123,
+               "gen_ai.input.messages": "é" * 300}
+    failed_attempt = {"gen_ai.provider.name": "openai", "http.response.status_code": 503, "error.type": "503"}
+    answered_attempt = {"gen_ai.provider.name": "anthropic", "http.response.status_code": 200}
+    own = SpanContext(TRACE, 0x1111, False, SAMPLED, state)
+    expected = [
+        span(0x1111, client, SpanKind.SERVER, {**shared, **varying}, Status(StatusCode.UNSET), state),
+        span(0x2222, own, SpanKind.CLIENT, failed_attempt, Status(StatusCode.ERROR), state),
+        span(0x3333, own, SpanKind.CLIENT, answered_attempt, Status(StatusCode.UNSET), state),
+    ]
+    head = trace_head(TRACE, "vendor=opaque" if state else "")
+    written = span_field(
+        head, 0x1111, parent_field(client.span_id if client else None), STARTED, ENDED,
+        span_parts("chat gpt-4o", SpanKind.SERVER, shared.items(), False, remote_parent),
+        int_field(attribute_key("gen_ai.usage.input_tokens"), 1234567)
+        + int_field(attribute_key("gen_ai.usage.output_tokens"), 3)
+        + float_field(attribute_key("gatepost.cost_usd"), 0.000123)
+        + text_field(attribute_key("gen_ai.input.messages"), "é" * 300),
+    )
+    for span_id, attributes, error in ((0x2222, failed_attempt, True), (0x3333, answered_attempt, False)):
+        written += span_field(head, span_id, parent_field(0x1111), STARTED, ENDED,
+                              span_parts("chat gpt-4o", SpanKind.CLIENT, attributes.items(), error, False))
+    request = WrittenSpan("chat gpt-4o", own, client, RESOURCE, SCOPE, SpanKind.SERVER, Status(StatusCode.UNSET),
+                          STARTED, ENDED, written, 3)
+    assert spans_in([request, expected[1]]) == 4
+    assert decoded(SpanWriter().request([request])) == decoded(encode_spans(expected).SerializeToString())
