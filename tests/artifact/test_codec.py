@@ -152,6 +152,9 @@ def test_the_revision_hashed_in_pieces_is_the_revision_of_the_whole(acme: Routin
     for size in (1, 2, 1000):
         assert b"".join(canonical_pieces(table, size)) == canonical_json(table)
     assert table_revision(canonical_pieces(table, 1)) == acme.revision
+    reordered = {**table, "budgets": dict(reversed(table["budgets"].items()))}
+    assert list(reordered["budgets"]) != sorted(reordered["budgets"])
+    assert b"".join(canonical_pieces(reordered, 1)) == canonical_json(table)
 
 
 def test_a_file_takes_the_pieces_a_thousand_to_a_write_whatever_each_write_takes(
