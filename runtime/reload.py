@@ -102,9 +102,9 @@ class Reloader:
 
     async def reload(self, reason: str) -> bool:
         async with self._lock:
-            self._seen = fingerprint(self.source, self.files)
             try:
                 with short_switches():
+                    self._seen = await asyncio.to_thread(fingerprint, self.source, self.files)
                     table = await asyncio.to_thread(self.load, self.source)
             except (TableError, OSError) as exc:
                 self.app.metrics.reloads.inc("failed")
