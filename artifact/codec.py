@@ -7,6 +7,7 @@ so a truncated, hand-edited or foreign file is refused before it can decide a si
 
 from __future__ import annotations
 
+import codecs
 import json
 import json.scanner
 import os
@@ -142,12 +143,13 @@ def parse(raw: bytes) -> object:
 
     A reload reads a table in a thread beside the serving event loop, and one call into a native
     parser holds the interpreter lock until it returns: 40-200 ms for 10k-50k keys, every request
-    waiting. Here each call reads one entry (a key, a budget instance, a key's lines), so the loop
-    runs between them. JSON this reader does not follow (it is not an object of objects where the
-    sections are expected) is read whole by orjson, whose error names what is wrong."""
+    waiting. Here each call reads one entry (a key, a budget instance, a key's lines), or decodes
+    a window of the file's bytes, so the loop runs between them. JSON this reader does not follow
+    (it is not an object of objects where the sections are expected) is read whole by orjson, whose
+    error names what is wrong."""
     try:
-        return _Sections(raw.decode()).document()
-    except (ValueError, StopIteration, IndexError, TypeError, UnicodeDecodeError):
+        return _Sections(raw, _WINDOW_BYTES).document()
+    except (ValueError, StopIteration, IndexError, TypeError):
         return orjson.loads(raw)
 
 
@@ -191,24 +193,55 @@ _LARGE_SECTIONS: dict[str, frozenset[str]] = {
 }
 
 
+_WINDOW_BYTES = 1 << 18
+"""Bytes of the file decoded to text at a time: decoding 50 MB in one call held the interpreter
+lock for 20-30 ms, a window of 256 KiB for well under a millisecond."""
+
+
 class _Sections:
     """A reader of the artifact's JSON that descends into `table` and `source_map` and reads each
-    entry of their large sections with the standard library's scanner, one entry to a call."""
+    entry of their large sections with the standard library's scanner, one entry to a call.
+
+    The text it scans is a window of the file, decoded a window's bytes at a time as the cursor
+    reaches its end (what the cursor has passed is dropped): a value that the window cuts short
+    fails to scan, or, a number, ends at the window's end where a separator must follow, and is
+    scanned again once the window goes further."""
 
     _SPACE = re.compile(r"[ \t\n\r]*")
     _SCAN: Callable[[str, int], tuple[object, int]] = json.scanner.make_scanner(
         json.JSONDecoder(parse_constant=_no_constant)  # type: ignore[arg-type]
     )
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, raw: bytes, window: int) -> None:
+        self.raw = memoryview(raw)
+        self.window = window
+        self.decoded = 0
+        """Bytes of `raw` decoded into `text` so far."""
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
         self.at = 0
+
+    def more(self) -> bool:
+        """Move the window on: the text from the cursor, then the next bytes decoded (at least as
+        many as the window already holds, so that a value longer than a window is scanned again
+        only as many times as its length doubles one). False when the file is all read."""
+        if self.decoded >= len(self.raw):
+            return False
+        kept = self.text[self.at :]
+        end = self.decoded + max(self.window, len(kept))
+        self.text = kept + self.decoder.decode(self.raw[self.decoded : end], final=end >= len(self.raw))
+        self.decoded = min(end, len(self.raw))
+        self.at = 0
+        return True
 
     def document(self) -> object:
         found = self.members(self.part)
-        if self.space_end(self.at) != len(self.text):
-            raise ValueError("content after the document")
-        return found
+        while True:
+            self.at = self.space_end(self.at)
+            if self.at < len(self.text):
+                raise ValueError("content after the document")
+            if not self.more():
+                return found
 
     def part(self, name: str) -> object:
         sections = _LARGE_SECTIONS.get(name)
@@ -219,26 +252,24 @@ class _Sections:
     def members(self, member: Callable[[str], object]) -> object:
         """The object at the cursor, each member's value read by `member` (given its name); any
         other value by one call of the scanner."""
-        self.at = self.space_end(self.at)
-        if self.text[self.at] != "{":
+        if self.next_char() != "{":
             return self.value()
         found: dict[str, object] = {}
-        self.at = self.space_end(self.at + 1)
-        if self.text[self.at] == "}":
+        self.at += 1
+        if self.next_char() == "}":
             self.at += 1
             return found
         while True:
             name = self.value()
             if not isinstance(name, str):
                 raise ValueError("a member name that is not a string")
-            self.at = self.space_end(self.at)
-            if self.text[self.at] != ":":
+            if self.next_char() != ":":
                 raise ValueError("expected ':'")
-            self.at = self.space_end(self.at + 1)
+            self.at += 1
+            self.next_char()
             found[name] = member(name)
-            self.at = self.space_end(self.at)
-            separator = self.text[self.at]
-            self.at = self.space_end(self.at + 1)
+            separator = self.next_char()
+            self.at += 1
             if separator == "}":
                 return found
             if separator != ",":
@@ -246,43 +277,71 @@ class _Sections:
 
     def entries(self) -> object:
         """The object at the cursor, each member's value read by one call of the scanner: the
-        loop of `members` without its indirections, for the sections of 10k-50k entries."""
-        text, scan, space = self.text, self._SCAN, self._SPACE.match
-        at = self.space_end(self.at)
-        if text[at] != "{":
+        loop of `members` without its indirections, for the sections of 10k-50k entries. An entry
+        the window cuts short is read again from its start once the window has moved on."""
+        if self.next_char() != "{":
             return self.value()
         found: dict[object, object] = {}
-        at = self.space_end(at + 1)
-        if text[at] == "}":
-            self.at = at + 1
+        self.at += 1
+        if self.next_char() == "}":
+            self.at += 1
             return found
+        scan, space = self._SCAN, self._SPACE.match
         while True:
-            if text[at] != '"':
-                raise ValueError("a member name that is not a string")
-            name, at = scan(text, at)
-            if text[at] != ":":
-                at = space(text, at).end()  # type: ignore[union-attr]
+            text, at = self.text, self.at
+            try:
+                if text[at] in " \t\n\r":
+                    at = space(text, at).end()  # type: ignore[union-attr]
+                if text[at] != '"':
+                    raise ValueError("a member name that is not a string")
+                name, at = scan(text, at)
                 if text[at] != ":":
-                    raise ValueError("expected ':'")
-            at += 1
-            if text[at] in " \t\n\r":
-                at = space(text, at).end()  # type: ignore[union-attr]
-            found[name], at = scan(text, at)
-            if text[at] in " \t\n\r":
-                at = space(text, at).end()  # type: ignore[union-attr]
-            separator = text[at]
-            at += 1
-            if text[at] in " \t\n\r":
-                at = space(text, at).end()  # type: ignore[union-attr]
+                    at = space(text, at).end()  # type: ignore[union-attr]
+                    if text[at] != ":":
+                        raise ValueError("expected ':'")
+                at += 1
+                if text[at] in " \t\n\r":
+                    at = space(text, at).end()  # type: ignore[union-attr]
+                value, at = scan(text, at)
+                if text[at] in " \t\n\r":
+                    at = space(text, at).end()  # type: ignore[union-attr]
+                separator = text[at]
+            except (IndexError, StopIteration, ValueError):
+                if self.more():
+                    continue
+                raise
+            found[name] = value
+            self.at = at + 1
             if separator == "}":
-                self.at = at
                 return found
             if separator != ",":
                 raise ValueError("expected ',' or '}'")
 
     def value(self) -> object:
-        found, self.at = self._SCAN(self.text, self.at)
-        return found
+        """The value at the cursor, by one call of the scanner (again, over a wider window, when
+        the window cuts it short)."""
+        self.next_char()
+        while True:
+            try:
+                found, at = self._SCAN(self.text, self.at)
+            except (StopIteration, ValueError):
+                if self.more():
+                    continue
+                raise
+            if at >= len(self.text) and self.more():
+                continue
+            self.at = at
+            return found
+
+    def next_char(self) -> str:
+        """The character at the cursor once whitespace is passed over, the window moved on as
+        needed; IndexError at the end of the file."""
+        while True:
+            self.at = self.space_end(self.at)
+            if self.at < len(self.text):
+                return self.text[self.at]
+            if not self.more():
+                raise IndexError("the document ends early")
 
     def space_end(self, at: int) -> int:
         return self._SPACE.match(self.text, at).end()  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ from the directory. Measured:
     .venv/bin/python bench/table_load.py                      # 10k and 50k keys
     .venv/bin/python bench/table_load.py --sizes 10000 --sources artifact
     .venv/bin/python bench/table_load.py --sizes 10000 --code /tmp/before   # another checkout's code
+    .venv/bin/python bench/table_load.py --sizes 50000 --reloads 5          # five reloads a run
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -49,6 +51,8 @@ from compile import generate  # noqa: E402
 
 PROBE_EVERY_S = 0.005
 STREAM_EVENT_EVERY_S = 0.010
+RELOAD_EVERY_S = 4.0
+"""Between two reloads of one run (`--reloads`): the replaced table is taken apart meanwhile."""
 RELEASE_WATCH_S = 4.0
 """How long the probe goes on after the stream that held the old table ends: the reloader takes the
 old table apart after its last request and a grace of a second, polling each second."""
@@ -209,9 +213,10 @@ def revision(port: int) -> str:
     return str(answer.get("revision", ""))
 
 
-def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -> dict[str, float]:
-    """Serve `source`, measure start and a reload to `other` (an artifact to move in place of
-    `source`; for a directory, None: one price is edited)."""
+def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path, reloads: int = 1) -> dict[str, Any]:
+    """Serve `source`, measure start and `reloads` reloads, each to the other table: `other` (an
+    artifact moved in place of `source`, the replaced one kept to move back) or, for a directory
+    (`other` None), one price edited and then edited back."""
     port = free_port()
     env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "AZURE_KEY": "az-bench", "ANTHROPIC_API_KEY": "an-bench",
            "XDG_STATE_HOME": str(workdir / "state"), "PYTHONPATH": str(CODE)}
@@ -243,17 +248,27 @@ def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -
         probe.start()
         time.sleep(1.0)
         before_end = time.perf_counter()
+        windows: list[tuple[float, float]] = []
+        current, tables = first, (source.with_name("first.json"), other)
         if other is not None:
-            os.replace(other, source)
-        else:
-            models = source / "models.yaml"
-            models.write_text(models.read_text().replace("input: 1.25", "input: 1.5", 1))
-        reload_start = time.perf_counter()
-        proc.send_signal(signal.SIGHUP)
-        while revision(port) == first:
-            time.sleep(0.01)
-        swapped = time.perf_counter()
-        time.sleep(1.0)
+            shutil.copy(source, tables[0])
+        for turn in range(reloads):
+            if other is not None:
+                staged = source.with_name("staged.json")
+                shutil.copy(tables[(turn + 1) % 2], staged)
+                os.replace(staged, source)
+            else:
+                models = source / "models.yaml"
+                before, after = ("input: 1.25", "input: 1.5") if turn % 2 == 0 else ("input: 1.5", "input: 1.25")
+                models.write_text(models.read_text().replace(before, after, 1))
+            reload_start = time.perf_counter()
+            proc.send_signal(signal.SIGHUP)
+            while revision(port) == current:
+                time.sleep(0.01)
+            swapped = time.perf_counter()
+            current = revision(port)
+            windows.append((reload_start, swapped))
+            time.sleep(1.0 if turn == reloads - 1 else RELOAD_EVERY_S)
         rss_after_reload = rss_mib(proc.pid)
         upstream.end_streams.set()
         stream.join(30)
@@ -263,7 +278,11 @@ def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -
         probe.stop.set()
         probe.join()
         baseline = [took for start, took in probe.timings if start < before_end]
-        during = [took for start, took in probe.timings if reload_start - 0.05 <= start <= swapped]
+        each_probe = [
+            max((took for start, took in probe.timings if begin - 0.05 <= start <= end), default=float("nan")) * 1000
+            for begin, end in windows
+        ]
+        each_gap = [longest_gap(stream.arrivals, begin, end + 0.05) * 1000 for begin, end in windows]
         releasing = [took for start, took in probe.timings if start >= stream_ended]
         return {
             "healthy_s": healthy,
@@ -271,14 +290,19 @@ def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -
             "rss_mib": rss,
             "rss_after_reload_mib": rss_after_reload,
             "rss_after_release_mib": rss_mib(proc.pid),
-            "reload_s": swapped - reload_start,
+            "reload_s": statistics.median(end - begin for begin, end in windows),
             "probe_median_ms": statistics.median(baseline) * 1000,
             "probe_max_before_ms": max(baseline) * 1000,
-            "probe_max_reload_ms": max(during, default=float("nan")) * 1000,
+            "probe_max_reload_ms": max(each_probe),
+            "probe_median_reload_ms": statistics.median(each_probe),
             "probe_max_release_ms": max(releasing, default=float("nan")) * 1000,
             "probe_failures": probe.failures,
             "stream_gap_before_ms": longest_gap(stream.arrivals, 0, before_end) * 1000,
-            "stream_gap_reload_ms": longest_gap(stream.arrivals, reload_start, swapped + 0.05) * 1000,
+            "stream_gap_reload_ms": max(each_gap),
+            "stream_gap_median_reload_ms": statistics.median(each_gap),
+            "reloads": float(reloads),
+            "probe_max_reload_each": [round(ms, 1) for ms in each_probe],
+            "stream_gap_reload_each": [round(ms, 1) for ms in each_gap],
             "stream_finished": float(stream.finished_ok),
         }
     finally:
@@ -289,7 +313,7 @@ def serve(source: Path, other: Path | None, upstream: Upstream, workdir: Path) -
             proc.kill()
 
 
-def measure(keys: int, sources: list[str], upstream: Upstream) -> dict[str, dict[str, float]]:
+def measure(keys: int, sources: list[str], upstream: Upstream, reloads: int = 1) -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix=f"table-load-{keys}-", dir=OUT) as tmp:
         work = Path(tmp)
         root = work / "policy"
@@ -301,7 +325,7 @@ def measure(keys: int, sources: list[str], upstream: Upstream) -> dict[str, dict
         models.write_text(original.replace("input: 1.25", "input: 1.5", 1))
         compile_to(root, second)
         models.write_text(original)
-        results: dict[str, dict[str, float]] = {}
+        results: dict[str, dict[str, Any]] = {}
         for source in sources:
             run = work / f"run-{source}"
             run.mkdir()
@@ -310,11 +334,11 @@ def measure(keys: int, sources: list[str], upstream: Upstream) -> dict[str, dict
                 shutil.copy(first, served)
                 following = run / "next.json"
                 shutil.copy(second, following)
-                results[source] = serve(served, following, upstream, run)
+                results[source] = serve(served, following, upstream, run, reloads)
             else:
                 served = run / "policy"
                 shutil.copytree(root, served)
-                results[source] = serve(served, None, upstream, run)
+                results[source] = serve(served, None, upstream, run, reloads)
             results[source]["artifact_mib"] = first.stat().st_size / 2**20
         return results
 
@@ -323,6 +347,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000])
     parser.add_argument("--sources", nargs="+", choices=["artifact", "directory"], default=["artifact", "directory"])
+    parser.add_argument("--reloads", type=int, default=1,
+                        help="reloads in each run, back and forth between the two tables: the reload columns "
+                        "give the worst, and a line after each run every reload's")
     parser.add_argument("--json", action="store_true", help="print each result as JSON too")
     parser.add_argument("--code", type=Path, help="a checkout of other code (git worktree add ...) to measure instead")
     args = parser.parse_args()
@@ -336,7 +363,7 @@ def main() -> None:
           f"{'reload s':>8} {'probe ms median/max before/max reload':>38} {'stream gap ms before/reload':>28} "
           f"{'probe max ms / RSS MiB after release':>37}")
     for keys in args.sizes:
-        for source, r in measure(keys, args.sources, upstream).items():
+        for source, r in measure(keys, args.sources, upstream, args.reloads).items():
             print(f"{keys:>6} {source:>9} {r['artifact_mib']:>12.1f} {r['healthy_s']:>8.2f} ({r['healthy_cpu_s']:.2f}) "
                   f"{r['rss_mib']:>8.0f} "
                   f"{r['rss_after_reload_mib']:>12.0f} {r['reload_s']:>8.2f} "
@@ -345,6 +372,10 @@ def main() -> None:
                   f"{r['probe_max_release_ms']:>21.1f} / {r['rss_after_release_mib']:>7.0f}"
                   + ("" if r["probe_failures"] == 0 and r["stream_finished"] else
                      f"  ({r['probe_failures']:.0f} probe failures, stream finished: {bool(r['stream_finished'])})"))
+            if args.reloads > 1:
+                print(f"{'':>16} {args.reloads} reloads: probe ms max each {r['probe_max_reload_each']}, "
+                      f"median {r['probe_median_reload_ms']:.1f}; stream gap ms each {r['stream_gap_reload_each']}, "
+                      f"median {r['stream_gap_median_reload_ms']:.1f}")
             if args.json:
                 print(json.dumps({"keys": keys, "source": source, **r}))
 
