@@ -14,12 +14,12 @@ from redis.crc import key_slot
 
 from runtime.ledger.base import LedgerError, Reserved
 from runtime.ledger.redis import RedisLedger
+from runtime.ledger.resp import demoted
 from runtime.ratelimit.limits import LimitSpec, Rate
 from runtime.ratelimit.outcome import Limited
 from tests.runtime.test_ledger import USD, slot
 from tests.support.redis_server import RedisServer
 from tests.support.redis_topologies import RedisCluster, RedisSentinel, tls_files
-from tests.support.waiting import wait_until
 
 NOW = 1_780_000_000.0
 
@@ -78,38 +78,52 @@ def test_sentinel_budgets_and_limits_are_exact_across_two_replicas(tmp_path: Pat
 
 
 def test_after_a_sentinel_failover_the_ledger_follows_the_new_master_with_its_counters(tmp_path: Path) -> None:
-    """Once the sentinel has demoted the old master, the connection to it answers READONLY (or was
-    closed): the call is sent again to the master the sentinel names now. Calls in flight at the
-    switch may fail (a 503, a deferred settle), and writes the old master took between the
-    promotion and its demotion are lost with it, as with any Sentinel client."""
+    """A real failover (SENTINEL FAILOVER), then the old master demoted as the sentinel demotes it
+    (REPLICAOF the new master, its clients' connections closed). The ledger runs on its event loop
+    throughout, as a proxy does: admissions and settles after the demotion, on the request path
+    and on the tending client, reach the new master with no error, and every charge is there.
+    Calls in flight at the switch may fail (a 503, a deferred settle), and writes the old master
+    took between the promotion and its demotion are lost with it, as with any Sentinel client."""
+    per_minute = LimitSpec("eng-rpm", requests=Rate(50, 60))
     with RedisSentinel(tmp_path / "sentinel", replica=True) as sentinel:
         ledger = RedisLedger(sentinel.url)
+        assert sentinel.master is not None
 
-        async def before() -> None:
+        async def run() -> int:
             assert isinstance(await ledger.reserve_async("r1", [slot()], 10), Reserved)
             assert await ledger.settle_async("r1", 7, "usage") is not None
-
-        async def after() -> None:
-            for _ in range(100):
-                if await ledger.reachable():
-                    break
             assert isinstance(await ledger.reserve_async("r2", [slot()], 10), Reserved)
+            assert isinstance(ledger.reserve("s1", [slot()], 10), Reserved)
+            old_master = redis.Redis(host="127.0.0.1", port=sentinel.master.port)  # type: ignore[union-attr]
+            assert old_master.wait(1, 1000) >= 1
+            new_master = await asyncio.to_thread(sentinel.fail_over)
+            await asyncio.to_thread(sentinel.demote_old_master)
+            assert isinstance(await ledger.admit_async("r3", [slot()], 10, [per_minute], 0, NOW), Reserved)
             assert await ledger.settle_async("r2", 5, "usage") is not None
+            assert await ledger.settle_async("r3", 4, "usage") is not None
+            assert ledger.settle("s1", 3, "usage") is not None
+            assert isinstance(ledger.admit("s2", [slot()], 10, [per_minute], 0, NOW), Reserved)
+            assert ledger.settle("s2", 2, "usage") is not None
             await ledger.aclose()
+            return new_master
 
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(before())
-            assert sentinel.master is not None
-            wait_until(lambda: redis.Redis(host="127.0.0.1", port=sentinel.master.port).wait(1, 100) >= 1)  # type: ignore[union-attr]
-            new_master = sentinel.fail_over()
-            old_master = redis.Redis(host="127.0.0.1", port=sentinel.master.port, decode_responses=True)
-            wait_until(lambda: old_master.role()[0] == "slave", timeout_s=30)
-            loop.run_until_complete(after())
-        finally:
-            loop.close()
+        new_master = asyncio.run(run())
         on_new_master = redis.Redis(host="127.0.0.1", port=new_master, decode_responses=True)
-        assert on_new_master.hget("gp:c:eng-daily|2026-11-24", "spent") == "12"
+        assert on_new_master.hget("gp:c:eng-daily|2026-11-24", "spent") == str(7 + 5 + 4 + 3 + 2)
+        assert on_new_master.hget("gp:c:eng-daily|2026-11-24", "reserved") == "0"
+        assert on_new_master.llen("gp:charges") == 5
+        assert redis.Redis(host="127.0.0.1", port=sentinel.master.port).role()[0] == b"slave"
+        ledger.close()
+
+
+def test_readonly_counts_as_a_demoted_master_plain_or_inside_a_script_error() -> None:
+    """Redis 7 answers a script's refused write with READONLY itself; Redis 6 and earlier wrap it
+    in the script's error. An ordinary script error is the call's answer."""
+    assert demoted("READONLY You can't write against a read only replica. script: 50f2ee7c, on @user_script:140.")
+    assert demoted("ERR Error running script (call to f_50f2ee7c): @user_script:12: @user_script: 12: "
+                   "-READONLY You can't write against a read only replica.")
+    assert not demoted("ERR user_script:9: ledger value is not a non-negative integer: -1 script: 50f2ee7c")
+    assert not demoted("MOVED 1234 127.0.0.1:7001")
 
 
 def test_cluster_budgets_and_limits_are_exact_across_two_replicas(tmp_path: Path) -> None:
