@@ -6,6 +6,7 @@ allow, and the charges settle to the cent."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -126,31 +127,43 @@ def test_readonly_counts_as_a_demoted_master_plain_or_inside_a_script_error() ->
     assert not demoted("MOVED 1234 127.0.0.1:7001")
 
 
-def test_cluster_budgets_and_limits_are_exact_across_two_replicas(tmp_path: Path) -> None:
-    with RedisCluster(tmp_path / "cluster") as cluster:
-        assert_exact_across_two_replicas(cluster.url)
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    with RedisCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
 
 
-def test_on_a_cluster_every_ledger_key_hashes_to_one_slot(tmp_path: Path) -> None:
+@pytest.fixture
+def cluster(shared_cluster: RedisCluster) -> RedisCluster:
+    """The module's three-node cluster (a cluster takes seconds to form), emptied for each test."""
+    for node in shared_cluster.nodes:
+        redis.Redis(host="127.0.0.1", port=node.port).flushall()
+    return shared_cluster
+
+
+def test_cluster_budgets_and_limits_are_exact_across_two_replicas(cluster: RedisCluster) -> None:
+    assert_exact_across_two_replicas(cluster.url)
+
+
+def test_on_a_cluster_every_ledger_key_hashes_to_one_slot(cluster: RedisCluster) -> None:
     """The scripts touch counters, limits, reservations and the sets that list them: one hash tag
     puts them all on one node, so each script is one atomic step there. The URL's seeds do not
     serve that slot: the connection follows their MOVED to the node that does."""
-    with RedisCluster(tmp_path / "cluster") as cluster:
-        ledger = RedisLedger(cluster.url)
-        owner = redis.Redis(host="127.0.0.1", port=cluster.nodes[2].port)
-        assert f":{cluster.nodes[2].port}" not in cluster.url
-        per_minute = LimitSpec("eng-rpm", requests=Rate(50, 60))
-        assert isinstance(ledger.admit("r1", [slot("eng-daily"), slot("org-monthly")], 5, [per_minute], 0, NOW),
-                          Reserved)
-        assert isinstance(ledger.reserve("r2", [], 5), Reserved)
-        keys = [key for node in cluster.nodes
-                for key in redis.Redis(host="127.0.0.1", port=node.port, decode_responses=True).keys("*")]
-        assert len(keys) >= 8 and all(str(key).startswith("{gp}:") for key in keys)
-        assert {key_slot(str(key).encode()) for key in keys} == {key_slot(b"{gp}:")}
-        assert owner.dbsize() == len(keys), "all on the third node, which the URL does not list"
-        assert ledger.settle("r1", 3, "usage") is not None
-        assert {row.instance: row.spent for row in ledger.counters()} == {"eng-daily": 3, "org-monthly": 3}
-        ledger.close()
+    ledger = RedisLedger(cluster.url)
+    owner = redis.Redis(host="127.0.0.1", port=cluster.nodes[2].port)
+    assert f":{cluster.nodes[2].port}" not in cluster.url
+    per_minute = LimitSpec("eng-rpm", requests=Rate(50, 60))
+    assert isinstance(ledger.admit("r1", [slot("eng-daily"), slot("org-monthly")], 5, [per_minute], 0, NOW),
+                      Reserved)
+    assert isinstance(ledger.reserve("r2", [], 5), Reserved)
+    keys = [key for node in cluster.nodes
+            for key in redis.Redis(host="127.0.0.1", port=node.port, decode_responses=True).keys("*")]
+    assert len(keys) >= 8 and all(str(key).startswith("{gp}:") for key in keys)
+    assert {key_slot(str(key).encode()) for key in keys} == {key_slot(b"{gp}:")}
+    assert owner.dbsize() == len(keys), "all on the third node, which the URL does not list"
+    assert ledger.settle("r1", 3, "usage") is not None
+    assert {row.instance: row.spent for row in ledger.counters()} == {"eng-daily": 3, "org-monthly": 3}
+    ledger.close()
 
 
 def test_reachable_answers_a_ping_and_says_false_once_redis_is_gone(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
 CLUSTER_SLOTS = 16384
+IMMEDIATE_SYNC = ("--repl-diskless-sync-delay", "0")
+"""A master starts a replica's full sync at once, not after Redis's default 5 s wait for more
+replicas to share it."""
 
 
 def tls_files(directory: Path, name: str = "test") -> dict[str, str]:
@@ -109,10 +112,10 @@ class RedisSentinel:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RedisSentinel:
-        self.master = self._stack.enter_context(RedisServer(self._dir / "master"))
+        self.master = self._stack.enter_context(RedisServer(self._dir / "master", *IMMEDIATE_SYNC))
         if self._with_replica:
             self.replica = self._stack.enter_context(RedisServer(
-                self._dir / "replica", "--replicaof", "127.0.0.1", str(self.master.port)))
+                self._dir / "replica", *IMMEDIATE_SYNC, "--replicaof", "127.0.0.1", str(self.master.port)))
             replica = redis.Redis(host="127.0.0.1", port=self.replica.port, decode_responses=True)
             wait_until(lambda: replica.info("replication").get("master_link_status") == "up")
         sentinel_dir = self._dir / "sentinel"
