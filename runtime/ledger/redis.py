@@ -263,12 +263,13 @@ class RedisLedger:
 
     def _script(self, what: str, script: Any, keys: list[str], argv: list[Any]) -> Any:
         """One script call on the tending client, sent once more if the server it reached has been
-        demoted to a replica (see `resp.demoted`): the client asks the sentinels for the master again."""
+        demoted to a replica (see `resp.demoted`): the client asks the sentinels for the master again.
+        (redis-py's Cluster client follows a failed-over node's MOVED itself.)"""
         with _reaching(what):
             try:
                 return script(keys=keys, args=argv)
             except (redis.ConnectionError, redis.ResponseError) as exc:
-                if not _refused_as_replica(exc):
+                if self.location.kind == "cluster" or not _refused_as_replica(exc):
                     raise
                 self._r.connection_pool.disconnect()
                 return script(keys=keys, args=argv)
