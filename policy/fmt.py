@@ -21,6 +21,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.docinfo import DocInfo, version
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 NodePath = tuple[str | int, ...]
@@ -259,14 +260,30 @@ def _canonical_order(data: CommentedMap) -> None:
                 _nested(entity)
 
 
+def _parse(yaml: YAML, text: str) -> tuple[_Layout | None, Any]:
+    """The text's layout, read from its node tree, and the data built from that same tree (a
+    `yaml.load` beside a `yaml.compose` would parse the text twice: most of formatting's time)."""
+    yaml.doc_infos.append(DocInfo(requested_version=version(yaml.version)))
+    yaml.tags = {}
+    constructor, parser = yaml.get_constructor_parser(text)
+    try:
+        root = constructor.composer.get_single_node()
+        if root is None:
+            return None, None
+        layout = _layout(text, root)
+        return layout, constructor.construct_document(root)
+    finally:
+        parser.dispose()
+        yaml.reader.reset_reader()
+        yaml.scanner.reset_scanner()
+
+
 def format_text(text: str) -> str:
     """The canonical layout of one policy file's text."""
     yaml = _yaml()
-    data = yaml.load(text)
-    if not isinstance(data, CommentedMap) or not data:
+    layout, data = _parse(yaml, text)
+    if layout is None or not isinstance(data, CommentedMap) or not data:
         return text
-    source_root = yaml.compose(text)
-    layout = _layout(text, source_root)
     bare = _without_comments(data)
     _canonical_order(bare)
     out = io.StringIO()

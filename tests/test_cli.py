@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ACME, ROOT
+from tests.support.cli import policy, policy_process
 
 EXPIRED_POLICY = """\
 models:
@@ -39,12 +38,6 @@ virtual_keys:
 """ % hashlib.sha256(b"alice").hexdigest()
 
 
-def policy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd, check=False
-    )
-
-
 def write(tmp_path: Path, text: str) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -53,7 +46,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_check_on_the_example_repo_exits_0_and_writes_nothing(tmp_path: Path) -> None:
-    proc = policy("compile", str(ACME), "--check", cwd=tmp_path)
+    proc = policy_process("compile", str(ACME), "--check", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ok: 0 errors" in proc.stderr
     assert list(tmp_path.iterdir()) == []
@@ -129,7 +122,7 @@ def test_help_answers(args: list[str]) -> None:
 
 
 def test_keys_new_prints_the_key_once_and_its_digest() -> None:
-    proc = policy("keys", "new", "--id", "vk-bob-codex")
+    proc = policy_process("keys", "new", "--id", "vk-bob-codex")
     assert proc.returncode == 0
     key = re.search(r"^  (gp-\S+)$", proc.stdout, re.M)
     assert key is not None and len(key.group(1)) >= 40
@@ -141,7 +134,7 @@ def test_keys_new_prints_the_key_once_and_its_digest() -> None:
 
 
 def test_checked_in_schemas_are_fresh() -> None:
-    proc = policy("schema", "--check", "--out", str(ROOT / "schemas"))
+    proc = policy_process("schema", "--check", "--out", str(ROOT / "schemas"))
     assert proc.returncode == 0, f"stale schemas: run `policy schema`\n{proc.stderr}"
 
 

@@ -9,10 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ACME, ROOT
-
-
-def policy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd)
+from tests.support.cli import policy, policy_process
 
 
 def test_diff_with_a_missing_dir_names_the_folder_not_the_revision() -> None:
@@ -23,7 +20,7 @@ def test_diff_with_a_missing_dir_names_the_folder_not_the_revision() -> None:
 
 
 def test_diff_outside_git_says_so(tmp_path: Path) -> None:
-    proc = policy("diff", "main", "HEAD", cwd=tmp_path)
+    proc = policy_process("diff", "main", "HEAD", cwd=tmp_path)
     assert proc.returncode == 2 and "is not inside a git repository" in proc.stderr
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,8 @@ from hypothesis import strategies as st
 
 from compiler import compile_policy
 from policy.fmt import format_text
-from tests.conftest import ACME, ROOT
+from tests.conftest import ACME
+from tests.support.cli import policy, policy_process
 
 MESSY = """\
 # Budgets of the platform team.
@@ -31,12 +30,8 @@ providers:
 """
 
 
-def policy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
-
-
 def test_the_example_repo_is_in_canonical_layout() -> None:
-    proc = policy("fmt", str(ACME), "--check")
+    proc = policy_process("fmt", str(ACME), "--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

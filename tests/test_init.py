@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
-
-
-def policy(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd)
+from tests.support.cli import policy, policy_process
 
 
 def test_init_writes_a_repository_that_compiles_and_passes_its_tests(tmp_path: Path) -> None:
     repo = tmp_path / "policies"
-    proc = policy("init", str(repo), "--principal", "sam.lee@acme.com")
+    proc = policy_process("init", str(repo), "--principal", "sam.lee@acme.com")
     assert proc.returncode == 0, proc.stderr
     key = re.search(r"^  (gp-\S+)$", proc.stdout, re.M)
     assert key is not None

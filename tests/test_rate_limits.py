@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,8 @@ from policy.fmt import format_text
 from policy.loader import SourceFile
 from runtime.ratelimit.limits import Rate
 from runtime.table import RateLimitInstance, table_from_artifact
-from tests.conftest import ACME, FIXED_NOW, ROOT
+from tests.conftest import ACME, FIXED_NOW
+from tests.support.cli import policy
 
 LIMITS = """\
 rate_limits:
@@ -51,10 +50,6 @@ tests:
     model: gpt-5-mini
     expect: {decision: allow, rate_limits: [eng-gpt-4o]}
 """
-
-
-def policy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 @pytest.fixture

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ACME, ROOT
-
-
-def policy(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
+from tests.conftest import ACME
+from tests.support.cli import policy, policy_process
 
 
 def test_explain_names_every_step_and_its_policy_line() -> None:
-    proc = policy("explain", str(ACME), "--vk", "vk-platform-shared", "--model", "gpt-4o")
+    proc = policy_process("explain", str(ACME), "--vk", "vk-platform-shared", "--model", "gpt-4o")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "alias gpt-4o resolves to model gpt-4o, first target azure-east" in out
@@ -39,7 +34,7 @@ def test_explain_a_denial_by_key_prefix_as_json() -> None:
 
 
 def test_policy_test_passes_on_the_example_repo() -> None:
-    proc = policy("test", str(ACME))
+    proc = policy_process("test", str(ACME))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.rstrip().endswith(" passed, 0 failed")
 

@@ -25,7 +25,7 @@ from ..ratelimit.limits import LimitSpec
 from ..ratelimit.outcome import Limited, LimitUsage
 from . import redis_limits, redis_url
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
-from .resp import RespConnection
+from .resp import RespConnection, demoted
 
 PREFIX = "gp:"
 REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
@@ -233,8 +233,7 @@ class RedisLedger:
               now: float) -> Reserved | Blocked | Limited:
         """`reserve` and rate-limit admission in one script call: all or nothing."""
         keys, argv = self._admit_args(reservation_id, slots, amount, limits, tokens, now)
-        with _reaching("admission"):
-            result = self._admit(keys=keys, args=argv)
+        result = self._script("admission", self._admit, keys, argv)
         return _admitted(reservation_id, slots, limits, result)
 
     async def admit_async(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec],
@@ -252,17 +251,28 @@ class RedisLedger:
 
     def reserve(self, reservation_id: str, slots: list[Slot], amount: int) -> Reserved | Blocked:
         keys, argv = self._reserve_args(reservation_id, slots, amount)
-        with _reaching("reserve"):
-            result = self._reserve(keys=keys, args=argv)
+        result = self._script("reserve", self._reserve, keys, argv)
         return _reserved(reservation_id, slots, result)
 
     def settle(self, reservation_id: str, actual: int | None, how: str, tokens: int | None = None,
                now: float | None = None) -> Settled | None:
         """Charge, settle the limits' tokens to `tokens` (kept when None), give back its slots in flight."""
         keys, argv = self._settle_args(reservation_id, actual, how, tokens, now)
-        with _reaching("settle"):
-            result = self._settle(keys=keys, args=argv)
+        result = self._script("settle", self._settle, keys, argv)
         return _settled(result)
+
+    def _script(self, what: str, script: Any, keys: list[str], argv: list[Any]) -> Any:
+        """One script call on the tending client, sent once more if the server it reached has been
+        demoted to a replica (see `resp.demoted`): the client asks the sentinels for the master again.
+        (redis-py's Cluster client follows a failed-over node's MOVED itself.)"""
+        with _reaching(what):
+            try:
+                return script(keys=keys, args=argv)
+            except (redis.ConnectionError, redis.ResponseError) as exc:
+                if self.location.kind == "cluster" or not _refused_as_replica(exc):
+                    raise
+                self._r.connection_pool.disconnect()
+                return script(keys=keys, args=argv)
 
     def _connection(self) -> RespConnection:
         """This event loop's pipelined connection (an asyncio connection belongs to one loop)."""
@@ -383,6 +393,13 @@ def _settled(result: list[Any] | int) -> Settled | None:
             before.append(SlotState(slot, int(m[9]), int(m[10])))
             after.append(SlotState(slot, int(m[11]), int(m[12])))
     return Settled(tuple(before), tuple(after))
+
+
+def _refused_as_replica(exc: BaseException) -> bool:
+    """READONLY from redis-py: its own error, the ConnectionError its Sentinel client raises in its
+    place ("The previous master is now a slave"), or a script error that wraps it."""
+    return isinstance(exc, redis.ReadOnlyError) or isinstance(exc.__context__, redis.ReadOnlyError) \
+        or demoted(exc)
 
 
 @contextmanager

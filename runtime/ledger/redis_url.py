@@ -27,7 +27,7 @@ from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
-import redis.asyncio.sentinel
+import redis.asyncio
 import redis.cluster
 import redis.sentinel
 from redis.connection import parse_url
@@ -46,6 +46,12 @@ OPTIONS = frozenset({
 SENTINEL_OPTIONS = frozenset({"sentinel_username", "sentinel_password"})
 SSL_OPTION_PREFIX = "ssl"
 CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+MASTER_BY_NAME = ("SENTINEL GET-MASTER-ADDR-BY-NAME",)
+"""How the master is found, as the Sentinel client guidelines say. A sentinel names the promoted
+replica here as soon as it has become the master; `SENTINEL MASTERS`, which redis-py's
+`discover_master` reads, names the old one until the failover has ended, and a client that follows
+it after the old master is demoted (REPLICAOF) meets READONLY on every try."""
 
 Kind = Literal["server", "sentinel", "cluster"]
 
@@ -67,14 +73,22 @@ class RedisLocation:
         """Where to connect now: the server (a Unix socket's path), the master the sentinels name,
         or a cluster's first seed."""
         if self.kind == "sentinel":
-            sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-                list(self.nodes), sentinel_kwargs=self._sentinel_kwargs())
+            sentinels = [redis.asyncio.Redis(host=host, port=port, **self._sentinel_kwargs())
+                         for host, port in self.nodes]
+            asked: list[str] = []
             try:
-                host, port = await sentinel.discover_master(self.service)
-                return str(host), int(port)
+                for sentinel in sentinels:
+                    try:
+                        named = await sentinel.execute_command(*MASTER_BY_NAME, self.service)  # type: ignore[no-untyped-call]
+                    except (redis.ConnectionError, redis.TimeoutError) as exc:
+                        asked.append(repr(exc))
+                        continue
+                    if named:
+                        return _host(named[0]), int(named[1])
             finally:
-                for client in sentinel.sentinels:
-                    await client.aclose()
+                for sentinel in sentinels:
+                    await sentinel.aclose()
+            raise redis.sentinel.MasterNotFoundError(_no_master(self.service, asked))
         if "path" in self.options:
             return str(self.options["path"])
         return self.nodes[0]
@@ -104,7 +118,7 @@ class RedisLocation:
             nodes = [redis.cluster.ClusterNode(host, port) for host, port in self.nodes]  # type: ignore[no-untyped-call]
             return cast(redis.Redis, redis.cluster.RedisCluster(startup_nodes=nodes, **options))
         if self.kind == "sentinel":
-            sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            sentinel = _SentinelByName(  # type: ignore[no-untyped-call]
                 list(self.nodes), sentinel_kwargs=self._sentinel_kwargs(), **options)
             return cast(redis.Redis, sentinel.master_for(self.service))  # type: ignore[no-untyped-call]
         return redis.Redis.from_url(self.url, single_connection_client=True, socket_timeout=TIMEOUT_S,
@@ -114,6 +128,30 @@ class RedisLocation:
         """The sentinels' own connections: their credentials, and the TLS and timeout options of the URL."""
         shared = {k: v for k, v in self.options.items() if k.startswith((SSL_OPTION_PREFIX, "socket"))}
         return {**TIMEOUTS, **shared, **self.sentinel_options}
+
+
+class _SentinelByName(redis.sentinel.Sentinel):
+    """redis-py's Sentinel, finding the master as `address()` does (see `MASTER_BY_NAME`)."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        asked: list[str] = []
+        for sentinel in self.sentinels:
+            try:
+                named = sentinel.execute_command(*MASTER_BY_NAME, service_name)  # type: ignore[no-untyped-call]
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                asked.append(repr(exc))
+                continue
+            if named:
+                return _host(named[0]), int(named[1])
+        raise redis.sentinel.MasterNotFoundError(_no_master(service_name, asked))
+
+
+def _host(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _no_master(service: str, asked: list[str]) -> str:
+    return f"no sentinel names a master for {service!r}" + (f": {', '.join(asked)}" if asked else "")
 
 
 def parse(url: str) -> RedisLocation:

@@ -9,9 +9,10 @@ every call in flight and drops the connection; the next call opens a new one.
 Where it connects comes from the ledger URL (`redis_url.py`): the server, over TLS with the URL's
 `ssl_*` options; the master the sentinels name at each (re)connection; on a Cluster, the node
 serving the ledger's one slot, found by following the `MOVED` redirect a seed answers. A `MOVED`
-(resharding, a failed-over cluster) or `READONLY` (a Sentinel master demoted to replica) reply
-retires the connection (the calls already sent on it still get their replies) and the call is
-sent again where the ledger is now.
+(resharding, a failed-over cluster) or `READONLY` (a Sentinel master demoted to replica, see
+`demoted`) reply retires the connection (the calls already sent on it still get their replies)
+and the call is sent again where the ledger is now: for READONLY, once, to the master the
+sentinels name now.
 """
 
 from __future__ import annotations
@@ -27,7 +28,17 @@ from . import redis_url
 from .base import LedgerError
 
 REDIRECTS = 3
-"""How many times one call follows `MOVED` or `READONLY` before the reply is its answer."""
+"""How many times one call follows `MOVED` before the reply is its answer; `READONLY` is followed once."""
+
+
+def demoted(reply: object) -> bool:
+    """Whether an error reply says the server is no longer a master: `READONLY`, as Redis 7 answers
+    a command or a script whose write a replica refused, or inside a script error as Redis 6 and
+    earlier wrap it (`ERR Error running script ...: -READONLY ...`). A script refused so wrote
+    nothing: a read-only replica refuses every write, so its first write failed and the reads
+    before it had no effect; sending it to the new master once is safe."""
+    text = str(reply)
+    return text.startswith("READONLY") or ": -READONLY " in text
 
 
 class _Link:
@@ -93,6 +104,7 @@ class RespConnection:
 
     async def call(self, *args: str | bytes | int | float) -> Any:
         """One command's reply; a Redis error reply comes back as a `hiredis.ReplyError` value."""
+        followed_demotion = False
         for _ in range(REDIRECTS):
             link = self._link
             if link is None or link.retiring:
@@ -104,8 +116,10 @@ class RespConnection:
             if text.startswith("MOVED "):
                 host, _, port = text.split()[2].rpartition(":")
                 self._moved_to = (host or self._location.nodes[0][0], int(port))
-            elif not text.startswith("READONLY"):
+            elif not demoted(text) or followed_demotion:
                 return reply
+            else:
+                followed_demotion = True
             if self._link is link:
                 self._link = None
                 link.retire()

@@ -6,7 +6,6 @@ import copy
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from compiler import compile_policy
 from compiler.diff import NARROWS, NEUTRAL, RESILIENCE, SPEND, WIDENS, Change, Diff, diff_tables
 from compiler.diff_render import render_json, render_markdown, render_text
 from tests.conftest import ACME, FIXED_NOW, ROOT
+from tests.support.cli import policy
 
 NEW_KEY = """\
 # yaml-language-server: $schema=../../../schemas/policy.schema.json
@@ -87,10 +87,6 @@ def test_realistic_change_set_in_every_format(tmp_path: Path, snapshot: Snapshot
     assert render_text(d) == snapshot(name="text")
     assert render_markdown(d) == snapshot(name="markdown")
     assert render_json(d) == snapshot(name="json")
-
-
-def policy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def git(repo: Path, *args: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from compiler import compile_policy, render_sarif
 from tests.conftest import ACME, EXAMPLES, FIXED_NOW, ROOT
+from tests.support.cli import policy
 
 LEVELS = {"none", "note", "warning", "error"}
 BROKEN = sorted(p for p in (EXAMPLES / "broken").iterdir() if p.is_dir())
@@ -77,8 +77,7 @@ def test_every_broken_example_reports_valid_sarif(example: Path) -> None:
 
 def test_a_diagnostic_without_a_file_points_at_the_policy_directory(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "cli", "compile", "empty", "--check", "--format", "sarif"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = policy("compile", "empty", "--check", "--format", "sarif", cwd=tmp_path)
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
     assert sarif_problems(doc) == []
@@ -103,12 +102,11 @@ def test_paths_are_relative_to_the_git_root_when_run_from_a_subdirectory(tmp_pat
     teams = repo / "policies" / "teams.yaml"
     teams.write_text(teams.read_text().replace("description: Analytics and ML", "descriptoin: Analytics and ML"))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    command = [sys.executable, "-m", "cli", "compile", ".", "--check", "--format"]
-    sarif = subprocess.run([*command, "sarif"], capture_output=True, text=True, cwd=repo / "policies")
+    sarif = policy("compile", ".", "--check", "--format", "sarif", cwd=repo / "policies")
     run = json.loads(sarif.stdout)["runs"][0]
     [result] = [r for r in run["results"] if r["ruleId"] == "GP102"]
     assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "policies/teams.yaml",
                                                                               "uriBaseId": "SRCROOT"}
     assert run["originalUriBaseIds"]["SRCROOT"]["uri"] == repo.resolve().as_uri() + "/"
-    github = subprocess.run([*command, "github"], capture_output=True, text=True, cwd=repo / "policies")
+    github = policy("compile", ".", "--check", "--format", "github", cwd=repo / "policies")
     assert "file=policies/teams.yaml," in github.stdout

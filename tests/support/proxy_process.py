@@ -19,6 +19,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+READY_WITHIN_S = 60.0
+"""How long `policy serve` may take to answer /readyz: it takes a second or two, but several
+seconds with workers on a loaded machine, and the wait ends as soon as it answers."""
+
+
 class ProxyProcess:
     """Without `--data` or $GATEPOST_DATA the proxy keeps its ledger in the default per-user state
     directory, here $XDG_STATE_HOME under the log's folder, so no test writes to the user's home."""
@@ -39,7 +44,7 @@ class ProxyProcess:
         self.proc = subprocess.Popen(
             self._args, stdout=self._log_file, stderr=subprocess.STDOUT, env=self._env, cwd=self._cwd
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + READY_WITHIN_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"policy serve exited {self.proc.returncode}:\n{self.log.read_text()}")
@@ -48,7 +53,8 @@ class ProxyProcess:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.05)
-        raise RuntimeError("policy serve did not become ready")
+        self.__exit__()
+        raise RuntimeError(f"policy serve did not become ready within {READY_WITHIN_S:g} s")
 
     def signal(self, sig: int = signal.SIGHUP) -> None:
         assert self.proc is not None

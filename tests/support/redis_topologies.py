@@ -21,6 +21,9 @@ from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
 CLUSTER_SLOTS = 16384
+IMMEDIATE_SYNC = ("--repl-diskless-sync-delay", "0")
+"""A master starts a replica's full sync at once, not after Redis's default 5 s wait for more
+replicas to share it."""
 
 
 def tls_files(directory: Path, name: str = "test") -> dict[str, str]:
@@ -92,7 +95,8 @@ def _cluster_ok(client: redis.Redis) -> bool:
 
 
 class RedisSentinel:
-    """A master (and with `replica`, one replica of it) and one Sentinel watching it as `mymaster`
+    """A master (and with `replica`, one replica of it, in sync before the sentinel starts, so the
+    sentinel's first INFO of the master lists it) and one Sentinel watching it as `mymaster`
     (quorum 1); `url` reaches the master through the sentinel."""
 
     SERVICE = "mymaster"
@@ -108,10 +112,12 @@ class RedisSentinel:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> RedisSentinel:
-        self.master = self._stack.enter_context(RedisServer(self._dir / "master"))
+        self.master = self._stack.enter_context(RedisServer(self._dir / "master", *IMMEDIATE_SYNC))
         if self._with_replica:
             self.replica = self._stack.enter_context(RedisServer(
-                self._dir / "replica", "--replicaof", "127.0.0.1", str(self.master.port)))
+                self._dir / "replica", *IMMEDIATE_SYNC, "--replicaof", "127.0.0.1", str(self.master.port)))
+            replica = redis.Redis(host="127.0.0.1", port=self.replica.port, decode_responses=True)
+            wait_until(lambda: replica.info("replication").get("master_link_status") == "up")
         sentinel_dir = self._dir / "sentinel"
         sentinel_dir.mkdir(parents=True, exist_ok=True)
         config = sentinel_dir / "sentinel.conf"
@@ -151,6 +157,18 @@ class RedisSentinel:
 
         wait_until(promoted, timeout_s=30)
         return self.replica.port
+
+    def demote_old_master(self) -> None:
+        """What the sentinel does to the old master once it sees it still acting as one (up to
+        ~20 s after the failover, on its INFO period): make it a replica of the new master and
+        close its clients' connections, in one transaction."""
+        assert self.master is not None and self.replica is not None
+        old = redis.Redis(host="127.0.0.1", port=self.master.port, decode_responses=True)
+        demote = old.pipeline(transaction=True)
+        demote.execute_command("REPLICAOF", "127.0.0.1", self.replica.port)  # type: ignore[no-untyped-call]
+        demote.execute_command("CLIENT KILL", "TYPE", "normal")  # type: ignore[no-untyped-call]
+        demote.execute()
+        old.close()
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
