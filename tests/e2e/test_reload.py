@@ -31,7 +31,7 @@ class Traffic(threading.Thread):
         self.stop = threading.Event()
         self._answered = threading.Condition()
 
-    def wait_for(self, condition: Callable[[list[tuple[int, str]]], bool], timeout_s: float = 15) -> None:
+    def wait_for(self, condition: Callable[[list[tuple[int, str]]], bool], timeout_s: float = 60) -> None:
         """Return once the answers so far meet `condition`, checked as each answer arrives."""
         with self._answered:
             if not self._answered.wait_for(lambda: condition(self.results), timeout_s):
