@@ -28,9 +28,10 @@ import pstats
 import re
 import tempfile
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
+
+from asgi_request import chat_completion
 
 import runtime.budget.gate
 import runtime.ledger.front
@@ -43,8 +44,6 @@ from runtime.ledger.sqlite import SqliteLedger
 from runtime.server import build_app
 
 HERE = Path(__file__).resolve().parent
-KEY = b"gp-bench-key-000000000000000000000001"
-BODY = b'{"model":"bench-model","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
 PROVIDER = re.compile(r"  bench-openai:\n    type: openai\n    base_url: \"@UPSTREAM@\"\n    api_key: env:BENCH_UPSTREAM_KEY\n")
 
 
@@ -89,29 +88,7 @@ def app_for(policy: str, work: Path) -> Gatepost:
 
 
 async def one(app: Gatepost) -> int:
-    scope: MutableMapping[str, Any] = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                    (b"authorization", b"Bearer " + KEY), (b"content-length", str(len(BODY)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-    }
-    sent = False
-    status = 0
-
-    async def receive() -> MutableMapping[str, Any]:
-        nonlocal sent
-        if sent:
-            await asyncio.sleep(3600)
-        sent = True
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
+    status = await chat_completion(app)
     CLOCK.tick()
     return status
 

@@ -40,9 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+
+from asgi_request import chat_completion
 
 import runtime.telemetry.setup
 from cli.sources import load_source
@@ -51,8 +51,6 @@ from runtime.app import Gatepost
 from runtime.server import build_app
 
 HERE = Path(__file__).resolve().parent
-KEY = b"gp-bench-key-000000000000000000000001"
-BODY = b'{"model":"bench-model","messages":[{"role":"user","content":"hello"}],"max_tokens":16}'
 PROVIDER = re.compile(r"  bench-openai:\n    type: openai\n    base_url: \"@UPSTREAM@\"\n    api_key: env:BENCH_UPSTREAM_KEY\n")
 HEADER_PREFIX = "  header_prefix: X-LangWatch-\n"
 APPS = {"off": None, "100": 1.0, "10": 0.1}
@@ -105,29 +103,7 @@ def flush(app: Gatepost) -> None:
 
 
 async def one(app: Gatepost) -> int:
-    scope: MutableMapping[str, Any] = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                    (b"authorization", b"Bearer " + KEY), (b"content-length", str(len(BODY)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-    }
-    sent = False
-    status = 0
-
-    async def receive() -> MutableMapping[str, Any]:
-        nonlocal sent
-        if sent:
-            await asyncio.sleep(3600)
-        sent = True
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
+    status = await chat_completion(app)
     return status
 
 
