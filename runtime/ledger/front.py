@@ -26,7 +26,6 @@ from . import front_store as store
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState
 from .journal import Admitted, Journal, journal_path
 from .lease import (
-    HOLD_S,
     IDLE_S,
     LOW_WATER,
     BudgetLease,
@@ -190,23 +189,19 @@ class FrontLedger:
         return True
 
     def _take(self, reservation_id: str, plan: Plan, amount: int, tokens: int, now: float) -> Reserved | None:
-        """Admit against the plan's leases; None when one is missing or has too little room (the
-        checks of `BudgetLease.fits`, `PermitLease.fits` and `SlotLease.free` written out: this runs
-        for every request)."""
+        """Admit against the plan's leases; None when one is missing or has too little room."""
         if plan.version != self._version and not self._leases(plan):
             return None
         budgets = plan.budgets
         for lease in budgets:
-            free = lease.held - lease.in_flight - lease.pending
-            if free <= 0 or free < amount:
+            if not lease.fits(amount):
                 return None
         for _, permits, allowance, slot_lease in plan.taken:
-            if permits is not None and not (permits.left >= 1 and permits.granted_at <= now < permits.granted_at + HOLD_S):
+            if permits is not None and not permits.fits(1, now):
                 return None
-            if allowance is not None and not (allowance.left >= tokens
-                                              and allowance.granted_at <= now < allowance.granted_at + HOLD_S):
+            if allowance is not None and not allowance.fits(tokens, now):
                 return None
-            if slot_lease is not None and slot_lease.held <= slot_lease.busy:
+            if slot_lease is not None and slot_lease.free < 1:
                 return None
         at = self.clock()
         states = []
@@ -361,9 +356,8 @@ class FrontLedger:
         self._journal.settled(reservation_id, amount, tokens, how)
         if not self._pending:
             self._pending_since = at
-        pending = self._pending
-        pending.append((reservation_id, time.time(), line.estimate, amount, how))
-        if len(pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S:
+        self._pending.append((reservation_id, time.time(), line.estimate, amount, how))
+        if self._flush_due(at):
             try:
                 self.flush()
             except LedgerError:
