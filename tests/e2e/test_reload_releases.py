@@ -13,31 +13,19 @@ import httpx
 import pytest
 
 import cli.sources
-from artifact import write_to
 from cli.errors import PolicyError
 from cli.sources import ServeLoader, load_source, source_files
-from compiler import CompileResult, compile_policy
+from compiler import CompileResult
 from runtime.access_log import EventLog
 from runtime.reload import Reloader
 from runtime.table import LoadedTable
-from tests.e2e.conftest import ALICE_KEY, UPSTREAM_OPENAI_SECRET, policy_text
+from tests.e2e.conftest import UPSTREAM_OPENAI_SECRET, policy_text
+from tests.e2e.reload_tables import AUTH, CHAT, served_and_next
 from tests.support.apps import app_from
 from tests.support.servers import served_in_this_loop
 from tests.support.upstream import MockUpstream
 
 pytestmark = pytest.mark.e2e
-
-AUTH = {"authorization": f"Bearer {ALICE_KEY}"}
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def compiled(policy: Path, text: str, out: Path) -> None:
-    (policy / "policy.yaml").write_text(text)
-    result = compile_policy(policy)
-    assert result.artifact is not None
-    with out.open("wb") as fh:
-        write_to(result.artifact, fh)
-
 
 def whole(table: LoadedTable) -> bool:
     return bool(table.keys) and bool(table.keys_by_hash) and bool(table.providers) and bool(table.models)
@@ -48,13 +36,8 @@ def test_the_replaced_table_is_taken_apart_after_its_last_request_ends(
 ) -> None:
     monkeypatch.setenv("E2E_OPENAI_KEY", UPSTREAM_OPENAI_SECRET)
     monkeypatch.setenv("E2E_AZURE_KEY", "unused")
-    policy = tmp_path / "policy"
-    policy.mkdir()
-    served, following = tmp_path / "routing-table.json", tmp_path / "next.json"
     with MockUpstream() as upstream:
-        text = policy_text(upstream.base_url)
-        compiled(policy, text, served)
-        compiled(policy, text.replace("input: 2.50", "input: 2.75"), following)
+        served, following = served_and_next(tmp_path, upstream.base_url)
         upstream.fail(hold_after=1, path_contains="chat", times=1)
 
         async def scenario() -> tuple[list[str], list[str], bool, bool, LoadedTable]:
