@@ -144,7 +144,7 @@ class SpanWriter:
         found = self._attributes.get(remembered)
         if found is not None:
             return found
-        encoded = _field(b"\x4a", _field(b"\x0a", name.encode()) + _field(b"\x12", _any_value(value)))
+        encoded = attribute_field(name, value)
         if type(value) is not float and (type(value) is not str or len(value) <= MAX_REMEMBERED_TEXT):
             if len(self._attributes) >= MAX_REMEMBERED:
                 self._attributes.clear()
@@ -229,7 +229,7 @@ def span_parts(name: str, kind: SpanKind, attributes: Iterable[tuple[str, Any]],
 
 def attribute_field(name: str, value: Any) -> bytes:
     """A span's attribute (a KeyValue field of `Span`)."""
-    return _field(b"\x4a", _field(b"\x0a", name.encode()) + _field(b"\x12", _any_value(value)))
+    return _field(b"\x4a", attribute_key(name) + _field(b"\x12", _any_value(value)))
 
 
 def attribute_key(name: str) -> bytes:
