@@ -55,6 +55,14 @@ class Admission:
     """The token estimate its rate limits reserved."""
 
     @property
+    def warns(self) -> bool:
+        """Some budget instance of the key has a warn threshold (else there is nothing to warn of)."""
+        for state in self.states:
+            if state.slot.warn_pico is not None:
+                return True
+        return False
+
+    @property
     def warnings(self) -> list[str]:
         """`<scope>:<pct>` of each instance at or over its warn threshold before this request."""
         return self.warnings_with(0)
@@ -188,7 +196,8 @@ class BudgetGate:
         self._key_slots: dict[str, KeySlots] = {}
         self._table: LoadedTable | None = None
         self._limits = LimitSpecs()
-        self._inline = not ledger.remote
+        self.inline = not ledger.remote
+        """The ledger's calls never suspend (SQLite, its in-memory front): `admit_inline` and `settle_inline` apply."""
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatepost-ledger") if ledger.remote else None
         if isinstance(ledger, FrontLedger):
             ledger.on_settled = self.crossings
@@ -209,36 +218,64 @@ class BudgetGate:
         now: datetime | None = None, limits: list[LimitSpec] | None = None,
     ) -> Admission | Deny | RateLimited:
         """`now` (the budget windows' instant) defaults to the clock."""
+        if self.inline:
+            return self.admit_inline(table, key, targets, payload, body_bytes, now, limits)
         wall = time.time() if now is None else now.timestamp()
         slots = self._budget_slots(table, key, wall, now)
         estimate, tokens = estimates(body_bytes, payload, self._prices(table, targets))
         reservation = reservation_id()
         if not limits:
-            reserved = (self.ledger.reserve(reservation, slots, estimate) if self._inline
-                        else await self.ledger.reserve_async(reservation, slots, estimate))
-            return self._admitted(reserved, estimate, key)
-        result = (self.ledger.admit(reservation, slots, estimate, limits, tokens, time.time()) if self._inline
-                  else await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, time.time()))
+            return self._admitted(await self.ledger.reserve_async(reservation, slots, estimate), estimate, key)
+        result = await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, time.time())
+        return self._admitted(result, estimate, key, table, tokens)
+
+    def admit_inline(
+        self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
+        now: datetime | None = None, limits: list[LimitSpec] | None = None,
+    ) -> Admission | Deny | RateLimited:
+        """`admit_async` for a local ledger (`inline`), whose calls never suspend: no coroutine to make."""
+        wall = time.time() if now is None else now.timestamp()
+        slots = self._budget_slots(table, key, wall, now)
+        estimate, tokens = estimates(body_bytes, payload, self._prices(table, targets))
+        reservation = reservation_id()
+        if not limits:
+            return self._admitted(self.ledger.reserve(reservation, slots, estimate), estimate, key)
+        result = self.ledger.admit(reservation, slots, estimate, limits, tokens, time.time() if now is not None else wall)
         return self._admitted(result, estimate, key, table, tokens)
 
     async def settle_async(self, admission: Admission, actual: int | None, how: str, tokens: int | None = None) -> None:
         """Settle now (the charge, the tokens its rate limits reserved, its slots in flight), or keep
         the charge for `retry_unsettled` and re-raise the ledger's error. Shielded: a cancelled
         request cannot cancel its charge. `tokens` None keeps the estimate."""
+        if self.inline:
+            self.settle_inline(admission, actual, how, tokens)
+            return
         amount = admission.estimate if actual is None else actual
         tokens = tokens if admission.limits else None
         try:
-            if self._inline:
-                settled = self.ledger.settle(admission.reservation_id, amount, how, tokens)
-            else:
-                settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how, tokens))
+            settled = await asyncio.shield(self.ledger.settle_async(admission.reservation_id, amount, how, tokens))
         except LedgerError as exc:
-            self.unsettled.append(Unsettled(admission.reservation_id, amount, how, tokens))
-            self.events.event("settle_deferred", reservation=admission.reservation_id, amount_usd=decimal_usd(amount),
-                              problem=str(exc))
+            self._defer(admission, amount, how, tokens, exc)
             raise
-        if settled is not None:
+        if settled is not None and settled.after:
             self.crossings(settled)
+
+    def settle_inline(self, admission: Admission, actual: int | None, how: str, tokens: int | None = None) -> None:
+        """`settle_async` for a local ledger (`inline`): its settle never suspends, so nothing can cancel it."""
+        amount = admission.estimate if actual is None else actual
+        tokens = tokens if admission.limits else None
+        try:
+            settled = self.ledger.settle(admission.reservation_id, amount, how, tokens)
+        except LedgerError as exc:
+            self._defer(admission, amount, how, tokens, exc)
+            raise
+        if settled is not None and settled.after:
+            self.crossings(settled)
+
+    def _defer(self, admission: Admission, amount: int, how: str, tokens: int | None, exc: LedgerError) -> None:
+        self.unsettled.append(Unsettled(admission.reservation_id, amount, how, tokens))
+        self.events.event("settle_deferred", reservation=admission.reservation_id, amount_usd=decimal_usd(amount),
+                          problem=str(exc))
 
     def retry_unsettled(self) -> int:
         """Settle the kept charges in order; stop at the first the ledger still refuses."""
@@ -300,6 +337,8 @@ class BudgetGate:
 
     def _admitted(self, result: Reserved | Blocked | Limited, estimate: int, key: KeyEntry,
                   table: LoadedTable | None = None, tokens: int = 0) -> Admission | Deny | RateLimited:
+        if type(result) is Reserved:
+            return Admission(result.reservation_id, estimate, result.states, result.limits, tokens)
         if isinstance(result, Blocked):
             self.metrics.budget_blocks.inc(result.state.slot.budget, result.state.slot.scope)
             return blocked_deny(result.state, key)

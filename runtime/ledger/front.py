@@ -19,9 +19,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..ratelimit.limits import LimitSpec
-from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
+from ..ratelimit.outcome import Limited, LimitUsage
 from . import front_store as store
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState
 from .journal import Admitted, Journal, journal_path
@@ -39,7 +40,7 @@ from .lease import (
 from .sqlite import SqliteLedger
 
 FLUSH_S = 0.1
-FLUSH_CHARGES = 128
+FLUSH_CHARGES = 512
 WRITTEN_BEHIND = Settled((), ())
 """What a settle made in memory answers: settled, its charge and warn crossings to follow at the flush
 (None still means there was nothing to settle)."""
@@ -48,10 +49,6 @@ ROTATE_BYTES = 8 << 20
 """A journal past this size is replaced, at a flush, by one holding only the admissions in flight."""
 MAX_PLANS = 4096
 """Plans remembered at most (one per key and model the gate admits): past it they are all forgotten."""
-
-
-Taken = tuple[LimitSpec, PermitLease | None, PermitLease | None, SlotLease | None]
-"""A limit of a request and the leases (requests, tokens, slots) it is admitted against."""
 
 
 @dataclass(slots=True)
@@ -69,12 +66,14 @@ class Plan:
     token_instances: tuple[str, ...]
     version: int = -1
     budgets: tuple[BudgetLease, ...] = ()
-    taken: tuple[Taken, ...] = ()
+    permits: tuple[tuple[str, PermitLease], ...] = ()
+    """The request permits of its limits that count requests, by instance; `allowances` likewise tokens."""
+    allowances: tuple[tuple[str, PermitLease], ...] = ()
+    slot_leases: tuple[SlotLease, ...] = ()
 
 
-@dataclass(slots=True)
-class Held:
-    """An admission made in memory: what it took from which leases."""
+class Held(NamedTuple):
+    """An admission made in memory: what it took from which leases (one per request: a named tuple)."""
 
     line: Admitted
     budgets: tuple[BudgetLease, ...]
@@ -175,59 +174,64 @@ class FrontLedger:
             if lease is None:
                 return False
             budgets.append(lease)
-        taken: list[Taken] = []
+        permits: list[tuple[str, PermitLease]] = []
+        allowances: list[tuple[str, PermitLease]] = []
+        slot_leases: list[SlotLease] = []
         for spec in plan.limits:
-            permits = allowance = slot_lease = None
-            if spec.requests is not None and (permits := self._requests.get(spec)) is None:
-                return False
-            if spec.tokens is not None and (allowance := self._tokens.get(spec)) is None:
-                return False
-            if spec.in_flight is not None and (slot_lease := self._slots.get(spec)) is None:
-                return False
-            taken.append((spec, permits, allowance, slot_lease))
-        plan.budgets, plan.taken, plan.version = tuple(budgets), tuple(taken), self._version
+            if spec.requests is not None:
+                if (permit := self._requests.get(spec)) is None:
+                    return False
+                permits.append((spec.instance, permit))
+            if spec.tokens is not None:
+                if (allowance := self._tokens.get(spec)) is None:
+                    return False
+                allowances.append((spec.instance, allowance))
+            if spec.in_flight is not None:
+                if (slot_lease := self._slots.get(spec)) is None:
+                    return False
+                slot_leases.append(slot_lease)
+        plan.budgets, plan.version = tuple(budgets), self._version
+        plan.permits, plan.allowances, plan.slot_leases = tuple(permits), tuple(allowances), tuple(slot_leases)
         return True
 
     def _take(self, reservation_id: str, plan: Plan, amount: int, tokens: int, now: float) -> Reserved | None:
-        """Admit against the plan's leases; None when one is missing or has too little room."""
+        """Admit against the plan's leases; None when one is missing or has too little room. The
+        answer's figures list requests, then tokens, then slots in flight."""
         if plan.version != self._version and not self._leases(plan):
             return None
-        budgets = plan.budgets
+        budgets, permits, allowances, slot_leases = plan.budgets, plan.permits, plan.allowances, plan.slot_leases
         for lease in budgets:
             if not lease.fits(amount):
                 return None
-        for _, permits, allowance, slot_lease in plan.taken:
-            if permits is not None and not permits.fits(1, now):
+        for _, permit in permits:
+            if not permit.fits(1, now):
                 return None
-            if allowance is not None and not allowance.fits(tokens, now):
+        for _, allowance in allowances:
+            if not allowance.fits(tokens, now):
                 return None
-            if slot_lease is not None and slot_lease.free < 1:
+        for slot_lease in slot_leases:
+            if slot_lease.held <= slot_lease.busy:
                 return None
         at = self.clock()
         states = []
-        for lease in budgets:
-            states.append(SlotState(lease.slot, lease.spent + lease.pending, lease.reserved + lease.in_flight))
-            lease.in_flight += amount
-            lease.used_at = at
-        figures: list[LimitFigures] = []
-        held_slots: list[SlotLease] = []
-        for spec, permits, allowance, slot_lease in plan.taken:
-            if permits is not None:
-                permits.left -= 1
-                figures.append(_figures(spec.instance, "requests", permits, now))
-            if allowance is not None:
-                allowance.left -= tokens
-                figures.append(_figures(spec.instance, "tokens", allowance, now))
-            if slot_lease is not None:
-                slot_lease.busy += 1
-                slot_lease.used_at = at
-                held_slots.append(slot_lease)
-                limit = spec.in_flight or 0
-                left = limit - slot_lease.in_flight - slot_lease.busy
-                figures.append(LimitFigures(spec.instance, "in_flight", limit, left if left > 0 else 0, 0.0))
+        for budget in budgets:
+            states.append(SlotState(budget.slot, budget.spent + budget.pending, budget.reserved + budget.in_flight))
+            budget.in_flight += amount
+            budget.used_at = at
+        figures = []
+        for instance, permit in permits:
+            permit.left -= 1
+            figures.append(permit.figures(instance, "requests", now))
+        for instance, allowance in allowances:
+            allowance.left -= tokens
+            figures.append(allowance.figures(instance, "tokens", now))
+        for slot_lease in slot_leases:
+            slot_lease.busy += 1
+            slot_lease.used_at = at
+            figures.append(slot_lease.figures())
         line = Admitted(reservation_id, amount, tokens, plan.counters, plan.token_instances)
         self._journal.admitted(line)
-        self._held[reservation_id] = Held(line, budgets, tuple(held_slots))
+        self._held[reservation_id] = Held(line, budgets, slot_leases)
         return Reserved(reservation_id, tuple(states), tuple(figures))
 
     def _top_up(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
@@ -354,10 +358,11 @@ class FrontLedger:
             for instance in line.token_instances:
                 self._token_deltas[instance] = self._token_deltas.get(instance, 0) + tokens - line.tokens
         self._journal.settled(reservation_id, amount, tokens, how)
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             self._pending_since = at
-        self._pending.append((reservation_id, time.time(), line.estimate, amount, how))
-        if self._flush_due(at):
+        pending.append((reservation_id, time.time(), line.estimate, amount, how))
+        if len(pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S:
             try:
                 self.flush()
             except LedgerError:
@@ -559,15 +564,3 @@ class FrontLedger:
         self._journal.path.unlink(missing_ok=True)
         self.inner.close()
 
-
-def _figures(instance: str, kind: str, lease: PermitLease, now: float) -> LimitFigures:
-    """What the answer's headers report for a leased limit: the bucket as this process last counted
-    it (its whole lease included), drained to `now` (`bucket.current`, `remaining` and
-    `seconds_until_below` written out: this runs for each leased limit of every request)."""
-    count, period = lease.rate.count, lease.rate.period_s
-    drained = now - lease.granted_at
-    use = lease.use - drained * count / period if drained > 0 else lease.use
-    if use < 0:
-        use = 0.0
-    left = int(count - use)
-    return LimitFigures(instance, kind, count, left if left > 0 else 0, use * period / count)

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..ratelimit.limits import LimitSpec, Rate
+from ..ratelimit.outcome import LimitFigures
 from .base import Slot
 
-BUDGET_LEASE_ESTIMATES = 64
+BUDGET_LEASE_ESTIMATES = 256
 HOLD_S = 0.25
-MAX_PERMITS = 128
-TOKEN_LEASE_ESTIMATES = 64
+MAX_PERMITS = 512
+TOKEN_LEASE_ESTIMATES = 256
 MAX_SLOTS = 16
 MIN_SLOT_LIMIT = 8
 LOW_WATER = 8
@@ -87,23 +88,39 @@ class BudgetLease:
         return self.held - self.in_flight - self.pending
 
     def fits(self, estimate: int) -> bool:
-        free = self.free
+        free = self.held - self.in_flight - self.pending
         return free > 0 and free >= estimate
 
 
 @dataclass(slots=True)
 class PermitLease:
     """Requests or tokens counted in an instance's bucket at `granted_at`, usable until `HOLD_S`
-    later; `use` is the bucket's use once they were counted and `rate` its rate (for the answer's
-    headers)."""
+    later (`until`); `use` is the bucket's use once they were counted and `rate` its rate (for the
+    answer's headers)."""
 
     left: int
     granted_at: float
     use: float
     rate: Rate
+    until: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.until = self.granted_at + HOLD_S
 
     def fits(self, amount: int, now: float) -> bool:
-        return self.left >= amount and self.granted_at <= now < self.granted_at + HOLD_S
+        return self.left >= amount and self.granted_at <= now < self.until
+
+    def figures(self, instance: str, kind: str, now: float) -> LimitFigures:
+        """What the answer's headers report: the bucket as this process last counted it (its whole
+        lease included), drained to `now` (`bucket.current`, `remaining` and `seconds_until_below`
+        written out: this runs for each leased limit of every request)."""
+        count, period = self.rate.count, self.rate.period_s
+        drained = now - self.granted_at
+        use = self.use - drained * count / period if drained > 0 else self.use
+        if use < 0:
+            use = 0.0
+        left = int(count - use)
+        return LimitFigures(instance, kind, count, left if left > 0 else 0, use * period / count)
 
 
 @dataclass(slots=True)
@@ -119,3 +136,9 @@ class SlotLease:
     @property
     def free(self) -> int:
         return self.held - self.busy
+
+    def figures(self) -> LimitFigures:
+        """The answer's figures: slots in flight left, as this process last counted them."""
+        limit = self.spec.in_flight or 0
+        left = limit - self.in_flight - self.busy
+        return LimitFigures(self.spec.instance, "in_flight", limit, left if left > 0 else 0, 0.0)

@@ -141,7 +141,7 @@ class Relay:
         header = self._record_cache(exchange, answer.cache)
         if header is not None:
             headers.append((answer.cache.header_name, header.encode()))
-        if charge.admission is not None:
+        if charge.admission is not None and charge.admission.warns:
             own = charge.amount(exchange.serving.table)
             _warn(exchange, headers, charge.admission.estimate if own is None else own)
         await respond(exchange.send, status, scrub(body), headers)

@@ -24,21 +24,27 @@ class Spend:
         refusal when a budget is spent, a limit has no room, or the ledger cannot say (neither is
         ever enforced blind). None when nothing applies: the ledger is not asked."""
         decision = exchange.decision
-        key, targets = decision.key, decision.targets
-        what = "budgets" if key.budgets else "rate limits"
+        key, gate = decision.key, self.gate
         table, model = exchange.serving.table, decision.route.model
-        if self.gate is None:
+        if gate is None:
             if not key.budgets and not any(applies(table.rate_limits[i], model) for i in key.rate_limits):
                 return None
+            what = "budgets" if key.budgets else "rate limits"
             return Deny(503, "ledger_unavailable", f"virtual key {key.label} has {what} but no ledger is configured", key)
-        limits = self.gate.limits_for(table, key, model)
+        limits = gate.limits_for(table, key, model)
         if not key.budgets and not limits:
             return None
         try:
-            admitted = await self.gate.admit_async(table, key, targets, payload, size, limits=limits)
+            if gate.inline:
+                admitted = gate.admit_inline(table, key, decision.targets, payload, size, limits=limits)
+            else:
+                admitted = await gate.admit_async(table, key, decision.targets, payload, size, limits=limits)
         except LedgerError as exc:
+            what = "budgets" if key.budgets else "rate limits"
             message = f"the spend ledger cannot be reached, so {what} cannot be enforced: {exc}"
             return Deny(503, "ledger_unavailable", message, key)
+        if type(admitted) is Admission:
+            return admitted
         if isinstance(admitted, Deny):
             exchange.record.decision = admitted.code
             exchange.record.budget = (admitted.meta or {}).get("instance")
@@ -52,9 +58,13 @@ class Spend:
         charge, table, record = exchange.charge, exchange.serving.table, exchange.record
         admission = charge.admission
         amount = charge.amount(table)
-        if admission is not None and self.gate is not None:
+        gate = self.gate
+        if admission is not None and gate is not None:
             try:
-                await self.gate.settle_async(admission, amount, charge.how, charge.tokens())
+                if gate.inline:
+                    gate.settle_inline(admission, amount, charge.how, charge.tokens())
+                else:
+                    await gate.settle_async(admission, amount, charge.how, charge.tokens())
             except LedgerError as exc:
                 record.ledger_error = str(exc)
             record.cost_usd = charge.cost_text(amount, admission)
