@@ -57,6 +57,7 @@ def test_a_killed_process_is_charged_its_settled_actuals_and_unsettled_estimates
     assert reader.limit_usage(NOW)[0].in_flight > 0
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert journal.read_bytes().endswith(b"\0"), "mapped and never closed: it ends in its allocation's zeros"
     recoverers = [SqliteLedger(data), front(data)]
     counts: list[int] = []
     barrier = threading.Barrier(2)
