@@ -38,6 +38,7 @@ _FIXED32 = struct.Struct("<I")
 _TIMES = struct.Struct("<BQBQ")
 _ID = struct.Struct(">BBQ")
 _ID_AND_PARENT = struct.Struct(">BBQBBQ")
+_ROOT_FIXED, _CHILD_FIXED = _ID.size + _TIMES.size, _ID_AND_PARENT.size + _TIMES.size
 START_TIME, END_TIME = 0x39, 0x41
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 ERROR = Status(StatusCode.ERROR)
@@ -234,8 +235,11 @@ def span_field(head: bytes, span_id: int, parent_id: int | None, started: int, e
     parent's id (none: a root span), times, the `parts` it shares with spans of the same route and
     outcome, and its `varying` attributes; then `after` (the fields of the spans written after it).
     Its length is summed from its pieces', so the bytes are joined once."""
-    ids = _ID.pack(0x12, 8, span_id) if parent_id is None else _ID_AND_PARENT.pack(0x12, 8, span_id, 0x22, 8, parent_id)
-    return b"".join((b"\x12", _varint(len(head) + len(ids) + _TIMES.size + len(parts) + len(varying)), head, ids,
+    if parent_id is None:
+        ids, size = _ID.pack(0x12, 8, span_id), _ROOT_FIXED
+    else:
+        ids, size = _ID_AND_PARENT.pack(0x12, 8, span_id, 0x22, 8, parent_id), _CHILD_FIXED
+    return b"".join((b"\x12", _varint(size + len(head) + len(parts) + len(varying)), head, ids,
                      _TIMES.pack(START_TIME, started, END_TIME, ended), parts, varying, after))
 
 
@@ -260,18 +264,37 @@ def attribute_field(name: str, value: Any) -> bytes:
 
 
 def attribute_key(name: str) -> bytes:
-    """The written key of an attribute `int_field`, `float_field` and `text_field` write."""
+    """The written key of an attribute (as `IntAttribute`, `FloatAttribute` and `text_field` write it)."""
     return _field(b"\x0a", name.encode())
 
 
-def int_field(key: bytes, value: int) -> bytes:
-    encoded = _varint(value & 0xFFFFFFFFFFFFFFFF)
-    return b"".join((b"\x4a", _varint(len(key) + 3 + len(encoded)), key, b"\x12", _SMALL[1 + len(encoded)], b"\x18",
-                     encoded))
+class IntAttribute:
+    """An integer attribute of the spans (a KeyValue field of `Span`), its key and framing written
+    once: per value only its varint is."""
+
+    __slots__ = ("_heads",)
+
+    def __init__(self, name: str) -> None:
+        key = attribute_key(name)
+        self._heads = (b"", *(b"\x4a" + _varint(len(key) + 3 + size) + key + b"\x12" + _SMALL[1 + size] + b"\x18"
+                              for size in range(1, 11)))
+
+    def field(self, value: int) -> bytes:
+        encoded = _SMALL[value] if 0 <= value < 128 else _varint(value & 0xFFFFFFFFFFFFFFFF)
+        return self._heads[len(encoded)] + encoded
 
 
-def float_field(key: bytes, value: float) -> bytes:
-    return b"".join((b"\x4a", _varint(len(key) + 11), key, b"\x12\x09\x21", _DOUBLE.pack(value)))
+class FloatAttribute:
+    """A float attribute of the spans, its key and framing written once."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, name: str) -> None:
+        key = attribute_key(name)
+        self._head = b"\x4a" + _varint(len(key) + 11) + key + b"\x12\x09\x21"
+
+    def field(self, value: float) -> bytes:
+        return self._head + _DOUBLE.pack(value)
 
 
 def text_field(key: bytes, value: str) -> bytes:

@@ -14,12 +14,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from runtime.telemetry.wire import (
+    FloatAttribute,
+    IntAttribute,
     SpanWriter,
     Unencodable,
     WrittenSpan,
+    attribute_field,
     attribute_key,
-    float_field,
-    int_field,
     span_field,
     span_parts,
     spans_in,
@@ -101,9 +102,9 @@ def test_a_written_request_span_and_its_attempts_are_the_encoders_message(remote
     written = span_field(
         head, 0x1111, client.span_id if client else None, STARTED, ENDED,
         span_parts("chat gpt-4o", SpanKind.SERVER, shared.items(), False, remote_parent),
-        int_field(attribute_key("gen_ai.usage.input_tokens"), 1234567)
-        + int_field(attribute_key("gen_ai.usage.output_tokens"), 3)
-        + float_field(attribute_key("gatepost.cost_usd"), 0.000123)
+        IntAttribute("gen_ai.usage.input_tokens").field(1234567)
+        + IntAttribute("gen_ai.usage.output_tokens").field(3)
+        + FloatAttribute("gatepost.cost_usd").field(0.000123)
         + text_field(attribute_key("gen_ai.input.messages"), "é" * 300),
         attempts,
     )
@@ -126,3 +127,9 @@ class Written(WrittenSpan):
         self._name, self._parent, self._resource, self._instrumentation_scope = "chat gpt-4o", parent, RESOURCE, SCOPE
         self._start_time, self._end_time, self.error = STARTED, ENDED, False
         self.written, self.span_count = written, span_count
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16383, 16384, 2**40, -5])
+def test_an_integer_attribute_is_written_as_the_generic_writer_writes_it(value: int) -> None:
+    assert IntAttribute("gen_ai.usage.input_tokens").field(value) == attribute_field("gen_ai.usage.input_tokens", value)
+    assert FloatAttribute("gatepost.cost_usd").field(value / 7) == attribute_field("gatepost.cost_usd", value / 7)
