@@ -79,21 +79,26 @@ class SpanWriter:
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialized ExportTraceServiceRequest of `spans` (Unencodable for a span of another shape)."""
         groups: dict[tuple[int, int], list[bytes]] = {}
+        scope: InstrumentationScope | None
         for span in spans:
-            key = (id(span.resource), id(span.instrumentation_scope))
-            if key not in self._headers:
-                self._remember_header(key, span.resource, span.instrumentation_scope)
             if isinstance(span, WrittenSpan):
-                groups.setdefault(key, []).append(span.written)
+                resource, scope, written = span._resource, span._instrumentation_scope, span.written
             else:
-                groups.setdefault(key, []).append(_field(b"\x12", self._span(span)))
+                resource, scope, written = span.resource, span.instrumentation_scope, None
+            key = (id(resource), id(scope))
+            if key not in self._headers:
+                self._remember_header(key, resource, scope)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group.append(_field(b"\x12", self._span(span)) if written is None else written)
         pieces: list[bytes] = []
         for key, encoded in groups.items():
-            _, _, resource, scope = self._headers[key]
-            scope_spans = len(scope) + sum(map(len, encoded))
+            _, _, resource_bytes, scope_bytes = self._headers[key]
+            scope_spans = len(scope_bytes) + sum(map(len, encoded))
             scope_spans_header = b"\x12" + _varint(scope_spans)
-            pieces += (b"\x0a", _varint(len(resource) + len(scope_spans_header) + scope_spans), resource,
-                       scope_spans_header, scope)
+            pieces += (b"\x0a", _varint(len(resource_bytes) + len(scope_spans_header) + scope_spans), resource_bytes,
+                       scope_spans_header, scope_bytes)
             pieces += encoded
         return b"".join(pieces)
 
@@ -203,6 +208,8 @@ class WrittenSpan(ReadableSpan):
     _links: Sequence[Link] = ()
     _instrumentation_info: InstrumentationInfo | None = None
     _kind = SpanKind.SERVER
+    _resource: Resource
+    _instrumentation_scope: InstrumentationScope
     _start_time: int
     _end_time: int
     trace_id: int
