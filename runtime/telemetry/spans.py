@@ -36,10 +36,6 @@ from opentelemetry.trace import (
     INVALID_SPAN_CONTEXT,
     SpanContext,
     SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    TraceState,
     get_current_span,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -47,11 +43,10 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from ..table import LoadedTable, Provider, Target, Telemetry
 from .content import ContentTap, input_messages
 from .wire import (
+    FloatAttribute,
+    IntAttribute,
     WrittenSpan,
     attribute_key,
-    float_field,
-    int_field,
-    parent_field,
     span_field,
     span_parts,
     text_field,
@@ -69,16 +64,13 @@ PROVIDER_NAMES = {
     "vertex": "gcp.vertex_ai", "bedrock": "aws.bedrock",
 }
 """gen_ai.provider.name of each provider type that has a well-known value; the others use their type."""
-ERROR = Status(StatusCode.ERROR)
-UNSET = Status(StatusCode.UNSET)
-SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
 MAX_PARTS = 4096
 """Written parts kept per tracer (a key's requests with one route and outcome share one)."""
-INPUT_TOKENS = attribute_key("gen_ai.usage.input_tokens")
-OUTPUT_TOKENS = attribute_key("gen_ai.usage.output_tokens")
-CACHED_TOKENS = attribute_key("gen_ai.usage.cache_read.input_tokens")
-COST = attribute_key("gatepost.cost_usd")
+INPUT_TOKENS = IntAttribute("gen_ai.usage.input_tokens")
+OUTPUT_TOKENS = IntAttribute("gen_ai.usage.output_tokens")
+CACHED_TOKENS = IntAttribute("gen_ai.usage.cache_read.input_tokens")
+COST = FloatAttribute("gatepost.cost_usd")
 INPUT_MESSAGES = attribute_key("gen_ai.input.messages")
 OUTPUT_MESSAGES = attribute_key("gen_ai.output.messages")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -90,7 +82,8 @@ AttemptKey = tuple[str, str, str, str, int | None, str | None]
 
 
 def _random_id(bits: int) -> int:
-    """A random non-zero id (as the SDK's RandomIdGenerator draws them)."""
+    """A random non-zero id (as the SDK's RandomIdGenerator draws them; callers draw once first,
+    `getrandbits(bits) or _random_id(bits)`, as a zero comes once in 2**64)."""
     while not (value := getrandbits(bits)):
         pass
     return value
@@ -100,7 +93,8 @@ class SpanParts:
     """The written parts of spans (`wire.span_parts`) by what decides them. A request span's are
     keyed on the policy revision with the rest: the revision hashes the whole table, so the key's
     team and principal and the provider's type read from the table are the same for a revision.
-    At most `MAX_PARTS`: a tracer that has written more starts them afresh."""
+    At most `MAX_PARTS`: a tracer that has written more starts them afresh (`bounded`, before it
+    adds one)."""
 
     def __init__(self) -> None:
         self.server: dict[ServerKey, tuple[str, bytes]] = {}
@@ -128,7 +122,7 @@ class RequestTracer:
         """The request's trace, sampled or not (decided now), its trace id in the access log."""
         parent = _client_context(scope["headers"])
         if parent is None:
-            trace_id = _random_id(128)
+            trace_id = getrandbits(128) or _random_id(128)
             sampled = trace_id & TRACE_ID_LIMIT < self.bound
         else:
             trace_id = parent.trace_id
@@ -173,7 +167,7 @@ class UnsampledTrace:
     __slots__ = ("_span_id", "trace_hex", "trace_state")
 
     def __init__(self, trace_id: int, parent: SpanContext | None) -> None:
-        self.trace_hex = "%032x" % trace_id
+        self.trace_hex = f"{trace_id:032x}"
         self.trace_state = parent.trace_state if parent is not None else None
         self._span_id = 0
 
@@ -181,8 +175,8 @@ class UnsampledTrace:
         """A call to `provider` is about to be sent with `headers`: the request's context goes in its
         `traceparent` (and `tracestate`), unsampled."""
         if not self._span_id:
-            self._span_id = _random_id(64)
-        headers["traceparent"] = "00-%s-%016x-00" % (self.trace_hex, self._span_id)
+            self._span_id = getrandbits(64) or _random_id(64)
+        headers["traceparent"] = f"00-{self.trace_hex}-{self._span_id:016x}-00"
         if self.trace_state:
             headers["tracestate"] = self.trace_state.to_header()
 
@@ -196,38 +190,44 @@ class UnsampledTrace:
         return None
 
 
-class RequestTrace:
+class RequestTrace(WrittenSpan):
     """One sampled request's trace: its own span's ids and, while a provider call is open, that
-    call's; the spans of the calls that ended, written."""
+    call's; the spans of the calls that ended, written. When the request ends the trace is its
+    written span (`WrittenSpan`), queued as it is."""
 
     __slots__ = (
-        "_attempt_span", "_attempt_started", "_attempt_status", "_attempt_target", "_attempts", "_head", "_parent",
-        "_provider", "_started", "_tracer", "operation", "span_id", "trace_hex", "trace_id", "trace_state",
+        "_attempt_span", "_attempt_started", "_attempt_status", "_attempt_target", "_attempts", "_end_time", "_head",
+        "_instrumentation_scope", "_name", "_parent", "_provider", "_resource", "_start_time", "_tracer", "error",
+        "operation", "span_count", "span_id", "trace_hex", "trace_id", "trace_state", "written",
     )
 
     def __init__(self, tracer: RequestTracer, trace_id: int, parent: SpanContext | None, operation: str) -> None:
         self._tracer = tracer
+        self._resource = tracer.resource
+        self._instrumentation_scope = tracer.scope
         self.trace_id = trace_id
-        self.trace_hex = "%032x" % trace_id
+        raw_id = trace_id.to_bytes(16, "big")
+        self.trace_hex = raw_id.hex()
         self._parent = parent
-        self.trace_state: TraceState | None = parent.trace_state if parent is not None else None
+        state = self.trace_state = parent.trace_state if parent is not None else None
         self.operation = operation
         self._provider: Provider | None = None
-        self._attempt_status: int | None = None
-        self.span_id = _random_id(64)
-        self._started = time.time_ns()
-        self._head = trace_head(trace_id, self.trace_state.to_header() if self.trace_state else "")
-        self._attempts: list[bytes] = []
+        self.span_id = getrandbits(64) or _random_id(64)
+        self._start_time = time.time_ns()
+        self._head = trace_head(raw_id, state.to_header() if state else "")
+        self._attempts = b""
+        self.span_count = 1
 
     def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None:
         """A call to `provider` is about to be sent with `headers`: its span starts, and its
         context goes in the call's `traceparent` and `tracestate`."""
         if self._provider is not None:
             self._end_attempt(self._provider, None)
-        span_id = self._attempt_span = _random_id(64)
-        self._provider, self._attempt_target, self._attempt_status = provider, target, None
+        span_id = self._attempt_span = getrandbits(64) or _random_id(64)
+        self._provider, self._attempt_target = provider, target
+        self._attempt_status: int | None = None
         self._attempt_started = time.time_ns()
-        headers["traceparent"] = "00-%s-%016x-01" % (self.trace_hex, span_id)
+        headers["traceparent"] = f"00-{self.trace_hex}-{span_id:016x}-01"
         if self.trace_state:
             headers["tracestate"] = self.trace_state.to_header()
 
@@ -244,15 +244,16 @@ class RequestTrace:
 
     def _end_attempt(self, provider: Provider, reason: str | None) -> None:
         ended = time.time_ns()
-        target, status = self._attempt_target, self._attempt_status
+        target = self._attempt_target
         self._provider = None
-        attempts = self._tracer.parts.attempts
-        key = (self.operation, provider.id, provider.type, target.upstream_model, status, reason)
-        parts = attempts.get(key)
+        known = self._tracer.parts
+        key = (self.operation, provider.id, provider.type, target.upstream_model, self._attempt_status, reason)
+        parts = known.attempts.get(key)
         if parts is None:
-            parts = attempts[key] = _attempt_parts(self.operation, provider, target, status, reason)
-        self._attempts.append(span_field(self._head, self._attempt_span, parent_field(self.span_id),
-                                         self._attempt_started, ended, parts))
+            parts = _attempt_parts(self.operation, provider, target, self._attempt_status, reason)
+            known.bounded().attempts[key] = parts
+        self._attempts += span_field(self._head, self._attempt_span, self.span_id, self._attempt_started, ended, parts)
+        self.span_count += 1
 
     def end(self, exchange: Exchange, status: int) -> None:
         """The request is over (a stream: its last event sent): its span, whole, and its attempts'."""
@@ -260,7 +261,6 @@ class RequestTrace:
         if self._provider is not None:
             self._end_attempt(self._provider, record.stream_error)
         tracer = self._tracer
-        server = tracer.parts.bounded().server
         parent = self._parent
         key: ServerKey = (
             self.operation, status, record.revision, record.model, record.vk,
@@ -268,33 +268,27 @@ class RequestTrace:
             record.upstream_model, record.fallback_count, record.stream_error,
             parent is not None and parent.is_remote,
         )
-        found = server.get(key)
+        found = tracer.parts.server.get(key)
         if found is None:
-            found = server[key] = _server_parts(key, exchange.serving.table)
+            found = _server_parts(key, exchange.serving.table)
+            tracer.parts.bounded().server[key] = found
         name, parts = found
         varying = b""
         usage = record.usage
         if usage is not None:
-            varying = int_field(INPUT_TOKENS, usage["input_tokens"] or 0) + int_field(
-                OUTPUT_TOKENS, usage["output_tokens"] or 0)
+            varying = INPUT_TOKENS.field(usage["input_tokens"] or 0) + OUTPUT_TOKENS.field(usage["output_tokens"] or 0)
             if usage.get("cached_input_tokens"):
-                varying += int_field(CACHED_TOKENS, usage["cached_input_tokens"])
+                varying += CACHED_TOKENS.field(usage["cached_input_tokens"])
         if record.cost_usd is not None:
-            varying += float_field(COST, float(record.cost_usd))
+            varying += COST.field(float(record.cost_usd))
         if tracer.records_content:
             varying += _content(exchange)
-        ended = time.time_ns()
-        written = span_field(self._head, self.span_id, parent_field(parent.span_id if parent else None),
-                             self._started, ended, parts, varying)
-        attempts = self._attempts
-        if attempts:
-            written = b"".join((written, *attempts))
-        failed = status >= 500 or record.stream_error is not None
-        context = SpanContext(self.trace_id, self.span_id, False, SAMPLED, self.trace_state)
-        tracer.processor.on_end(WrittenSpan(
-            name, context, parent, tracer.resource, tracer.scope, SpanKind.SERVER, ERROR if failed else UNSET,
-            self._started, ended, written, 1 + len(attempts),
-        ))
+        ended = self._end_time = time.time_ns()
+        self.written = span_field(self._head, self.span_id, parent.span_id if parent is not None else None,
+                                  self._start_time, ended, parts, varying, self._attempts)
+        self._name = name
+        self.error = status >= 500 or record.stream_error is not None
+        tracer.processor.on_end(self)
 
 
 def _attempt_parts(operation: str, provider: Provider, target: Target, status: int | None, reason: str | None) -> bytes:

@@ -23,9 +23,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationInfo, InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.util.types import Attributes
 
 KINDS = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.PRODUCER: 4, SpanKind.CONSUMER: 5}
 HAS_IS_REMOTE, IS_REMOTE = 0x100, 0x200
@@ -35,7 +36,13 @@ _DOUBLE = struct.Struct("<d")
 _FIXED64 = struct.Struct("<Q")
 _FIXED32 = struct.Struct("<I")
 _TIMES = struct.Struct("<BQBQ")
+_ID = struct.Struct(">BBQ")
+_ID_AND_PARENT = struct.Struct(">BBQBBQ")
+_ROOT_FIXED, _CHILD_FIXED = _ID.size + _TIMES.size, _ID_AND_PARENT.size + _TIMES.size
 START_TIME, END_TIME = 0x39, 0x41
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+ERROR = Status(StatusCode.ERROR)
+UNSET = Status(StatusCode.UNSET)
 
 
 class Unencodable(Exception):
@@ -48,6 +55,8 @@ _SMALL = [bytes((i,)) for i in range(128)]
 def _varint(value: int) -> bytes:
     if value < 128:
         return _SMALL[value]
+    if value < 16384:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -70,21 +79,26 @@ class SpanWriter:
     def request(self, spans: Sequence[ReadableSpan]) -> bytes:
         """The serialized ExportTraceServiceRequest of `spans` (Unencodable for a span of another shape)."""
         groups: dict[tuple[int, int], list[bytes]] = {}
+        scope: InstrumentationScope | None
         for span in spans:
-            key = (id(span.resource), id(span.instrumentation_scope))
-            if key not in self._headers:
-                self._remember_header(key, span.resource, span.instrumentation_scope)
-            if type(span) is WrittenSpan:
-                groups.setdefault(key, []).append(span.written)
+            if isinstance(span, WrittenSpan):
+                resource, scope, written = span._resource, span._instrumentation_scope, span.written
             else:
-                groups.setdefault(key, []).append(_field(b"\x12", self._span(span)))
+                resource, scope, written = span.resource, span.instrumentation_scope, None
+            key = (id(resource), id(scope))
+            if key not in self._headers:
+                self._remember_header(key, resource, scope)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group.append(_field(b"\x12", self._span(span)) if written is None else written)
         pieces: list[bytes] = []
         for key, encoded in groups.items():
-            _, _, resource, scope = self._headers[key]
-            scope_spans = len(scope) + sum(map(len, encoded))
+            _, _, resource_bytes, scope_bytes = self._headers[key]
+            scope_spans = len(scope_bytes) + sum(map(len, encoded))
             scope_spans_header = b"\x12" + _varint(scope_spans)
-            pieces += (b"\x0a", _varint(len(resource) + len(scope_spans_header) + scope_spans), resource,
-                       scope_spans_header, scope)
+            pieces += (b"\x0a", _varint(len(resource_bytes) + len(scope_spans_header) + scope_spans), resource_bytes,
+                       scope_spans_header, scope_bytes)
             pieces += encoded
         return b"".join(pieces)
 
@@ -177,46 +191,70 @@ def _any_value(value: Any) -> bytes:
 
 
 class WrittenSpan(ReadableSpan):
-    """A request's span as the batch processor queues it, with its OTLP bytes written when it
+    """A request's spans as the batch processor queues them, their OTLP bytes written when it
     ended: `written` holds the request span's `Span` message and those of its upstream attempts
-    (`span_count` in all), each as a field of `ScopeSpans`. The `ReadableSpan` fields are the
-    request span's own (what the processor reads: its context and sampled flag); its attributes
-    are in `written` only, which is what `SpanWriter` sends."""
+    (`span_count` in all), each as a field of `ScopeSpans`, which is what `SpanWriter` sends.
 
-    def __init__(
-        self, name: str, context: SpanContext, parent: SpanContext | None, resource: Resource,
-        scope: InstrumentationScope, kind: SpanKind, status: Status, started: int, ended: int, written: bytes,
-        span_count: int,
-    ) -> None:
-        super().__init__(name, context, parent, resource, None, (), (), kind, None, status, started, ended, scope)
-        self.written = written
-        self.span_count = span_count
+    The `ReadableSpan` is the request span's own, and it is the request's trace itself
+    (`spans.RequestTrace`): the trace sets the span's fields as the request goes (its ids, parent,
+    resource, scope and start when it begins; its name, end, outcome and bytes when it ends) and
+    is queued as it is, so a request makes no other object for its span. `ReadableSpan.__init__`
+    is not called for it; what never varies is set here. The span's context and status are made
+    when read: the batch processor and `SpanWriter` read neither, and its attributes are in
+    `written` only."""
+
+    _attributes: Attributes = None
+    _events: Sequence[Event] = ()
+    _links: Sequence[Link] = ()
+    _instrumentation_info: InstrumentationInfo | None = None
+    _kind = SpanKind.SERVER
+    _resource: Resource
+    _instrumentation_scope: InstrumentationScope
+    _start_time: int
+    _end_time: int
+    trace_id: int
+    span_id: int
+    trace_state: TraceState | None
+    error: bool
+    written: bytes
+    span_count: int
+
+    @property
+    def context(self) -> SpanContext:
+        return SpanContext(self.trace_id, self.span_id, False, SAMPLED, self.trace_state)
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    @property
+    def status(self) -> Status:
+        return ERROR if self.error else UNSET
 
 
 def spans_in(batch: Sequence[ReadableSpan]) -> int:
     """The spans a batch holds: a written span counts its attempts too."""
-    return sum(span.span_count if type(span) is WrittenSpan else 1 for span in batch)
+    return sum(span.span_count if isinstance(span, WrittenSpan) else 1 for span in batch)
 
 
-def span_field(head: bytes, span_id: int, parent: bytes, started: int, ended: int, parts: bytes,
-               varying: bytes = b"") -> bytes:
+def span_field(head: bytes, span_id: int, parent_id: int | None, started: int, ended: int, parts: bytes,
+               varying: bytes = b"", after: bytes = b"") -> bytes:
     """A `Span` as a field of `ScopeSpans`: the `head` of its trace (see `trace_head`), its id, its
-    `parent` (see `parent_field`), times, the `parts` it shares with spans of the same route and
-    outcome, and its `varying` attributes."""
-    body = b"".join((head, b"\x12\x08", span_id.to_bytes(8, "big"), parent,
-                     _TIMES.pack(START_TIME, started, END_TIME, ended), parts, varying))
-    return b"\x12" + _varint(len(body)) + body
+    parent's id (none: a root span), times, the `parts` it shares with spans of the same route and
+    outcome, and its `varying` attributes; then `after` (the fields of the spans written after it).
+    Its length is summed from its pieces', so the bytes are joined once."""
+    if parent_id is None:
+        ids, size = _ID.pack(0x12, 8, span_id), _ROOT_FIXED
+    else:
+        ids, size = _ID_AND_PARENT.pack(0x12, 8, span_id, 0x22, 8, parent_id), _CHILD_FIXED
+    return b"".join((b"\x12", _varint(size + len(head) + len(parts) + len(varying)), head, ids,
+                     _TIMES.pack(START_TIME, started, END_TIME, ended), parts, varying, after))
 
 
-def trace_head(trace_id: int, trace_state: str) -> bytes:
-    """The fields every span of a trace starts with: its id, and its `trace_state` header when it has one."""
-    head = b"\x0a\x10" + trace_id.to_bytes(16, "big")
+def trace_head(trace_id: bytes, trace_state: str) -> bytes:
+    """The fields every span of a trace starts with: its id (16 bytes), and its `trace_state`
+    header when it has one."""
+    head = b"\x0a\x10" + trace_id
     return head + _field(b"\x1a", trace_state.encode()) if trace_state else head
-
-
-def parent_field(span_id: int | None) -> bytes:
-    """The parent span id field of a span whose parent is `span_id` (none: a root span)."""
-    return b"" if span_id is None else b"\x22\x08" + span_id.to_bytes(8, "big")
 
 
 def span_parts(name: str, kind: SpanKind, attributes: Iterable[tuple[str, Any]], error: bool, remote_parent: bool) -> bytes:
@@ -233,19 +271,37 @@ def attribute_field(name: str, value: Any) -> bytes:
 
 
 def attribute_key(name: str) -> bytes:
-    """The written key of an attribute `int_field`, `float_field` and `text_field` write."""
+    """The written key of an attribute (as `IntAttribute`, `FloatAttribute` and `text_field` write it)."""
     return _field(b"\x0a", name.encode())
 
 
-def int_field(key: bytes, value: int) -> bytes:
-    any_value = b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
-    body = key + b"\x12" + _SMALL[len(any_value)] + any_value
-    return b"\x4a" + _varint(len(body)) + body
+class IntAttribute:
+    """An integer attribute of the spans (a KeyValue field of `Span`), its key and framing written
+    once: per value only its varint is."""
+
+    __slots__ = ("_heads",)
+
+    def __init__(self, name: str) -> None:
+        key = attribute_key(name)
+        self._heads = (b"", *(b"\x4a" + _varint(len(key) + 3 + size) + key + b"\x12" + _SMALL[1 + size] + b"\x18"
+                              for size in range(1, 11)))
+
+    def field(self, value: int) -> bytes:
+        encoded = _SMALL[value] if 0 <= value < 128 else _varint(value & 0xFFFFFFFFFFFFFFFF)
+        return self._heads[len(encoded)] + encoded
 
 
-def float_field(key: bytes, value: float) -> bytes:
-    body = key + b"\x12\x09\x21" + _DOUBLE.pack(value)
-    return b"\x4a" + _varint(len(body)) + body
+class FloatAttribute:
+    """A float attribute of the spans, its key and framing written once."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, name: str) -> None:
+        key = attribute_key(name)
+        self._head = b"\x4a" + _varint(len(key) + 11) + key + b"\x12\x09\x21"
+
+    def field(self, value: float) -> bytes:
+        return self._head + _DOUBLE.pack(value)
 
 
 def text_field(key: bytes, value: str) -> bytes:

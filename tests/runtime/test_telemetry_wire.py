@@ -14,13 +14,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from runtime.telemetry.wire import (
+    FloatAttribute,
+    IntAttribute,
     SpanWriter,
     Unencodable,
     WrittenSpan,
+    attribute_field,
     attribute_key,
-    float_field,
-    int_field,
-    parent_field,
     span_field,
     span_parts,
     spans_in,
@@ -94,19 +94,42 @@ def test_a_written_request_span_and_its_attempts_are_the_encoders_message(remote
         span(0x2222, own, SpanKind.CLIENT, failed_attempt, Status(StatusCode.ERROR), state),
         span(0x3333, own, SpanKind.CLIENT, answered_attempt, Status(StatusCode.UNSET), state),
     ]
-    head = trace_head(TRACE, "vendor=opaque" if state else "")
-    written = span_field(
-        head, 0x1111, parent_field(client.span_id if client else None), STARTED, ENDED,
-        span_parts("chat gpt-4o", SpanKind.SERVER, shared.items(), False, remote_parent),
-        int_field(attribute_key("gen_ai.usage.input_tokens"), 1234567)
-        + int_field(attribute_key("gen_ai.usage.output_tokens"), 3)
-        + float_field(attribute_key("gatepost.cost_usd"), 0.000123)
-        + text_field(attribute_key("gen_ai.input.messages"), "é" * 300),
-    )
+    head = trace_head(TRACE.to_bytes(16, "big"), "vendor=opaque" if state else "")
+    attempts = b""
     for span_id, attributes, error in ((0x2222, failed_attempt, True), (0x3333, answered_attempt, False)):
-        written += span_field(head, span_id, parent_field(0x1111), STARTED, ENDED,
-                              span_parts("chat gpt-4o", SpanKind.CLIENT, attributes.items(), error, False))
-    request = WrittenSpan("chat gpt-4o", own, client, RESOURCE, SCOPE, SpanKind.SERVER, Status(StatusCode.UNSET),
-                          STARTED, ENDED, written, 3)
+        attempts += span_field(head, span_id, 0x1111, STARTED, ENDED,
+                               span_parts("chat gpt-4o", SpanKind.CLIENT, attributes.items(), error, False))
+    written = span_field(
+        head, 0x1111, client.span_id if client else None, STARTED, ENDED,
+        span_parts("chat gpt-4o", SpanKind.SERVER, shared.items(), False, remote_parent),
+        IntAttribute("gen_ai.usage.input_tokens").field(1234567)
+        + IntAttribute("gen_ai.usage.output_tokens").field(3)
+        + FloatAttribute("gatepost.cost_usd").field(0.000123)
+        + text_field(attribute_key("gen_ai.input.messages"), "é" * 300),
+        attempts,
+    )
+    request = Written(own, client, written, 3)
     assert spans_in([request, expected[1]]) == 4
     assert decoded(SpanWriter().request([request])) == decoded(encode_spans(expected).SerializeToString())
+    seen = expected[0]
+    assert (request.name, request.context, request.parent, request.kind, request.status.status_code,
+            request.start_time, request.end_time, request.resource, request.instrumentation_scope,
+            dict(request.attributes or {}), request.events, request.links) == (
+        seen.name, seen.context, seen.parent, seen.kind, seen.status.status_code, seen.start_time, seen.end_time,
+        seen.resource, seen.instrumentation_scope, {}, (), ()), "the span's own fields, read as a ReadableSpan"
+
+
+class Written(WrittenSpan):
+    """A written request span with the fields a request's trace sets."""
+
+    def __init__(self, context: SpanContext, parent: SpanContext | None, written: bytes, span_count: int) -> None:
+        self.trace_id, self.span_id, self.trace_state = context.trace_id, context.span_id, context.trace_state
+        self._name, self._parent, self._resource, self._instrumentation_scope = "chat gpt-4o", parent, RESOURCE, SCOPE
+        self._start_time, self._end_time, self.error = STARTED, ENDED, False
+        self.written, self.span_count = written, span_count
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16383, 16384, 2**40, -5])
+def test_an_integer_attribute_is_written_as_the_generic_writer_writes_it(value: int) -> None:
+    assert IntAttribute("gen_ai.usage.input_tokens").field(value) == attribute_field("gen_ai.usage.input_tokens", value)
+    assert FloatAttribute("gatepost.cost_usd").field(value / 7) == attribute_field("gatepost.cost_usd", value / 7)
