@@ -3,33 +3,30 @@ admission reports: on the OpenAI surfaces `x-ratelimit-{limit,remaining,reset}-{
 (reset as a duration, `1.5s`, `6m0s`), on Messages `anthropic-ratelimit-{requests,tokens}-{limit,
 remaining,reset}` (reset as an RFC 3339 time). Where a request counts against several limits of
 one kind, the headers show the one with the least left; where the provider's answer carries its
-own headers of a kind, the client sees whichever of the two has less left (`merged`)."""
+own headers of a kind, the client sees whichever of the two has less left (`merged`).
+
+Every admitted answer under a limit carries them, so they are built with as little work as the
+Python allows: names precomputed per form and kind, figures written with bytes `%`, the tightest
+figures of the two kinds held in locals, the Messages form's reset time formatted once per second
+of the clock, and an answer whose header names are all known to be neither form's not looked at
+name by name."""
 
 from __future__ import annotations
 
+import calendar
 import math
+import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import lru_cache
+from operator import itemgetter
 
 from .outcome import LimitFigures
 
 Headers = list[tuple[bytes, bytes]]
 KINDS = ("requests", "tokens")
 PROVIDER_PREFIX = {"openai": b"x-ratelimit-", "anthropic": b"anthropic-ratelimit-"}
-
-
-def tightest(figures: Iterable[LimitFigures]) -> dict[str, LimitFigures]:
-    """Per kind (requests, tokens), the figures with the least remaining (the later reset on a tie)."""
-    chosen: dict[str, LimitFigures] = {}
-    for f in figures:
-        kind = f.kind
-        if kind not in KINDS:
-            continue
-        held = chosen.get(kind)
-        if held is None or f.remaining < held.remaining or (f.remaining == held.remaining and f.reset_s > held.reset_s):
-            chosen[kind] = f
-    return chosen
-
+PREFIXES = tuple(PROVIDER_PREFIX.values())
 
 NAMES = {
     **{("openai", kind): tuple(f"x-ratelimit-{part}-{kind}".encode() for part in ("limit", "remaining", "reset"))
@@ -39,43 +36,84 @@ NAMES = {
 }
 """Per vendor form and kind, the names of the limit, remaining and reset headers."""
 
+OPENAI_KINDS = {name: kind for kind in KINDS for name in NAMES["openai", kind]}
+"""The OpenAI form's header names (lower case), each with its kind."""
 
-FORMS = {protocol: {kind: NAMES[protocol, kind] for kind in KINDS} for protocol in PROVIDER_PREFIX}
-"""`NAMES` by vendor form, then kind."""
+ANTHROPIC_KIND_PREFIXES = tuple((f"anthropic-ratelimit-{kind}-".encode(), kind) for kind in KINDS)
+"""The Messages form's name prefix of each kind (its `input-tokens`/`output-tokens` headers are
+neither kind: they pass through untouched)."""
+
+
+OPENAI_MEMO_SIZE = 1024
+_openai_memo: dict[tuple[LimitFigures, LimitFigures | None], Headers] = {}
 
 
 def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime | None = None) -> Headers:
-    forms = FORMS.get(protocol)
-    if forms is None:
+    """Per kind (requests, tokens), the headers of the figures with the least remaining (the later
+    reset on a tie), kinds in the order they first appear in `figures`; other kinds (`in_flight`)
+    have no vendor header. `now` (default the clock) is the Messages form's base for reset times.
+
+    The OpenAI form's headers depend on the figures alone, and a limit far from full reports the
+    same figures answer after answer: they are kept, by figures, in a bounded memo."""
+    if protocol != "openai" and protocol != "anthropic":
         return []
+    first: LimitFigures | None = None
+    second: LimitFigures | None = None
+    for f in figures:
+        kind = f[1]
+        if kind != "requests" and kind != "tokens":
+            continue
+        if first is None:
+            first = f
+        elif first[1] == kind:
+            if f[3] < first[3] or (f[3] == first[3] and f[4] > first[4]):
+                first = f
+        elif second is None or f[3] < second[3] or (f[3] == second[3] and f[4] > second[4]):
+            second = f
+    if first is None:
+        return []
+    if protocol == "openai":
+        key = (first, second)
+        return [*(_openai_memo.get(key) or _openai_headers(key))]
+    base = time.time_ns() // 1_000_000_000 if now is None else calendar.timegm(now.timetuple())
     headers: Headers = []
-    for kind, f in tightest(figures).items():
-        limit, left, reset = forms[kind]
-        if protocol == "openai":
-            at = duration(f.reset_s).encode()
-        else:
-            moment = (now or datetime.now(UTC)) + timedelta(seconds=math.ceil(f.reset_s))
-            at = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-        headers += ((limit, str(f.limit).encode()), (left, str(f.remaining).encode()), (reset, at))
+    for chosen in (first, second):
+        if chosen is not None:
+            limit, left, reset = NAMES["anthropic", chosen[1]]
+            headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]),
+                        (reset, reset_moment(base + math.ceil(chosen[4]))))
+    return headers
+
+
+def _openai_headers(key: tuple[LimitFigures, LimitFigures | None]) -> Headers:
+    """The OpenAI form's headers of the figures of one kind or two, kept in the memo."""
+    if len(_openai_memo) >= OPENAI_MEMO_SIZE:
+        _openai_memo.clear()
+    headers: Headers = []
+    for f in key:
+        if f is not None:
+            limit, left, reset = NAMES["openai", f[1]]
+            headers += ((limit, b"%d" % f[2]), (left, b"%d" % f[3]), (reset, reset_duration(f[4])))
+    _openai_memo[key] = headers
     return headers
 
 
 def header_kind(protocol: str, name: bytes) -> str | None:
     """`requests` or `tokens` for a rate-limit header of `protocol`'s vendor form, else None."""
-    text = name.decode("latin-1").lower()
-    for kind in KINDS:
-        if protocol == "openai" and text in (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}",
-                                             f"x-ratelimit-reset-{kind}"):
-            return kind
-        if protocol == "anthropic" and text.startswith(f"anthropic-ratelimit-{kind}-"):
-            return kind
+    if protocol == "openai":
+        return OPENAI_KINDS.get(name) or OPENAI_KINDS.get(name.lower())
+    if protocol == "anthropic":
+        lowered = name.lower()
+        for prefix, kind in ANTHROPIC_KIND_PREFIXES:
+            if lowered.startswith(prefix):
+                return kind
     return None
 
 
 def _remaining(protocol: str, headers: Headers, kind: str) -> int | None:
-    wanted = f"x-ratelimit-remaining-{kind}" if protocol == "openai" else f"anthropic-ratelimit-{kind}-remaining"
+    wanted = NAMES[protocol, kind][1]
     for name, value in headers:
-        if name.decode("latin-1").lower() == wanted:
+        if name.lower() == wanted:
             try:
                 return int(value)
             except ValueError:
@@ -86,9 +124,13 @@ def _remaining(protocol: str, headers: Headers, kind: str) -> int | None:
 def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
     """`upstream` with the gateway's limit headers, kind by kind: a kind whose provider headers say
     less is left than the gateway's limit keeps the provider's, otherwise the gateway's replace them
-    (a client pacing itself by `remaining` then paces by the tighter of the two)."""
+    (a client pacing itself by `remaining` then paces by the tighter of the two).
+
+    Most answers carry no provider limit header, and their names recur answer after answer: a
+    name once seen to be neither form's is kept in a bounded set, and an answer whose names are
+    all in it is not looked at name by name."""
     prefix = PROVIDER_PREFIX.get(protocol)
-    if prefix is None or not _carries(upstream, prefix):
+    if prefix is None or _PLAIN_NAMES.issuperset(map(_name, upstream)) or not _carries(upstream, prefix):
         return upstream + ours
     kinds = {kind for name, _ in ours if (kind := header_kind(protocol, name)) is not None}
     tighter = set()
@@ -101,12 +143,26 @@ def merged(protocol: str, upstream: Headers, ours: Headers) -> Headers:
     return kept + [(k, v) for k, v in ours if header_kind(protocol, k) not in tighter]
 
 
+_name = itemgetter(0)
+
+
+PLAIN_NAMES_SIZE = 4096
+_PLAIN_NAMES: set[bytes] = set()
+"""Header names seen to start with neither form's prefix, in any case."""
+
+
 def _carries(headers: Headers, prefix: bytes) -> bool:
     size = len(prefix)
+    carries = False
     for name, _ in headers:
-        if name[:size].lower() == prefix:
-            return True
-    return False
+        lowered = name.lower()
+        if lowered[:size] == prefix:
+            carries = True
+        elif not lowered.startswith(PREFIXES):
+            if len(_PLAIN_NAMES) >= PLAIN_NAMES_SIZE:
+                _PLAIN_NAMES.clear()
+            _PLAIN_NAMES.add(name)
+    return carries
 
 
 def retry_after_headers(protocol: str, retry_after_s: float) -> Headers:
@@ -123,12 +179,24 @@ def retry_after_seconds(retry_after_s: float) -> int:
 
 def duration(seconds: float) -> str:
     """OpenAI's reset form: `20ms`, `1.5s`, `6m0s`, `1h2m3s`."""
+    return reset_duration(seconds).decode()
+
+
+def reset_duration(seconds: float) -> bytes:
+    """`duration` as the header's bytes."""
     if seconds < 1:
-        millis = math.ceil(seconds * 1000)
-        return f"{millis if millis > 0 else 0}ms"
+        if seconds <= 0:
+            return b"0ms"
+        return b"%dms" % math.ceil(seconds * 1000)
     if seconds < 60:
-        return f"{round(seconds, 3):g}s"
-    whole = math.ceil(seconds)
-    hours, rest = divmod(whole, 3600)
+        return b"%gs" % round(seconds, 3)
+    hours, rest = divmod(math.ceil(seconds), 3600)
     minutes, secs = divmod(rest, 60)
-    return (f"{hours}h" if hours else "") + f"{minutes}m{secs}s"
+    return b"%dh%dm%ds" % (hours, minutes, secs) if hours else b"%dm%ds" % (minutes, secs)
+
+
+@lru_cache(maxsize=64)
+def reset_moment(epoch_s: int) -> bytes:
+    """The Messages form's reset time, `2026-01-02T03:04:05Z`, of a whole second since the epoch
+    (cached: under load every answer of one second shares a few)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s)).encode()
