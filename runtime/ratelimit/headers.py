@@ -44,8 +44,9 @@ ANTHROPIC_KIND_PREFIXES = tuple((f"anthropic-ratelimit-{kind}-".encode(), kind) 
 neither kind: they pass through untouched)."""
 
 
-OPENAI_MEMO_SIZE = 1024
-_openai_memo: dict[tuple[LimitFigures, LimitFigures | None], Headers] = {}
+_recent_openai: list[tuple[tuple[LimitFigures | None, LimitFigures | None], Headers]] = [((None, None), [])]
+"""The OpenAI form's headers of the last figures they were built for, with those figures (one
+tuple, replaced whole)."""
 
 
 def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime | None = None) -> Headers:
@@ -54,7 +55,8 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
     have no vendor header. `now` (default the clock) is the Messages form's base for reset times.
 
     The OpenAI form's headers depend on the figures alone, and a limit far from full reports the
-    same figures answer after answer: they are kept, by figures, in a bounded memo."""
+    same figures answer after answer: the last ones built are reused while the figures stay the
+    same (a miss costs one tuple comparison)."""
     if protocol != "openai" and protocol != "anthropic":
         return []
     first: LimitFigures | None = None
@@ -74,27 +76,23 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
         return []
     if protocol == "openai":
         key = (first, second)
-        return [*(_openai_memo.get(key) or _openai_headers(key))]
+        recent = _recent_openai[0]
+        if recent[0] == key:
+            return [*recent[1]]
+        headers: Headers = []
+        for chosen in key:
+            if chosen is not None:
+                limit, left, reset = NAMES["openai", chosen[1]]
+                headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]), (reset, reset_duration(chosen[4])))
+        _recent_openai[0] = (key, headers)
+        return [*headers]
     base = time.time_ns() // 1_000_000_000 if now is None else calendar.timegm(now.timetuple())
-    headers: Headers = []
+    headers = []
     for chosen in (first, second):
         if chosen is not None:
             limit, left, reset = NAMES["anthropic", chosen[1]]
             headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]),
                         (reset, reset_moment(base + math.ceil(chosen[4]))))
-    return headers
-
-
-def _openai_headers(key: tuple[LimitFigures, LimitFigures | None]) -> Headers:
-    """The OpenAI form's headers of the figures of one kind or two, kept in the memo."""
-    if len(_openai_memo) >= OPENAI_MEMO_SIZE:
-        _openai_memo.clear()
-    headers: Headers = []
-    for f in key:
-        if f is not None:
-            limit, left, reset = NAMES["openai", f[1]]
-            headers += ((limit, b"%d" % f[2]), (left, b"%d" % f[3]), (reset, reset_duration(f[4])))
-    _openai_memo[key] = headers
     return headers
 
 
