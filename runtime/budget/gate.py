@@ -220,13 +220,10 @@ class BudgetGate:
         """`now` (the budget windows' instant) defaults to the clock."""
         if self.inline:
             return self.admit_inline(table, key, targets, payload, body_bytes, now, limits)
-        wall = time.time() if now is None else now.timestamp()
-        slots = self._budget_slots(table, key, wall, now)
-        estimate, tokens = estimates(body_bytes, payload, self._prices(table, targets))
-        reservation = reservation_id()
+        reservation, slots, estimate, tokens, counted_at = self._request(table, key, targets, payload, body_bytes, now)
         if not limits:
             return self._admitted(await self.ledger.reserve_async(reservation, slots, estimate), estimate, key)
-        result = await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, time.time())
+        result = await self.ledger.admit_async(reservation, slots, estimate, limits, tokens, counted_at)
         return self._admitted(result, estimate, key, table, tokens)
 
     def admit_inline(
@@ -234,14 +231,23 @@ class BudgetGate:
         now: datetime | None = None, limits: list[LimitSpec] | None = None,
     ) -> Admission | Deny | RateLimited:
         """`admit_async` for a local ledger (`inline`), whose calls never suspend: no coroutine to make."""
-        wall = time.time() if now is None else now.timestamp()
-        slots = self._budget_slots(table, key, wall, now)
-        estimate, tokens = estimates(body_bytes, payload, self._prices(table, targets))
-        reservation = reservation_id()
+        reservation, slots, estimate, tokens, counted_at = self._request(table, key, targets, payload, body_bytes, now)
         if not limits:
             return self._admitted(self.ledger.reserve(reservation, slots, estimate), estimate, key)
-        result = self.ledger.admit(reservation, slots, estimate, limits, tokens, time.time() if now is not None else wall)
+        result = self.ledger.admit(reservation, slots, estimate, limits, tokens, counted_at)
         return self._admitted(result, estimate, key, table, tokens)
+
+    def _request(
+        self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
+        now: datetime | None,
+    ) -> tuple[str, list[Slot], int, int, float]:
+        """What the ledger is asked to admit: a new reservation id, the key's budget slots in the
+        windows of `now` (default the clock), the cost and token estimates, and the epoch seconds
+        the rate limits count the request at (the clock's, also when `now` is given)."""
+        wall = time.time() if now is None else now.timestamp()
+        estimate, tokens = estimates(body_bytes, payload, self._prices(table, targets))
+        slots = self._budget_slots(table, key, wall, now)
+        return reservation_id(), slots, estimate, tokens, wall if now is None else time.time()
 
     async def settle_async(self, admission: Admission, actual: int | None, how: str, tokens: int | None = None) -> None:
         """Settle now (the charge, the tokens its rate limits reserved, its slots in flight), or keep
@@ -337,25 +343,22 @@ class BudgetGate:
 
     def _admitted(self, result: Reserved | Blocked | Limited, estimate: int, key: KeyEntry,
                   table: LoadedTable | None = None, tokens: int = 0) -> Admission | Deny | RateLimited:
-        if type(result) is Reserved:
+        if isinstance(result, Reserved):
             return Admission(result.reservation_id, estimate, result.states, result.limits, tokens)
         if isinstance(result, Blocked):
             self.metrics.budget_blocks.inc(result.state.slot.budget, result.state.slot.scope)
             return blocked_deny(result.state, key)
-        if isinstance(result, Limited):
-            assert table is not None
-            instance = result.figures.instance
-            self.metrics.rate_limited.inc(instance, result.figures.kind)
-            return RateLimited(limited_deny(result, table.rate_limits[instance], key), result)
-        return Admission(result.reservation_id, estimate, result.states, result.limits, tokens)
+        assert table is not None
+        instance = result.figures.instance
+        self.metrics.rate_limited.inc(instance, result.figures.kind)
+        return RateLimited(limited_deny(result, table.rate_limits[instance], key), result)
 
     def admit(
         self, table: LoadedTable, key: KeyEntry, targets: tuple[Target, ...], payload: dict[str, Any], body_bytes: int,
         now: datetime,
     ) -> Admission | Deny:
-        slots = self._budget_slots(table, key, now.timestamp(), now)
-        estimate, _ = estimates(body_bytes, payload, self._prices(table, targets))
-        result = self._admitted(self.ledger.reserve(reservation_id(), slots, estimate), estimate, key)
+        reservation, slots, estimate, _, _ = self._request(table, key, targets, payload, body_bytes, now)
+        result = self._admitted(self.ledger.reserve(reservation, slots, estimate), estimate, key)
         assert not isinstance(result, RateLimited)
         return result
 

@@ -210,7 +210,7 @@ class FrontLedger:
             if not allowance.fits(tokens, now):
                 return None
         for slot_lease in slot_leases:
-            if slot_lease.held <= slot_lease.busy:
+            if slot_lease.free < 1:
                 return None
         at = self.clock()
         states = []
@@ -358,11 +358,10 @@ class FrontLedger:
             for instance in line.token_instances:
                 self._token_deltas[instance] = self._token_deltas.get(instance, 0) + tokens - line.tokens
         self._journal.settled(reservation_id, amount, tokens, how)
-        pending = self._pending
-        if not pending:
+        if not self._pending:
             self._pending_since = at
-        pending.append((reservation_id, time.time(), line.estimate, amount, how))
-        if len(pending) >= FLUSH_CHARGES or at - self._pending_since >= FLUSH_S:
+        self._pending.append((reservation_id, time.time(), line.estimate, amount, how))
+        if self._flush_due(at):
             try:
                 self.flush()
             except LedgerError:

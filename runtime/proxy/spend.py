@@ -25,11 +25,11 @@ class Spend:
         ever enforced blind). None when nothing applies: the ledger is not asked."""
         decision = exchange.decision
         key, gate = decision.key, self.gate
+        what = "budgets" if key.budgets else "rate limits"
         table, model = exchange.serving.table, decision.route.model
         if gate is None:
             if not key.budgets and not any(applies(table.rate_limits[i], model) for i in key.rate_limits):
                 return None
-            what = "budgets" if key.budgets else "rate limits"
             return Deny(503, "ledger_unavailable", f"virtual key {key.label} has {what} but no ledger is configured", key)
         limits = gate.limits_for(table, key, model)
         if not key.budgets and not limits:
@@ -40,7 +40,6 @@ class Spend:
             else:
                 admitted = await gate.admit_async(table, key, decision.targets, payload, size, limits=limits)
         except LedgerError as exc:
-            what = "budgets" if key.budgets else "rate limits"
             message = f"the spend ledger cannot be reached, so {what} cannot be enforced: {exc}"
             return Deny(503, "ledger_unavailable", message, key)
         if type(admitted) is Admission:
