@@ -20,6 +20,9 @@ DEFAULT_MAX_OUTPUT_TOKENS = 4096
 OUTPUT_TOKENS_CEILING = 1_000_000
 """No model answers with more; a larger cap in a request (say 10^12) is estimated at this, so one
 request cannot reserve a team's whole budget or overflow a 64-bit counter."""
+OUTPUT_CAP_FIELDS = ("max_output_tokens", "max_completion_tokens", "max_tokens")
+"""The request's output cap, by the first of these that is a positive integer (JSON integers only:
+`true` is no cap): Responses, chat (both spellings), Anthropic; Gemini's is in `generationConfig`."""
 BYTES_PER_TOKEN_FLOOR = 2
 MICRO_USD = Decimal("0.000001")
 
@@ -115,14 +118,15 @@ def cost_pico(usage: Usage, price: Price) -> int:
 
 def max_output_tokens(payload: Mapping[str, Any]) -> int:
     """The request's own output cap: Responses, chat (both spellings), Anthropic, Gemini."""
-    for value in (payload.get("max_output_tokens"), payload.get("max_completion_tokens"), payload.get("max_tokens")):
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return min(value, OUTPUT_TOKENS_CEILING)
+    for name in OUTPUT_CAP_FIELDS:
+        value = payload.get(name)
+        if value is not None and type(value) is int and value > 0:
+            return value if value < OUTPUT_TOKENS_CEILING else OUTPUT_TOKENS_CEILING
     config = payload.get("generationConfig")
     if config is not None and isinstance(config, Mapping):
         value = config.get("maxOutputTokens")
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return min(value, OUTPUT_TOKENS_CEILING)
+        if type(value) is int and value > 0:
+            return value if value < OUTPUT_TOKENS_CEILING else OUTPUT_TOKENS_CEILING
     return DEFAULT_MAX_OUTPUT_TOKENS
 
 
@@ -139,7 +143,9 @@ def estimates(body_bytes: int, payload: Mapping[str, Any], prices: list[Price]) 
     output = max_output_tokens(payload)
     pico = 0
     for p in prices:
-        pico = max(pico, input_tokens * p.input + output * max(p.output, p.reasoning))
+        cost = input_tokens * p.input + output * (p.output if p.output >= p.reasoning else p.reasoning)
+        if cost > pico:
+            pico = cost
     return pico, input_tokens + output
 
 

@@ -48,7 +48,8 @@ class Admission:
     reservation_id: str
     estimate: int
     states: tuple[SlotState, ...]
-    """Each budget instance of the key as the reservation found it: spend settled before this request."""
+    """Each budget instance of the key as the reservation found it: spend settled before this request
+    (the in-memory front reports them only when some instance has a warn threshold, all they are read for)."""
     limits: tuple[LimitFigures, ...] = ()
     """What each rate limit the request counts against has left once it is admitted."""
     tokens: int = 0
@@ -306,7 +307,12 @@ class BudgetGate:
 
     @staticmethod
     def _prices(table: LoadedTable, targets: tuple[Target, ...]) -> list[Price]:
-        return [price for t in targets if (price := table.models[t.model].price) is not None]
+        prices = []
+        for target in targets:
+            price = table.models[target.model].price
+            if price is not None:
+                prices.append(price)
+        return prices
 
     def _budget_slots(self, table: LoadedTable, key: KeyEntry, wall: float, now: datetime | None) -> list[Slot]:
         """The key's budget instances as slots in the windows that contain `wall` (epoch seconds),

@@ -57,8 +57,9 @@ class Blocked:
 
 
 class Reserved(NamedTuple):
-    """An admitted request: its counters as admission found them, and `limits`, what each rate
-    limit of the request has left once it is admitted (for the answer's headers)."""
+    """An admitted request: its counters as admission found them (for the budget warnings: the
+    in-memory front leaves them out when none of them has a warn threshold), and `limits`, what each
+    rate limit of the request has left once it is admitted (for the answer's headers)."""
 
     reservation_id: str
     states: tuple[SlotState, ...]
@@ -124,7 +125,7 @@ def reservation_id() -> str:
     start drawn per process, and again in a forked child): unique in the process, and across
     processes as unlikely to collide as 64 random bits. The `charges` table's key index then grows
     at its end, so a batch of charges dirties a few pages, not one per charge."""
-    return f"{time.time_ns():016x}{next(_sequence) & _SEQUENCE_MASK:016x}"
+    return "%032x" % (time.time_ns() << 64 | next(_sequence) & _SEQUENCE_MASK)
 
 
 _SEQUENCE_MASK = (1 << 64) - 1

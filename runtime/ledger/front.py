@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..ratelimit.limits import LimitSpec
-from ..ratelimit.outcome import Limited, LimitUsage
+from ..ratelimit.outcome import Limited, LimitUsage, named
 from . import front_store as store
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState
 from .journal import Admitted, Journal, journal_path
@@ -39,8 +39,8 @@ from .lease import (
 )
 from .sqlite import SqliteLedger
 
-FLUSH_S = 0.1
-FLUSH_CHARGES = 512
+FLUSH_S = 0.25
+FLUSH_CHARGES = 1024
 WRITTEN_BEHIND = Settled((), ())
 """What a settle made in memory answers: settled, its charge and warn crossings to follow at the flush
 (None still means there was nothing to settle)."""
@@ -64,11 +64,13 @@ class Plan:
     token_cap: int
     counters: tuple[tuple[str, str], ...]
     token_instances: tuple[str, ...]
+    warns: bool
+    """Some budget has a warn threshold: only then does an admission report the budgets' states."""
     version: int = -1
     budgets: tuple[BudgetLease, ...] = ()
-    permits: tuple[tuple[str, PermitLease], ...] = ()
-    """The request permits of its limits that count requests, by instance; `allowances` likewise tokens."""
-    allowances: tuple[tuple[str, PermitLease], ...] = ()
+    permits: tuple[PermitLease, ...] = ()
+    """The request permits of its limits that count requests; `allowances` likewise tokens."""
+    allowances: tuple[PermitLease, ...] = ()
     slot_leases: tuple[SlotLease, ...] = ()
 
 
@@ -137,7 +139,8 @@ class FrontLedger:
         caps = [self._token_cap(spec) for spec in limits]
         plan = Plan(slots, limits, (*slots, *limits), min(caps, default=sys.maxsize),
                     tuple((s.instance, s.window) for s in slots),
-                    tuple(spec.instance for spec in limits if spec.tokens is not None))
+                    tuple(spec.instance for spec in limits if spec.tokens is not None),
+                    any(s.warn_pico is not None for s in slots))
         self._plans[(id(slots), id(limits))] = plan
         return plan
 
@@ -174,18 +177,18 @@ class FrontLedger:
             if lease is None:
                 return False
             budgets.append(lease)
-        permits: list[tuple[str, PermitLease]] = []
-        allowances: list[tuple[str, PermitLease]] = []
+        permits: list[PermitLease] = []
+        allowances: list[PermitLease] = []
         slot_leases: list[SlotLease] = []
         for spec in plan.limits:
             if spec.requests is not None:
                 if (permit := self._requests.get(spec)) is None:
                     return False
-                permits.append((spec.instance, permit))
+                permits.append(permit)
             if spec.tokens is not None:
                 if (allowance := self._tokens.get(spec)) is None:
                     return False
-                allowances.append((spec.instance, allowance))
+                allowances.append(allowance)
             if spec.in_flight is not None:
                 if (slot_lease := self._slots.get(spec)) is None:
                     return False
@@ -196,17 +199,18 @@ class FrontLedger:
 
     def _take(self, reservation_id: str, plan: Plan, amount: int, tokens: int, now: float) -> Reserved | None:
         """Admit against the plan's leases; None when one is missing or has too little room. The
-        answer's figures list requests, then tokens, then slots in flight."""
+        answer's figures list requests, then tokens, then slots in flight; its budget states are
+        there when some budget warns (the budget gate reads them for its warnings alone)."""
         if plan.version != self._version and not self._leases(plan):
             return None
         budgets, permits, allowances, slot_leases = plan.budgets, plan.permits, plan.allowances, plan.slot_leases
         for lease in budgets:
             if not lease.fits(amount):
                 return None
-        for _, permit in permits:
+        for permit in permits:
             if not permit.fits(1, now):
                 return None
-        for _, allowance in allowances:
+        for allowance in allowances:
             if not allowance.fits(tokens, now):
                 return None
         for slot_lease in slot_leases:
@@ -214,25 +218,28 @@ class FrontLedger:
                 return None
         at = self.clock()
         states = []
+        if plan.warns:
+            for budget in budgets:
+                states.append(named(SlotState, (budget.slot, budget.spent + budget.pending,
+                                                budget.reserved + budget.in_flight)))
         for budget in budgets:
-            states.append(SlotState(budget.slot, budget.spent + budget.pending, budget.reserved + budget.in_flight))
             budget.in_flight += amount
             budget.used_at = at
         figures = []
-        for instance, permit in permits:
+        for permit in permits:
             permit.left -= 1
-            figures.append(permit.figures(instance, "requests", now))
-        for instance, allowance in allowances:
+            figures.append(permit.figures(now))
+        for allowance in allowances:
             allowance.left -= tokens
-            figures.append(allowance.figures(instance, "tokens", now))
+            figures.append(allowance.figures(now))
         for slot_lease in slot_leases:
             slot_lease.busy += 1
             slot_lease.used_at = at
             figures.append(slot_lease.figures())
-        line = Admitted(reservation_id, amount, tokens, plan.counters, plan.token_instances)
+        line = named(Admitted, (reservation_id, amount, tokens, plan.counters, plan.token_instances))
         self._journal.admitted(line)
-        self._held[reservation_id] = Held(line, budgets, slot_leases)
-        return Reserved(reservation_id, tuple(states), tuple(figures))
+        self._held[reservation_id] = named(Held, (line, budgets, slot_leases))
+        return named(Reserved, (reservation_id, tuple(states), tuple(figures)))
 
     def _top_up(self, reservation_id: str, slots: list[Slot], amount: int, limits: list[LimitSpec], tokens: int,
                 now: float) -> Reserved | Blocked | Limited | None:
@@ -311,9 +318,11 @@ class FrontLedger:
         slot_lease = self._slots.get(spec)
         store.take_limit(self._db, self.owner, spec, state, requests, taken_tokens, slots, now)
         if requests and spec.requests is not None:
-            self._requests[spec] = PermitLease(requests, now, state.requests + requests, spec.requests)
+            self._requests[spec] = PermitLease(spec.instance, "requests", requests, now, state.requests + requests,
+                                               spec.requests)
         if taken_tokens and spec.tokens is not None:
-            self._tokens[spec] = PermitLease(taken_tokens, now, state.tokens + taken_tokens, spec.tokens)
+            self._tokens[spec] = PermitLease(spec.instance, "tokens", taken_tokens, now, state.tokens + taken_tokens,
+                                             spec.tokens)
         if spec.in_flight is not None:
             if slot_lease is None:
                 self._retire_slot_leases(spec)

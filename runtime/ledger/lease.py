@@ -19,13 +19,13 @@ import sys
 from dataclasses import dataclass, field
 
 from ..ratelimit.limits import LimitSpec, Rate
-from ..ratelimit.outcome import LimitFigures
+from ..ratelimit.outcome import LimitFigures, named
 from .base import Slot
 
-BUDGET_LEASE_ESTIMATES = 256
+BUDGET_LEASE_ESTIMATES = 1024
 HOLD_S = 0.25
-MAX_PERMITS = 512
-TOKEN_LEASE_ESTIMATES = 256
+MAX_PERMITS = 1024
+TOKEN_LEASE_ESTIMATES = 1024
 MAX_SLOTS = 16
 MIN_SLOT_LIMIT = 8
 LOW_WATER = 8
@@ -88,16 +88,18 @@ class BudgetLease:
         return self.held - self.in_flight - self.pending
 
     def fits(self, estimate: int) -> bool:
-        free = self.free
+        free = self.held - self.in_flight - self.pending
         return free > 0 and free >= estimate
 
 
 @dataclass(slots=True)
 class PermitLease:
-    """Requests or tokens counted in an instance's bucket at `granted_at`, usable until `HOLD_S`
-    later (`until`); `use` is the bucket's use once they were counted and `rate` its rate (for the
-    answer's headers)."""
+    """Requests or tokens (`kind`) of `instance` counted in its bucket at `granted_at`, usable until
+    `HOLD_S` later (`until`); `use` is the bucket's use once they were counted and `rate` its rate
+    (for the answer's headers)."""
 
+    instance: str
+    kind: str
     left: int
     granted_at: float
     use: float
@@ -110,7 +112,7 @@ class PermitLease:
     def fits(self, amount: int, now: float) -> bool:
         return self.left >= amount and self.granted_at <= now < self.until
 
-    def figures(self, instance: str, kind: str, now: float) -> LimitFigures:
+    def figures(self, now: float) -> LimitFigures:
         """What the answer's headers report: the bucket as this process last counted it (its whole
         lease included), drained to `now` (`bucket.current`, `remaining` and `seconds_until_below`
         written out: this runs for each leased limit of every request)."""
@@ -120,7 +122,7 @@ class PermitLease:
         if use < 0:
             use = 0.0
         left = int(count - use)
-        return LimitFigures(instance, kind, count, left if left > 0 else 0, use * period / count)
+        return named(LimitFigures, (self.instance, self.kind, count, left if left > 0 else 0, use * period / count))
 
 
 @dataclass(slots=True)
@@ -141,4 +143,4 @@ class SlotLease:
         """The answer's figures: slots in flight left, as this process last counted them."""
         limit = self.spec.in_flight or 0
         left = limit - self.in_flight - self.busy
-        return LimitFigures(self.spec.instance, "in_flight", limit, left if left > 0 else 0, 0.0)
+        return named(LimitFigures, (self.spec.instance, "in_flight", limit, left if left > 0 else 0, 0.0))

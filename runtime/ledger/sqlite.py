@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS charges (
     estimate INTEGER NOT NULL,
     amount INTEGER NOT NULL,
     how TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS owners (
     owner TEXT PRIMARY KEY,
     seen REAL NOT NULL
