@@ -38,31 +38,22 @@ class Charge:
         if self.tap is not None:
             self.usage = self.tap.finish()
 
-    @property
-    def how(self) -> str:
-        if self.model is None or self.status is None or not 200 <= self.status < 300:
-            return "nothing: no target answered" if self.model is None else f"nothing: provider answered {self.status}"
-        if self.usage is not None and not self.broken:
-            return "usage"
-        return "estimate: the answer was cut short" if self.broken or not self.complete else "estimate: no usage reported"
-
     def amount(self, table: LoadedTable) -> int | None:
         """Pico-USD to charge; None means the reservation's estimate."""
-        if self.model is None or self.status is None or not 200 <= self.status < 300:
-            return 0
-        if self.usage is None or self.broken:
-            return None
-        price = table.models[self.model].price
-        return cost_pico(self.usage, price) if price is not None else 0
+        return self.settlement(table)[0]
 
-    def tokens(self) -> int | None:
-        """Tokens to settle a token rate limit to: input + output when the answer reported them,
-        none when no target answered or the provider refused, None (the estimate) otherwise."""
-        if self.model is None or self.status is None or not 200 <= self.status < 300:
-            return 0
-        if self.usage is None or self.broken:
-            return None
-        return self.usage.input_tokens + self.usage.output_tokens
+    def settlement(self, table: LoadedTable) -> tuple[int | None, str, int | None]:
+        """What its reservation settles to: `amount`; how that was decided; the tokens to settle a
+        token rate limit to (input + output when the answer reported them, none when no target
+        answered or the provider refused, None for the estimate)."""
+        model, status, usage = self.model, self.status, self.usage
+        if model is None or status is None or not 200 <= status < 300:
+            return 0, "nothing: no target answered" if model is None else f"nothing: provider answered {status}", 0
+        if usage is None or self.broken:
+            how = "estimate: the answer was cut short" if self.broken or not self.complete else "estimate: no usage reported"
+            return None, how, None
+        price = table.models[model].price
+        return cost_pico(usage, price) if price is not None else 0, "usage", usage.input_tokens + usage.output_tokens
 
     @staticmethod
     def usd_float(amount: int | None) -> float:

@@ -56,19 +56,21 @@ class Spend:
         """The charge (see Charge) settled and logged, whatever ended the request."""
         charge, table, record = exchange.charge, exchange.serving.table, exchange.record
         admission = charge.admission
-        amount = charge.amount(table)
         gate = self.gate
         if admission is not None and gate is not None:
+            amount, how, tokens = charge.settlement(table)
             try:
                 if gate.inline:
-                    gate.settle_inline(admission, amount, charge.how, charge.tokens())
+                    gate.settle_inline(admission, amount, how, tokens)
                 else:
-                    await gate.settle_async(admission, amount, charge.how, charge.tokens())
+                    await gate.settle_async(admission, amount, how, tokens)
             except LedgerError as exc:
                 record.ledger_error = str(exc)
             record.cost_usd = charge.cost_text(amount, admission)
-        elif charge.usage is not None:
-            record.cost_usd = charge.cost_text(amount, None)
+        else:
+            amount = charge.amount(table)
+            if charge.usage is not None:
+                record.cost_usd = charge.cost_text(amount, None)
         if charge.usage is not None:
             record.usage = charge.usage_record()
             if record.vk:

@@ -35,6 +35,9 @@ NAMES = {
        for kind in KINDS},
 }
 """Per vendor form and kind, the names of the limit, remaining and reset headers."""
+OPENAI_NAMES = {kind: NAMES["openai", kind] for kind in KINDS}
+ANTHROPIC_NAMES = {kind: NAMES["anthropic", kind] for kind in KINDS}
+"""`NAMES` of one form, by kind (looked up on every answer under a limit)."""
 
 OPENAI_KINDS = {name: kind for kind in KINDS for name in NAMES["openai", kind]}
 """The OpenAI form's header names (lower case), each with its kind."""
@@ -82,7 +85,7 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
         headers: Headers = []
         for chosen in key:
             if chosen is not None:
-                limit, left, reset = NAMES["openai", chosen[1]]
+                limit, left, reset = OPENAI_NAMES[chosen[1]]
                 headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]), (reset, reset_duration(chosen[4])))
         _recent_openai[0] = (key, headers)
         return [*headers]
@@ -90,7 +93,7 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
     headers = []
     for chosen in (first, second):
         if chosen is not None:
-            limit, left, reset = NAMES["anthropic", chosen[1]]
+            limit, left, reset = ANTHROPIC_NAMES[chosen[1]]
             headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]),
                         (reset, reset_moment(base + math.ceil(chosen[4]))))
     return headers
