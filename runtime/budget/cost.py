@@ -120,7 +120,7 @@ def max_output_tokens(payload: Mapping[str, Any]) -> int:
     """The request's own output cap: Responses, chat (both spellings), Anthropic, Gemini."""
     for name in OUTPUT_CAP_FIELDS:
         value = payload.get(name)
-        if value is not None and type(value) is int and value > 0:
+        if type(value) is int and value > 0:
             return value if value < OUTPUT_TOKENS_CEILING else OUTPUT_TOKENS_CEILING
     config = payload.get("generationConfig")
     if config is not None and isinstance(config, Mapping):

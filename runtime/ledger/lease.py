@@ -88,7 +88,7 @@ class BudgetLease:
         return self.held - self.in_flight - self.pending
 
     def fits(self, estimate: int) -> bool:
-        free = self.held - self.in_flight - self.pending
+        free = self.free
         return free > 0 and free >= estimate
 
 

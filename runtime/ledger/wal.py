@@ -22,13 +22,13 @@ def use_wal(db: sqlite3.Connection, wait_s: float = WAL_WAIT_S) -> None:
         try:
             if _mode(db, "PRAGMA journal_mode") == "wal" or _mode(db, "PRAGMA journal_mode=WAL") == "wal":
                 return
+            problem = sqlite3.OperationalError("database is locked: the file could not be put in WAL mode")
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            if time.monotonic() >= deadline:
-                raise
+            problem = exc
         if time.monotonic() >= deadline:
-            raise sqlite3.OperationalError("database is locked: the file could not be put in WAL mode")
+            raise problem
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
 

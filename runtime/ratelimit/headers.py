@@ -28,18 +28,14 @@ KINDS = ("requests", "tokens")
 PROVIDER_PREFIX = {"openai": b"x-ratelimit-", "anthropic": b"anthropic-ratelimit-"}
 PREFIXES = tuple(PROVIDER_PREFIX.values())
 
+PARTS = ("limit", "remaining", "reset")
 NAMES = {
-    **{("openai", kind): tuple(f"x-ratelimit-{part}-{kind}".encode() for part in ("limit", "remaining", "reset"))
-       for kind in KINDS},
-    **{("anthropic", kind): tuple(f"anthropic-ratelimit-{kind}-{part}".encode() for part in ("limit", "remaining", "reset"))
-       for kind in KINDS},
+    "openai": {kind: tuple(f"x-ratelimit-{part}-{kind}".encode() for part in PARTS) for kind in KINDS},
+    "anthropic": {kind: tuple(f"anthropic-ratelimit-{kind}-{part}".encode() for part in PARTS) for kind in KINDS},
 }
-"""Per vendor form and kind, the names of the limit, remaining and reset headers."""
-OPENAI_NAMES = {kind: NAMES["openai", kind] for kind in KINDS}
-ANTHROPIC_NAMES = {kind: NAMES["anthropic", kind] for kind in KINDS}
-"""`NAMES` of one form, by kind (looked up on every answer under a limit)."""
+"""Per vendor form, then kind, the names of the limit, remaining and reset headers."""
 
-OPENAI_KINDS = {name: kind for kind in KINDS for name in NAMES["openai", kind]}
+OPENAI_KINDS = {name: kind for kind, names in NAMES["openai"].items() for name in names}
 """The OpenAI form's header names (lower case), each with its kind."""
 
 ANTHROPIC_KIND_PREFIXES = tuple((f"anthropic-ratelimit-{kind}-".encode(), kind) for kind in KINDS)
@@ -85,7 +81,7 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
         headers: Headers = []
         for chosen in key:
             if chosen is not None:
-                limit, left, reset = OPENAI_NAMES[chosen[1]]
+                limit, left, reset = NAMES["openai"][chosen[1]]
                 headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]), (reset, reset_duration(chosen[4])))
         _recent_openai[0] = (key, headers)
         return [*headers]
@@ -93,7 +89,7 @@ def limit_headers(protocol: str, figures: Iterable[LimitFigures], now: datetime 
     headers = []
     for chosen in (first, second):
         if chosen is not None:
-            limit, left, reset = ANTHROPIC_NAMES[chosen[1]]
+            limit, left, reset = NAMES["anthropic"][chosen[1]]
             headers += ((limit, b"%d" % chosen[2]), (left, b"%d" % chosen[3]),
                         (reset, reset_moment(base + math.ceil(chosen[4]))))
     return headers
@@ -112,7 +108,7 @@ def header_kind(protocol: str, name: bytes) -> str | None:
 
 
 def _remaining(protocol: str, headers: Headers, kind: str) -> int | None:
-    wanted = NAMES[protocol, kind][1]
+    wanted = NAMES[protocol][kind][1]
     for name, value in headers:
         if name.lower() == wanted:
             try:
