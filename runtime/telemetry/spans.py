@@ -119,8 +119,14 @@ class RequestTracer:
         self.parts = SpanParts()
 
     def begin(self, exchange: Exchange, scope: Scope, count: bool) -> RequestTrace | UnsampledTrace:
-        """The request's trace, sampled or not (decided now), its trace id in the access log."""
-        parent = _client_context(scope["headers"])
+        """The request's trace, sampled or not (decided now), its trace id in the access log. Most
+        requests carry no `traceparent`: one pass over the header names, compared as bytes, says so."""
+        headers = scope["headers"]
+        parent = None
+        for name, _ in headers:
+            if name == b"traceparent":
+                parent = _client_context(headers)
+                break
         if parent is None:
             trace_id = getrandbits(128) or _random_id(128)
             sampled = trace_id & TRACE_ID_LIMIT < self.bound
@@ -145,38 +151,40 @@ class RequestTracer:
 
 def _client_context(headers: list[tuple[bytes, bytes]]) -> SpanContext | None:
     """The client's span context from its `traceparent` (and `tracestate`), when it sent a valid one
-    (the last of each: the headers are looked up as a dict, built in C, for every request traced)."""
-    by_name = dict(headers)
-    traceparent = by_name.get(b"traceparent")
-    if traceparent is None:
+    (the last of each)."""
+    carrier: dict[str, str] = {}
+    for name, value in headers:
+        if name == b"traceparent" or name == b"tracestate":
+            carrier[name.decode()] = value.decode("latin-1")
+    if "traceparent" not in carrier:
         return None
-    tracestate = by_name.get(b"tracestate")
-    carrier = {"traceparent": traceparent.decode("latin-1")}
-    if tracestate is not None:
-        carrier["tracestate"] = tracestate.decode("latin-1")
     context = get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
     return context if context is not INVALID_SPAN_CONTEXT and context.is_valid else None
 
 
 class UnsampledTrace:
     """A request's trace that is not recorded: its id in the access log, and its context sent
-    upstream, unsampled, so that the trace still joins up downstream."""
+    upstream, unsampled, so that the trace still joins up downstream (the same `traceparent` for
+    every call: no span of ours stands between them)."""
 
-    __slots__ = ("_span_id", "trace_hex", "trace_state")
+    __slots__ = ("trace_hex", "traceparent", "tracestate")
 
     def __init__(self, trace_id: int, parent: SpanContext | None) -> None:
-        self.trace_hex = f"{trace_id:032x}"
-        self.trace_state = parent.trace_state if parent is not None else None
-        self._span_id = 0
+        self.trace_hex = trace_id.to_bytes(16).hex()
+        self.traceparent: str | None = None
+        state = parent.trace_state if parent is not None else None
+        self.tracestate = state.to_header() if state else None
 
     def attempt(self, provider: Provider, target: Target, headers: dict[str, str]) -> None:
         """A call to `provider` is about to be sent with `headers`: the request's context goes in its
         `traceparent` (and `tracestate`), unsampled."""
-        if not self._span_id:
-            self._span_id = getrandbits(64) or _random_id(64)
-        headers["traceparent"] = f"00-{self.trace_hex}-{self._span_id:016x}-00"
-        if self.trace_state:
-            headers["tracestate"] = self.trace_state.to_header()
+        traceparent = self.traceparent
+        if traceparent is None:
+            span_id = getrandbits(64) or _random_id(64)
+            traceparent = self.traceparent = f"00-{self.trace_hex}-{span_id.to_bytes(8).hex()}-00"
+        headers["traceparent"] = traceparent
+        if self.tracestate is not None:
+            headers["tracestate"] = self.tracestate
 
     def responded(self, status: int) -> None:
         return None
@@ -195,8 +203,8 @@ class RequestTrace(WrittenSpan):
 
     __slots__ = (
         "_attempt_span", "_attempt_started", "_attempt_status", "_attempt_target", "_attempts", "_end_time", "_head",
-        "_instrumentation_scope", "_name", "_parent", "_provider", "_resource", "_start_time", "_tracer", "error",
-        "operation", "span_count", "span_id", "trace_hex", "trace_id", "trace_state", "written",
+        "_instrumentation_scope", "_name", "_parent", "_provider", "_resource", "_start_time", "_tracer", "_tracestate",
+        "error", "operation", "span_count", "span_id", "trace_hex", "trace_id", "trace_state", "written",
     )
 
     def __init__(self, tracer: RequestTracer, trace_id: int, parent: SpanContext | None, operation: str) -> None:
@@ -212,7 +220,8 @@ class RequestTrace(WrittenSpan):
         self._provider: Provider | None = None
         self.span_id = getrandbits(64) or _random_id(64)
         self._start_time = time.time_ns()
-        self._head = trace_head(raw_id, state.to_header() if state else "")
+        self._tracestate = state.to_header() if state else None
+        self._head = trace_head(raw_id, self._tracestate or "")
         self._attempts = b""
         self.span_count = 1
 
@@ -225,9 +234,9 @@ class RequestTrace(WrittenSpan):
         self._provider, self._attempt_target = provider, target
         self._attempt_status: int | None = None
         self._attempt_started = time.time_ns()
-        headers["traceparent"] = f"00-{self.trace_hex}-{span_id:016x}-01"
-        if self.trace_state:
-            headers["tracestate"] = self.trace_state.to_header()
+        headers["traceparent"] = f"00-{self.trace_hex}-{span_id.to_bytes(8).hex()}-01"
+        if self._tracestate is not None:
+            headers["tracestate"] = self._tracestate
 
     def responded(self, status: int) -> None:
         """The provider's answer to the open call has this status."""

@@ -35,14 +35,14 @@ CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 
 
-def policy(primary: str, backup: str, endpoint: str, record_content: bool = False) -> str:
+def policy(primary: str, backup: str, endpoint: str, record_content: bool = False, sampling_ratio: float = 1) -> str:
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     return f"""\
 gateway:
   telemetry:
     endpoint: {endpoint}
     service_name: gatepost-e2e
-    sampling_ratio: 1
+    sampling_ratio: {sampling_ratio}
     record_content: {str(record_content).lower()}
 providers:
   primary: {{type: openai, base_url: "{primary}/v1", api_key: env:E2E_KEY}}
@@ -99,13 +99,14 @@ class Traced:
 
 
 def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_content: bool = False,
-           endpoint: str | None = None, telemetry: bool = True, from_environment: bool = False) -> Iterator[Traced]:
+           endpoint: str | None = None, telemetry: bool = True, from_environment: bool = False,
+           sampling_ratio: float = 1) -> Iterator[Traced]:
     monkeypatch.setenv("E2E_KEY", "upstream-credential")
     monkeypatch.delenv("GATEPOST_OTLP_ENDPOINT", raising=False)
     with MockUpstream() as primary, MockUpstream() as backup, OtlpReceiver() as collector:
         if from_environment:
             monkeypatch.setenv("GATEPOST_OTLP_ENDPOINT", collector.url)
-        text = policy(primary.base_url, backup.base_url, endpoint or collector.url, record_content)
+        text = policy(primary.base_url, backup.base_url, endpoint or collector.url, record_content, sampling_ratio)
         (tmp_path / "policy.yaml").write_text(text if telemetry else without_telemetry(text))
         log = io.StringIO()
         app = app_from(tmp_path, access_log=AccessLog(log), events=EventLog(io.StringIO()))
@@ -213,6 +214,45 @@ def test_an_unsampled_client_trace_is_not_recorded_but_still_sent_upstream(setup
     setup.chat()
     spans = setup.collector.wait_for(2)
     assert all(s.trace_id != CLIENT_TRACE for s in spans)
+
+
+def test_a_client_trace_state_goes_upstream_with_an_unsampled_trace(setup: Traced) -> None:
+    headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-00", "tracestate": "vendor=opaque"}
+    assert setup.chat(headers=headers).status_code == 200
+    [sent] = setup.primary.requests
+    assert sent.headers["tracestate"] == "vendor=opaque"
+    [line] = setup.records()
+    assert line["trace_id"] == CLIENT_TRACE
+
+
+def test_the_last_traceparent_a_client_sends_is_the_one_continued(setup: Traced) -> None:
+    other = "0af7651916cd43dd8448eb211c80319c"
+    headers = [("authorization", f"Bearer {KEY}"), ("traceparent", f"00-{other}-{CLIENT_SPAN}-01"),
+               ("traceparent", f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01")]
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]}
+    assert httpx.post(setup.base_url + "/v1/chat/completions", json=body, headers=headers, timeout=20).status_code == 200
+    [request] = request_spans(setup.collector.wait_for(2))
+    assert request.trace_id == CLIENT_TRACE and request.parent_span_id == CLIENT_SPAN
+
+
+def test_a_request_the_ratio_leaves_unsampled_still_names_its_trace_upstream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for setup in traced(tmp_path, monkeypatch, sampling_ratio=0):
+        setup.primary.fail(status=503, times=1)
+        r = setup.chat()
+        assert r.status_code == 200 and r.headers["x-langwatch-provider"].startswith("backup")
+        [line] = setup.records()
+        trace_id = line["trace_id"]
+        assert len(trace_id) == 32 and int(trace_id, 16)
+        [first], [second] = setup.primary.requests, setup.backup.requests
+        traceparent = first.headers["traceparent"]
+        version, sent_trace, span_id, flags = traceparent.split("-")
+        assert (version, sent_trace, flags) == ("00", trace_id, "00") and len(span_id) == 16 and int(span_id, 16)
+        assert second.headers["traceparent"] == traceparent and "tracestate" not in first.headers
+        tracer = setup.app.tracing.tracer_for(setup.app.serving.table.gateway.telemetry)
+        assert tracer is not None and tracer.processor.force_flush()
+        assert not setup.collector.spans
 
 
 def test_prompt_and_answer_are_recorded_only_when_opted_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
