@@ -4,8 +4,10 @@
 # PEER_BENCH (default ../shared/bench-peer beside the checkout) is the peer benchmark. BEFORE_DIR is a worktree of the older commit with this checkout's .venv linked into it
 # (`git worktree add --detach /tmp/before <commit> && ln -s "$PWD/.venv" /tmp/before/.venv`).
 # Targets: plain, governed and traced at 100% and 10% from this checkout, governed and traced at
-# 100% from BEFORE_DIR; the order is reversed every other run. Each run's rows go to
-# OUT_DIR/runN.json (`rows[].target`, `rows[].rps`); a target's share is its rps over plain's.
+# 100% from BEFORE_DIR; the order is reversed every other run. TARGETS="plain plain_again traced10
+# traced10_before" (any of the names below) runs those instead: plain_again is this checkout's plain
+# served again, a control for how far two targets of the same code land apart. Each run's rows go
+# to OUT_DIR/runN.json (`rows[].target`, `rows[].rps`); a target's share is its rps over plain's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 before=$(cd "${1:?before_after.sh BEFORE_DIR [RUNS] [OUT_DIR]}" && pwd)
@@ -14,21 +16,25 @@ out="${3:-/tmp/gatepost-before-after}"
 peer="${PEER_BENCH:-$here/../../../shared/bench-peer}"
 key=gp-bench-key-000000000000000000000001
 export SKIP_SETUP=1 BENCH_PORT_BASE="${BENCH_PORT_BASE:-39000}" BENCH_RUN_DIR="$out/run"
-names=(plain governed governed_before traced100 traced100_before traced10)
+read -r -a names <<< "${TARGETS:-plain governed governed_before traced100 traced100_before traced10}"
 declare -A cmd=(
   [plain]="$here/serve.sh {upstream} 8600"
+  [plain_again]="$here/serve.sh {upstream} 8606"
   [governed]="$here/serve.sh {upstream} 8601 governed"
   [governed_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8602 governed"
   [traced100]="$here/serve.sh {upstream} 8603 traced 1"
   [traced10]="$here/serve.sh {upstream} 8604 traced 0.1"
   [traced100_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8605 traced 1"
+  [traced10_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8607 traced 0.1"
 )
 declare -A port=([plain]=8600 [governed]=8601 [governed_before]=8602 [traced100]=8603 [traced10]=8604
-                 [traced100_before]=8605)
+                 [traced100_before]=8605 [plain_again]=8606 [traced10_before]=8607)
 mkdir -p "$out"
 for ((run = 0; run < runs; run++)); do
-  order=("${names[@]}")
-  if ((run % 2)); then order=(traced10 traced100_before traced100 governed_before governed plain); fi
+  order=()
+  for name in "${names[@]}"; do
+    if ((run % 2)); then order=("$name" "${order[@]}"); else order+=("$name"); fi
+  done
   args=()
   for name in "${order[@]}"; do
     args+=(--target "$name=http://127.0.0.1:${port[$name]}/v1/chat/completions" --key "$name=$key"
