@@ -9,7 +9,7 @@ provider, exporter and export thread, never one inherited across a fork.
 Building a tracer imports the SDK, its exporter and their HTTP and protobuf libraries: some ten
 thousand long-lived objects, created after the table's load moved everything then alive out of the
 cyclic collector's generations (`table._collector_paused`). Left in them, every full collection
-would walk them again (at the bench's load, a third of the time a traced process spent collecting),
+would walk them again (at the bench's load, a fifth of the time a traced process spent collecting),
 so they are moved out the same way (`gc.freeze`) once the tracer is built.
 """
 
