@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .base import LedgerError
-from .wal import use_wal
+from .wal import open_for_writing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS activity (
@@ -178,10 +178,7 @@ def open_activity_db(data_dir: Path) -> sqlite3.Connection:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        db = sqlite3.connect(data_dir / LEDGER_FILE, timeout=10, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=10000")
-        use_wal(db)
-        db.execute("PRAGMA synchronous=NORMAL")
+        db = open_for_writing(data_dir / LEDGER_FILE)
         db.executescript(SCHEMA)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open the ledger at {data_dir / LEDGER_FILE}: {exc}") from exc

@@ -20,7 +20,7 @@ from ..ratelimit.outcome import Limited, LimitFigures, LimitUsage
 from . import front_store, sqlite_limits
 from .base import Blocked, CounterRow, LedgerError, Reserved, Settled, Slot, SlotState, owner_id, owner_is_dead
 from .journal_recovery import recover_journals_locked
-from .wal import use_wal
+from .wal import open_for_writing
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -97,10 +97,7 @@ class SqliteLedger:
                 self._db.execute("PRAGMA busy_timeout=10000")
                 return
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout=10000")
-            use_wal(self._db)
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = open_for_writing(self.path)
             self._db.executescript(SCHEMA + sqlite_limits.SCHEMA + front_store.SCHEMA)
             self._add_holds_column()
         except sqlite3.Error as exc:

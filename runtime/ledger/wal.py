@@ -5,9 +5,21 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from pathlib import Path
 
 WAL_WAIT_S = 10.0
 """How long an opener keeps trying to convert a new file that others are opening too."""
+
+
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """A connection that writes the ledger file at `path`, as every writer opens it: autocommit,
+    usable from the threads that hand it on, waiting up to 10 s for another writer's lock, the file
+    in WAL mode (`use_wal`) with `synchronous=NORMAL` (a commit survives a crash of the process)."""
+    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout=10000")
+    use_wal(db)
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
 
 
 def use_wal(db: sqlite3.Connection, wait_s: float = WAL_WAIT_S) -> None:
