@@ -6,7 +6,8 @@
 # Targets: plain, governed and traced at 100% and 10% from this checkout, governed and traced at
 # 100% from BEFORE_DIR; the order is reversed every other run. TARGETS="plain plain_again traced10
 # traced10_before" (any of the names below) runs those instead: plain_again is this checkout's plain
-# served again, a control for how far two targets of the same code land apart. Each run's rows go
+# served again, a control for how far two targets of the same code land apart; traced0 traces
+# every request at ratio 0 (each request's trace id drawn and sent upstream, none sampled). Each run's rows go
 # to OUT_DIR/runN.json (`rows[].target`, `rows[].rps`); a target's share is its rps over plain's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,9 +27,11 @@ declare -A cmd=(
   [traced10]="$here/serve.sh {upstream} 8604 traced 0.1"
   [traced100_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8605 traced 1"
   [traced10_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8607 traced 0.1"
+  [traced0]="$here/serve.sh {upstream} 8608 traced 0"
 )
 declare -A port=([plain]=8600 [governed]=8601 [governed_before]=8602 [traced100]=8603 [traced10]=8604
-                 [traced100_before]=8605 [plain_again]=8606 [traced10_before]=8607)
+                 [traced100_before]=8605 [plain_again]=8606 [traced10_before]=8607
+                 [traced0]=8608)
 mkdir -p "$out"
 for ((run = 0; run < runs; run++)); do
   order=()

@@ -6,7 +6,9 @@ received (as a collector would) and counts their spans.
 
 It shares a CPU with the load generator, so while the run lasts it only answers and appends each
 batch's bytes to a temporary file (length-prefixed: a bounded memory whatever the run's length);
-the decoding waits for the end, when it writes the number of spans to COUNT_FILE.
+the decoding waits for the end, when it writes the number of spans to COUNT_FILE. It decodes at the
+lowest priority (`nice 19`): the peer benchmark starts its next target while it does, and the load
+generator of that target shares this CPU.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ async def main(port: int, parent: int, count_file: Path | None) -> None:
             break
     await runner.cleanup()
     if count_file is not None:
+        os.nice(19)
         stored.seek(0)
         count_file.write_text(f"{spans_in(stored)}\n")
     stored.close()
