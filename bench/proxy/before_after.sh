@@ -6,9 +6,9 @@
 # Targets: plain, governed and traced at 100% and 10% from this checkout, governed and traced at
 # 100% from BEFORE_DIR; the order is reversed every other run. TARGETS="plain plain_again traced10
 # traced10_before" (any of the names below) runs those instead: plain_again is this checkout's plain
-# served again, a control for how far two targets of the same code land apart; traced0 traces
-# every request at ratio 0 (each request's trace id drawn and sent upstream, none sampled). Each run's rows go
-# to OUT_DIR/runN.json (`rows[].target`, `rows[].rps`); a target's share is its rps over plain's.
+# served again, a control for how far two targets of the same code land apart; traced0 traces every
+# request at ratio 0 (each request's trace id drawn and sent upstream, none sampled). Each run's
+# rows go to OUT_DIR/runN.json (`rows[].target`, `rows[].rps`); a target's share is its rps over plain's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 before=$(cd "${1:?before_after.sh BEFORE_DIR [RUNS] [OUT_DIR]}" && pwd)
@@ -18,20 +18,14 @@ peer="${PEER_BENCH:-$here/../../../shared/bench-peer}"
 key=gp-bench-key-000000000000000000000001
 export SKIP_SETUP=1 BENCH_PORT_BASE="${BENCH_PORT_BASE:-39000}" BENCH_RUN_DIR="$out/run"
 read -r -a names <<< "${TARGETS:-plain governed governed_before traced100 traced100_before traced10}"
-declare -A cmd=(
-  [plain]="$here/serve.sh {upstream} 8600"
-  [plain_again]="$here/serve.sh {upstream} 8606"
-  [governed]="$here/serve.sh {upstream} 8601 governed"
-  [governed_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8602 governed"
-  [traced100]="$here/serve.sh {upstream} 8603 traced 1"
-  [traced10]="$here/serve.sh {upstream} 8604 traced 0.1"
-  [traced100_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8605 traced 1"
-  [traced10_before]="env PYTHONPATH=$before $before/bench/proxy/serve.sh {upstream} 8607 traced 0.1"
-  [traced0]="$here/serve.sh {upstream} 8608 traced 0"
-)
 declare -A port=([plain]=8600 [governed]=8601 [governed_before]=8602 [traced100]=8603 [traced10]=8604
-                 [traced100_before]=8605 [plain_again]=8606 [traced10_before]=8607
-                 [traced0]=8608)
+                 [traced100_before]=8605 [plain_again]=8606 [traced10_before]=8607 [traced0]=8608)
+declare -A mode=([plain]="" [plain_again]="" [governed]=governed [governed_before]=governed
+                 [traced100]="traced 1" [traced100_before]="traced 1" [traced10]="traced 0.1"
+                 [traced10_before]="traced 0.1" [traced0]="traced 0")
+serve() {  # the serve.sh of this checkout, or BEFORE_DIR's for a *_before target
+  if [[ $1 == *_before ]]; then echo "env PYTHONPATH=$before $before/bench/proxy/serve.sh"; else echo "$here/serve.sh"; fi
+}
 mkdir -p "$out"
 for ((run = 0; run < runs; run++)); do
   order=()
@@ -41,7 +35,7 @@ for ((run = 0; run < runs; run++)); do
   args=()
   for name in "${order[@]}"; do
     args+=(--target "$name=http://127.0.0.1:${port[$name]}/v1/chat/completions" --key "$name=$key"
-           --model "$name=bench-model" --cmd "$name=${cmd[$name]}")
+           --model "$name=bench-model" --cmd "$name=$(serve "$name") {upstream} ${port[$name]} ${mode[$name]}")
   done
   (cd "$peer" && ./run.sh --peers direct -c 32 -d 10 "${args[@]}" --json-out "$out/run$run.json")
 done
